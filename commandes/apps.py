@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CommandesConfig(AppConfig):
+    name = "commandes"
+    verbose_name = "Distribution"

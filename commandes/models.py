@@ -1,0 +1,150 @@
+"""Clients, commandes (§5) and attributions (§7)."""
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from rdz.core.entities import Entity
+
+
+class Client(models.Model):
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices)
+    name = models.CharField("nom", max_length=160)
+    emails = models.JSONField(
+        "e-mails de livraison", default=list, blank=True, help_text="Destinataires du CSV quotidien"
+    )
+    api_url = models.URLField("URL de livraison HTTP", max_length=500, blank=True)
+    api_auth_header = models.CharField(
+        "en-tête d'authentification", max_length=100, blank=True, default="Authorization"
+    )
+    api_auth_value = models.CharField("valeur d'authentification", max_length=500, blank=True)
+    api_timeout_seconds = models.PositiveIntegerField(
+        "délai d'attente HTTP (s)", default=10, validators=[MinValueValidator(1)]
+    )
+    rejection_ceiling_percent = models.PositiveIntegerField(
+        "plafond de rejet (%)", null=True, blank=True, help_text="Vide : la valeur des paramètres s'applique."
+    )
+    active = models.BooleanField("actif", default=True)
+    created_at = models.DateTimeField("créé le", default=timezone.now)
+    legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "client"
+        verbose_name_plural = "clients"
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=models.Q(entity__in=Entity.values), name="client_entity_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.entity})"
+
+
+class Commande(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="commandes", verbose_name="client")
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices, editable=False)
+    product = models.ForeignKey(
+        "leads.Product", on_delete=models.PROTECT, related_name="commandes", verbose_name="produit"
+    )
+    name = models.CharField("libellé", max_length=160, blank=True)
+    departements = models.JSONField(
+        "départements", default=list, help_text='Liste de codes (ex. ["13", "2A"]) ou ["*"] pour tous'
+    )
+    weekly_quota = models.PositiveIntegerField("quota hebdomadaire", validators=[MinValueValidator(1)])
+    daily_cap = models.PositiveIntegerField(
+        "plafond journalier", null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    priority = models.IntegerField("priorité", default=0, help_text="La plus haute est servie en premier")
+    active = models.BooleanField("active", default=True)
+    accepts_backlog = models.BooleanField("accepte le backlog", default=False)
+    starts_on = models.DateField("début", null=True, blank=True)
+    ends_on = models.DateField("fin", null=True, blank=True)
+    price = models.DecimalField("prix par lead (€)", max_digits=8, decimal_places=2, null=True, blank=True)
+    created_at = models.DateTimeField("créée le", default=timezone.now)
+    legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "commande"
+        verbose_name_plural = "commandes"
+        ordering = ["-priority", "created_at"]
+        indexes = [models.Index(fields=["entity", "product", "active"], name="commande_route_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekly_quota__gte=1), name="commande_quota_positive"),
+            models.CheckConstraint(
+                condition=models.Q(daily_cap__isnull=True) | models.Q(daily_cap__gte=1),
+                name="commande_daily_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(starts_on__isnull=True)
+                | models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="commande_dates_ordered",
+            ),
+            models.CheckConstraint(condition=models.Q(entity__in=Entity.values), name="commande_entity_valid"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.name or f"{self.product.code if self.product_id else ''}"
+        return f"#{self.pk} {self.client.name if self.client_id else ''} — {label}"
+
+    def save(self, *args, **kwargs):
+        # The commande's entity is its client's (§5); kept in the row for scoping and indexes.
+        if self.client_id:
+            self.entity = self.client.entity
+        super().save(*args, **kwargs)
+
+    def covers(self, departement: str) -> bool:
+        return "*" in self.departements or departement in self.departements
+
+
+class AttributionStatus(models.TextChoices):
+    PENDING = "pending", "À livrer"
+    DELIVERED = "delivered", "Livré"
+    REJECTED = "rejected", "Rejeté"
+    RECYCLED = "recycled", "Remis au backlog"
+
+
+class Attribution(models.Model):
+    """A lead given to a commande (§7). A lead may have several over time (backlog)."""
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="attributions", verbose_name="lead")
+    commande = models.ForeignKey(
+        Commande, on_delete=models.PROTECT, related_name="attributions", verbose_name="commande"
+    )
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="attributions", verbose_name="client")
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices)
+    # Denormalized from the lead so the §6 duplicate check is one indexed lookup.
+    phone = models.CharField("téléphone", max_length=20)
+    product = models.ForeignKey("leads.Product", on_delete=models.PROTECT, related_name="+", verbose_name="produit")
+    is_backlog = models.BooleanField("issu du backlog", default=False)
+    created_at = models.DateTimeField("attribué le", default=timezone.now)
+    week_start = models.DateField("semaine (lundi)")
+    day = models.DateField("jour (Paris)")
+    counts_for_quota = models.BooleanField("compte dans le quota", default=True)
+    status = models.CharField(
+        "statut", max_length=10, choices=AttributionStatus.choices, default=AttributionStatus.PENDING
+    )
+    delivered_at = models.DateTimeField("livré le", null=True, blank=True)
+    explanation = models.JSONField("explication du routage", default=dict, blank=True)
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "attribution"
+        verbose_name_plural = "attributions"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["commande", "week_start"], name="attr_commande_week_idx"),
+            models.Index(fields=["commande", "day"], name="attr_commande_day_idx"),
+            models.Index(fields=["client", "phone", "product", "created_at"], name="attr_duplicate_idx"),
+            models.Index(fields=["client", "status"], name="attr_client_status_idx"),
+            models.Index(fields=["entity", "created_at"], name="attr_entity_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(entity__in=Entity.values), name="attribution_entity_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} → commande #{self.commande_id}"

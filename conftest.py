@@ -1,0 +1,60 @@
+"""Named fixtures shared by every test (see tests/factories.py for the factories)."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from providers.services import provider_create
+from tests.factories import ProductFactory, StaffProfileFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle counters and circuit caches must not leak between tests.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def product(db):
+    return ProductFactory(code="PV")
+
+
+@pytest.fixture
+def zr7_provider(db):
+    provider, key = provider_create(name="Provider ZR7", entity="ZR7", slug="prov-zr7")
+    provider.api_key = key
+    return provider
+
+
+@pytest.fixture
+def mdl_provider(db):
+    provider, key = provider_create(name="Provider MDL", entity="MDL", slug="prov-mdl")
+    provider.api_key = key
+    return provider
+
+
+@pytest.fixture
+def zr7_staff(db):
+    return StaffProfileFactory(user=UserFactory(username="zr7-staff"), scope="ZR7", role="manager").user
+
+
+@pytest.fixture
+def mdl_staff(db):
+    return StaffProfileFactory(user=UserFactory(username="mdl-staff"), scope="MDL", role="manager").user
+
+
+@pytest.fixture
+def zr7_viewer(db):
+    return StaffProfileFactory(user=UserFactory(username="zr7-viewer"), scope="ZR7", role="viewer").user
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root-admin", is_superuser=True)

@@ -1,0 +1,133 @@
+"""Provider intake API (§15): `POST /api/v1/leads/`, `GET /api/v1/leads/<id>/`."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads.models import Lead, Product
+from leads.normalization import normalize_departement, normalize_email, normalize_name, normalize_phone
+from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
+from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
+
+
+def _normalizer(func):
+    def validate(self, value):
+        try:
+            return func(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    return validate
+
+
+class AnyValueField(serializers.Field):
+    """Keeps the raw JSON value so normalization sees its real type (int, str, …)."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class LeadBodySerializer(serializers.Serializer):
+    """Parses the §15 body; normalization rules live in leads.normalization."""
+
+    phone = AnyValueField(help_text="Numéro français, tout format (06…, +33…, 0033…).")
+    departement = AnyValueField(help_text="01–95 (sans 20), 2A, 2B, 971–976.")
+    first_name = AnyValueField(required=False, allow_null=True)
+    last_name = AnyValueField(required=False, allow_null=True)
+    email = AnyValueField(required=False, allow_null=True)
+    source = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    consent = serializers.BooleanField(required=False, default=False)
+    extra = serializers.DictField(required=False, default=dict)
+
+    validate_phone = _normalizer(normalize_phone)
+    validate_departement = _normalizer(normalize_departement)
+    validate_first_name = _normalizer(normalize_name)
+    validate_last_name = _normalizer(normalize_name)
+    validate_email = _normalizer(normalize_email)
+
+
+class ProviderLeadSerializer(LeadBodySerializer):
+    product = serializers.CharField(max_length=20, help_text="Code produit, ex. PV, PAC, ITE.")
+
+    def validate_product(self, value):
+        product = Product.objects.filter(code__iexact=value.strip(), active=True).first()
+        if product is None:
+            raise serializers.ValidationError(f"Produit inconnu ou inactif : « {value[:20]} ».")
+        return product
+
+
+class LeadResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    entity = serializers.CharField()
+
+
+def lead_result(lead: Lead) -> dict:
+    return {"id": str(lead.id), "status": lead.status, "entity": lead.entity}
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class ProviderLeadCreateView(APIView):
+    authentication_classes = [ProviderKeyAuthentication]
+    permission_classes = [IsActiveProvider]
+    throttle_classes = [ProviderRateThrottle]
+
+    @extend_schema(
+        request=ProviderLeadSerializer,
+        responses={201: LeadResultSerializer, 200: LeadResultSerializer},
+        parameters=[
+            OpenApiParameter("X-API-Key", str, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
+        ],
+        summary="Déposer un lead (provider)",
+    )
+    def post(self, request):
+        provider = request.auth
+        idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+        if len(idempotency_key) > 100:
+            return Response({"Idempotency-Key": ["100 caractères au maximum."]}, status=status.HTTP_400_BAD_REQUEST)
+        serializer = ProviderLeadSerializer(data=request.data)
+        if not serializer.is_valid():
+            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
+        v = serializer.validated_data
+        try:
+            extra = product_extra_validate(product=v["product"], extra=v.get("extra"))
+            data = LeadInput(
+                phone=v["phone"],
+                product=v["product"],
+                departement=v["departement"],
+                first_name=v.get("first_name") or "",
+                last_name=v.get("last_name") or "",
+                email=v.get("email") or "",
+                source=v.get("source", "").strip(),
+                external_id=v.get("external_id", "").strip(),
+                consent=v.get("consent", False),
+                extra=extra,
+                ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+            lead, created = lead_create(data=data, provider=provider, idempotency_key=idempotency_key)
+        except LeadError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(lead_result(lead), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ProviderLeadDetailView(APIView):
+    authentication_classes = [ProviderKeyAuthentication]
+    permission_classes = [IsActiveProvider]
+    throttle_classes = [ProviderRateThrottle]
+
+    @extend_schema(responses={200: LeadResultSerializer}, summary="Statut d'un lead du provider")
+    def get(self, request, lead_id):
+        lead = Lead.objects.filter(pk=lead_id, provider=request.auth).only("id", "status", "entity").first()
+        if lead is None:
+            return Response({"detail": "Lead introuvable."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(lead_result(lead))

@@ -1,0 +1,277 @@
+"""Lead intake (§4, §7, §8, §9, §15) and the lead timeline (§16)."""
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry, Product, ProductField, ProductFieldType
+from rdz.core.services import settings_get
+
+logger = logging.getLogger(__name__)
+
+
+class LeadError(Exception):
+    """Refused lead input: `errors` maps field → list of French messages (400 body)."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass
+class LeadInput:
+    """Already-normalized intake data (see leads.normalization)."""
+
+    phone: str
+    product: Product
+    departement: str
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    source: str = ""
+    external_id: str = ""
+    consent: bool = False
+    extra: dict = field(default_factory=dict)
+    ip: str | None = None
+    user_agent: str = ""
+    visitor_id: str = ""
+    variant: str = ""
+    consent_page_url: str = ""
+    consent_text_version: str = ""
+
+
+# --- Timeline --------------------------------------------------------------------------
+def lead_event_add(
+    *, lead: Lead, kind: str, message: str, data: dict | None = None, actor: str = "", at=None
+) -> LeadEvent:
+    return LeadEvent.objects.create(
+        lead=lead, kind=kind, message=message, data=data or {}, actor=actor, created_at=at or timezone.now()
+    )
+
+
+def lead_timeline(*, lead: Lead) -> list[dict]:
+    """Events with the time elapsed since the previous one and since reception."""
+    rows = []
+    previous = None
+    first = None
+    for event in lead.events.all().order_by("created_at", "id"):
+        first = first or event.created_at
+        rows.append(
+            {
+                "event": event,
+                "since_previous": (event.created_at - previous) if previous else datetime.timedelta(0),
+                "since_received": event.created_at - first,
+            }
+        )
+        previous = event.created_at
+    return rows
+
+
+# --- Product extra fields (§3) --------------------------------------------------------
+def product_extra_validate(*, product: Product, extra, fields: list[ProductField] | None = None) -> dict:
+    """Check `extra` against the product's declared fields; returns the cleaned dict.
+
+    Undeclared keys are kept as sent. Raises LeadError({"extra": [...]}) in French.
+    """
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise LeadError({"extra": ["Un objet JSON est attendu."]})
+    if fields is None:
+        fields = list(ProductField.objects.filter(product=product))
+    cleaned = dict(extra)
+    errors: list[str] = []
+    for f in fields:
+        value = extra.get(f.name)
+        if value is None or value == "":
+            if f.required:
+                errors.append(f"{f.name} : ce champ est obligatoire ({f.label}).")
+            cleaned.pop(f.name, None)
+            continue
+        if f.type == ProductFieldType.INTEGER:
+            if isinstance(value, bool) or not (
+                isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+            ):
+                errors.append(f"{f.name} : un nombre entier est attendu.")
+                continue
+            cleaned[f.name] = int(value)
+        elif f.type == ProductFieldType.BOOLEAN:
+            if isinstance(value, bool):
+                cleaned[f.name] = value
+            elif isinstance(value, str) and value.lower() in ("oui", "non", "true", "false", "1", "0"):
+                cleaned[f.name] = value.lower() in ("oui", "true", "1")
+            else:
+                errors.append(f"{f.name} : oui ou non attendu.")
+        elif f.type == ProductFieldType.CHOICE:
+            if str(value) not in [str(c) for c in f.choices]:
+                errors.append(
+                    f"{f.name} : « {str(value)[:50]} » n'est pas un choix valide ({', '.join(map(str, f.choices))})."
+                )
+        else:
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                errors.append(f"{f.name} : texte attendu.")
+            elif len(str(value)) > 500:
+                errors.append(f"{f.name} : 500 caractères au maximum.")
+            else:
+                cleaned[f.name] = str(value).strip()
+    if errors:
+        raise LeadError({"extra": errors})
+    return cleaned
+
+
+# --- Intake ----------------------------------------------------------------------------
+def _replay(*, provider, idempotency_key: str, external_id: str) -> Lead | None:
+    if provider is None:
+        return None
+    if idempotency_key:
+        lead = Lead.objects.filter(provider=provider, idempotency_key=idempotency_key).first()
+        if lead is not None:
+            return lead
+    if external_id:
+        return Lead.objects.filter(provider=provider, external_id=external_id).first()
+    return None
+
+
+def _is_blacklisted(*, source: str, provider, blacklist: list[str]) -> str | None:
+    wanted = {s.strip().lower() for s in blacklist if s and s.strip()}
+    for candidate in (source, provider.slug if provider else ""):
+        if candidate and candidate.strip().lower() in wanted:
+            return candidate
+    return None
+
+
+def lead_create(
+    *, data: LeadInput, provider=None, form=None, idempotency_key: str = "", now: datetime.datetime | None = None
+) -> tuple[Lead, bool]:
+    """Store a lead and route it in the same transaction. Returns (lead, created).
+
+    A provider's replay (same `Idempotency-Key` or `external_id`) returns the first lead
+    with created=False — also under concurrency: the unique constraints decide, the loser
+    reads the winner's row. Provider leads take the provider's entity and are locked (§9);
+    form leads take the form's entity and are not locked (§11).
+    """
+    existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
+    if existing is not None:
+        return existing, False
+    try:
+        lead = _lead_create_and_route(data=data, provider=provider, form=form, idempotency_key=idempotency_key, now=now)
+    except IntegrityError:
+        existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
+        if existing is not None:
+            return existing, False
+        raise
+    return lead, True
+
+
+@transaction.atomic
+def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now) -> Lead:
+    from routing.services import lead_route
+
+    now = now or timezone.now()
+    if provider is not None:
+        entity, locked, source = provider.entity, True, data.source or provider.slug
+    elif form is not None:
+        entity, locked, source = form.entity, False, data.source or form.code
+    else:
+        raise LeadError({"non_field_errors": ["Un lead vient d'un provider ou d'un formulaire."]})
+    app_settings = settings_get()
+    lead = Lead(
+        entity=entity,
+        entity_locked=locked,
+        product=data.product,
+        phone=data.phone,
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        departement=data.departement,
+        source=source,
+        provider=provider,
+        form=form,
+        extra=data.extra,
+        consent=data.consent,
+        ip=data.ip,
+        user_agent=data.user_agent[:500],
+        created_at=now,
+        external_id=data.external_id,
+        idempotency_key=idempotency_key,
+        visitor_id=data.visitor_id,
+        variant=data.variant,
+        consent_at=now if data.consent else None,
+        consent_page_url=data.consent_page_url[:500],
+        consent_text_version=data.consent_text_version[:50],
+        status=LeadStatus.NO_ORDER,
+    )
+    origin = f"provider {provider.slug}" if provider else f"formulaire {form.code}"
+    events = [
+        LeadEvent(
+            lead=lead,
+            kind=LeadEvent.Kind.RECEIVED,
+            created_at=now,
+            actor=origin,
+            message=f"Reçu de {origin} (source « {source} »), entité {entity}" + (" verrouillée" if locked else ""),
+            data={"ip": data.ip, "idempotency_key": idempotency_key, "external_id": data.external_id},
+        ),
+        LeadEvent(
+            lead=lead,
+            kind=LeadEvent.Kind.VALIDATED,
+            created_at=now,
+            message=f"Validé : {data.phone}, département {data.departement}, produit {data.product.code}",
+        ),
+    ]
+    blacklisted = _is_blacklisted(source=source, provider=provider, blacklist=app_settings.blacklisted_sources)
+    opposed = OppositionEntry.objects.filter(phone=data.phone).exists()
+    if blacklisted:
+        lead.status = LeadStatus.BLACKLISTED
+        lead.save(force_insert=True)
+        events.append(
+            LeadEvent(
+                lead=lead,
+                kind=LeadEvent.Kind.NOT_ROUTED,
+                created_at=timezone.now(),
+                message=f"Non routé : source « {blacklisted} » blacklistée",
+                data={"status": "blacklisted"},
+            )
+        )
+    elif opposed:
+        lead.status = LeadStatus.OPPOSED
+        lead.save(force_insert=True)
+        events.append(
+            LeadEvent(
+                lead=lead,
+                kind=LeadEvent.Kind.NOT_ROUTED,
+                created_at=timezone.now(),
+                message="Non routé : numéro sur la liste d'opposition",
+                data={"status": "opposed"},
+            )
+        )
+    else:
+        lead.save(force_insert=True)
+        result = lead_route(lead=lead, now=now)
+        lead.status = result.status
+        Lead.objects.filter(pk=lead.pk).update(status=result.status)
+        if result.attribution is not None:
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.ROUTED,
+                    created_at=timezone.now(),
+                    message=result.summary(),
+                    data=result.explanation(),
+                )
+            )
+        else:
+            label = "doublon" if result.status == LeadStatus.DUPLICATE else "aucune commande ouverte (backlog)"
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.NOT_ROUTED,
+                    created_at=timezone.now(),
+                    message=f"Non attribué — {label} : {result.summary()}",
+                    data=result.explanation(),
+                )
+            )
+    LeadEvent.objects.bulk_create(events)
+    return lead

@@ -1,0 +1,58 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from providers.models import Provider, ProviderAPIKey
+from providers.services import provider_rotate_key
+from rdz.core.admin_mixins import EntityScopedAdmin
+from rdz.core.scoping import can_change
+
+
+@admin.register(Provider)
+class ProviderAdmin(EntityScopedAdmin):
+    list_display = ("name", "slug", "entity", "active", "created_at")
+    list_filter = ("entity", "active")
+    search_fields = ("name", "slug")
+    actions = ["rotate_key"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A provider's entity decides where its locked leads go: fixed once created.
+        return ("entity", "created_at") if obj else ("created_at",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            key = provider_rotate_key(provider=obj, actor=request.user)
+            self._show_key(request, obj, key)
+
+    @admin.action(description="Générer une nouvelle clé API (l'ancienne cesse de fonctionner)")
+    def rotate_key(self, request, queryset):
+        if not can_change(request.user):
+            self.message_user(request, "Action non autorisée.", level=messages.ERROR)
+            return
+        for provider in queryset:
+            key = provider_rotate_key(provider=provider, actor=request.user)
+            self._show_key(request, provider, key)
+
+    def _show_key(self, request, provider, key):
+        self.message_user(
+            request,
+            format_html(
+                "Nouvelle clé API de <strong>{}</strong> (affichée une seule fois, copiez-la maintenant) : <code>{}</code>",
+                provider.slug,
+                key,
+            ),
+            level=messages.WARNING,
+        )
+
+
+@admin.register(ProviderAPIKey)
+class ProviderAPIKeyAdmin(EntityScopedAdmin):
+    list_display = ("provider", "prefix", "created", "revoked")
+    list_filter = ("revoked",)
+    readonly_fields = ("provider", "prefix", "name", "created", "revoked", "expiry_date")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,73 @@
+"""Providers and their API keys (§9)."""
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from providers.models import Provider, ProviderAPIKey
+from rdz.core.entities import Entity
+from rdz.core.services import audit_log
+
+
+class ProviderError(Exception):
+    """A refused provider operation (French message)."""
+
+
+def provider_authenticate(*, key: str) -> Provider | None:
+    """The provider owning `key`, or None. Prefix lookup then constant-time hash compare."""
+    if not key or len(key) > 200 or "." not in key:
+        return None
+    prefix = key.partition(".")[0]
+    api_key = ProviderAPIKey.objects.select_related("provider").filter(prefix=prefix, revoked=False).first()
+    if api_key is None or not api_key.is_valid(key) or api_key.has_expired:
+        return None
+    return api_key.provider
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "provider"
+    slug, n = base, 2
+    while Provider.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def provider_create(
+    *, name: str, entity: str, slug: str = "", actor=None, actor_label: str = ""
+) -> tuple[Provider, str]:
+    """Create a provider and its first key. Returns (provider, clear key shown once)."""
+    if entity not in Entity.values:
+        raise ProviderError(f"Entité inconnue : {entity} (ZR7 ou MDL).")
+    name = (name or "").strip()
+    if not name:
+        raise ProviderError("Le nom est obligatoire.")
+    slug = slugify(slug) if slug else _unique_slug(name)
+    if Provider.objects.filter(slug=slug).exists():
+        raise ProviderError(f"L'identifiant « {slug} » existe déjà.")
+    provider = Provider.objects.create(name=name, slug=slug, entity=entity)
+    _, key = ProviderAPIKey.objects.create_key(provider=provider, name=f"{slug}"[:50])
+    audit_log(
+        action="provider_create",
+        actor=actor,
+        actor_label=actor_label,
+        entity=entity,
+        obj=provider,
+        message=f"Provider {slug} créé avec une clé",
+    )
+    return provider, key
+
+
+@transaction.atomic
+def provider_rotate_key(*, provider: Provider, actor=None, actor_label: str = "") -> str:
+    """Revoke every key of the provider and issue a new one; the old key stops working at once."""
+    ProviderAPIKey.objects.filter(provider=provider, revoked=False).update(revoked=True)
+    _, key = ProviderAPIKey.objects.create_key(provider=provider, name=f"{provider.slug}"[:50])
+    audit_log(
+        action="provider_rotate_key",
+        actor=actor,
+        actor_label=actor_label,
+        entity=provider.entity,
+        obj=provider,
+        message="Clé API remplacée",
+    )
+    return key

@@ -1,0 +1,122 @@
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from rdz.core.admin_mixins import EntityScopedAdmin, RoleAdminMixin
+from rdz.core.models import Alert, AppSettings, AuditLog, CircuitBreaker, OutboxItem, SettingsAudit, StaffProfile
+from rdz.core.scoping import is_account_admin, user_entities
+from rdz.core.services import settings_get, settings_update
+
+User = get_user_model()
+
+
+class StaffProfileInline(admin.StackedInline):
+    model = StaffProfile
+    can_delete = False
+    verbose_name_plural = "entités et rôle"
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    """Accounts: only account admins manage them, and only within their own entities."""
+
+    inlines = [StaffProfileInline]
+    list_display = ("username", "email", "first_name", "last_name", "is_active", "is_superuser")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("staff_profile")
+        if request.user.is_superuser:
+            return qs
+        allowed = user_entities(request.user)
+        scopes = [s for s in ("ZR7", "MDL") if s in allowed]
+        if len(allowed) == 2:
+            scopes.append("BOTH")
+        return qs.filter(is_superuser=False, staff_profile__scope__in=scopes)
+
+    def has_module_permission(self, request):
+        return is_account_admin(request.user)
+
+    has_view_permission = has_add_permission = has_change_permission = has_delete_permission = (
+        lambda self, request, obj=None: is_account_admin(request.user)
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        ro = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            ro += ["is_superuser", "groups", "user_permissions"]
+        return ro
+
+
+@admin.register(AppSettings)
+class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
+    """The singleton settings record; saves go through `settings_update` (audited)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return is_account_admin(request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        from django.shortcuts import redirect
+
+        obj = settings_get()
+        return redirect("admin:core_appsettings_change", obj.pk)
+
+    def save_model(self, request, obj, form, change):
+        settings_update(user=request.user, changes={name: form.cleaned_data[name] for name in form.changed_data})
+
+
+@admin.register(SettingsAudit)
+class SettingsAuditAdmin(RoleAdminMixin, admin.ModelAdmin):
+    list_display = ("changed_at", "changed_by", "field", "old_value", "new_value")
+    list_filter = ("field",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(EntityScopedAdmin):
+    list_display = ("created_at", "actor_label", "action", "entity", "object_type", "object_id", "message")
+    list_filter = ("entity", "action")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(EntityScopedAdmin):
+    list_display = ("created_at", "entity", "kind", "message", "state", "cleared_at")
+    list_filter = ("entity", "state", "kind")
+
+
+@admin.register(CircuitBreaker)
+class CircuitBreakerAdmin(EntityScopedAdmin):
+    list_display = ("name", "entity", "state", "consecutive_failures", "opened_at", "next_probe_at")
+    list_filter = ("entity", "state")
+
+
+@admin.register(OutboxItem)
+class OutboxItemAdmin(EntityScopedAdmin):
+    list_display = ("created_at", "kind", "ref", "entity", "status", "attempts", "next_attempt_at", "last_error")
+    list_filter = ("entity", "kind", "status")
+    search_fields = ("ref",)

@@ -1,0 +1,167 @@
+"""Demo data for the embedded default: both entities, products, providers (keys printed),
+clients, commandes, staff accounts and a few weeks of leads routed through the real intake.
+
+Safe to run again: existing rows are kept; provider keys are rotated (a key is only ever
+shown once) and printed again.
+"""
+
+import datetime
+import random
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from commandes.models import Client, Commande
+from leads.models import Lead, Product, ProductField
+from leads.services import LeadInput, lead_create
+from providers.models import Provider
+from providers.services import provider_create, provider_rotate_key
+from rdz.core.models import StaffProfile
+from rdz.core.services import settings_get
+
+DEMO_PASSWORD = "rdz-demo-2026"  # noqa: S105 (demo accounts of the local default only)
+
+PRODUCTS = [("PV", "Panneaux solaires"), ("PAC", "Pompe à chaleur"), ("ITE", "Isolation thermique extérieure")]
+CLIENTS = [
+    # entity, name, product, departements, quota, daily cap, priority, backlog
+    ("ZR7", "Soleil du Sud", "PV", ["13", "83", "84", "06"], 40, None, 3, True),
+    ("ZR7", "Éco Habitat Provence", "PV", ["*"], 25, 10, 1, False),
+    ("ZR7", "Chaleur Plus", "PAC", ["*"], 30, None, 2, True),
+    ("MDL", "Isolation Bretagne", "ITE", ["29", "22", "35", "56"], 20, None, 2, True),
+    ("MDL", "Maison Durable Lyon", "PAC", ["69", "01", "38", "42"], 30, 8, 3, False),
+    ("MDL", "Énergie Verte Île-de-France", "PV", ["75", "77", "78", "91", "92", "93", "94", "95"], 35, None, 2, True),
+]
+FIRST_NAMES = ["Jean", "Marie", "Zoé", "Hélène", "François", "Gaëlle", "Loïc", "Anaïs", "Jérôme", "Chloé"]
+LAST_NAMES = ["Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Girard", "Lambert", "Bonnet", "Rousseau", "Faure"]
+DEPARTEMENTS = ["13", "83", "84", "06", "29", "35", "69", "38", "75", "92", "2A", "971", "33", "59"]
+
+
+class Command(BaseCommand):
+    help = "Charge les données de démonstration (entités, produits, providers, clients, commandes, leads)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--leads", type=int, default=120, help="Nombre de leads de démonstration à créer")
+        parser.add_argument("--days", type=int, default=21, help="Leads répartis sur ce nombre de jours")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args, leads, days, seed, **options):
+        rng = random.Random(seed)
+        with transaction.atomic():
+            products = self._products()
+            self._accounts()
+            self._clients(products)
+            app_settings = settings_get()
+            if not app_settings.alert_recipients_zr7:
+                app_settings.alert_recipients_zr7 = ["alertes-zr7@rdz.local"]
+                app_settings.alert_recipients_mdl = ["alertes-mdl@rdz.local"]
+                app_settings.save()
+        keys = self._providers()
+        if not Lead.objects.exists():
+            self._leads(rng, products, count=leads, days=days)
+        self._print(keys)
+
+    def _products(self):
+        products = {}
+        for code, label in PRODUCTS:
+            products[code], _ = Product.objects.get_or_create(code=code, defaults={"label": label})
+        ProductField.objects.get_or_create(
+            product=products["PAC"],
+            name="surface",
+            defaults={"label": "Surface (m²)", "type": "integer", "required": False},
+        )
+        return products
+
+    def _accounts(self):
+        User = get_user_model()
+        specs = [
+            ("admin", True, None, None),
+            ("zr7", False, "ZR7", "manager"),
+            ("mdl", False, "MDL", "manager"),
+            ("lecteur", False, "BOTH", "viewer"),
+        ]
+        for username, is_super, scope, role in specs:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"is_staff": True, "is_superuser": is_super, "email": f"{username}@rdz.local"},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            if scope:
+                StaffProfile.objects.get_or_create(user=user, defaults={"scope": scope, "role": role})
+
+    def _clients(self, products):
+        for entity, name, product, deps, quota, cap, priority, backlog in CLIENTS:
+            client, _ = Client.objects.get_or_create(
+                name=name, defaults={"entity": entity, "emails": [f"livraison@{_slug(name)}.example"]}
+            )
+            if not client.commandes.exists():
+                Commande.objects.create(
+                    client=client,
+                    product=products[product],
+                    name=f"{product} {', '.join(deps[:3])}",
+                    departements=deps,
+                    weekly_quota=quota,
+                    daily_cap=cap,
+                    priority=priority,
+                    accepts_backlog=backlog,
+                )
+
+    def _providers(self):
+        keys = []
+        for entity, name, slug in [("ZR7", "LeadMax", "leadmax"), ("MDL", "Habitat Leads", "habitat-leads")]:
+            provider = Provider.objects.filter(slug=slug).first()
+            if provider is None:
+                provider, key = provider_create(name=name, entity=entity, slug=slug, actor_label="demo_data")
+            else:
+                key = provider_rotate_key(provider=provider, actor_label="demo_data")
+            keys.append((provider, key))
+        return keys
+
+    def _leads(self, rng, products, *, count, days):
+        providers = list(Provider.objects.all())
+        now = timezone.now()
+        for i in range(count):
+            provider = rng.choice(providers)
+            created = now - datetime.timedelta(days=rng.uniform(0, days), minutes=rng.randint(0, 600))
+            phone = f"+336{rng.randint(10_000_000, 99_999_999)}" if i % 9 else f"+3361234{5000 + i % 3:04d}"
+            data = LeadInput(
+                phone=phone,
+                product=rng.choice(list(products.values())),
+                departement=rng.choice(DEPARTEMENTS),
+                first_name=rng.choice(FIRST_NAMES),
+                last_name=rng.choice(LAST_NAMES),
+                email=f"demo{i}@exemple.fr",
+                source=provider.slug,
+                consent=True,
+            )
+            lead_create(data=data, provider=provider, now=created)
+
+    def _print(self, keys):
+        url = settings.SITE_URL
+        out = self.stdout
+        out.write("")
+        out.write("Données de démonstration prêtes.")
+        out.write(f"  Connexion : {url}/admin/  — identifiant « admin », mot de passe « {DEMO_PASSWORD} »")
+        out.write(
+            "  Comptes scopés : « zr7 » (ZR7), « mdl » (MDL), « lecteur » (les deux, lecture) — même mot de passe"
+        )
+        for provider, key in keys:
+            out.write(f"  Clé API du provider {provider.slug} ({provider.entity}) : {key}")
+        provider, key = keys[0]
+        out.write("")
+        out.write("Déposer un lead :")
+        out.write(
+            f"  curl -s -X POST {url}/api/v1/leads/ -H 'Content-Type: application/json' -H 'X-API-Key: {key}' "
+            '-d \'{"phone": "06 12 34 56 78", "product": "PV", "departement": "13", '
+            '"first_name": "Jean", "last_name": "Dupont", "email": "jean.dupont@exemple.fr"}\''
+        )
+
+
+def _slug(name: str) -> str:
+    from django.utils.text import slugify
+
+    return slugify(name)

@@ -1,0 +1,301 @@
+"""Shared services: the settings record (§8), audit, alerts (§14), outbox and circuit
+breakers (§16). No business rule lives here: apps call these helpers."""
+
+import datetime
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings as django_settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from rdz.core.models import (
+    Alert,
+    AlertState,
+    AppSettings,
+    AuditLog,
+    CircuitBreaker,
+    CircuitState,
+    OutboxItem,
+    OutboxStatus,
+    SettingsAudit,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class CoreError(Exception):
+    """A refused core operation, with a French message."""
+
+
+# --- Settings record -------------------------------------------------------------------
+def settings_get() -> AppSettings:
+    """The settings record, read from the database each time (no restart needed)."""
+    obj = AppSettings.objects.filter(pk=AppSettings.SINGLETON_ID).first()
+    if obj is None:
+        obj, _ = AppSettings.objects.get_or_create(pk=AppSettings.SINGLETON_ID)
+    return obj
+
+
+def _as_text(value) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, datetime.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    return "" if value is None else str(value)
+
+
+SECRET_SETTINGS = frozenset({"fallback_crm_key_zr7", "fallback_crm_key_mdl"})
+
+
+@transaction.atomic
+def settings_update(*, user, changes: dict) -> list[SettingsAudit]:
+    """Apply `changes` to the settings record, one audit row per changed field.
+
+    Secret values (CRM keys) are audited as masked.
+    """
+    obj = AppSettings.objects.select_for_update().filter(pk=AppSettings.SINGLETON_ID).first()
+    if obj is None:
+        obj = AppSettings.objects.create(pk=AppSettings.SINGLETON_ID)
+        obj = AppSettings.objects.select_for_update().get(pk=obj.pk)
+    audits = []
+    for field, new in changes.items():
+        old = getattr(obj, field)
+        if old == new:
+            continue
+        setattr(obj, field, new)
+        masked = field in SECRET_SETTINGS
+        audits.append(
+            SettingsAudit(
+                changed_by=user if getattr(user, "pk", None) else None,
+                field=field,
+                old_value="••••" if masked and old else _as_text(old),
+                new_value="••••" if masked and new else _as_text(new),
+            )
+        )
+    if audits:
+        obj.full_clean()
+        obj.save()
+        SettingsAudit.objects.bulk_create(audits)
+        from rdz.core.signals import settings_changed
+
+        transaction.on_commit(lambda: settings_changed.send(sender=AppSettings, fields=[a.field for a in audits]))
+    return audits
+
+
+def audit_log(
+    *, action: str, actor=None, actor_label: str = "", entity: str = "", obj=None, message: str = ""
+) -> AuditLog:
+    return AuditLog.objects.create(
+        action=action,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=actor_label or (str(actor) if getattr(actor, "pk", None) else "système"),
+        entity=entity,
+        object_type=obj._meta.label if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        message=message,
+    )
+
+
+# --- Alerts ----------------------------------------------------------------------------
+def send_entity_mail(*, entity: str, subject: str, body: str, to: Iterable[str], attachments=()) -> None:
+    """Send through the entity's own SMTP account (ZR7_EMAIL_URL / MDL_EMAIL_URL). Raises on failure."""
+    cfg = django_settings.ENTITY_EMAIL[entity]
+    kwargs = {
+        "host": cfg.get("EMAIL_HOST"),
+        "port": cfg.get("EMAIL_PORT"),
+        "username": cfg.get("EMAIL_HOST_USER") or None,
+        "password": cfg.get("EMAIL_HOST_PASSWORD") or None,
+        "use_tls": cfg.get("EMAIL_USE_TLS", False),
+        "use_ssl": cfg.get("EMAIL_USE_SSL", False),
+        "timeout": django_settings.EMAIL_TIMEOUT,
+        "fail_silently": False,
+    }
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    connection = get_connection(backend=cfg["EMAIL_BACKEND"], **kwargs)
+    message = EmailMessage(subject=subject, body=body, from_email=cfg["FROM"], to=list(to), connection=connection)
+    for name, content, mimetype in attachments:
+        message.attach(name, content, mimetype)
+    message.send(fail_silently=False)
+
+
+def alert_raise(*, entity: str, kind: str, key: str, message: str) -> Alert | None:
+    """Open the alert `key` once; returns None when it is already open. E-mail after commit."""
+    if Alert.objects.filter(key=key, state=AlertState.OPEN).exists():
+        return None
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(entity=entity, kind=kind, key=key, message=message)
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: _alert_email(alert.pk))
+    return alert
+
+
+def alert_clear(*, key: str) -> int:
+    return Alert.objects.filter(key=key, state=AlertState.OPEN).update(
+        state=AlertState.CLEARED, cleared_at=timezone.now()
+    )
+
+
+def _alert_email(alert_id: int) -> None:
+    alert = Alert.objects.get(pk=alert_id)
+    recipients = settings_get().alert_recipients(alert.entity)
+    if not recipients:
+        return
+    try:
+        send_entity_mail(
+            entity=alert.entity,
+            subject=f"[RDZ {alert.entity}] Alerte : {alert.kind}",
+            body=alert.message,
+            to=recipients,
+        )
+    except Exception:  # an alert must never break the caller; it stays visible in the back-office
+        logger.exception("alert e-mail failed for alert %s", alert_id)
+        return
+    Alert.objects.filter(pk=alert_id).update(emailed_at=timezone.now())
+
+
+# --- Outbox ----------------------------------------------------------------------------
+def outbox_enqueue(*, kind: str, ref: str, entity: str, max_attempts: int = 5, delay: float = 0) -> OutboxItem | None:
+    """Write the outbox row (same transaction as the caller) — no-op if one is live."""
+    try:
+        with transaction.atomic():
+            return OutboxItem.objects.create(
+                kind=kind,
+                ref=str(ref),
+                entity=entity,
+                max_attempts=max_attempts,
+                next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay),
+            )
+    except IntegrityError:
+        return None
+
+
+def outbox_claim(*, item_id: int, lease_seconds: int = 300) -> OutboxItem | None:
+    """Claim a due row with a conditional UPDATE; None if another worker has it or it is done."""
+    now = timezone.now()
+    claimed = OutboxItem.objects.filter(pk=item_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now).update(
+        status=OutboxStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        claimed_until=now + datetime.timedelta(seconds=lease_seconds),
+    )
+    if claimed != 1:
+        return None
+    return OutboxItem.objects.get(pk=item_id)
+
+
+def outbox_done(item: OutboxItem) -> None:
+    OutboxItem.objects.filter(pk=item.pk, status=OutboxStatus.RUNNING).update(
+        status=OutboxStatus.DONE, done_at=timezone.now(), claimed_until=None, last_error=""
+    )
+
+
+def outbox_retry_later(item: OutboxItem, *, error: str, delay_seconds: float) -> bool:
+    """Back to pending after `delay_seconds`; returns False (and marks failed) when attempts are spent."""
+    if item.attempts >= item.max_attempts:
+        OutboxItem.objects.filter(pk=item.pk).update(
+            status=OutboxStatus.FAILED, last_error=error[:2000], claimed_until=None, done_at=timezone.now()
+        )
+        return False
+    OutboxItem.objects.filter(pk=item.pk).update(
+        status=OutboxStatus.PENDING,
+        last_error=error[:2000],
+        claimed_until=None,
+        next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay_seconds),
+    )
+    return True
+
+
+def outbox_postpone(item: OutboxItem, *, until: datetime.datetime, reason: str = "") -> None:
+    """Give the attempt back (e.g. circuit open): pending again without spending an attempt."""
+    OutboxItem.objects.filter(pk=item.pk).update(
+        status=OutboxStatus.PENDING,
+        attempts=F("attempts") - 1,
+        claimed_until=None,
+        next_attempt_at=until,
+        last_error=reason[:2000],
+    )
+
+
+def outbox_due(*, kinds: Iterable[str] | None = None, limit: int = 500) -> list[OutboxItem]:
+    """Rows to (re-)enqueue: pending and due, or running past their lease (worker died)."""
+    now = timezone.now()
+    OutboxItem.objects.filter(status=OutboxStatus.RUNNING, claimed_until__lt=now).update(
+        status=OutboxStatus.PENDING, claimed_until=None
+    )
+    qs = OutboxItem.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+    if kinds is not None:
+        qs = qs.filter(kind__in=list(kinds))
+    return list(qs.order_by("next_attempt_at")[:limit])
+
+
+def backoff_seconds(attempt: int, *, base: float = 30, cap: float = 3600) -> float:
+    """Exponential backoff: base, 2×base, 4×base… capped."""
+    return min(cap, base * (2 ** max(0, attempt - 1)))
+
+
+# --- Circuit breakers ------------------------------------------------------------------
+def circuit_get(*, name: str, entity: str) -> CircuitBreaker:
+    obj, _ = CircuitBreaker.objects.get_or_create(name=name, defaults={"entity": entity})
+    return obj
+
+
+def circuit_allows(*, name: str, entity: str) -> bool:
+    """Closed → go. Open → only when its probe time has come (one half-open try)."""
+    breaker = circuit_get(name=name, entity=entity)
+    if breaker.state == CircuitState.CLOSED:
+        return True
+    return breaker.next_probe_at is not None and breaker.next_probe_at <= timezone.now()
+
+
+def circuit_record_success(*, name: str, entity: str) -> None:
+    breaker = circuit_get(name=name, entity=entity)
+    was_open = breaker.state == CircuitState.OPEN
+    CircuitBreaker.objects.filter(pk=breaker.pk).update(
+        state=CircuitState.CLOSED, consecutive_failures=0, opened_at=None, next_probe_at=None, last_error=""
+    )
+    if was_open:
+        alert_clear(key=f"circuit:{name}")
+
+
+def circuit_record_failure(*, name: str, entity: str, error: str, probe_after_seconds: int = 300) -> bool:
+    """Count a failure; opens (and alerts) at the threshold. Returns True if now open."""
+    threshold = settings_get().circuit_failure_threshold
+    with transaction.atomic():
+        breaker = CircuitBreaker.objects.select_for_update().get(pk=circuit_get(name=name, entity=entity).pk)
+        breaker.consecutive_failures += 1
+        breaker.last_error = error[:2000]
+        now = timezone.now()
+        opened = False
+        if breaker.consecutive_failures >= threshold:
+            if breaker.state != CircuitState.OPEN:
+                breaker.opened_at = now
+                opened = True
+            breaker.state = CircuitState.OPEN
+            breaker.next_probe_at = now + datetime.timedelta(seconds=probe_after_seconds)
+        breaker.save()
+    if opened:
+        alert_raise(
+            entity=entity,
+            kind="circuit_ouvert",
+            key=f"circuit:{name}",
+            message=f"Le point d'accès « {name} » est en pause après {breaker.consecutive_failures} échecs "
+            f"consécutifs. Dernière erreur : {error[:300]}",
+        )
+    return breaker.state == CircuitState.OPEN
+
+
+def circuit_reset(*, name: str, user=None) -> None:
+    """Close by hand (staff)."""
+    breaker = CircuitBreaker.objects.filter(name=name).first()
+    if breaker is None:
+        return
+    circuit_record_success(name=name, entity=breaker.entity)
+    audit_log(
+        action="circuit_reset", actor=user, entity=breaker.entity, obj=breaker, message="Remis en service à la main"
+    )

@@ -1,0 +1,229 @@
+"""The routing engine (§5–§7): choose the commande of a lead, race-free (§16).
+
+Concurrency: candidates are ranked from a lock-free read, then the chosen client's row is
+locked (`SELECT … FOR UPDATE`) inside a savepoint and the quota and the 30-day rule are
+checked again under the lock. A transaction holds at most one client lock at a time (a
+refused candidate's savepoint is rolled back, which releases its lock), so two intakes can
+never deadlock, and two attributions to one client are always serialized: never a lead over
+quota, never the same phone and product twice to one client.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from commandes.models import Attribution, Commande
+from commandes.services import (
+    attribution_create,
+    client_lock,
+    commande_closed_reason,
+    commande_fills,
+    commande_quota_reason,
+    duplicate_clients,
+)
+from rdz.core.entities import other_entity
+from rdz.core.services import settings_get
+from rdz.core.timeutils import paris_now
+
+
+class RoutingError(Exception):
+    """Routing refused (French message)."""
+
+
+@dataclass
+class Verdict:
+    commande_id: int
+    label: str
+    entity: str
+    priority: int
+    fill_ratio: float
+    verdict: str  # chosen | duplicate | full | closed | passed
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {
+            "commande_id": self.commande_id,
+            "label": self.label,
+            "entity": self.entity,
+            "priority": self.priority,
+            "fill_percent": round(self.fill_ratio * 100),
+            "verdict": self.verdict,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class RoutingResult:
+    status: str  # routed | no_order | duplicate
+    attribution: Attribution | None = None
+    verdicts: list[Verdict] = field(default_factory=list)
+    cross_entity: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def explanation(self) -> dict:
+        return {
+            "status": self.status,
+            "cross_entity": self.cross_entity,
+            "notes": self.notes,
+            "commandes": [v.as_dict() for v in self.verdicts],
+        }
+
+    def summary(self) -> str:
+        """French one-liner: « commande X choisie : priorité 3, remplissage 40 % ; commande Y écartée : doublon 30 jours »."""
+        parts = []
+        for v in self.verdicts:
+            if v.verdict == "chosen":
+                parts.append(
+                    f"commande {v.label} choisie : priorité {v.priority}, remplissage {round(v.fill_ratio * 100)} %"
+                )
+            else:
+                parts.append(f"commande {v.label} écartée : {v.reason}")
+        text = " ; ".join(parts) if parts else "aucune commande pour ce produit et ce département"
+        if self.notes:
+            text = " ; ".join(self.notes) + (" — " + text if text else "")
+        return text
+
+
+def _label(commande: Commande) -> str:
+    name = commande.name or commande.product.code
+    return f"#{commande.pk} {commande.client.name} ({name})"
+
+
+def _route_in_entity(
+    *, lead, entity: str, now: datetime.datetime, backlog: bool, result: RoutingResult
+) -> Attribution | None:
+    """Try one entity; verdicts for every matching commande go into `result`."""
+    today = paris_now(now).date()
+    qs = Commande.objects.select_related("client", "product").filter(entity=entity, product_id=lead.product_id)
+    if backlog:
+        qs = qs.filter(accepts_backlog=True)
+    commandes = [c for c in qs if c.covers(lead.departement)]
+    if not commandes:
+        return None
+    fills = commande_fills(commande_ids=[c.pk for c in commandes], now=now)
+    open_commandes: list[Commande] = []
+    for c in commandes:
+        fill = fills[c.pk]
+        ratio = fill.week / c.weekly_quota
+        reason = commande_closed_reason(c, today=today)
+        if reason:
+            result.verdicts.append(Verdict(c.pk, _label(c), entity, c.priority, ratio, "closed", reason))
+            continue
+        reason = commande_quota_reason(c, fill)
+        if reason:
+            result.verdicts.append(Verdict(c.pk, _label(c), entity, c.priority, ratio, "full", reason))
+            continue
+        open_commandes.append(c)
+    if not open_commandes:
+        return None
+    dup = duplicate_clients(
+        client_ids=sorted({c.client_id for c in open_commandes}), phone=lead.phone, product_id=lead.product_id, now=now
+    )
+    ranked = []
+    for c in open_commandes:
+        ratio = fills[c.pk].week / c.weekly_quota
+        if c.client_id in dup:
+            result.verdicts.append(Verdict(c.pk, _label(c), entity, c.priority, ratio, "duplicate", "doublon 30 jours"))
+        else:
+            ranked.append((-c.priority, ratio, c.created_at, c.pk, c))
+    ranked.sort(key=lambda t: t[:4])
+    for position, (_, ratio, _, _, c) in enumerate(ranked):
+        attribution = _try_attribute(lead=lead, commande=c, now=now, backlog=backlog, result=result, ratio=ratio)
+        if attribution is not None:
+            for _, other_ratio, _, _, other in ranked[position + 1 :]:
+                result.verdicts.append(
+                    Verdict(
+                        other.pk,
+                        _label(other),
+                        entity,
+                        other.priority,
+                        other_ratio,
+                        "passed",
+                        f"non retenue (priorité {other.priority}, remplissage {round(other_ratio * 100)} %)",
+                    )
+                )
+            return attribution
+    return None
+
+
+def _try_attribute(
+    *, lead, commande: Commande, now, backlog: bool, result: RoutingResult, ratio: float
+) -> Attribution | None:
+    """Lock the client, re-check quota and §6 under the lock, attribute. Savepoint releases the lock on refusal."""
+    refused: Verdict | None = None
+    try:
+        with transaction.atomic():
+            client_lock(client_id=commande.client_id)
+            fill = commande_fills(commande_ids=[commande.pk], now=now)[commande.pk]
+            reason = commande_quota_reason(commande, fill)
+            if reason:
+                refused = Verdict(
+                    commande.pk,
+                    _label(commande),
+                    commande.entity,
+                    commande.priority,
+                    fill.week / commande.weekly_quota,
+                    "full",
+                    reason,
+                )
+                raise _Refused
+            if duplicate_clients(
+                client_ids=[commande.client_id], phone=lead.phone, product_id=lead.product_id, now=now
+            ):
+                refused = Verdict(
+                    commande.pk,
+                    _label(commande),
+                    commande.entity,
+                    commande.priority,
+                    ratio,
+                    "duplicate",
+                    "doublon 30 jours",
+                )
+                raise _Refused
+            chosen = Verdict(
+                commande.pk, _label(commande), commande.entity, commande.priority, ratio, "chosen", "choisie"
+            )
+            result.verdicts.append(chosen)
+            return attribution_create(lead=lead, commande=commande, now=now, is_backlog=backlog)
+    except _Refused:
+        result.verdicts.append(refused)
+        return None
+
+
+class _Refused(Exception):
+    pass
+
+
+@transaction.atomic
+def lead_route(*, lead, now: datetime.datetime | None = None, backlog: bool = False) -> RoutingResult:
+    """Attribute `lead` to the best OPEN commande (§7); does not change the lead itself.
+
+    Own entity first; then, when nothing was attributed, the other entity if the
+    cross-entity setting allows that direction and the lead is not `entity_locked`.
+    `backlog=True` only offers the lead to commandes that accept the backlog (§10).
+    Result status: `routed`, `duplicate` (OPEN matching commandes exist but §6 blocked
+    them all) or `no_order`.
+    """
+    now = now or timezone.now()
+    result = RoutingResult(status="no_order")
+    attribution = _route_in_entity(lead=lead, entity=lead.entity, now=now, backlog=backlog, result=result)
+    if attribution is None:
+        target = other_entity(lead.entity)
+        if lead.entity_locked:
+            result.notes.append(f"lead verrouillé sur {lead.entity} : pas de repli vers {target}")
+        elif not settings_get().cross_entity_allowed(lead.entity, target):
+            result.notes.append(f"repli {lead.entity} → {target} désactivé")
+        else:
+            result.cross_entity = True
+            result.notes.append(f"aucune commande {lead.entity} : essai des commandes {target}")
+            attribution = _route_in_entity(lead=lead, entity=target, now=now, backlog=backlog, result=result)
+    if attribution is not None:
+        result.status = "routed"
+        result.attribution = attribution
+        attribution.explanation = result.explanation()
+        Attribution.objects.filter(pk=attribution.pk).update(explanation=attribution.explanation)
+    elif any(v.verdict == "duplicate" for v in result.verdicts):
+        result.status = "duplicate"
+    return result
