@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 _env_file = BASE_DIR / ".env"
@@ -96,7 +97,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test_rdz.sqlite3")
+    # A file (not :memory:) so a Celery worker process can share the test database.
+    _suffix = env.str("TEST_DB_SUFFIX", default="")
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / f"test_rdz{_suffix}.sqlite3")
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
