@@ -268,3 +268,35 @@ class OppositionEntry(models.Model):
 
     def __str__(self) -> str:
         return self.phone
+
+
+class DailyRollup(models.Model):
+    """Leads received on a Paris day, counted by their current status (dashboard, stats API).
+
+    Rebuilt per day by `leads.services.rollup_refresh` (scheduled, and on demand for today):
+    the dashboard reads these rows instead of scanning the leads.
+    """
+
+    day = models.DateField("jour (Paris)")
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", verbose_name="produit")
+    source = models.CharField("source", max_length=100, blank=True)
+    provider = models.ForeignKey(
+        "providers.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name="provider"
+    )
+    form = models.ForeignKey(
+        LeadForm, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name="formulaire"
+    )
+    status = models.CharField("statut", max_length=12, choices=LeadStatus.choices)
+    crm_status = models.CharField("statut CRM", max_length=14, choices=CrmStatus.choices, blank=True, default="")
+    count = models.PositiveIntegerField("nombre de leads")
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "agrégat journalier"
+        verbose_name_plural = "agrégats journaliers"
+        indexes = [models.Index(fields=["entity", "day"], name="rollup_entity_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.entity} {self.status} : {self.count}"
