@@ -31,6 +31,10 @@ class AnyValueField(serializers.Field):
         return value
 
 
+# DRF has no French translation for these messages.
+TEXT_ERRORS = {"invalid": "Texte attendu."}
+
+
 class LeadBodySerializer(serializers.Serializer):
     """Parses the §15 body; normalization rules live in leads.normalization."""
 
@@ -39,10 +43,16 @@ class LeadBodySerializer(serializers.Serializer):
     first_name = AnyValueField(required=False, allow_null=True)
     last_name = AnyValueField(required=False, allow_null=True)
     email = AnyValueField(required=False, allow_null=True)
-    source = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    external_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    consent = serializers.BooleanField(required=False, default=False)
-    extra = serializers.DictField(required=False, default=dict)
+    source = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=100, error_messages=TEXT_ERRORS
+    )
+    external_id = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=100, error_messages=TEXT_ERRORS
+    )
+    consent = serializers.BooleanField(
+        required=False, default=False, allow_null=True, error_messages={"invalid": "Booléen attendu (true ou false)."}
+    )
+    extra = serializers.DictField(required=False, default=dict, allow_null=True)
 
     validate_phone = _normalizer(normalize_phone)
     validate_departement = _normalizer(normalize_departement)
@@ -107,9 +117,9 @@ class ProviderLeadCreateView(APIView):
                 first_name=v.get("first_name") or "",
                 last_name=v.get("last_name") or "",
                 email=v.get("email") or "",
-                source=v.get("source", "").strip(),
-                external_id=v.get("external_id", "").strip(),
-                consent=v.get("consent", False),
+                source=(v.get("source") or "").strip(),
+                external_id=(v.get("external_id") or "").strip(),
+                consent=bool(v.get("consent")),
                 extra=extra,
                 ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),

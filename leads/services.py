@@ -2,9 +2,11 @@
 
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry, Product, ProductField, ProductFieldType
@@ -124,15 +126,19 @@ def product_extra_validate(*, product: Product, extra, fields: list[ProductField
 
 # --- Intake ----------------------------------------------------------------------------
 def _replay(*, provider, idempotency_key: str, external_id: str) -> Lead | None:
-    if provider is None:
+    """The provider's earlier lead with this Idempotency-Key (preferred) or external_id."""
+    if provider is None or not (idempotency_key or external_id):
         return None
+    condition = Q()
     if idempotency_key:
-        lead = Lead.objects.filter(provider=provider, idempotency_key=idempotency_key).first()
-        if lead is not None:
-            return lead
+        condition |= Q(idempotency_key=idempotency_key)
     if external_id:
-        return Lead.objects.filter(provider=provider, external_id=external_id).first()
-    return None
+        condition |= Q(external_id=external_id)
+    matches = list(Lead.objects.filter(condition, provider=provider).order_by("created_at")[:2])
+    for lead in matches:
+        if idempotency_key and lead.idempotency_key == idempotency_key:
+            return lead
+    return matches[0] if matches else None
 
 
 def _is_blacklisted(*, source: str, provider, blacklist: list[str]) -> str | None:
@@ -168,8 +174,14 @@ def lead_create(
 
 @transaction.atomic
 def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now) -> Lead:
-    from routing.services import lead_route
+    """Route first, then insert the lead once with its final status (no UPDATE afterwards).
 
+    The attribution row written by routing points at the lead before the lead row exists:
+    foreign keys are deferred to commit, and both rows commit together or not at all.
+    """
+    from routing.services import lead_route_in_transaction
+
+    started = time.monotonic()
     now = now or timezone.now()
     if provider is not None:
         entity, locked, source = provider.entity, True, data.source or provider.slug
@@ -222,56 +234,44 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
         ),
     ]
     blacklisted = _is_blacklisted(source=source, provider=provider, blacklist=app_settings.blacklisted_sources)
-    opposed = OppositionEntry.objects.filter(phone=data.phone).exists()
     if blacklisted:
         lead.status = LeadStatus.BLACKLISTED
-        lead.save(force_insert=True)
-        events.append(
-            LeadEvent(
-                lead=lead,
-                kind=LeadEvent.Kind.NOT_ROUTED,
-                created_at=timezone.now(),
-                message=f"Non routé : source « {blacklisted} » blacklistée",
-                data={"status": "blacklisted"},
-            )
+        kind, message, explanation = (
+            LeadEvent.Kind.NOT_ROUTED,
+            f"Non routé : source « {blacklisted} » blacklistée",
+            {"status": "blacklisted"},
         )
-    elif opposed:
+    elif OppositionEntry.objects.filter(phone=data.phone).exists():
         lead.status = LeadStatus.OPPOSED
-        lead.save(force_insert=True)
-        events.append(
-            LeadEvent(
-                lead=lead,
-                kind=LeadEvent.Kind.NOT_ROUTED,
-                created_at=timezone.now(),
-                message="Non routé : numéro sur la liste d'opposition",
-                data={"status": "opposed"},
-            )
+        kind, message, explanation = (
+            LeadEvent.Kind.NOT_ROUTED,
+            "Non routé : numéro sur la liste d'opposition",
+            {"status": "opposed"},
         )
     else:
-        lead.save(force_insert=True)
-        result = lead_route(lead=lead, now=now)
+        result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings)
         lead.status = result.status
-        Lead.objects.filter(pk=lead.pk).update(status=result.status)
+        explanation = result.explanation()
         if result.attribution is not None:
-            events.append(
-                LeadEvent(
-                    lead=lead,
-                    kind=LeadEvent.Kind.ROUTED,
-                    created_at=timezone.now(),
-                    message=result.summary(),
-                    data=result.explanation(),
-                )
-            )
+            kind, message = LeadEvent.Kind.ROUTED, result.summary()
         else:
             label = "doublon" if result.status == LeadStatus.DUPLICATE else "aucune commande ouverte (backlog)"
-            events.append(
-                LeadEvent(
-                    lead=lead,
-                    kind=LeadEvent.Kind.NOT_ROUTED,
-                    created_at=timezone.now(),
-                    message=f"Non attribué — {label} : {result.summary()}",
-                    data=result.explanation(),
-                )
-            )
+            kind, message = LeadEvent.Kind.NOT_ROUTED, f"Non attribué — {label} : {result.summary()}"
+    lead.save(force_insert=True)
+    # Real elapsed time, so the timeline shows how long the decision took even when the
+    # caller fixed `now` (imports, tests).
+    decided_at = now + datetime.timedelta(seconds=time.monotonic() - started)
+    events.append(LeadEvent(lead=lead, kind=kind, created_at=decided_at, message=message, data=explanation))
     LeadEvent.objects.bulk_create(events)
     return lead
+
+
+def lead_events_bulk_add(*, events: list[tuple]) -> int:
+    """Timeline rows for many leads at once: (lead_id, kind, message, data) tuples."""
+    now = timezone.now()
+    rows = [
+        LeadEvent(lead_id=lead_id, kind=kind, message=message, data=data or {}, created_at=now)
+        for lead_id, kind, message, data in events
+    ]
+    LeadEvent.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)

@@ -144,6 +144,18 @@ Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Media library (§13): public base of the stable image URLs pasted in landing pages
+# (a CDN or the web server serving MEDIA_ROOT/library/), and whether Django itself serves
+# /media/library/ (with long cache headers) when no web server sits in front.
+MEDIA_PUBLIC_URL = env.str("MEDIA_PUBLIC_URL", default=f"{SITE_URL}{MEDIA_URL}")
+MEDIA_SERVE = env.bool("MEDIA_SERVE", default=True)
+# Upload limits: bytes per file (checked before reading the body), decoded pixels,
+# width/height and GIF/WebP frames (decompression bombs are refused).
+MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+MEDIA_MAX_PIXELS = env.int("MEDIA_MAX_PIXELS", default=40_000_000)
+MEDIA_MAX_WIDTH = env.int("MEDIA_MAX_WIDTH", default=10_000)
+MEDIA_MAX_HEIGHT = env.int("MEDIA_MAX_HEIGHT", default=10_000)
+MEDIA_MAX_FRAMES = env.int("MEDIA_MAX_FRAMES", default=200)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -218,7 +230,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["rdz.core.api.SizeLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rdz.core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
@@ -241,6 +253,23 @@ SPECTACULAR_SETTINGS = {
 # --- CORS: only the public form endpoints, per form's allowed origins (§11) ----------
 CORS_URLS_REGEX = r"^/api/v1/(forms/[^/]+/submit|track)/$"
 CORS_ALLOW_CREDENTIALS = False
+
+# --- CRM forwarding of form leads (§11): one connector per company CRM ---------------
+# Field maps are JSON objects {"rdz field": "CRM field"} merged over routing.crm defaults.
+CRM_AUTH_HEADER = env.str("CRM_AUTH_HEADER", default="X-API-Key")
+CRM_TIMEOUT = env.float("CRM_TIMEOUT", default=10.0)
+CRM_CONNECTORS = {
+    entity: {
+        "url": env.str(f"CRM_{entity}_URL", default=""),
+        "auth_header": env.str(f"CRM_{entity}_AUTH_HEADER", default=CRM_AUTH_HEADER),
+        "timeout": env.float(f"CRM_{entity}_TIMEOUT", default=CRM_TIMEOUT),
+        "field_map": env.json(f"CRM_{entity}_FIELD_MAP", default={}),
+    }
+    for entity in ("ZR7", "MDL")
+}
+CRM_MAX_ATTEMPTS = env.int("CRM_MAX_ATTEMPTS", default=5)  # per CRM, before the fallback
+CRM_RETRY_BASE_SECONDS = env.float("CRM_RETRY_BASE_SECONDS", default=30)  # backoff 30 s, 60 s, 120 s…
+CRM_RETRY_HORIZON_HOURS = env.int("CRM_RETRY_HORIZON_HOURS", default=72)  # beat re-tries failures this long
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

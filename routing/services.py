@@ -24,6 +24,7 @@ from commandes.services import (
     duplicate_clients,
 )
 from rdz.core.entities import other_entity
+from rdz.core.models import AppSettings
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_now
 
@@ -130,28 +131,34 @@ def _route_in_entity(
             ranked.append((-c.priority, ratio, c.created_at, c.pk, c))
     ranked.sort(key=lambda t: t[:4])
     for position, (_, ratio, _, _, c) in enumerate(ranked):
-        attribution = _try_attribute(lead=lead, commande=c, now=now, backlog=backlog, result=result, ratio=ratio)
+        passed = [
+            Verdict(
+                other.pk,
+                _label(other),
+                entity,
+                other.priority,
+                other_ratio,
+                "passed",
+                f"non retenue (priorité {other.priority}, remplissage {round(other_ratio * 100)} %)",
+            )
+            for _, other_ratio, _, _, other in ranked[position + 1 :]
+        ]
+        attribution = _try_attribute(
+            lead=lead, commande=c, now=now, backlog=backlog, result=result, ratio=ratio, passed=passed
+        )
         if attribution is not None:
-            for _, other_ratio, _, _, other in ranked[position + 1 :]:
-                result.verdicts.append(
-                    Verdict(
-                        other.pk,
-                        _label(other),
-                        entity,
-                        other.priority,
-                        other_ratio,
-                        "passed",
-                        f"non retenue (priorité {other.priority}, remplissage {round(other_ratio * 100)} %)",
-                    )
-                )
             return attribution
     return None
 
 
 def _try_attribute(
-    *, lead, commande: Commande, now, backlog: bool, result: RoutingResult, ratio: float
+    *, lead, commande: Commande, now, backlog: bool, result: RoutingResult, ratio: float, passed: list[Verdict]
 ) -> Attribution | None:
-    """Lock the client, re-check quota and §6 under the lock, attribute. Savepoint releases the lock on refusal."""
+    """Lock the client, re-check quota and §6 under the lock, attribute. Savepoint releases the lock on refusal.
+
+    The explanation is complete before the attribution row is written (chosen + `passed`
+    verdicts), so it is stored by the INSERT itself.
+    """
     refused: Verdict | None = None
     try:
         with transaction.atomic():
@@ -186,7 +193,11 @@ def _try_attribute(
                 commande.pk, _label(commande), commande.entity, commande.priority, ratio, "chosen", "choisie"
             )
             result.verdicts.append(chosen)
-            return attribution_create(lead=lead, commande=commande, now=now, is_backlog=backlog)
+            result.verdicts.extend(passed)
+            result.status = "routed"
+            return attribution_create(
+                lead=lead, commande=commande, now=now, is_backlog=backlog, explanation=result.explanation()
+            )
     except _Refused:
         result.verdicts.append(refused)
         return None
@@ -197,15 +208,31 @@ class _Refused(Exception):
 
 
 @transaction.atomic
-def lead_route(*, lead, now: datetime.datetime | None = None, backlog: bool = False) -> RoutingResult:
+def lead_route(
+    *, lead, now: datetime.datetime | None = None, backlog: bool = False, app_settings: AppSettings | None = None
+) -> RoutingResult:
     """Attribute `lead` to the best OPEN commande (§7); does not change the lead itself.
 
     Own entity first; then, when nothing was attributed, the other entity if the
     cross-entity setting allows that direction and the lead is not `entity_locked`.
     `backlog=True` only offers the lead to commandes that accept the backlog (§10).
     Result status: `routed`, `duplicate` (OPEN matching commandes exist but §6 blocked
-    them all) or `no_order`.
+    them all) or `no_order`. `app_settings` saves a read when the caller has it.
     """
+    return lead_route_in_transaction(lead=lead, now=now, backlog=backlog, app_settings=app_settings)
+
+
+def lead_route_in_transaction(
+    *, lead, now: datetime.datetime | None = None, backlog: bool = False, app_settings: AppSettings | None = None
+) -> RoutingResult:
+    """`lead_route` for a caller that already holds a transaction (intake): no extra savepoint.
+
+    The lead row need not exist yet: the attribution's foreign key is checked at commit
+    (Django creates foreign keys DEFERRABLE INITIALLY DEFERRED), so intake inserts the
+    lead once, with its final status, after routing.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RoutingError("Le routage doit s'exécuter dans une transaction.")
     now = now or timezone.now()
     result = RoutingResult(status="no_order")
     attribution = _route_in_entity(lead=lead, entity=lead.entity, now=now, backlog=backlog, result=result)
@@ -213,7 +240,7 @@ def lead_route(*, lead, now: datetime.datetime | None = None, backlog: bool = Fa
         target = other_entity(lead.entity)
         if lead.entity_locked:
             result.notes.append(f"lead verrouillé sur {lead.entity} : pas de repli vers {target}")
-        elif not settings_get().cross_entity_allowed(lead.entity, target):
+        elif not (app_settings or settings_get()).cross_entity_allowed(lead.entity, target):
             result.notes.append(f"repli {lead.entity} → {target} désactivé")
         else:
             result.cross_entity = True
@@ -222,8 +249,6 @@ def lead_route(*, lead, now: datetime.datetime | None = None, backlog: bool = Fa
     if attribution is not None:
         result.status = "routed"
         result.attribution = attribution
-        attribution.explanation = result.explanation()
-        Attribution.objects.filter(pk=attribution.pk).update(explanation=attribution.explanation)
-    elif any(v.verdict == "duplicate" for v in result.verdicts):
-        result.status = "duplicate"
+    else:
+        result.status = "duplicate" if any(v.verdict == "duplicate" for v in result.verdicts) else "no_order"
     return result

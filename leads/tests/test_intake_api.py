@@ -1,0 +1,329 @@
+"""Provider intake API (§15): authentication, validation, replay, limits, outcomes."""
+
+import json
+
+import pytest
+from django.test import override_settings
+
+from commandes.models import Attribution
+from leads.models import Lead, LeadEvent
+from providers.auth import ProviderRateThrottle
+from providers.services import provider_rotate_key
+from rdz.core.services import settings_update
+from tests.factories import CommandeFactory, LeadFactory, OppositionEntryFactory, ProductFieldFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/leads/"
+BODY = {"phone": "06 12 34 56 78", "product": "PV", "departement": "13"}
+
+
+def post(client, key, body=None, **headers):
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    if key is not None:
+        extra["HTTP_X_API_KEY"] = key
+    return client.post(URL, body if body is not None else BODY, format="json", **extra)
+
+
+def post_raw(client, key, raw: bytes | str, content_type="application/json"):
+    return client.generic("POST", URL, raw, content_type=content_type, HTTP_X_API_KEY=key)
+
+
+# --- Success and stored values ---------------------------------------------------------
+def test_a_valid_lead_is_created_with_the_contract_body(api_client, zr7_provider, product):
+    response = post(api_client, zr7_provider.api_key)
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "status", "entity"}
+    assert body["status"] == "no_order"
+    assert body["entity"] == "ZR7"
+    lead = Lead.objects.get(pk=body["id"])
+    assert lead.phone == "+33612345678"
+    assert lead.provider == zr7_provider
+    assert lead.entity_locked is True
+    assert lead.source == "prov-zr7"
+
+
+def test_the_stored_lead_is_normalized(api_client, zr7_provider, product):
+    body = {
+        "phone": "+33 6 12 34 56 78",
+        "product": "pv",
+        "departement": "2a",
+        "email": "  Zoe.Martin@Exemple.FR ",
+        "first_name": "  Zoé ",
+        "last_name": " Lefèvre-Ångström  ",
+        "source": "campagne-été",
+        "consent": True,
+        "extra": {"toiture": "ardoise"},
+    }
+    response = post(api_client, zr7_provider.api_key, body)
+    assert response.status_code == 201, response.content
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert (lead.phone, lead.departement, lead.email) == ("+33612345678", "2A", "zoe.martin@exemple.fr")
+    assert (lead.first_name, lead.last_name) == ("Zoé", "Lefèvre-Ångström")
+    assert lead.source == "campagne-été"
+    assert lead.consent is True and lead.consent_at is not None
+    assert lead.extra == {"toiture": "ardoise"}
+
+
+def test_unicode_names_come_back_intact_from_the_database(api_client, zr7_provider, product):
+    names = {"first_name": "Анна 李 Ō'Néill", "last_name": "Müller 🌞"}
+    response = post(api_client, zr7_provider.api_key, {**BODY, **names})
+    assert response.status_code == 201
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert (lead.first_name, lead.last_name) == (names["first_name"], names["last_name"])
+
+
+def test_unknown_body_fields_are_ignored(api_client, zr7_provider, product):
+    response = post(api_client, zr7_provider.api_key, {**BODY, "postal_code": "13001", "city": "Marseille"})
+    assert response.status_code == 201
+    assert Lead.objects.count() == 1
+
+
+def test_a_routed_lead_says_routed_and_has_its_timeline(api_client, zr7_provider, product):
+    commande = CommandeFactory(client__entity="ZR7", product=product)
+    response = post(api_client, zr7_provider.api_key)
+    assert response.json()["status"] == "routed"
+    lead = Lead.objects.get(pk=response.json()["id"])
+    kinds = list(lead.events.values_list("kind", flat=True))
+    assert kinds == [LeadEvent.Kind.RECEIVED, LeadEvent.Kind.VALIDATED, LeadEvent.Kind.ROUTED]
+    attribution = Attribution.objects.get(lead=lead)
+    assert attribution.commande == commande
+    assert attribution.explanation["status"] == "routed"
+    assert attribution.explanation["commandes"][0]["verdict"] == "chosen"
+
+
+# --- Authentication, permission --------------------------------------------------------
+def test_a_missing_key_is_401_in_french(api_client, product):
+    response = post(api_client, None)
+    assert response.status_code == 401
+    assert "Clé API manquante" in response.json()["detail"]
+    assert Lead.objects.count() == 0
+
+
+@pytest.mark.parametrize("key", ["nimportequoi", "abc.def", "x" * 300])
+def test_a_wrong_key_is_401(api_client, zr7_provider, product, key):
+    response = post(api_client, key)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Clé API invalide."
+
+
+def test_a_key_with_a_valid_prefix_but_wrong_secret_is_401(api_client, zr7_provider, product):
+    prefix = zr7_provider.api_key.partition(".")[0]
+    response = post(api_client, f"{prefix}.{'A' * 32}")
+    assert response.status_code == 401
+
+
+def test_a_rotated_key_stops_working_at_once_and_the_new_one_works(api_client, zr7_provider, product):
+    new_key = provider_rotate_key(provider=zr7_provider)
+    assert post(api_client, zr7_provider.api_key).status_code == 401
+    assert post(api_client, new_key).status_code == 201
+
+
+def test_an_inactive_provider_is_403_and_nothing_is_stored(api_client, zr7_provider, product):
+    zr7_provider.active = False
+    zr7_provider.save()
+    response = post(api_client, zr7_provider.api_key)
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Provider inactif."
+    assert Lead.objects.count() == 0
+
+
+# --- Reading a lead ------------------------------------------------------------------------
+def test_a_provider_reads_its_own_lead_and_its_current_status(api_client, zr7_provider, product):
+    lead_id = post(api_client, zr7_provider.api_key).json()["id"]
+    response = api_client.get(f"{URL}{lead_id}/", HTTP_X_API_KEY=zr7_provider.api_key)
+    assert response.status_code == 200
+    assert response.json() == {"id": lead_id, "status": "no_order", "entity": "ZR7"}
+
+
+def test_another_providers_lead_is_404(api_client, zr7_provider, mdl_provider, product):
+    lead_id = post(api_client, zr7_provider.api_key).json()["id"]
+    response = api_client.get(f"{URL}{lead_id}/", HTTP_X_API_KEY=mdl_provider.api_key)
+    assert response.status_code == 404
+
+
+def test_a_lead_without_provider_is_404_for_every_provider(api_client, zr7_provider, product):
+    lead = LeadFactory(product=product)
+    assert api_client.get(f"{URL}{lead.pk}/", HTTP_X_API_KEY=zr7_provider.api_key).status_code == 404
+
+
+def test_reading_a_lead_needs_a_key(api_client, zr7_provider, product):
+    lead_id = post(api_client, zr7_provider.api_key).json()["id"]
+    assert api_client.get(f"{URL}{lead_id}/").status_code == 401
+
+
+# --- Replay ---------------------------------------------------------------------------------
+def test_replaying_an_idempotency_key_returns_200_with_the_same_body_and_one_lead(api_client, zr7_provider, product):
+    CommandeFactory(client__entity="ZR7", product=product)
+    first = post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-1"})
+    # A retry may carry a slightly different body: the key alone decides.
+    second = post(api_client, zr7_provider.api_key, {**BODY, "first_name": "Autre"}, **{"Idempotency-Key": "cle-1"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json() == first.json()
+    assert Lead.objects.count() == 1
+    assert Attribution.objects.count() == 1
+
+
+def test_replaying_an_external_id_returns_200_with_the_same_body_and_one_lead(api_client, zr7_provider, product):
+    first = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "ext-42"})
+    second = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "ext-42"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json() == first.json()
+    assert Lead.objects.count() == 1
+
+
+def test_the_idempotency_key_wins_over_the_external_id(api_client, zr7_provider, product):
+    by_key = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "a"}, **{"Idempotency-Key": "k"}).json()
+    by_ext = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0698765432", "external_id": "b"}).json()
+    replay = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "b"}, **{"Idempotency-Key": "k"})
+    assert replay.status_code == 200
+    assert replay.json() == by_key != by_ext
+
+
+def test_the_same_keys_from_two_providers_make_two_leads(api_client, zr7_provider, mdl_provider, product):
+    a = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "x"}, **{"Idempotency-Key": "k"})
+    b = post(api_client, mdl_provider.api_key, {**BODY, "external_id": "x"}, **{"Idempotency-Key": "k"})
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json()["id"] != b.json()["id"]
+
+
+def test_an_idempotency_key_over_100_characters_is_400(api_client, zr7_provider, product):
+    response = post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "k" * 101})
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+
+
+# --- Bad input: 400 with French field messages, nothing stored ------------------------------
+def test_malformed_json_is_400_and_nothing_is_stored(api_client, zr7_provider, product):
+    response = post_raw(api_client, zr7_provider.api_key, '{"phone": "0612345678", "product": ')
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Corps JSON invalide."]}
+    assert Lead.objects.count() == 0
+
+
+@pytest.mark.parametrize("raw", ["[]", '"texte"', "42", "null"])
+def test_a_json_body_that_is_not_an_object_is_400(api_client, zr7_provider, product, raw):
+    response = post_raw(api_client, zr7_provider.api_key, raw)
+    assert response.status_code == 400
+    assert Lead.objects.count() == 0
+
+
+def test_a_form_encoded_body_is_refused_with_415(api_client, zr7_provider, product):
+    response = post_raw(api_client, zr7_provider.api_key, "phone=0612345678", "application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert "JSON" in response.json()["non_field_errors"][0]
+
+
+def test_missing_required_fields_are_listed_in_french(api_client, zr7_provider, product):
+    response = post(api_client, zr7_provider.api_key, {"email": "a@b.fr"})
+    assert response.status_code == 400
+    body = response.json()
+    for name in ("phone", "product", "departement"):
+        assert body[name] == ["Ce champ est obligatoire."]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("phone", ["0612345678"], "Numéro de téléphone invalide."),
+        ("phone", {"numero": "0612345678"}, "Numéro de téléphone invalide."),
+        ("phone", "+44 7911 123456", "Numéro de téléphone français invalide."),
+        ("phone", "", "Ce champ ne peut être vide."),
+        ("departement", "20", "n'est pas un code de département valide"),
+        ("departement", "977", "n'est pas un code de département valide"),
+        ("email", "pas-un-email", "Saisissez une adresse e-mail valide."),
+        ("first_name", ["Jean"], "Texte attendu."),
+        ("extra", ["a", "b"], "dictionnaire"),
+        ("consent", "peut-être", "Booléen attendu"),
+        ("source", ["a"], "Texte attendu."),
+        ("external_id", "x" * 101, "au plus 100"),
+        ("product", "XYZ", "Produit inconnu ou inactif"),
+    ],
+)
+def test_a_wrong_value_or_type_is_400_with_a_french_message_and_nothing_stored(
+    api_client, zr7_provider, product, field, value, expected
+):
+    response = post(api_client, zr7_provider.api_key, {**BODY, field: value})
+    assert response.status_code == 400, response.content
+    messages = response.json()[field]
+    assert any(expected in m for m in messages), messages
+    assert Lead.objects.count() == 0
+    assert LeadEvent.objects.count() == 0
+
+
+def test_several_wrong_fields_are_all_reported_at_once(api_client, zr7_provider, product):
+    response = post(api_client, zr7_provider.api_key, {"phone": "123", "product": "PV", "departement": "96"})
+    assert response.status_code == 400
+    assert set(response.json()) == {"phone", "departement"}
+
+
+def test_product_extra_fields_are_validated(api_client, zr7_provider, product):
+    ProductFieldFactory(product=product, name="surface", type="integer", required=True, label="Surface")
+    missing = post(api_client, zr7_provider.api_key)
+    assert missing.status_code == 400
+    assert "obligatoire" in missing.json()["extra"][0]
+    wrong = post(api_client, zr7_provider.api_key, {**BODY, "extra": {"surface": "grande"}})
+    assert wrong.json()["extra"] == ["surface : un nombre entier est attendu."]
+    ok = post(api_client, zr7_provider.api_key, {**BODY, "extra": {"surface": "42"}})
+    assert ok.status_code == 201
+    assert Lead.objects.get().extra == {"surface": 42}
+
+
+def test_a_one_megabyte_body_is_413_with_a_json_error_and_nothing_stored(api_client, zr7_provider, product):
+    raw = json.dumps({**BODY, "extra": {"notes": "x" * (1024 * 1024)}})
+    response = post_raw(api_client, zr7_provider.api_key, raw)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Corps de requête trop volumineux."}
+    assert Lead.objects.count() == 0
+
+
+# --- Throttling ---------------------------------------------------------------------------
+def test_each_key_is_throttled_on_its_own_with_429(api_client, zr7_provider, mdl_provider, product, monkeypatch):
+    monkeypatch.setattr(ProviderRateThrottle, "THROTTLE_RATES", {"provider": "3/min"})
+    codes = [post(api_client, zr7_provider.api_key, {**BODY, "external_id": str(i)}).status_code for i in range(4)]
+    assert codes == [201, 201, 201, 429]
+    throttled = post(api_client, zr7_provider.api_key)
+    assert "Retry-After" in throttled.headers
+    assert post(api_client, mdl_provider.api_key).status_code == 201
+    assert Lead.objects.count() == 4
+
+
+# --- Business outcomes at the API ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("blacklist", "source"),
+    [(["campagne-douteuse"], "Campagne-Douteuse"), (["PROV-ZR7"], ""), ([" prov-zr7 "], "autre")],
+)
+def test_a_blacklisted_source_or_provider_is_stored_blacklisted_and_not_routed(
+    api_client, zr7_provider, product, blacklist, source
+):
+    CommandeFactory(client__entity="ZR7", product=product)
+    settings_update(user=None, changes={"blacklisted_sources": blacklist})
+    response = post(api_client, zr7_provider.api_key, {**BODY, "source": source})
+    assert response.status_code == 201
+    assert response.json()["status"] == "blacklisted"
+    assert Attribution.objects.count() == 0
+    event = Lead.objects.get().events.last()
+    assert "blacklistée" in event.message
+
+
+def test_a_provider_lead_never_crosses_to_the_other_entity(api_client, zr7_provider, product):
+    CommandeFactory(client__entity="MDL", product=product)
+    settings_update(user=None, changes={"cross_entity_enabled": True, "cross_entity_zr7_to_mdl": True})
+    response = post(api_client, zr7_provider.api_key)
+    assert response.json() == {"id": response.json()["id"], "status": "no_order", "entity": "ZR7"}
+    assert Attribution.objects.count() == 0
+    assert "verrouillé" in Lead.objects.get().events.last().message
+
+
+def test_an_opposed_number_is_stored_but_never_routed(api_client, zr7_provider, product):
+    CommandeFactory(client__entity="ZR7", product=product)
+    OppositionEntryFactory(phone="+33612345678")
+    response = post(api_client, zr7_provider.api_key)
+    assert response.json()["status"] == "opposed"
+    assert Attribution.objects.count() == 0
+
+
+@override_settings(DEBUG=False)
+def test_an_unexpected_method_is_405(api_client, zr7_provider):
+    assert api_client.put(URL, BODY, format="json", HTTP_X_API_KEY=zr7_provider.api_key).status_code == 405
