@@ -275,3 +275,17 @@ def lead_events_bulk_add(*, events: list[tuple]) -> int:
     ]
     LeadEvent.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+# --- Status changes made by delivery, rejection and backlog recycling (§10) -----------
+def lead_status_set(*, lead_ids, status: str, only_from: list[str] | None = None) -> int:
+    """Set the status of these leads (optionally only those currently in `only_from`).
+
+    Callers write the matching timeline rows; returns the number of leads changed.
+    """
+    if status not in LeadStatus.values:
+        raise LeadError({"status": [f"Statut inconnu : {status}."]})
+    qs = Lead.objects.filter(pk__in=lead_ids)
+    if only_from is not None:
+        qs = qs.filter(status__in=only_from)
+    return qs.update(status=status)
