@@ -6,15 +6,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, Q
 
-from commandes.models import Attribution, Client, Commande, DeliveryChannel
-from rdz.core.outbox import outbox_dispatch_on_commit
-from rdz.core.services import outbox_enqueue
+from commandes.models import Attribution, Client, Commande
 from rdz.core.timeutils import paris_now, week_start
-
-# Outbox kinds owned by this app (registered in CommandesConfig.ready()).
-OUTBOX_DELIVERY_POST = "delivery_post"
-OUTBOX_DELIVERY_BATCH = "delivery_batch"
-HTTP_MAX_ATTEMPTS = 5
 
 DUPLICATE_WINDOW = datetime.timedelta(days=30)
 
@@ -97,14 +90,7 @@ def client_lock(*, client_id: int) -> None:
 def attribution_create(
     *, lead, commande: Commande, now: datetime.datetime, is_backlog: bool = False, explanation: dict | None = None
 ) -> Attribution:
-    """Store the attribution; for a client with an HTTP endpoint, also its outbox row (§10, §16).
-
-    Runs inside the intake transaction: the only extra write is the outbox row, and the
-    POST itself is enqueued after commit (a lead is committed before any outside call).
-    """
     local = paris_now(now)
-    client = commande.client
-    http = bool(client.api_url)
     attribution = Attribution.objects.create(
         lead=lead,
         commande=commande,
@@ -117,13 +103,7 @@ def attribution_create(
         week_start=week_start(local.date()),
         day=local.date(),
         explanation=explanation or {},
-        channel=DeliveryChannel.HTTP if http else DeliveryChannel.CSV,
     )
-    if http:
-        item = outbox_enqueue(
-            kind=OUTBOX_DELIVERY_POST, ref=str(attribution.pk), entity=commande.entity, max_attempts=HTTP_MAX_ATTEMPTS
-        )
-        outbox_dispatch_on_commit(item)
     return attribution
 
 
