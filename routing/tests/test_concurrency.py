@@ -1,0 +1,105 @@
+"""§16 concurrency: parallel intakes never overrun a quota nor duplicate a lead for a client.
+
+Real parallelism: HTTP requests against a live server (one thread and one database
+connection per request) or threads calling the service, each with its own connection.
+On PostgreSQL this exercises the client row lock; on SQLite the IMMEDIATE transactions
+(see rdz/settings.py) serialize the writers instead, so the tests run on both.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from django.db import connection
+
+from commandes.models import Attribution
+from leads.models import Lead
+from leads.services import LeadInput, lead_create
+from tests.factories import CommandeFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_together(count: int, work):
+    """Run `work(i)` in `count` threads released at the same instant; returns the results."""
+    barrier = threading.Barrier(count)
+
+    def task(i):
+        try:
+            barrier.wait(timeout=30)
+            return work(i)
+        finally:
+            # Each thread opened its own connection: close it or the test database
+            # cannot be flushed (PostgreSQL keeps idle connections with CONN_MAX_AGE).
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(task, range(count)))
+
+
+def post_lead(live_server, key: str, body: dict, **headers) -> requests.Response:
+    return requests.post(
+        f"{live_server.url}/api/v1/leads/",
+        json=body,
+        headers={"X-API-Key": key, **headers},
+        timeout=60,
+    )
+
+
+def test_forty_parallel_requests_fill_five_places_exactly(live_server, zr7_provider, product):
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=5)
+
+    def work(i):
+        body = {"phone": f"06 12 34 {i // 100:02d} {i % 100:02d}", "product": "PV", "departement": "13"}
+        return post_lead(live_server, zr7_provider.api_key, body)
+
+    responses = run_together(40, work)
+    assert [r.status_code for r in responses] == [201] * 40
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses.count("routed") == 5
+    assert statuses.count("no_order") == 35
+    assert Attribution.objects.filter(commande=commande).count() == 5
+    assert Lead.objects.count() == 40
+
+
+def test_twenty_identical_leads_at_once_give_one_attribution_per_client(zr7_provider, product):
+    first = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=100, priority=2)
+    second = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=100, priority=1)
+
+    def work(i):
+        data = LeadInput(phone="+33612345678", product=product, departement="13")
+        lead, _ = lead_create(data=data, provider=zr7_provider)
+        return lead.status
+
+    statuses = run_together(20, work)
+    # Two clients: the phone may go once to each, never twice to one.
+    assert statuses.count("routed") == 2
+    assert statuses.count("duplicate") == 18
+    assert Attribution.objects.filter(client=first.client).count() == 1
+    assert Attribution.objects.filter(client=second.client).count() == 1
+
+
+def test_parallel_replays_of_one_idempotency_key_make_one_lead(live_server, zr7_provider, product):
+    CommandeFactory(client__entity="ZR7", product=product)
+    body = {"phone": "0612345678", "product": "PV", "departement": "13"}
+
+    responses = run_together(
+        12, lambda i: post_lead(live_server, zr7_provider.api_key, body, **{"Idempotency-Key": "k1"})
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * 11 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert Lead.objects.count() == 1
+    assert Attribution.objects.count() == 1
+
+
+def test_parallel_replays_of_one_external_id_make_one_lead(zr7_provider, product):
+    def work(i):
+        data = LeadInput(phone="+33612345678", product=product, departement="13", external_id="ext-1")
+        lead, created = lead_create(data=data, provider=zr7_provider)
+        return lead.pk, created
+
+    results = run_together(10, work)
+    assert len({pk for pk, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
