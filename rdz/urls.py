@@ -1,9 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from commandes.views_public import rejection_public
 from leads.api import ProviderLeadCreateView, ProviderLeadDetailView
+from leads.urls_forms import form_api_urls, tracking_urls
+from media_library.views import media_file
 
 admin.site.site_header = "RDZ — administration"
 admin.site.site_title = "RDZ"
@@ -12,14 +15,26 @@ admin.site.index_title = "Administration des données"
 api_v1 = [
     path("leads/", ProviderLeadCreateView.as_view(), name="api-lead-create"),
     path("leads/<uuid:lead_id>/", ProviderLeadDetailView.as_view(), name="api-lead-detail"),
+    *form_api_urls,
+    path("media/", include("media_library.api_urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    *tracking_urls,
+    path("medias/", include("media_library.urls")),
+    path("rejet/<str:token>/", rejection_public, name="rejection-public"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+if settings.MEDIA_SERVE:
+    # Stable public URLs of the media library; in production the web server serves this
+    # folder itself and requests never reach Django (README, "Médias").
+    urlpatterns.append(
+        re_path(rf"^{settings.MEDIA_URL.lstrip('/')}library/(?P<path>.+)$", media_file, name="media-file")
+    )
 
 if settings.DEBUG:
     from django.conf.urls.static import static

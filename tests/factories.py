@@ -4,8 +4,9 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from commandes.models import Attribution, Client, Commande
+from commandes.models import Attribution, Client, Commande, DeliveryBatch, HttpDeliveryAttempt, Rejection
 from leads.models import Lead, LeadEvent, LeadForm, OppositionEntry, Product, ProductField
+from media_library.models import MediaAsset, MediaTag
 from providers.models import Provider
 from rdz.core.models import StaffProfile
 from rdz.core.timeutils import paris_today, week_start
@@ -151,3 +152,60 @@ class StaffProfileFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     scope = "ZR7"
     role = "manager"
+
+
+class MediaTagFactory(DjangoModelFactory):
+    class Meta:
+        model = MediaTag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"etiquette-{n}")
+
+
+class MediaAssetFactory(DjangoModelFactory):
+    """A real 8×8 PNG stored under a random name (use a temporary MEDIA_ROOT in tests)."""
+
+    class Meta:
+        model = MediaAsset
+
+    entity = "ZR7"
+    title = factory.Sequence(lambda n: f"Image {n}")
+    alt_text = "Une image de test"
+    format = "PNG"
+    width = 8
+    height = 8
+    size = factory.LazyAttribute(lambda o: o.file.size)
+    file = factory.django.ImageField(width=8, height=8, format="PNG", color="green")
+
+
+class DeliveryBatchFactory(DjangoModelFactory):
+    class Meta:
+        model = DeliveryBatch
+
+    client = factory.SubFactory(ClientFactory)
+    entity = factory.LazyAttribute(lambda o: o.client.entity)
+    date = factory.LazyFunction(paris_today)
+
+
+class HttpDeliveryAttemptFactory(DjangoModelFactory):
+    class Meta:
+        model = HttpDeliveryAttempt
+
+    attribution = factory.SubFactory(AttributionFactory)
+    client = factory.LazyAttribute(lambda o: o.attribution.client)
+    entity = factory.LazyAttribute(lambda o: o.attribution.entity)
+    url = "http://127.0.0.1:9/leads"
+    status_code = 200
+    success = True
+
+
+class RejectionFactory(DjangoModelFactory):
+    class Meta:
+        model = Rejection
+
+    attribution = factory.SubFactory(AttributionFactory, status="rejected")
+    client = factory.LazyAttribute(lambda o: o.attribution.client)
+    entity = factory.LazyAttribute(lambda o: o.attribution.entity)
+    reason = "wrong_number"
+    source = "staff"
+    status = "approved"

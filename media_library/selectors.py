@@ -1,0 +1,37 @@
+"""Reads of the media library, always through entity scoping (§2)."""
+
+from django.db.models import Q, QuerySet
+
+from media_library.models import MediaAsset, MediaEntity, MediaTag
+from rdz.core.scoping import scope_queryset
+
+
+def media_assets_visible(*, user) -> QuerySet[MediaAsset]:
+    return scope_queryset(MediaAsset.objects.all(), user)
+
+
+def media_assets_search(
+    *, user, entity: str = "", tag: str = "", fmt: str = "", query: str = ""
+) -> QuerySet[MediaAsset]:
+    """Browse filters: `entity` is ZR7, MDL or SHARED (exactly that one), tag and format
+    match exactly, `query` searches the title (and the alt text)."""
+    qs = media_assets_visible(user=user)
+    if entity:
+        qs = qs.filter(entity=entity)
+    if tag:
+        qs = qs.filter(tags__name=tag.strip().lower())
+    if fmt:
+        qs = qs.filter(format=fmt)
+    if query:
+        qs = qs.filter(Q(title__icontains=query.strip()) | Q(alt_text__icontains=query.strip()))
+    return qs.select_related("uploaded_by").prefetch_related("tags").distinct()
+
+
+def media_assets_for_entity(*, user, entity: str) -> QuerySet[MediaAsset]:
+    """What a landing page of `entity` may use: its own assets plus the shared ones."""
+    qs = media_assets_visible(user=user).filter(entity__in=[entity, MediaEntity.SHARED])
+    return qs.prefetch_related("tags")
+
+
+def media_tags_visible(*, user) -> QuerySet[MediaTag]:
+    return MediaTag.objects.filter(assets__in=media_assets_visible(user=user)).distinct().order_by("name")

@@ -1,0 +1,186 @@
+"""What the upload accepts and refuses (§13): by content, re-encoded, nothing left behind."""
+
+import io
+import struct
+
+import pytest
+from django.db import IntegrityError
+from PIL import ExifTags, Image
+
+from media_library.models import MediaAsset
+from media_library.services import MediaError, media_asset_delete, media_asset_upload
+from media_library.tests.samples import (
+    HTML,
+    PDF,
+    SVG,
+    animated_gif_bytes,
+    files_under,
+    image_bytes,
+    jpeg_with_gps,
+    png_bomb,
+    upload,
+)
+from rdz.core.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_image(asset: MediaAsset) -> Image.Image:
+    with asset.file.open("rb") as fp:
+        return Image.open(io.BytesIO(fp.read()))
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif")])
+def test_each_accepted_format_is_stored_re_encoded_with_a_thumbnail(zr7_staff, media_root, fmt, extension):
+    asset = media_asset_upload(
+        upload=upload(f"Bannière solaire.{extension}", image_bytes(fmt)),
+        entity="ZR7",
+        user=zr7_staff,
+        tags=["solaire", "Toiture"],
+    )
+
+    assert (asset.format, asset.width, asset.height) == (fmt, 40, 30)
+    assert asset.title == "Bannière solaire"
+    assert asset.file.name.endswith(f".{extension}")
+    assert "Bannière" not in asset.file.name  # random name, not the client's
+    assert asset.size == (media_root / asset.file.name).stat().st_size
+    assert stored_image(asset).format == fmt
+    assert (media_root / asset.thumbnail.name).exists()
+    assert sorted(t.name for t in asset.tags.all()) == ["solaire", "toiture"]
+    assert asset.uploaded_by == zr7_staff
+    assert AuditLog.objects.filter(action="media.upload", object_id=str(asset.pk)).exists()
+
+
+def test_a_one_pixel_image_is_accepted(zr7_staff):
+    asset = media_asset_upload(upload=upload("pixel.png", image_bytes("PNG", (1, 1))), entity="ZR7", user=zr7_staff)
+
+    assert (asset.width, asset.height) == (1, 1)
+
+
+def test_an_animated_gif_keeps_its_frames(zr7_staff):
+    asset = media_asset_upload(upload=upload("anim.gif", animated_gif_bytes(frames=3)), entity="SHARED", user=zr7_staff)
+
+    assert getattr(stored_image(asset), "n_frames", 1) == 3
+
+
+def test_a_png_renamed_jpg_is_judged_by_its_content(zr7_staff):
+    asset = media_asset_upload(
+        upload=upload("photo.jpg", image_bytes("PNG"), content_type="image/jpeg"), entity="ZR7", user=zr7_staff
+    )
+
+    assert asset.format == "PNG"
+    assert asset.file.name.endswith(".png")
+    assert stored_image(asset).format == "PNG"
+
+
+def test_gps_exif_and_comments_are_stripped_and_orientation_is_kept(zr7_staff):
+    source = Image.open(io.BytesIO(jpeg_with_gps()))
+    assert source.getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the sample really carries GPS
+
+    asset = media_asset_upload(upload=upload("gps.jpg", jpeg_with_gps()), entity="ZR7", user=zr7_staff)
+
+    stored = stored_image(asset)
+    exif = stored.getexif()
+    assert not exif.get_ifd(ExifTags.IFD.GPSInfo)
+    assert len(exif) == 0
+    assert "exif" not in stored.info
+    assert "comment" not in stored.info
+    # Orientation 6 (90°) is applied to the pixels before EXIF is dropped.
+    assert (asset.width, asset.height) == (20, 60) == stored.size
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("logo.svg", SVG, "pas une image acceptée"),
+        ("page.png", HTML, "pas une image acceptée"),
+        ("devis.pdf", PDF, "pas une image acceptée"),
+        ("coupee.jpg", image_bytes("JPEG", (200, 200))[:600], "tronquée"),
+        ("bombe.png", png_bomb(), "trop grande"),
+        ("vide.png", b"", "vide"),
+    ],
+    ids=["svg", "html-named-png", "pdf", "truncated-jpeg", "png-bomb", "empty"],
+)
+def test_unsafe_or_broken_files_are_refused_and_leave_nothing_behind(zr7_staff, media_root, name, data, message):
+    with pytest.raises(MediaError, match=message):
+        media_asset_upload(upload=upload(name, data), entity="ZR7", user=zr7_staff)
+
+    assert files_under(media_root) == []
+    assert not MediaAsset.objects.exists()
+
+
+def test_the_bomb_sample_is_small_but_announces_billions_of_pixels():
+    data = png_bomb()
+
+    assert len(data) < 10_000
+    assert struct.unpack(">II", data[16:24]) == (60_000, 60_000)  # IHDR width, height
+
+
+def test_pillow_decompression_bomb_warning_is_a_refusal(zr7_staff, settings, monkeypatch, media_root):
+    settings.MEDIA_MAX_PIXELS = 10**12
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 40×30 = 1200 pixels: Pillow only warns
+
+    with pytest.raises(MediaError, match="bombe de décompression"):
+        media_asset_upload(upload=upload("a.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
+
+    assert files_under(media_root) == []
+
+
+def test_width_or_height_over_the_cap_is_refused(zr7_staff, settings):
+    settings.MEDIA_MAX_WIDTH = 30
+
+    with pytest.raises(MediaError, match="trop grande"):
+        media_asset_upload(upload=upload("large.png", image_bytes("PNG", (31, 2))), entity="ZR7", user=zr7_staff)
+
+
+def test_a_file_over_the_size_limit_is_refused(zr7_staff, settings, media_root):
+    data = image_bytes("PNG", (200, 200), compress_level=0)
+    settings.MEDIA_MAX_UPLOAD_BYTES = len(data) - 1
+
+    with pytest.raises(MediaError, match="trop volumineux"):
+        media_asset_upload(upload=upload("lourd.png", data), entity="ZR7", user=zr7_staff)
+
+    assert files_under(media_root) == []
+
+
+def test_a_database_failure_removes_the_files_already_written(zr7_staff, media_root, monkeypatch):
+    def broken_create(**kwargs):
+        raise IntegrityError("boom")
+
+    monkeypatch.setattr(MediaAsset.objects, "create", broken_create)
+
+    with pytest.raises(IntegrityError):
+        media_asset_upload(upload=upload("a.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
+
+    assert files_under(media_root) == []
+
+
+def test_a_viewer_cannot_upload(zr7_viewer, media_root):
+    with pytest.raises(MediaError, match="rôle"):
+        media_asset_upload(upload=upload("a.png", image_bytes("PNG")), entity="ZR7", user=zr7_viewer)
+
+    assert files_under(media_root) == []
+
+
+def test_a_zr7_account_cannot_file_an_image_under_mdl(zr7_staff, media_root):
+    with pytest.raises(MediaError, match="MDL"):
+        media_asset_upload(upload=upload("a.png", image_bytes("PNG")), entity="MDL", user=zr7_staff)
+
+    assert files_under(media_root) == []
+
+
+def test_deleting_removes_the_file_and_thumbnail_once_committed(
+    zr7_staff, media_root, django_capture_on_commit_callbacks
+):
+    asset = media_asset_upload(upload=upload("a.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
+    assert len(files_under(media_root)) == 2
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        media_asset_delete(asset=asset, user=zr7_staff)
+    assert len(files_under(media_root)) == 2  # nothing removed before the commit
+    for callback in callbacks:
+        callback()
+
+    assert files_under(media_root) == []
+    assert not MediaAsset.objects.exists()
+    assert AuditLog.objects.filter(action="media.delete").exists()
