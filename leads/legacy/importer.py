@@ -1,0 +1,506 @@
+"""Backfill RDZ from the previous system (§12): upserts by legacy id, collection by collection.
+
+- Idempotent: every row keeps the legacy id (`str(ObjectId)`), a re-run updates or leaves
+  rows unchanged, never duplicates them. Leads anonymized since (RGPD) are never restored.
+- Invalid documents are reported with their reason and never stop the import; a document
+  enters whole or not at all (validation before any write, then a savepoint per chunk and,
+  when the database refuses a chunk, a savepoint per document).
+- Routing is not replayed: imported leads keep their old status (mapped), with a timeline
+  event "importé de l'ancien système" dated at the original creation.
+- Leads are streamed and written in chunks (bulk_create / bulk_update, existing legacy ids
+  fetched per chunk), so memory stays flat whatever the size of the source.
+
+This is a backfill of the rows as they were: it writes the other apps' tables (providers,
+clients, commandes) directly, by legacy id, because their services model live behaviour
+(issuing API keys, routing) that must not be replayed on history.
+"""
+
+import datetime
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from commandes.models import Client, Commande
+from leads.legacy import mapping
+from leads.legacy.mapping import Mapped, MappingError
+from leads.legacy.readers import COLLECTIONS, Item, Source
+from leads.legacy.report import CollectionReport, ImportReport
+from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, OppositionEntry, Product
+from providers.models import Provider
+from rdz.core.services import audit_log, settings_update
+
+ORDER = tuple(COLLECTIONS)
+LEAD_COMPARED = (
+    "entity",
+    "entity_locked",
+    "product_id",
+    "phone",
+    "email",
+    "first_name",
+    "last_name",
+    "departement",
+    "source",
+    "provider_id",
+    "form_id",
+    "extra",
+    "consent",
+    "consent_at",
+    "ip",
+    "user_agent",
+    "created_at",
+    "status",
+    "consent_page_url",
+    "consent_text_version",
+)
+IMPORT_ACTOR = "import ancien système"
+
+
+class _Progress:
+    """No-op progress bar (tests, --no-progress)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+ProgressFactory = Callable[[str, int | None], object]
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+class LegacyImporter:
+    def __init__(
+        self,
+        *,
+        source: Source,
+        only: Iterable[str] | None = None,
+        dry_run: bool = False,
+        chunk_size: int = 1000,
+        progress: ProgressFactory | None = None,
+    ):
+        self.source = source
+        self.only = [c for c in ORDER if only is None or c in set(only)]
+        self.dry_run = dry_run
+        self.chunk_size = chunk_size
+        self.progress_factory = progress or (lambda desc, total: _Progress())
+        self.report = ImportReport(source=source.label, dry_run=dry_run, started_at=timezone.now())
+        self._products: dict[str, int] = {}
+
+    # --- Driver ------------------------------------------------------------------------
+    def run(self) -> ImportReport:
+        """Import the selected collections; with dry_run everything is rolled back at the end."""
+        try:
+            if self.dry_run:
+                try:
+                    with transaction.atomic():
+                        self._run_all()
+                        raise _DryRunRollback
+                except _DryRunRollback:
+                    pass
+            else:
+                self._run_all()
+        finally:
+            self.source.close()
+        self.report.finished_at = timezone.now()
+        return self.report
+
+    def _run_all(self) -> None:
+        self._products = {code.upper(): pk for code, pk in Product.objects.values_list("code", "id")}
+        for name in self.only:
+            rep = self.report.collection(name)
+            items = self.source.documents(name)
+            if items is None:
+                rep.present = False
+                continue
+            started = time.perf_counter()
+            bar = self.progress_factory(name, self.source.count(name))
+            try:
+                getattr(self, f"_import_{name}")(rep, self._counted(items, rep, bar))
+            finally:
+                bar.close()
+                rep.seconds = time.perf_counter() - started
+        if not self.dry_run:
+            totals = {
+                key: sum(getattr(c, key) for c in self.report.collections.values())
+                for key in ("created", "updated", "unchanged", "skipped")
+            }
+            audit_log(
+                action="legacy_import",
+                actor_label=IMPORT_ACTOR,
+                message=(
+                    f"Import {self.source.label} ({', '.join(self.only)}) : {totals['created']} créés, "
+                    f"{totals['updated']} mis à jour, {totals['unchanged']} inchangés, "
+                    f"{totals['skipped']} ignorés, {self.report.invalid_count} invalides."
+                ),
+            )
+
+    def _counted(self, items: Iterator[Item], rep: CollectionReport, bar) -> Iterator[Item]:
+        for index, item in enumerate(items, start=1):
+            rep.read += 1
+            bar.update(1)
+            if index % 500 == 0:
+                bar.set_postfix(créés=rep.created, maj=rep.updated, inchangés=rep.unchanged, invalides=len(rep.invalid))
+            if item.error:
+                rep.add_invalid(item.ref, item.error)
+                continue
+            yield item
+
+    # --- Small collections: one savepoint per document ----------------------------------
+    def _each(self, rep: CollectionReport, items: Iterator[Item], mapper, writer) -> None:
+        seen: set[str] = set()
+        for item in items:
+            try:
+                mapped = mapper(item.doc)
+            except MappingError as exc:
+                rep.add_invalid(_ref(item), str(exc))
+                continue
+            ref = f"{item.ref} ({mapped.legacy_id})"
+            if mapped.legacy_id in seen:
+                mapped.warnings.append(
+                    "identifiant présent plusieurs fois dans la source : la dernière version l'emporte"
+                )
+            seen.add(mapped.legacy_id)
+            try:
+                with transaction.atomic():
+                    outcome = writer(mapped)
+            except MappingError as exc:
+                rep.add_invalid(ref, str(exc))
+                continue
+            except (IntegrityError, DatabaseError) as exc:
+                rep.add_invalid(ref, f"refusé par la base de données : {str(exc).splitlines()[0][:200]}")
+                continue
+            setattr(rep, outcome, getattr(rep, outcome) + 1)
+            rep.add_warnings(ref, mapped.warnings)
+
+    @staticmethod
+    def _apply(obj, fields: dict, *, skip_none: tuple[str, ...] = ("created_at",)) -> str:
+        """Save `obj` with `fields`; returns created / updated / unchanged."""
+        fields = {k: v for k, v in fields.items() if not (k in skip_none and v is None)}
+        if obj.pk is None:
+            for key, value in fields.items():
+                setattr(obj, key, value)
+            obj.save()
+            return "created"
+        changed = [k for k, v in fields.items() if getattr(obj, k) != v]
+        if not changed:
+            return "unchanged"
+        for key in changed:
+            setattr(obj, key, fields[key])
+        obj.save()
+        return "updated"
+
+    def _import_providers(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        def write(mapped: Mapped) -> str:
+            provider = Provider.objects.filter(legacy_id=mapped.legacy_id).first()
+            fields = dict(mapped.fields)
+            if provider is None:
+                provider = Provider(
+                    legacy_id=mapped.legacy_id, slug=_unique_slug(mapped.meta["slug"] or fields["name"])
+                )
+                rep_note = "providers créés sans clé API : générez-la avec provider_rotate_key SLUG"
+                if rep_note not in rep.notes:
+                    rep.notes.append(rep_note)
+            elif provider.entity != fields["entity"]:
+                # A provider's leads are locked to its entity (§9): never moved by an import.
+                mapped.warnings.append(f"entité « {fields['entity']} » différente de RDZ, conservée")
+                fields["entity"] = provider.entity
+            return self._apply(provider, fields)
+
+        self._each(rep, items, mapping.map_provider, write)
+
+    def _import_clients(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        def write(mapped: Mapped) -> str:
+            client = Client.objects.filter(legacy_id=mapped.legacy_id).first() or Client(legacy_id=mapped.legacy_id)
+            return self._apply(client, mapped.fields)
+
+        self._each(rep, items, mapping.map_client, write)
+
+    def _import_forms(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        def write(mapped: Mapped) -> str:
+            form = LeadForm.objects.filter(legacy_id=mapped.legacy_id).first()
+            code = mapped.fields["code"]
+            if LeadForm.objects.filter(code=code).exclude(legacy_id=mapped.legacy_id).exists():
+                raise MappingError(f"code « {code} » déjà utilisé par un autre formulaire de RDZ")
+            key = mapped.meta.get("crm_api_key", "")
+            if form is None:
+                form = LeadForm(legacy_id=mapped.legacy_id, crm_api_key=key)
+            elif key and form.crm_api_key != key:
+                if form.crm_api_key:
+                    # Write-once key (§11): only the audited rotation replaces it.
+                    mapped.warnings.append("clé CRM différente dans l'ancien système : clé de RDZ conservée")
+                else:
+                    LeadForm.objects.filter(pk=form.pk, crm_api_key="").update(crm_api_key=key)
+            return self._apply(form, mapped.fields)
+
+        self._each(rep, items, lambda doc: mapping.map_form(doc, products=self._products), write)
+
+    def _import_commandes(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        clients = dict(Client.objects.exclude(legacy_id=None).values_list("legacy_id", "id"))
+
+        def write(mapped: Mapped) -> str:
+            client_id = clients.get(mapped.refs["client"])
+            if client_id is None:
+                raise MappingError(f"client « {mapped.refs['client']} » introuvable (importez les clients d'abord)")
+            commande = Commande.objects.filter(legacy_id=mapped.legacy_id).first() or Commande(
+                legacy_id=mapped.legacy_id
+            )
+            return self._apply(commande, {**mapped.fields, "client_id": client_id})
+
+        self._each(rep, items, lambda doc: mapping.map_commande(doc, products=self._products), write)
+
+    def _import_settings(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        from django.core.exceptions import ValidationError
+
+        changes: dict = {}
+        for item in items:
+            found, warnings = mapping.map_settings(item.doc)
+            changes.update(found)
+            rep.add_warnings(_ref(item), warnings)
+        changed = 0
+        for name, value in changes.items():
+            try:
+                with transaction.atomic():
+                    changed += len(settings_update(user=None, changes={name: value}))
+            except ValidationError as exc:
+                messages = "; ".join(m for ms in exc.message_dict.values() for m in ms)
+                rep.add_invalid(name, f"valeur refusée : {messages}")
+        rep.updated = changed
+        rep.unchanged = len(changes) - changed - len(rep.invalid)
+        if changed:
+            rep.notes.append(f"{changed} paramètre(s) modifié(s), visibles dans l'historique des paramètres")
+
+    def _import_media(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        count = sum(1 for _ in items)
+        rep.skipped = count
+        rep.notes.append("la bibliothèque de médias n'est pas encore disponible : médias non importés")
+
+    # --- Leads: chunked, bulk ----------------------------------------------------------
+    def _import_leads(self, rep: CollectionReport, items: Iterator[Item]) -> None:
+        self._providers = {
+            legacy: (pk, entity)
+            for legacy, pk, entity in Provider.objects.exclude(legacy_id=None).values_list("legacy_id", "id", "entity")
+        }
+        self._forms = {
+            legacy: (pk, entity)
+            for legacy, pk, entity in LeadForm.objects.exclude(legacy_id=None).values_list("legacy_id", "id", "entity")
+        }
+        batch: list[tuple[str, Mapped]] = []
+        seen: set[str] = set()
+        for item in items:
+            try:
+                mapped = mapping.map_lead(item.doc, products=self._products)
+                self._resolve_lead(mapped)
+            except MappingError as exc:
+                rep.add_invalid(_ref(item), str(exc))
+                continue
+            if mapped.legacy_id in seen:
+                # Written before its later version so the later one updates it.
+                self._write_leads(rep, batch)
+                batch, seen = [], set()
+                mapped.warnings.append(
+                    "identifiant présent plusieurs fois dans la source : la dernière version l'emporte"
+                )
+            batch.append((f"{item.ref} ({mapped.legacy_id})", mapped))
+            seen.add(mapped.legacy_id)
+            if len(batch) >= self.chunk_size:
+                self._write_leads(rep, batch)
+                batch, seen = [], set()
+        self._write_leads(rep, batch)
+
+    def _resolve_lead(self, mapped: Mapped) -> None:
+        fields = mapped.fields
+        provider = self._providers.get(mapped.refs["provider"]) if mapped.refs["provider"] else None
+        form = self._forms.get(mapped.refs["form"]) if mapped.refs["form"] else None
+        if mapped.refs["provider"] and provider is None:
+            mapped.warnings.append(f"provider « {mapped.refs['provider']} » inconnu : lead importé sans provider")
+        if mapped.refs["form"] and form is None:
+            mapped.warnings.append(f"formulaire « {mapped.refs['form']} » inconnu : lead importé sans formulaire")
+        fields["provider_id"] = provider[0] if provider else None
+        fields["form_id"] = form[0] if form else None
+        if provider:
+            # A provider's leads belong to its entity and are locked (§9).
+            if fields["entity"] and fields["entity"] != provider[1]:
+                mapped.warnings.append(f"entité {fields['entity']} remplacée par celle du provider ({provider[1]})")
+            fields["entity"], fields["entity_locked"] = provider[1], True
+        else:
+            fields["entity"] = fields["entity"] or (form[1] if form else None)
+            fields["entity_locked"] = False
+        if not fields["entity"]:
+            raise MappingError("entité manquante (ni entité, ni provider, ni formulaire connu)")
+        if fields["created_at"] is None:
+            fields["created_at"] = timezone.now()
+
+    def _write_leads(self, rep: CollectionReport, batch: list[tuple[str, Mapped]]) -> None:
+        if not batch:
+            return
+        try:
+            with transaction.atomic():
+                outcomes = self._write_lead_chunk(batch)
+        except (IntegrityError, DatabaseError):
+            # One bad row refused by the database: retry one by one to isolate it.
+            outcomes = []
+            for ref, mapped in batch:
+                try:
+                    with transaction.atomic():
+                        outcomes += self._write_lead_chunk([(ref, mapped)])
+                except (IntegrityError, DatabaseError) as exc:
+                    rep.add_invalid(ref, f"refusé par la base de données : {str(exc).splitlines()[0][:200]}")
+        for ref, mapped, outcome in outcomes:
+            setattr(rep, outcome, getattr(rep, outcome) + 1)
+            rep.add_warnings(ref, mapped.warnings)
+
+    def _write_lead_chunk(self, batch: list[tuple[str, Mapped]]) -> list[tuple[str, Mapped, str]]:
+        now = timezone.now()
+        ids = [m.legacy_id for _, m in batch]
+        existing = {
+            lead.legacy_id: lead
+            for lead in Lead.objects.filter(legacy_id__in=ids).only("id", "legacy_id", "anonymized_at", *LEAD_COMPARED)
+        }
+        phones = {m.fields["phone"] for _, m in batch}
+        opposed = set(OppositionEntry.objects.filter(phone__in=phones).values_list("phone", flat=True))
+        to_create: list[Lead] = []
+        to_update: list[Lead] = []
+        updated_fields: set[str] = set()
+        events: list[LeadEvent] = []
+        outcomes = []
+        for ref, mapped in batch:
+            fields = mapped.fields
+            if fields["phone"] in opposed and fields["status"] != LeadStatus.OPPOSED:
+                # An opposed number never leaves RDZ (§16), whatever its old status.
+                mapped.meta["opposed"] = True
+                fields["status"] = LeadStatus.OPPOSED
+            lead = existing.get(mapped.legacy_id)
+            if lead is None:
+                lead = Lead(id=uuid.uuid4(), legacy_id=mapped.legacy_id, **fields)
+                to_create.append(lead)
+                events += self._lead_events(lead, mapped)
+                outcomes.append((ref, mapped, "created"))
+                continue
+            if lead.anonymized_at is not None:
+                # Erased (RGPD) or past retention: the old data must never come back.
+                outcomes.append((ref, mapped, "skipped"))
+                continue
+            changed = [name for name in LEAD_COMPARED if name != "created_at" and getattr(lead, name) != fields[name]]
+            if not changed:
+                outcomes.append((ref, mapped, "unchanged"))
+                continue
+            for name in changed:
+                setattr(lead, name, fields[name])
+            updated_fields.update(changed)
+            to_update.append(lead)
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.NOTE,
+                    created_at=now,
+                    actor=IMPORT_ACTOR,
+                    message="Mis à jour depuis l'ancien système : " + ", ".join(_label(n) for n in changed),
+                    data={"legacy_id": mapped.legacy_id, "fields": changed},
+                )
+            )
+            outcomes.append((ref, mapped, "updated"))
+        Lead.objects.bulk_create(to_create, batch_size=self.chunk_size)
+        if to_update:
+            Lead.objects.bulk_update(to_update, sorted(updated_fields), batch_size=self.chunk_size)
+        LeadEvent.objects.bulk_create(events, batch_size=self.chunk_size)
+        return outcomes
+
+    @staticmethod
+    def _lead_events(lead: Lead, mapped: Mapped) -> list[LeadEvent]:
+        meta = mapped.meta
+        legacy_status = meta.get("legacy_status")
+        data = {
+            "legacy_id": mapped.legacy_id,
+            "legacy_status": legacy_status,
+            "status": lead.status,
+            "created_at": lead.created_at.isoformat(),
+            "updated_at": meta["updated_at"].isoformat() if meta.get("updated_at") else None,
+            "delivered_at": meta["delivered_at"].isoformat() if meta.get("delivered_at") else None,
+        }
+        status_text = f"statut d'origine « {legacy_status} » → {lead.get_status_display().lower()}"
+        events = [
+            LeadEvent(
+                lead=lead,
+                kind=LeadEvent.Kind.RECEIVED,
+                created_at=lead.created_at,
+                actor=IMPORT_ACTOR,
+                message=f"Importé de l'ancien système (identifiant {mapped.legacy_id}), {status_text} ; routage non rejoué",
+                data=data,
+            )
+        ]
+        for entry in meta.get("history") or []:
+            if not isinstance(entry, dict):
+                continue
+            moment = mapping.to_datetime(mapping.pick(entry, ("date", "le", "at")), label="date", warnings=[])
+            text = " ".join(
+                str(entry[k]) for k in ("action", "statut", "status", "message", "commentaire") if entry.get(k)
+            )
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.NOTE,
+                    created_at=moment or lead.created_at,
+                    actor=IMPORT_ACTOR,
+                    message=f"Ancien système : {text[:1000] or 'étape sans détail'}",
+                    data=mapping.jsonable(entry),
+                )
+            )
+        if meta.get("delivered_at"):
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.NOTE,
+                    created_at=meta["delivered_at"],
+                    actor=IMPORT_ACTOR,
+                    message="Livré par l'ancien système",
+                )
+            )
+        if meta.get("opposed"):
+            events.append(
+                LeadEvent(
+                    lead=lead,
+                    kind=LeadEvent.Kind.NOT_ROUTED,
+                    created_at=timezone.now(),
+                    actor=IMPORT_ACTOR,
+                    message="Numéro sur la liste d'opposition : statut « opposition », jamais routé ni livré",
+                    data={"status": "opposed", "legacy_status": legacy_status},
+                )
+            )
+        return events
+
+
+def _ref(item: Item) -> str:
+    legacy = item.doc.get("_id") if isinstance(item.doc, dict) else None
+    return f"{item.ref} ({legacy})" if legacy else item.ref
+
+
+def _label(name: str) -> str:
+    field = Lead._meta.get_field(name.removesuffix("_id"))
+    return str(field.verbose_name)
+
+
+def _unique_slug(text: str) -> str:
+    base = slugify(text)[:50] or "provider"
+    slug, n = base, 1
+    while Provider.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def default_report_path(now: datetime.datetime | None = None):
+    from django.conf import settings
+
+    now = now or timezone.now()
+    return settings.VAR_DIR / "imports" / f"import-legacy-{now:%Y%m%d-%H%M%S}.txt"

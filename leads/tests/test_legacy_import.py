@@ -1,0 +1,421 @@
+"""Legacy backfill (§12): every source format, idempotence, dry-run, broken documents."""
+
+import datetime
+import json
+from pathlib import Path
+
+import bson
+import mongomock
+import pytest
+from bson import Decimal128, Int64, ObjectId, json_util
+from django.core.management import call_command
+from django.utils import timezone
+
+from commandes.models import Client, Commande
+from leads.legacy.importer import LegacyImporter
+from leads.legacy.mapping import departement_from_postal_code
+from leads.legacy.readers import DirectorySource, FileSource, MongoSource, read_json_file
+from leads.models import Lead, LeadEvent, LeadForm, OppositionEntry
+from providers.models import Provider
+from rdz.core.models import AppSettings, AuditLog
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+PROVIDER_ID = ObjectId("64b000000000000000000001")
+CLIENT_ID = ObjectId("64b000000000000000000002")
+FORM_ID = ObjectId("64b000000000000000000003")
+LEAD_OK = ObjectId("64b0000000000000000000a1")
+LEAD_CORSE = ObjectId("64b0000000000000000000a2")
+LEAD_DUP = ObjectId("64b0000000000000000000a3")
+CREATED = datetime.datetime(2023, 4, 5, 8, 30, tzinfo=datetime.UTC)
+
+
+def legacy_collections() -> dict[str, list[dict]]:
+    """A small copy of the old database: BSON types, missing fields, wrong types, unicode, duplicates."""
+    return {
+        "providers": [
+            {"_id": PROVIDER_ID, "nom": "Solaire Direct", "entite": "zr7", "actif": True, "__v": Int64(0)},
+            {"_id": ObjectId(), "nom": "Sans entité"},  # invalid: no entity
+        ],
+        "clients": [
+            {
+                "_id": CLIENT_ID,
+                "nom": "Énergie Sud",
+                "entite": "MDL",
+                "emails": "achat@energie-sud.fr; pas-un-mail",
+                "url_api": "https://api.energie-sud.example/leads",
+                "actif": "oui",
+            }
+        ],
+        "forms": [
+            {
+                "_id": FORM_ID,
+                "code": "PV Été",
+                "nom": "Landing PV été",
+                "entite": "MDL",
+                "produit": "pv",
+                "domaines": "https://solaire.example, https://www.solaire.example/",
+                "cle_crm": "crm-key-123",
+            }
+        ],
+        "commandes": [
+            {
+                "_id": ObjectId("64b000000000000000000c01"),
+                "client_id": CLIENT_ID,
+                "produit": "PV",
+                "departements": "13, 2a, 75001, zz",
+                "quota": Int64(50),
+                "prix": Decimal128("12.50"),
+                "date_debut": datetime.datetime(2023, 1, 2, tzinfo=datetime.UTC),
+                "backlog": 1,
+            },
+            {"_id": ObjectId(), "client_id": ObjectId(), "produit": "PV", "departements": ["13"], "quota": 5},
+            {"_id": ObjectId(), "client_id": CLIENT_ID, "produit": "PV", "departements": ["13"], "quota": "beaucoup"},
+        ],
+        "leads": [
+            {
+                "_id": LEAD_OK,
+                "telephone": "06 12 34 56 78",
+                "nom": "  Lefèvre ",
+                "prenom": "Zoé",
+                "mail": "ZOE@Example.FR",
+                "cp": "13001",
+                "ville": "Marseille",
+                "produit": "pv",
+                "statut": "Livré",
+                "date_creation": CREATED,
+                "date_livraison": CREATED + datetime.timedelta(days=1),
+                "provider_id": PROVIDER_ID,
+                "surface_toit": Int64(40),
+                "consentement": "oui",
+                "ip": "203.0.113.9",
+                "historique": [{"date": CREATED, "action": "envoyé au client", "message": "lot 12"}],
+                "__v": 3,
+            },
+            {
+                "_id": LEAD_CORSE,
+                "tel": "+33 7 81 23 45 67",
+                "code_postal": "20090",
+                "product_type": "PV",
+                "company": "mdl",
+                "status": "nouveau",
+                "date_creation": Int64(int(CREATED.timestamp() * 1000)),
+            },
+            {"_id": ObjectId(), "phone": "0033 6 11 22 33 44", "zip": 20200, "produit": "PV", "entite": "MDL"},
+            {"_id": ObjectId(), "telephone": "0611223345", "cp": 97110, "produit": "PV", "form_id": FORM_ID},
+            {
+                "_id": ObjectId(),
+                "telephone": "611223346",
+                "cp": 1000,
+                "produit": "PV",
+                "entite": "ZR7",
+                "nom": "Ødegård 🌞",
+            },
+            {"_id": ObjectId(), "telephone": "06 11 22 33 47", "dept": "2b", "produit": "PV", "entite": "ZR7"},
+            # Invalid documents: reported, never imported.
+            {"_id": ObjectId(), "nom": "Sans téléphone", "cp": "13001", "produit": "PV", "entite": "ZR7"},
+            {"_id": ObjectId(), "telephone": ["06"], "cp": "13001", "produit": "PV", "entite": "ZR7"},
+            {"_id": ObjectId(), "telephone": "0612345679", "ville": "Lyon", "produit": "PV", "entite": "ZR7"},
+            {"_id": ObjectId(), "telephone": "0612345680", "cp": "13001", "produit": "XYZ", "entite": "ZR7"},
+            {"_id": ObjectId(), "telephone": "0612345681", "cp": "13001", "produit": "PV"},
+            # Wrong types that are only reported: the lead is kept.
+            {
+                "_id": ObjectId(),
+                "telephone": Int64(612345682),
+                "cp": "13001",
+                "produit": "PV",
+                "entite": "ZR7",
+                "date_creation": "pas une date",
+                "mail": "pas-un-mail",
+                "consentement": "peut-être",
+            },
+            # The same legacy id twice: the later version wins, no second row.
+            {
+                "_id": LEAD_DUP,
+                "telephone": "0612345683",
+                "cp": "13001",
+                "produit": "PV",
+                "entite": "ZR7",
+                "nom": "Avant",
+            },
+            {
+                "_id": LEAD_DUP,
+                "telephone": "0612345683",
+                "cp": "13001",
+                "produit": "PV",
+                "entite": "ZR7",
+                "nom": "Après",
+            },
+        ],
+        "settings": [
+            {"_id": ObjectId(), "cle": "sources_blacklistees", "valeur": ["spam-source"]},
+            {"_id": ObjectId(), "cle": "heure_envoi", "valeur": "08h45"},
+            {"_id": ObjectId(), "cle": "couleur_du_logo", "valeur": "vert"},
+        ],
+    }
+
+
+VALID_LEADS = 8  # 9 valid documents, one of them a duplicate id
+INVALID_LEADS = 5
+
+
+def write_jsonl(folder: Path, collections) -> None:
+    for name, docs in collections.items():
+        lines = [json_util.dumps(d, json_options=json_util.CANONICAL_JSON_OPTIONS) for d in docs]
+        (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_json_array(folder: Path, collections) -> None:
+    for name, docs in collections.items():
+        text = json_util.dumps(docs, json_options=json_util.RELAXED_JSON_OPTIONS, indent=2, ensure_ascii=False)
+        (folder / f"{name}.json").write_text(text, encoding="utf-8")
+
+
+def write_bson(folder: Path, collections) -> None:
+    for name, docs in collections.items():
+        (folder / f"{name}.bson").write_bytes(b"".join(bson.encode(d) for d in docs))
+
+
+def mongo_client(collections) -> mongomock.MongoClient:
+    client = mongomock.MongoClient()
+    for name, docs in collections.items():
+        for doc in docs:
+            client.legacy[name].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    return client
+
+
+def run(source, **kwargs):
+    return LegacyImporter(source=source, chunk_size=4, **kwargs).run()
+
+
+@pytest.fixture
+def pv(db):
+    return ProductFactory(code="PV")
+
+
+def source_for(fmt: str, tmp_path: Path, collections):
+    if fmt == "mongo":
+        client = mongo_client(collections)
+        return MongoSource("mongodb://legacy.invalid/", "legacy", client_factory=lambda uri, **kw: client)
+    {"jsonl": write_jsonl, "json": write_json_array, "bson": write_bson}[fmt](tmp_path, collections)
+    return DirectorySource(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "bson", "mongo"])
+def test_every_source_format_imports_the_same_rows(fmt, tmp_path, pv):
+    collections = legacy_collections()
+    if fmt == "mongo":
+        # A live collection cannot hold one _id twice: the duplicate is a file-only case.
+        collections["leads"] = collections["leads"][:-2] + collections["leads"][-1:]
+    report = run(source_for(fmt, tmp_path, collections))
+
+    leads = report.collections["leads"]
+    assert leads.created == VALID_LEADS, leads.invalid
+    assert len(leads.invalid) == INVALID_LEADS
+    assert Lead.objects.count() == VALID_LEADS
+    reasons = " | ".join(reason for _, reason in leads.invalid)
+    assert "téléphone manquant" in reasons
+    assert "produit « XYZ » inconnu" in reasons
+    assert "département manquant" in reasons
+    assert "entité manquante" in reasons
+
+    lead = Lead.objects.get(legacy_id=str(LEAD_OK))
+    assert (lead.phone, lead.email, lead.first_name, lead.last_name) == (
+        "+33612345678",
+        "zoe@example.fr",
+        "Zoé",
+        "Lefèvre",
+    )
+    assert lead.departement == "13"
+    assert lead.status == "delivered"
+    assert lead.created_at == CREATED
+    assert lead.provider.legacy_id == str(PROVIDER_ID)
+    assert (lead.entity, lead.entity_locked) == ("ZR7", True)
+    assert lead.consent and str(lead.ip) == "203.0.113.9"
+    assert lead.extra["ancien_systeme"]["surface_toit"] == 40
+    assert "ville" not in lead.extra.get("ancien_systeme", {})
+    assert not lead.attributions.exists()  # routing is not replayed
+    received = lead.events.get(kind="received")
+    assert received.created_at == CREATED
+    assert "Importé de l'ancien système" in received.message
+    assert lead.events.filter(message__contains="envoyé au client").exists()
+
+    corse = Lead.objects.get(legacy_id=str(LEAD_CORSE))
+    assert (corse.departement, corse.entity, corse.status, corse.created_at) == ("2A", "MDL", "no_order", CREATED)
+    departements = sorted(Lead.objects.values_list("departement", flat=True))
+    assert departements == sorted(["13", "2A", "2B", "971", "01", "2B", "13", "13"])
+    assert Lead.objects.get(departement="971").form.code == "pv-ete"
+    assert Lead.objects.filter(last_name="Ødegård 🌞").exists()
+    if fmt != "mongo":
+        assert Lead.objects.get(legacy_id=str(LEAD_DUP)).last_name == "Après"
+    weird = Lead.objects.get(phone="+33612345682")
+    assert weird.email == "" and weird.consent is False
+
+    warnings = " | ".join(leads.warning_counts)
+    assert "ville «…» non repris" in warnings
+    assert "e-mail «…» invalide" in warnings
+
+    assert Provider.objects.get(legacy_id=str(PROVIDER_ID)).entity == "ZR7"
+    assert len(report.collections["providers"].invalid) == 1
+    client = Client.objects.get(legacy_id=str(CLIENT_ID))
+    assert client.emails == ["achat@energie-sud.fr"] and client.entity == "MDL"
+    commande = Commande.objects.get(legacy_id="64b000000000000000000c01")
+    assert commande.departements == ["13", "2A", "75"]
+    assert (commande.entity, commande.weekly_quota, str(commande.price), commande.accepts_backlog) == (
+        "MDL",
+        50,
+        "12.50",
+        True,
+    )
+    assert len(report.collections["commandes"].invalid) == 2
+    form = LeadForm.objects.get(legacy_id=str(FORM_ID))
+    assert form.allowed_origins == ["https://solaire.example", "https://www.solaire.example"]
+    assert form.crm_api_key == "crm-key-123"
+    settings = AppSettings.objects.get()
+    assert settings.blacklisted_sources == ["spam-source"]
+    assert settings.daily_delivery_time == datetime.time(8, 45)
+    assert AuditLog.objects.filter(action="legacy_import").exists()
+
+
+def test_a_rerun_updates_instead_of_duplicating(tmp_path, pv):
+    collections = legacy_collections()
+    write_jsonl(tmp_path, collections)
+    run(DirectorySource(tmp_path))
+    ids_before = set(Lead.objects.values_list("id", flat=True))
+    events_before = LeadEvent.objects.exclude(lead__legacy_id=str(LEAD_DUP)).count()
+
+    again = run(DirectorySource(tmp_path))
+    assert again.collections["leads"].created == 0
+    # The id present twice in the source is written twice, in order: the later version wins again.
+    assert again.collections["leads"].unchanged == VALID_LEADS - 1
+    assert again.collections["leads"].updated == 2
+    assert again.collections["providers"].unchanged == 1
+    assert again.collections["commandes"].unchanged == 1
+    assert set(Lead.objects.values_list("id", flat=True)) == ids_before
+    assert LeadEvent.objects.exclude(lead__legacy_id=str(LEAD_DUP)).count() == events_before
+    assert Lead.objects.get(legacy_id=str(LEAD_DUP)).last_name == "Après"
+
+    collections["leads"][0]["statut"] = "rejete"
+    collections["leads"][0]["prenom"] = "Zoë"
+    write_jsonl(tmp_path, collections)
+    third = run(DirectorySource(tmp_path), only=["leads"])
+    assert third.collections["leads"].updated == 1 + 2  # + the duplicate id, written twice
+    lead = Lead.objects.get(legacy_id=str(LEAD_OK))
+    assert (lead.status, lead.first_name) == ("rejected", "Zoë")
+    assert lead.events.filter(message__startswith="Mis à jour depuis l'ancien système").exists()
+    assert Lead.objects.count() == VALID_LEADS
+
+
+def test_a_dry_run_writes_nothing(tmp_path, pv):
+    write_bson(tmp_path, legacy_collections())
+    models = (Lead, LeadEvent, Provider, Client, Commande, LeadForm, AuditLog)
+    before = [m.objects.count() for m in models]
+    report = run(DirectorySource(tmp_path), dry_run=True)
+    assert report.collections["leads"].created == VALID_LEADS
+    assert [m.objects.count() for m in models] == before
+    assert AppSettings.objects.filter(blacklisted_sources=["spam-source"]).count() == 0
+    assert "SIMULATION" in report.as_text()
+
+
+def test_a_broken_document_is_reported_and_the_import_goes_on(tmp_path, pv):
+    good = [
+        {"_id": ObjectId(), "telephone": f"06123456{n:02d}", "cp": "75011", "produit": "PV", "entite": "ZR7"}
+        for n in range(3)
+    ]
+    lines = [json_util.dumps(good[0]), '{"_id": {"$oid": "64b0"}, "telephone": ', json_util.dumps(good[1])]
+    lines += ['{"_id": {"$oid": "zz"}, "telephone": "0612345699"}', "[1, 2]", json_util.dumps(good[2])]
+    (tmp_path / "leads.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    report = run(FileSource(tmp_path / "leads.jsonl"))
+    leads = report.collections["leads"]
+    assert leads.created == 3
+    assert [ref for ref, _ in leads.invalid] == ["ligne 2", "ligne 4", "ligne 5"]
+
+    array = "[" + json_util.dumps(good[0]) + ', {"_id": {"$oid": "zz"}}, ' + json_util.dumps(good[1]) + ", {"
+    (tmp_path / "leads.json").write_text(array, encoding="utf-8")
+    items = list(read_json_file(tmp_path / "leads.json"))
+    assert [bool(i.doc) for i in items] == [True, False, True, False]
+
+    (tmp_path / "leads.bson").write_bytes(b"".join(bson.encode(d) for d in good) + b"\x30\x00\x00")
+    items = list(FileSource(tmp_path / "leads.bson").documents("leads"))
+    assert [bool(i.doc) for i in items] == [True, True, True, False]
+    assert "BSON illisible" in items[-1].error
+
+
+def test_an_erased_lead_is_never_restored_by_a_rerun(tmp_path, pv):
+    write_jsonl(tmp_path, {"leads": legacy_collections()["leads"]})
+    run(DirectorySource(tmp_path))
+    erased = Lead.objects.filter(legacy_id=str(LEAD_CORSE)).update(
+        phone="", email="", first_name="", last_name="", anonymized_at=timezone.now()
+    )
+    assert erased == 1
+    report = run(DirectorySource(tmp_path))
+    assert report.collections["leads"].skipped == 1
+    assert Lead.objects.get(legacy_id=str(LEAD_CORSE)).phone == ""
+
+
+def test_an_imported_lead_on_the_opposition_list_is_marked_opposed(tmp_path, pv):
+    OppositionEntry.objects.create(phone="+33781234567", source="Bloctel")
+    write_jsonl(tmp_path, {"leads": legacy_collections()["leads"][1:2]})
+    run(DirectorySource(tmp_path))
+    lead = Lead.objects.get(legacy_id=str(LEAD_CORSE))
+    assert lead.status == "opposed"
+    assert lead.events.filter(kind="not_routed", message__contains="liste d'opposition").exists()
+
+
+def test_the_command_prints_and_writes_the_report(tmp_path, pv):
+    write_jsonl(tmp_path, legacy_collections())
+    report_path = tmp_path / "out" / "rapport.txt"
+    from io import StringIO
+
+    out = StringIO()
+    call_command(
+        "import_legacy",
+        "--dir",
+        str(tmp_path),
+        "--only",
+        "providers,leads",
+        "--report",
+        str(report_path),
+        stdout=out,
+        stderr=StringIO(),
+    )
+    text = report_path.read_text(encoding="utf-8")
+    assert "documents invalides" in text and "téléphone manquant" in text
+    data = json.loads(report_path.with_suffix(".json").read_text(encoding="utf-8"))
+    leads = next(c for c in data["collections"] if c["collection"] == "leads")
+    # Forms were not imported (--only): the lead that only names its form has no entity.
+    assert (leads["created"], leads["invalid"]) == (VALID_LEADS - 1, INVALID_LEADS + 1)
+    assert "Rapport écrit" in out.getvalue()
+    assert Client.objects.count() == 0  # --only
+
+
+def test_the_command_refuses_an_unknown_collection(tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="inconnue"):
+        call_command("import_legacy", "--dir", str(tmp_path), "--only", "leads,chats")
+
+
+@pytest.mark.parametrize(
+    ("code", "departement"),
+    [
+        ("13001", "13"),
+        (13001, "13"),
+        ("01000", "01"),
+        (1000, "01"),
+        ("20000", "2A"),
+        ("20190", "2A"),
+        ("20200", "2B"),
+        ("20600", "2B"),
+        ("97110", "971"),
+        ("97600", "976"),
+        ("97800", None),  # Saint-Martin is not a §4 departement
+        ("98000", None),  # Monaco
+        ("Marseille", None),
+        ("1300", "01"),
+        (True, None),
+    ],
+)
+def test_a_postal_code_folds_into_its_departement(code, departement):
+    assert departement_from_postal_code(code) == departement
