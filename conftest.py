@@ -7,6 +7,10 @@ from rest_framework.test import APIClient
 from providers.services import provider_create
 from tests.factories import ProductFactory, StaffProfileFactory, UserFactory
 
+# Real outside parts, reusable by every test: `smtp_server` / `entity_smtp` (aiosmtpd),
+# `http_endpoint` (a local HTTP server), `celery_worker` (a worker subprocess).
+pytest_plugins = ["tests.smtp", "tests.http_endpoint", "tests.celery_worker"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():

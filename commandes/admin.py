@@ -1,15 +1,57 @@
 from django.contrib import admin, messages
+from django.http import FileResponse, Http404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from commandes.models import Attribution, Client, Commande
-from commandes.services import commande_set_active
+from commandes.delivery import client_endpoint_resume, delivery_batch_resend
+from commandes.models import (
+    Attribution,
+    BacklogLead,
+    Client,
+    Commande,
+    DeliveryBatch,
+    HttpDeliveryAttempt,
+    Rejection,
+    RejectionReason,
+)
+from commandes.rejections import (
+    RejectionError,
+    client_rejection_ceiling,
+    client_rejection_rate,
+    rejection_approve,
+    rejection_create,
+    rejection_refuse,
+)
+from commandes.services import CommandeError, commande_set_active
 from rdz.core.admin_mixins import EntityScopedAdmin
+from rdz.core.scoping import can_change, scope_queryset
+from routing.backlog import backlog_counts, backlog_leads
 
 
 @admin.register(Client)
 class ClientAdmin(EntityScopedAdmin):
-    list_display = ("name", "entity", "active", "api_url", "created_at")
+    list_display = ("name", "entity", "active", "api_url", "rejection_rate", "created_at")
     list_filter = ("entity", "active")
     search_fields = ("name",)
+    actions = ["resume_endpoint"]
+
+    @admin.display(description="taux de rejet (30 j)")
+    def rejection_rate(self, obj: Client) -> str:
+        rate = client_rejection_rate(client=obj)
+        ceiling = client_rejection_ceiling(client=obj)
+        text = f"{rate.percent:g} % ({rate.rejected}/{rate.delivered}) — plafond {ceiling} %"
+        if rate.percent > ceiling:
+            return format_html('<strong style="color:#b42318">{}</strong>', text)
+        return text
+
+    @admin.action(description="Remettre en service le point d'accès HTTP (disjoncteur)")
+    def resume_endpoint(self, request, queryset):
+        total = 0
+        for client in queryset:
+            total += client_endpoint_resume(client=client, actor=request.user)
+        self.message_user(
+            request, f"Point(s) d'accès remis en service ; {total} envoi(s) en attente relancé(s).", messages.SUCCESS
+        )
 
 
 @admin.register(Commande)
@@ -40,16 +82,201 @@ class CommandeAdmin(EntityScopedAdmin):
         self.message_user(request, f"{n} commande(s) désactivée(s).", level=messages.SUCCESS)
 
 
+def _reject_action(reason: str, label: str):
+    def action(modeladmin, request, queryset):
+        done, refused = 0, []
+        for attribution in queryset:
+            try:
+                rejection_create(attribution=attribution, reason=reason, actor=request.user)
+                done += 1
+            except RejectionError as exc:
+                refused.append(f"{attribution.lead_id} : {exc}")
+        if done:
+            modeladmin.message_user(request, f"{done} lead(s) rejeté(s) ({label}).", messages.SUCCESS)
+        for line in refused[:10]:
+            modeladmin.message_user(request, line, messages.ERROR)
+
+    action.__name__ = f"reject_{reason}"
+    action.short_description = f"Rejeter — {label}"
+    action.allowed_permissions = ("change",)
+    return action
+
+
 @admin.register(Attribution)
 class AttributionAdmin(EntityScopedAdmin):
-    list_display = ("created_at", "lead", "client", "commande", "entity", "is_backlog", "status", "delivered_at")
-    list_filter = ("entity", "status", "is_backlog", "product", ("created_at", admin.DateFieldListFilter))
+    list_display = (
+        "created_at",
+        "lead",
+        "client",
+        "commande",
+        "entity",
+        "is_backlog",
+        "channel",
+        "status",
+        "delivered_at",
+        "batch",
+    )
+    list_filter = (
+        "entity",
+        "status",
+        "channel",
+        "is_backlog",
+        "product",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("phone", "client__name")
-    list_select_related = ("lead", "client", "commande__client", "commande__product")
+    list_select_related = ("lead", "client", "commande__client", "commande__product", "batch__client")
     readonly_fields = [f.name for f in Attribution._meta.fields]
+    actions = [_reject_action(value, label) for value, label in RejectionReason.choices]
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Read-only detail page; "change" here only gates the rejection actions.
+        return can_change(request.user) and obj is None
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(DeliveryBatch)
+class DeliveryBatchAdmin(EntityScopedAdmin):
+    list_display = ("date", "client", "entity", "status", "count", "attempts", "sent_at", "resent_count", "download")
+    list_filter = ("entity", "status", ("date", admin.DateFieldListFilter))
+    search_fields = ("client__name",)
+    list_select_related = ("client",)
+    readonly_fields = [f.name for f in DeliveryBatch._meta.fields] + ["download"]
+    actions = ["resend"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return can_change(request.user) and obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:batch_id>/telecharger/",
+                self.admin_site.admin_view(self.download_view),
+                name="commandes_deliverybatch_download",
+            )
+        ]
+        return urls + super().get_urls()
+
+    @admin.display(description="CSV")
+    def download(self, obj: DeliveryBatch) -> str:
+        if not obj.file:
+            return "—"
+        url = reverse("admin:commandes_deliverybatch_download", args=[obj.pk])
+        return format_html('<a href="{}">Télécharger</a>', url)
+
+    def download_view(self, request, batch_id: int):
+        batch = scope_queryset(DeliveryBatch.objects.all(), request.user).filter(pk=batch_id).first()
+        if batch is None or not batch.file:
+            raise Http404("Lot introuvable.")
+        return FileResponse(batch.file.open("rb"), as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
+
+    @admin.action(description="Renvoyer le CSV au client", permissions=["change"])
+    def resend(self, request, queryset):
+        for batch in queryset.select_related("client"):
+            try:
+                delivery_batch_resend(batch=batch, actor=request.user)
+            except CommandeError as exc:
+                self.message_user(request, f"{batch} : {exc}", messages.ERROR)
+            except Exception as exc:  # SMTP down: say so, nothing changed
+                self.message_user(request, f"{batch} : envoi impossible ({type(exc).__name__}).", messages.ERROR)
+            else:
+                self.message_user(request, f"{batch} renvoyé à {', '.join(batch.client.emails)}.", messages.SUCCESS)
+
+
+@admin.register(HttpDeliveryAttempt)
+class HttpDeliveryAttemptAdmin(EntityScopedAdmin):
+    list_display = ("started_at", "client", "url", "status_code", "success", "duration_ms", "error")
+    list_filter = ("entity", "success", ("started_at", admin.DateFieldListFilter))
+    search_fields = ("client__name", "url")
+    list_select_related = ("client",)
+    readonly_fields = [f.name for f in HttpDeliveryAttempt._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rejection)
+class RejectionAdmin(EntityScopedAdmin):
+    list_display = ("created_at", "client", "attribution", "reason", "source", "status", "quota_credited")
+    list_filter = ("entity", "status", "reason", "source")
+    search_fields = ("client__name", "attribution__phone")
+    list_select_related = ("client", "attribution")
+    readonly_fields = [f.name for f in Rejection._meta.fields]
+    actions = ["approve", "refuse"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return can_change(request.user) and obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approuver les rejets en attente", permissions=["change"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, rejection_approve, "approuvé(s)")
+
+    @admin.action(description="Refuser les rejets en attente", permissions=["change"])
+    def refuse(self, request, queryset):
+        self._decide(request, queryset, rejection_refuse, "refusé(s)")
+
+    def _decide(self, request, queryset, service, label: str) -> None:
+        done = 0
+        for rejection in queryset:
+            try:
+                service(rejection=rejection, actor=request.user)
+                done += 1
+            except RejectionError as exc:
+                self.message_user(request, f"Rejet n° {rejection.pk} : {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} rejet(s) {label}.", messages.SUCCESS)
+
+
+@admin.register(BacklogLead)
+class BacklogLeadAdmin(EntityScopedAdmin):
+    """The Lead Backlog (§10): filtered list, with counts by product and departement."""
+
+    change_list_template = "admin/commandes/backloglead/change_list.html"
+    list_display = ("created_at", "phone", "first_name", "last_name", "entity", "product", "departement", "status")
+    list_filter = ("entity", "status", "product", "departement")
+    search_fields = ("phone", "email", "last_name")
+    list_select_related = ("product",)
+    readonly_fields = ("id", "entity", "product", "phone", "departement", "status", "created_at")
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return scope_queryset(backlog_leads(), request.user).select_related("product")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None:
+            response.context_data["backlog_counts"] = backlog_counts(leads=cl.queryset)
+        return response

@@ -1,9 +1,12 @@
 """Clients, commandes (§5) and attributions (§7)."""
 
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from leads.models import Lead
 from rdz.core.entities import Entity
 
 
@@ -104,6 +107,12 @@ class AttributionStatus(models.TextChoices):
     DELIVERED = "delivered", "Livré"
     REJECTED = "rejected", "Rejeté"
     RECYCLED = "recycled", "Remis au backlog"
+    CANCELLED = "cancelled", "Annulé (opposition)"
+
+
+class DeliveryChannel(models.TextChoices):
+    CSV = "csv", "CSV quotidien"
+    HTTP = "http", "HTTP POST"
 
 
 class Attribution(models.Model):
@@ -128,6 +137,18 @@ class Attribution(models.Model):
     )
     delivered_at = models.DateTimeField("livré le", null=True, blank=True)
     explanation = models.JSONField("explication du routage", default=dict, blank=True)
+    # HTTP for clients with an api_url at attribution time; back to CSV after the last HTTP failure (§10).
+    channel = models.CharField(
+        "canal de livraison", max_length=4, choices=DeliveryChannel.choices, default=DeliveryChannel.CSV
+    )
+    batch = models.ForeignKey(
+        "DeliveryBatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attributions",
+        verbose_name="lot CSV",
+    )
 
     ENTITY_FIELD = "entity"
 
@@ -141,6 +162,7 @@ class Attribution(models.Model):
             models.Index(fields=["client", "phone", "product", "created_at"], name="attr_duplicate_idx"),
             models.Index(fields=["client", "status"], name="attr_client_status_idx"),
             models.Index(fields=["entity", "created_at"], name="attr_entity_created_idx"),
+            models.Index(fields=["batch", "status"], name="attr_batch_status_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(entity__in=Entity.values), name="attribution_entity_valid"),
@@ -148,3 +170,161 @@ class Attribution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} → commande #{self.commande_id}"
+
+
+class BatchStatus(models.TextChoices):
+    PENDING = "pending", "En attente"
+    SENDING = "sending", "En cours d'envoi"
+    SENT = "sent", "Envoyé"
+    FAILED = "failed", "Échec (nouvel essai prévu)"
+    SUPERSEDED = "superseded", "Remplacé par un lot plus récent"
+
+
+def delivery_storage() -> FileSystemStorage:
+    """Batch CSVs hold personal data: kept outside MEDIA_ROOT, served only by the admin."""
+    return FileSystemStorage(location=getattr(settings, "DELIVERY_ROOT", settings.BASE_DIR / "var" / "deliveries"))
+
+
+def _batch_upload_to(batch: "DeliveryBatch", filename: str) -> str:
+    return f"livraisons/{batch.date:%Y/%m}/{filename}"
+
+
+class DeliveryBatch(models.Model):
+    """The daily CSV e-mail of one client (§10): one per client and Paris day."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="batches", verbose_name="client")
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices)
+    date = models.DateField("jour de livraison")
+    status = models.CharField("statut", max_length=10, choices=BatchStatus.choices, default=BatchStatus.PENDING)
+    file = models.FileField("fichier CSV", upload_to=_batch_upload_to, storage=delivery_storage, blank=True)
+    count = models.PositiveIntegerField("nombre de leads", default=0)
+    recipients = models.JSONField("destinataires", default=list, blank=True)
+    attempts = models.PositiveIntegerField("tentatives", default=0)
+    error = models.TextField("dernière erreur", blank=True)
+    created_at = models.DateTimeField("créé le", default=timezone.now)
+    sent_at = models.DateTimeField("envoyé le", null=True, blank=True)
+    resent_count = models.PositiveIntegerField("renvois", default=0)
+    last_resent_at = models.DateTimeField("dernier renvoi", null=True, blank=True)
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "lot de livraison"
+        verbose_name_plural = "livraisons (lots CSV)"
+        ordering = ["-date", "client__name"]
+        constraints = [
+            # Running the daily job twice the same day never sends twice (§10).
+            models.UniqueConstraint(fields=["client", "date"], name="batch_unique_client_date"),
+            models.CheckConstraint(condition=models.Q(entity__in=Entity.values), name="batch_entity_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Lot {self.client.name if self.client_id else ''} du {self.date:%d/%m/%Y}"
+
+
+class HttpDeliveryAttempt(models.Model):
+    """One HTTP POST of an attribution to its client's endpoint, and what came back (§10)."""
+
+    attribution = models.ForeignKey(
+        Attribution, on_delete=models.CASCADE, related_name="http_attempts", verbose_name="attribution"
+    )
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", verbose_name="client")
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices)
+    url = models.URLField("URL", max_length=500)
+    started_at = models.DateTimeField("envoyé le", default=timezone.now)
+    duration_ms = models.PositiveIntegerField("durée (ms)", default=0)
+    status_code = models.PositiveIntegerField("code HTTP", null=True, blank=True)
+    response_body = models.TextField("réponse", blank=True)
+    error = models.TextField("erreur", blank=True)
+    success = models.BooleanField("succès", default=False)
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "envoi HTTP"
+        verbose_name_plural = "envois HTTP"
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"POST {self.url} → {self.status_code or self.error[:40]}"
+
+
+class RejectionReason(models.TextChoices):
+    WRONG_NUMBER = "wrong_number", "Faux numéro"
+    DUPLICATE = "duplicate", "Doublon"
+    OUT_OF_AREA = "out_of_area", "Hors zone"
+    UNREACHABLE = "unreachable", "Injoignable"
+    OTHER = "other", "Autre"
+
+
+class RejectionStatus(models.TextChoices):
+    APPROVED = "approved", "Accepté"
+    PENDING = "pending", "À approuver (plafond dépassé)"
+    REFUSED = "refused", "Refusé"
+
+
+class RejectionSource(models.TextChoices):
+    STAFF = "staff", "Staff"
+    CLIENT = "client", "Client (lien signé)"
+
+
+class Rejection(models.Model):
+    """A client's rejection of a delivered lead (§10, ceiling §16)."""
+
+    attribution = models.ForeignKey(
+        Attribution, on_delete=models.PROTECT, related_name="rejections", verbose_name="attribution"
+    )
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="rejections", verbose_name="client")
+    entity = models.CharField("entité", max_length=3, choices=Entity.choices)
+    reason = models.CharField("motif", max_length=20, choices=RejectionReason.choices)
+    comment = models.TextField("commentaire", blank=True)
+    source = models.CharField("origine", max_length=6, choices=RejectionSource.choices)
+    status = models.CharField("statut", max_length=8, choices=RejectionStatus.choices)
+    quota_credited = models.BooleanField("quota recrédité", default=False)
+    created_at = models.DateTimeField("demandé le", default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="demandé par",
+    )
+    decided_at = models.DateTimeField("décidé le", null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="décidé par",
+    )
+
+    ENTITY_FIELD = "entity"
+
+    class Meta:
+        verbose_name = "rejet"
+        verbose_name_plural = "rejets"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "created_at"], name="rejection_client_created_idx")]
+        constraints = [
+            # One live rejection per attribution: a double click or a second link use is a no-op.
+            models.UniqueConstraint(
+                fields=["attribution"],
+                condition=models.Q(status__in=["approved", "pending"]),
+                name="rejection_one_live_per_attribution",
+            ),
+            models.CheckConstraint(condition=models.Q(entity__in=Entity.values), name="rejection_entity_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rejet {self.get_reason_display()} — attribution {self.attribution_id}"
+
+
+class BacklogLead(Lead):
+    """The Lead Backlog (§10) as an admin list: a proxy of leads.Lead, read-only."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "lead du backlog"
+        verbose_name_plural = "Lead Backlog"

@@ -3,11 +3,18 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, Q
 
-from commandes.models import Attribution, Client, Commande
+from commandes.models import Attribution, Client, Commande, DeliveryChannel
+from rdz.core.outbox import outbox_dispatch_on_commit
+from rdz.core.services import outbox_enqueue
 from rdz.core.timeutils import paris_now, week_start
+
+# Outbox kinds owned by this app (registered in CommandesConfig.ready()).
+OUTBOX_DELIVERY_POST = "delivery_post"
+OUTBOX_DELIVERY_BATCH = "delivery_batch"
+HTTP_MAX_ATTEMPTS = 5
 
 DUPLICATE_WINDOW = datetime.timedelta(days=30)
 
@@ -90,7 +97,14 @@ def client_lock(*, client_id: int) -> None:
 def attribution_create(
     *, lead, commande: Commande, now: datetime.datetime, is_backlog: bool = False, explanation: dict | None = None
 ) -> Attribution:
+    """Store the attribution; for a client with an HTTP endpoint, also its outbox row (§10, §16).
+
+    Runs inside the intake transaction: the only extra write is the outbox row, and the
+    POST itself is enqueued after commit (a lead is committed before any outside call).
+    """
     local = paris_now(now)
+    client = commande.client
+    http = bool(client.api_url)
     attribution = Attribution.objects.create(
         lead=lead,
         commande=commande,
@@ -103,7 +117,13 @@ def attribution_create(
         week_start=week_start(local.date()),
         day=local.date(),
         explanation=explanation or {},
+        channel=DeliveryChannel.HTTP if http else DeliveryChannel.CSV,
     )
+    if http:
+        item = outbox_enqueue(
+            kind=OUTBOX_DELIVERY_POST, ref=str(attribution.pk), entity=commande.entity, max_attempts=HTTP_MAX_ATTEMPTS
+        )
+        outbox_dispatch_on_commit(item)
     return attribution
 
 
@@ -126,3 +146,39 @@ def commande_set_active(*, commandes, active: bool, actor=None) -> int:
         )
         count += 1
     return count
+
+
+def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
+    """§14: alert once per commande and ISO week when it reaches its weekly quota.
+
+    Run by beat every few minutes (kept out of the intake transaction). The alert key
+    holds the commande and the week, so a cleared alert is not raised again that week.
+    """
+    from rdz.core.models import Alert
+    from rdz.core.services import alert_raise
+
+    monday = week_start(paris_now(now).date())
+    full = (
+        Attribution.objects.filter(week_start=monday, counts_for_quota=True, commande__active=True)
+        .values("commande_id", "commande__weekly_quota")
+        .annotate(week=Count("id"))
+        .filter(week__gte=models.F("commande__weekly_quota"))
+    )
+    raised = []
+    for row in full:
+        key = f"commande_quota:{row['commande_id']}:{monday.isoformat()}"
+        if Alert.objects.filter(key=key).exists():
+            continue
+        commande = Commande.objects.select_related("client", "product").get(pk=row["commande_id"])
+        alert = alert_raise(
+            entity=commande.entity,
+            kind="quota_atteint",
+            key=key,
+            message=(
+                f"La commande #{commande.pk} de {commande.client.name} ({commande.product.code}) a atteint son quota "
+                f"hebdomadaire : {row['week']}/{commande.weekly_quota} lead(s) pour la semaine du {monday:%d/%m/%Y}."
+            ),
+        )
+        if alert is not None:
+            raised.append(commande.pk)
+    return raised

@@ -1,0 +1,601 @@
+"""Delivery of attributions to clients (§10, §16): the daily CSV e-mail and the HTTP POST.
+
+Both are outbox rows (`rdz.core.outbox`), claimed by workers with a conditional UPDATE and
+re-enqueued by the sweeper, so a broker outage, a killed worker or a restart only delays a
+delivery. A failed e-mail leaves its leads pending and is retried with backoff; an HTTP
+endpoint that keeps failing falls back to the CSV batch.
+"""
+
+import csv
+import datetime
+import io
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import requests
+from django.conf import settings
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from commandes.models import (
+    Attribution,
+    AttributionStatus,
+    BatchStatus,
+    Client,
+    DeliveryBatch,
+    DeliveryChannel,
+    HttpDeliveryAttempt,
+)
+from commandes.rejections import rejection_link
+from commandes.services import OUTBOX_DELIVERY_BATCH, OUTBOX_DELIVERY_POST, CommandeError
+from leads.models import LeadEvent, LeadStatus, OppositionEntry, ProductField
+from leads.services import lead_event_add, lead_events_bulk_add, lead_status_set
+from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
+from rdz.core.outbox import outbox_dispatch
+from rdz.core.services import (
+    alert_clear,
+    alert_raise,
+    audit_log,
+    backoff_seconds,
+    circuit_allows,
+    circuit_record_failure,
+    circuit_record_success,
+    circuit_reset,
+    outbox_claim,
+    outbox_done,
+    outbox_enqueue,
+    outbox_postpone,
+    outbox_retry_later,
+    send_entity_mail,
+)
+from rdz.core.timeutils import paris_now, paris_today
+
+logger = logging.getLogger(__name__)
+
+BATCH_MAX_ATTEMPTS = 8
+BATCH_LEASE_SECONDS = 900
+CSV_CHUNK = 2000
+
+
+def _backoff_base(name: str, default: float) -> float:
+    # Tests shorten the backoff; production keeps the defaults.
+    return float(getattr(settings, name, default))
+
+
+# --- CSV ---------------------------------------------------------------------------------
+BASE_HEADERS = [
+    "Référence lead",
+    "Date d'attribution",
+    "Prénom",
+    "Nom",
+    "Téléphone",
+    "E-mail",
+    "Département",
+    "Produit",
+    "Commande",
+    "Lead Backlog",
+]
+LINK_HEADER = "Lien de rejet"
+
+
+def _pending_csv(*, client_id: int, day: datetime.date):
+    """Attributions of the client waiting for the CSV e-mail, attributed up to `day`."""
+    return Attribution.objects.filter(
+        client_id=client_id, status=AttributionStatus.PENDING, channel=DeliveryChannel.CSV, day__lte=day
+    )
+
+
+def _extra_fields(product_ids) -> list[ProductField]:
+    return list(ProductField.objects.filter(product_id__in=list(product_ids)).order_by("product__code", "position"))
+
+
+def delivery_csv_write(*, attributions, out, extra_fields: list[ProductField] | None = None) -> int:
+    """Write the CSV (§10: `;`, UTF-8 with BOM, French headers) to the text stream `out`.
+
+    Streams: rows come from the database in chunks (values(), no model instances), so the
+    memory used does not grow with the number of leads. Returns the number of rows.
+    """
+    if extra_fields is None:
+        extra_fields = _extra_fields(attributions.order_by().values_list("product_id", flat=True).distinct())
+    # One column per extra field name (a name shared by two products is one column).
+    extra_names: list[str] = []
+    extra_labels: list[str] = []
+    for f in extra_fields:
+        if f.name not in extra_names:
+            extra_names.append(f.name)
+            extra_labels.append(f.label)
+    out.write("\ufeff")
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(BASE_HEADERS + extra_labels + [LINK_HEADER])
+    rows = (
+        attributions.order_by("created_at", "id")
+        .values_list(
+            "id",
+            "lead_id",
+            "created_at",
+            "lead__first_name",
+            "lead__last_name",
+            "lead__phone",
+            "lead__email",
+            "lead__departement",
+            "product__code",
+            "commande_id",
+            "commande__name",
+            "is_backlog",
+            "lead__extra",
+        )
+        .iterator(chunk_size=CSV_CHUNK)
+    )
+    count = 0
+    for aid, lead_id, created, first, last, phone, email, dep, product, cid, cname, backlog, extra in rows:
+        extra = extra or {}
+        writer.writerow(
+            [
+                str(lead_id),
+                paris_now(created).strftime("%d/%m/%Y %H:%M"),
+                first,
+                last,
+                phone,
+                email,
+                dep,
+                product,
+                f"#{cid} {cname}".strip(),
+                "oui" if backlog else "non",
+                *[_cell(extra.get(name)) for name in extra_names],
+                rejection_link(attribution_id=aid),
+            ]
+        )
+        count += 1
+    return count
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    return str(value)
+
+
+# --- Daily batches -----------------------------------------------------------------------
+@dataclass
+class DailyReport:
+    day: datetime.date
+    created: list[int] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # already sent that day
+
+    def summary(self) -> str:
+        return (
+            f"Livraison du {self.day:%d/%m/%Y} : {len(self.sent)} lot(s) envoyé(s), {len(self.failed)} en échec "
+            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s)."
+        )
+
+
+def delivery_send_daily(
+    *, day: datetime.date | None = None, client_id: int | None = None, send_now: bool = True
+) -> DailyReport:
+    """§10 daily delivery: one batch per client with pending CSV attributions, sent once a day.
+
+    Idempotent: the batch is unique per client and day; a batch already sent is skipped.
+    Each batch is an outbox row; with `send_now` it is processed here at once (the command
+    and the beat task), otherwise by a worker. A failure is retried by the sweeper.
+    """
+    day = day or paris_today()
+    report = DailyReport(day=day)
+    pending = Attribution.objects.filter(
+        client_id=OuterRef("pk"), status=AttributionStatus.PENDING, channel=DeliveryChannel.CSV, day__lte=day
+    )
+    clients = Client.objects.filter(Exists(pending))
+    if client_id is not None:
+        clients = clients.filter(pk=client_id)
+    batches: list[DeliveryBatch] = []
+    for client in clients.order_by("pk"):
+        batch, created = _batch_get_or_create(client=client, day=day)
+        if created:
+            report.created.append(batch.pk)
+        if batch.status in (BatchStatus.SENT, BatchStatus.SUPERSEDED):
+            report.skipped.append(batch.pk)
+            continue
+        batches.append(batch)
+    for batch in batches:
+        with transaction.atomic():
+            item = outbox_enqueue(
+                kind=OUTBOX_DELIVERY_BATCH, ref=str(batch.pk), entity=batch.entity, max_attempts=BATCH_MAX_ATTEMPTS
+            )
+        if item is None:  # already queued (a retry is scheduled): run it now when asked to
+            item = OutboxItem.objects.filter(
+                kind=OUTBOX_DELIVERY_BATCH, ref=str(batch.pk), status=OutboxStatus.PENDING
+            ).first()
+            if item is None:
+                continue  # a worker is sending it right now
+            if send_now:
+                OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=timezone.now())
+        if send_now:
+            delivery_batch_process(item_id=item.pk)
+        else:
+            outbox_dispatch(item)
+    for batch in DeliveryBatch.objects.filter(pk__in=[b.pk for b in batches]):
+        if batch.status == BatchStatus.SENT:
+            report.sent.append(batch.pk)
+        elif batch.status == BatchStatus.FAILED:
+            report.failed.append(batch.pk)
+    return report
+
+
+def _batch_get_or_create(*, client: Client, day: datetime.date) -> tuple[DeliveryBatch, bool]:
+    try:
+        with transaction.atomic():
+            return DeliveryBatch.objects.get_or_create(
+                client=client, date=day, defaults={"entity": client.entity, "recipients": list(client.emails)}
+            )
+    except IntegrityError:  # another run created it at the same instant
+        return DeliveryBatch.objects.get(client=client, date=day), False
+
+
+def delivery_batch_process(*, item_id: int) -> str:
+    """Claim the outbox row of a batch and send it; on failure schedule a retry with backoff."""
+    item = outbox_claim(item_id=item_id, lease_seconds=BATCH_LEASE_SECONDS)
+    if item is None:
+        return "not_claimed"
+    batch = DeliveryBatch.objects.select_related("client").filter(pk=int(item.ref)).first()
+    if batch is None or batch.status in (BatchStatus.SENT, BatchStatus.SUPERSEDED):
+        outbox_done(item)
+        return "nothing_to_do"
+    try:
+        delivery_batch_send(batch=batch)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        logger.warning("delivery batch %s failed: %s", batch.pk, error)
+        delay = backoff_seconds(item.attempts, base=_backoff_base("DELIVERY_BATCH_BACKOFF_SECONDS", 60))
+        will_retry = outbox_retry_later(item, error=error, delay_seconds=delay)
+        _batch_failed(batch=batch, error=error, will_retry=will_retry, delay=delay)
+        return "failed"
+    outbox_done(item)
+    return "sent"
+
+
+def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: float) -> None:
+    DeliveryBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=error[:2000])
+    when = f"nouvel essai dans {round(delay / 60) or 1} min" if will_retry else "plus de nouvel essai automatique"
+    alert_raise(
+        entity=batch.entity,
+        kind="livraison_echec",
+        key=_batch_alert_key(batch.client_id),
+        message=(
+            f"L'envoi du CSV quotidien de {batch.client.name} ({batch.entity}) du {batch.date:%d/%m/%Y} a échoué : "
+            f"{error[:300]}. Les leads restent à livrer ({when})."
+        ),
+    )
+
+
+def _batch_alert_key(client_id: int) -> str:
+    return f"delivery_batch:client:{client_id}"
+
+
+def _cancel_opposed(*, qs) -> int:
+    """Never deliver an opposed number (§16): cancel those attributions, with a timeline note."""
+    opposed = list(
+        qs.filter(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone")))).values_list("pk", "lead_id")
+    )
+    if not opposed:
+        return 0
+    Attribution.objects.filter(pk__in=[pk for pk, _ in opposed]).update(
+        status=AttributionStatus.CANCELLED, counts_for_quota=False, batch=None
+    )
+    lead_events_bulk_add(
+        events=[
+            (lead_id, LeadEvent.Kind.NOTE, "Livraison annulée : numéro sur la liste d'opposition", {"attribution": pk})
+            for pk, lead_id in opposed
+        ]
+    )
+    return len(opposed)
+
+
+def delivery_batch_send(*, batch: DeliveryBatch) -> int:
+    """Build the batch's CSV from the client's pending attributions and e-mail it (§10).
+
+    Raises on a sending failure: the attributions stay pending (in this batch) and the
+    caller schedules a retry. Returns the number of leads delivered.
+    """
+    client = batch.client
+    with transaction.atomic():
+        pending = _pending_csv(client_id=client.pk, day=batch.date)
+        _cancel_opposed(qs=pending)
+        # Leads left by an older unsent batch join this one: one e-mail with everything pending.
+        pending.exclude(batch=batch).update(batch=batch)
+        DeliveryBatch.objects.filter(
+            client=client, status__in=[BatchStatus.PENDING, BatchStatus.FAILED], date__lt=batch.date
+        ).exclude(attributions__status=AttributionStatus.PENDING).update(status=BatchStatus.SUPERSEDED)
+        DeliveryBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.SENDING, attempts=batch.attempts + 1, recipients=list(client.emails)
+        )
+    in_batch = Attribution.objects.filter(batch=batch, status=AttributionStatus.PENDING)
+    count = _batch_file_build(batch=batch, attributions=in_batch)
+    if count == 0:
+        DeliveryBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.SENT, count=0, sent_at=timezone.now(), error=""
+        )
+        return 0
+    if not client.emails:
+        raise CommandeError(f"Aucune adresse de livraison pour le client {client.name}.")
+    batch.file.open("rb")
+    try:
+        content = batch.file.read()
+    finally:
+        batch.file.close()
+    send_entity_mail(
+        entity=client.entity,
+        subject=f"[{client.entity}] Vos leads du {batch.date:%d/%m/%Y} — {count} lead(s)",
+        body=_mail_body(batch=batch, count=count),
+        to=client.emails,
+        attachments=[(_file_name(batch), content, "text/csv")],
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        DeliveryBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SENT, sent_at=now, error="", count=count)
+        _mark_delivered(
+            qs=in_batch,
+            now=now,
+            message=f"Livré par e-mail (CSV du {batch.date:%d/%m/%Y}, lot n° {batch.pk}) à {', '.join(client.emails)}",
+            data={"batch": batch.pk},
+        )
+    alert_clear(key=_batch_alert_key(client.pk))
+    return count
+
+
+def _file_name(batch: DeliveryBatch) -> str:
+    return f"leads-{batch.entity.lower()}-client{batch.client_id}-{batch.date:%Y-%m-%d}.csv"
+
+
+def _batch_file_build(*, batch: DeliveryBatch, attributions) -> int:
+    """Write the CSV to a temporary file (streaming), then store it as the batch's file."""
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        text = io.TextIOWrapper(tmp, encoding="utf-8", newline="")
+        count = delivery_csv_write(attributions=attributions, out=text)
+        text.flush()
+        tmp.seek(0)
+        if batch.file:
+            batch.file.delete(save=False)
+        batch.file.save(_file_name(batch), File(tmp), save=False)
+        text.detach()
+    DeliveryBatch.objects.filter(pk=batch.pk).update(file=batch.file.name, count=count)
+    return count
+
+
+def _mail_body(*, batch: DeliveryBatch, count: int) -> str:
+    days = _window_days()
+    return (
+        "Bonjour,\n\n"
+        f"Veuillez trouver ci-joint vos {count} lead(s) du {batch.date:%d/%m/%Y} "
+        "(fichier CSV, séparateur « ; », encodage UTF-8).\n"
+        "La colonne « Lead Backlog » signale les leads issus de notre réserve.\n\n"
+        f"Un lead inexploitable peut être rejeté pendant {days} jour(s) avec le lien de la colonne "
+        "« Lien de rejet » (faux numéro, doublon, hors zone, injoignable, autre).\n\n"
+        "Cordialement,\nL'équipe RDZ\n"
+    )
+
+
+def _window_days() -> int:
+    from rdz.core.services import settings_get
+
+    return settings_get().rejection_window_days
+
+
+def _mark_delivered(*, qs, now: datetime.datetime, message: str, data: dict) -> int:
+    """Attributions → delivered, their leads → delivered, one timeline row each."""
+    rows = list(qs.values_list("pk", "lead_id"))
+    if not rows:
+        return 0
+    Attribution.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        status=AttributionStatus.DELIVERED, delivered_at=now
+    )
+    lead_ids = [lead_id for _, lead_id in rows]
+    for start in range(0, len(lead_ids), 1000):
+        lead_status_set(lead_ids=lead_ids[start : start + 1000], status=LeadStatus.DELIVERED)
+    lead_events_bulk_add(
+        events=[(lead_id, LeadEvent.Kind.DELIVERED, message, {**data, "attribution": pk}) for pk, lead_id in rows]
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
+    """Send a delivered batch's stored CSV again to the client (admin action, command)."""
+    if batch.status != BatchStatus.SENT or not batch.file:
+        raise CommandeError("Seul un lot déjà envoyé peut être renvoyé (pour un lot en échec, un essai est prévu).")
+    client = batch.client
+    batch.file.open("rb")
+    try:
+        content = batch.file.read()
+    finally:
+        batch.file.close()
+    send_entity_mail(
+        entity=client.entity,
+        subject=f"[{client.entity}] Renvoi — vos leads du {batch.date:%d/%m/%Y} — {batch.count} lead(s)",
+        body=_mail_body(batch=batch, count=batch.count),
+        to=client.emails,
+        attachments=[(_file_name(batch), content, "text/csv")],
+    )
+    DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=batch.resent_count + 1, last_resent_at=timezone.now())
+    audit_log(
+        action="delivery_batch_resend",
+        actor=actor,
+        entity=batch.entity,
+        obj=batch,
+        message=f"Lot n° {batch.pk} du {batch.date:%d/%m/%Y} renvoyé à {', '.join(client.emails)}",
+    )
+
+
+# --- HTTP POST ---------------------------------------------------------------------------
+def circuit_name(client: Client) -> str:
+    return f"client-http:{client.pk}"
+
+
+def _http_payload(attribution: Attribution) -> dict:
+    lead = attribution.lead
+    return {
+        "id": str(lead.id),
+        "attribution_id": attribution.pk,
+        "entity": attribution.entity,
+        "commande_id": attribution.commande_id,
+        "product": attribution.product.code,
+        "phone": lead.phone,
+        "email": lead.email,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "departement": lead.departement,
+        "extra": lead.extra or {},
+        "is_backlog": attribution.is_backlog,
+        "created_at": lead.created_at.isoformat(),
+        "attributed_at": attribution.created_at.isoformat(),
+        "rejection_url": rejection_link(attribution_id=attribution.pk),
+    }
+
+
+def idempotency_key(attribution_id: int) -> str:
+    return f"rdz-attribution-{attribution_id}"
+
+
+def _permanent(status_code: int | None) -> bool:
+    """A 4xx other than timeout/too-early/throttled will not get better by retrying."""
+    return status_code is not None and 400 <= status_code < 500 and status_code not in (408, 425, 429)
+
+
+def delivery_post_process(*, item_id: int) -> str:
+    """Claim one HTTP delivery and POST it (§10); retry with backoff, CSV fallback at the end.
+
+    The client endpoint gets an `Idempotency-Key` header: a retry after a worker crash
+    (the row's lease expired, the sweeper re-enqueued it) is recognised as the same lead.
+    """
+    peek = OutboxItem.objects.filter(pk=item_id, kind=OUTBOX_DELIVERY_POST).values_list("ref", flat=True).first()
+    if peek is None:
+        return "not_found"
+    timeout = (
+        Client.objects.filter(attributions__pk=int(peek)).values_list("api_timeout_seconds", flat=True).first() or 10
+    )
+    item = outbox_claim(item_id=item_id, lease_seconds=timeout + 60)
+    if item is None:
+        return "not_claimed"
+    attribution = Attribution.objects.select_related("client", "lead", "product").filter(pk=int(item.ref)).first()
+    if (
+        attribution is None
+        or attribution.status != AttributionStatus.PENDING
+        or attribution.channel != DeliveryChannel.HTTP
+    ):
+        outbox_done(item)
+        return "nothing_to_do"
+    client = attribution.client
+    if not client.api_url:
+        _http_fallback(attribution=attribution, reason="le client n'a plus d'URL de livraison")
+        outbox_done(item)
+        return "fallback"
+    if _cancel_opposed(qs=Attribution.objects.filter(pk=attribution.pk)):
+        outbox_done(item)
+        return "opposed"
+    name = circuit_name(client)
+    if not circuit_allows(name=name, entity=client.entity):
+        breaker = CircuitBreaker.objects.get(name=name)
+        until = breaker.next_probe_at or timezone.now() + datetime.timedelta(minutes=5)
+        outbox_postpone(item, until=until, reason="point d'accès en pause (disjoncteur ouvert)")
+        return "postponed"
+    attempt = _http_post(attribution=attribution, client=client)
+    if attempt.success:
+        was_open = CircuitBreaker.objects.filter(name=name, state="open").exists()
+        circuit_record_success(name=name, entity=client.entity)
+        with transaction.atomic():
+            _mark_delivered(
+                qs=Attribution.objects.filter(pk=attribution.pk, status=AttributionStatus.PENDING),
+                now=attempt.started_at,
+                message=f"Livré par HTTP POST à {client.name} (code {attempt.status_code})",
+                data={"http_attempt": attempt.pk},
+            )
+        outbox_done(item)
+        if was_open:
+            client_endpoint_resume(client=client)
+        return "delivered"
+    error = attempt.error or f"HTTP {attempt.status_code}"
+    circuit_record_failure(name=name, entity=client.entity, error=error, probe_after_seconds=_probe_seconds())
+    if _permanent(attempt.status_code):
+        item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
+    delay = backoff_seconds(item.attempts, base=_backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
+    if outbox_retry_later(item, error=error, delay_seconds=delay):
+        return "retry"
+    _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({error[:200]})")
+    return "fallback"
+
+
+def _probe_seconds() -> int:
+    return int(getattr(settings, "DELIVERY_HTTP_PROBE_SECONDS", 300))
+
+
+def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttempt:
+    headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(attribution.pk)}
+    if client.api_auth_value:
+        headers[client.api_auth_header or "Authorization"] = client.api_auth_value
+    started = timezone.now()
+    clock = time.monotonic()
+    status_code = None
+    body = ""
+    error = ""
+    try:
+        response = requests.post(
+            client.api_url, json=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
+        )
+        status_code = response.status_code
+        body = response.text[:2000]
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code} : {body[:200]}"
+    except requests.Timeout:
+        error = f"délai dépassé ({client.api_timeout_seconds} s)"
+    except requests.RequestException as exc:
+        error = f"erreur de connexion : {type(exc).__name__}"
+    return HttpDeliveryAttempt.objects.create(
+        attribution=attribution,
+        client=client,
+        entity=attribution.entity,
+        url=client.api_url,
+        started_at=started,
+        duration_ms=int((time.monotonic() - clock) * 1000),
+        status_code=status_code,
+        response_body=body,
+        error=error,
+        success=not error,
+    )
+
+
+@transaction.atomic
+def _http_fallback(*, attribution: Attribution, reason: str) -> None:
+    """The lead goes into the next CSV batch instead (§10)."""
+    updated = Attribution.objects.filter(
+        pk=attribution.pk, status=AttributionStatus.PENDING, channel=DeliveryChannel.HTTP
+    ).update(channel=DeliveryChannel.CSV)
+    if updated:
+        lead_event_add(
+            lead=attribution.lead,
+            kind=LeadEvent.Kind.DELIVERY_FAILED,
+            message=f"Livraison HTTP à {attribution.client.name} abandonnée : {reason} — repli sur le CSV quotidien",
+            data={"attribution": attribution.pk},
+        )
+
+
+def client_endpoint_resume(*, client: Client, actor=None) -> int:
+    """Close the client's breaker (by hand when `actor` is given) and bring its paused work forward."""
+    if actor is not None:
+        circuit_reset(name=circuit_name(client), user=actor)
+    refs = [
+        str(pk)
+        for pk in Attribution.objects.filter(
+            client=client, status=AttributionStatus.PENDING, channel=DeliveryChannel.HTTP
+        ).values_list("pk", flat=True)
+    ]
+    items = list(OutboxItem.objects.filter(kind=OUTBOX_DELIVERY_POST, status=OutboxStatus.PENDING, ref__in=refs))
+    OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=timezone.now())
+    for item in items:
+        transaction.on_commit(lambda item=item: outbox_dispatch(item))
+    return len(items)

@@ -1,0 +1,237 @@
+"""Client rejections (§10) and the rejection ceiling (§16).
+
+A delivered lead may be rejected within the rejection window, by staff or by the client
+through the signed, expiring link of the CSV e-mail. An approved rejection puts the lead
+back into the Lead Backlog; the commande's weekly count is credited back only when the
+rejection falls in the same ISO week (Paris) as the attribution. Beyond the client's
+rejection ceiling, a client's rejection waits for staff approval.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from commandes.models import (
+    Attribution,
+    AttributionStatus,
+    Client,
+    Rejection,
+    RejectionReason,
+    RejectionSource,
+    RejectionStatus,
+)
+from commandes.services import CommandeError
+from leads.models import LeadEvent, LeadStatus
+from leads.services import lead_event_add, lead_status_set
+from rdz.core.services import audit_log, settings_get
+from rdz.core.timeutils import paris_now, week_start
+
+LINK_SALT = "commandes.rejection-link"
+RATE_PERIOD_DAYS = 30
+
+
+class RejectionError(CommandeError):
+    """A refused rejection (French message, shown to staff or on the client's page)."""
+
+
+# --- Signed links ------------------------------------------------------------------------
+def rejection_token(*, attribution_id: int) -> str:
+    return signing.TimestampSigner(salt=LINK_SALT).sign(str(attribution_id))
+
+
+def rejection_link(*, attribution_id: int) -> str:
+    """Absolute link to the client's rejection page for this attribution (in the CSV and POST)."""
+    return settings.SITE_URL + reverse("rejection-public", args=[rejection_token(attribution_id=attribution_id)])
+
+
+def rejection_token_read(*, token: str, max_age_days: int | None = None) -> int:
+    """The attribution id of a valid link; RejectionError (French) when tampered or expired."""
+    if max_age_days is None:
+        # The link lives as long as the rejection window after the e-mail, plus a day of slack.
+        max_age_days = settings_get().rejection_window_days + 1
+    try:
+        value = signing.TimestampSigner(salt=LINK_SALT).unsign(token, max_age=datetime.timedelta(days=max_age_days))
+    except signing.SignatureExpired as exc:
+        raise RejectionError("Ce lien de rejet a expiré : le délai de rejet est dépassé.") from exc
+    except signing.BadSignature as exc:
+        raise RejectionError("Ce lien de rejet n'est pas valide. Vérifiez qu'il a été copié en entier.") from exc
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise RejectionError("Ce lien de rejet n'est pas valide.") from exc
+
+
+# --- Rate and ceiling (§16) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class RejectionRate:
+    delivered: int
+    rejected: int
+    days: int
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.rejected / self.delivered, 1) if self.delivered else 0.0
+
+
+def client_rejection_rate(
+    *, client: Client, days: int = RATE_PERIOD_DAYS, now: datetime.datetime | None = None
+) -> RejectionRate:
+    """Leads delivered to the client over `days` days and how many it rejected (approved or pending)."""
+    since = (now or timezone.now()) - datetime.timedelta(days=days)
+    delivered = Attribution.objects.filter(
+        client=client,
+        delivered_at__gte=since,
+        status__in=[AttributionStatus.DELIVERED, AttributionStatus.REJECTED, AttributionStatus.RECYCLED],
+    ).count()
+    rejected = Rejection.objects.filter(
+        client=client, created_at__gte=since, status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]
+    ).count()
+    return RejectionRate(delivered=delivered, rejected=rejected, days=days)
+
+
+def client_rejection_ceiling(*, client: Client) -> int:
+    if client.rejection_ceiling_percent is not None:
+        return client.rejection_ceiling_percent
+    return settings_get().rejection_ceiling_percent
+
+
+# --- Rejection -----------------------------------------------------------------------------
+def rejection_create(
+    *,
+    attribution: Attribution,
+    reason: str,
+    comment: str = "",
+    by_client: bool = False,
+    actor=None,
+    now: datetime.datetime | None = None,
+) -> Rejection:
+    """Reject a delivered lead (§10). Staff rejections apply at once; a client's rejection
+    that would take the client above its ceiling waits for staff approval (§16)."""
+    now = now or timezone.now()
+    if reason not in RejectionReason.values:
+        raise RejectionError("Motif de rejet inconnu.")
+    with transaction.atomic():
+        attribution = Attribution.objects.select_for_update().select_related("client", "lead").get(pk=attribution.pk)
+        if attribution.rejections.filter(status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]).exists():
+            raise RejectionError("Ce lead a déjà été rejeté.")
+        if attribution.status != AttributionStatus.DELIVERED or attribution.delivered_at is None:
+            raise RejectionError("Seul un lead livré peut être rejeté.")
+        window = settings_get().rejection_window_days
+        if now - attribution.delivered_at > datetime.timedelta(days=window):
+            raise RejectionError(
+                f"Le délai de rejet est dépassé : {window} jour(s) après la livraison "
+                f"(livré le {paris_now(attribution.delivered_at):%d/%m/%Y})."
+            )
+        status = RejectionStatus.APPROVED
+        if by_client:
+            rate = client_rejection_rate(client=attribution.client, now=now)
+            ceiling = client_rejection_ceiling(client=attribution.client)
+            if rate.delivered and 100 * (rate.rejected + 1) / rate.delivered > ceiling:
+                status = RejectionStatus.PENDING
+        try:
+            with transaction.atomic():
+                rejection = Rejection.objects.create(
+                    attribution=attribution,
+                    client=attribution.client,
+                    entity=attribution.entity,
+                    reason=reason,
+                    comment=comment[:2000],
+                    source=RejectionSource.CLIENT if by_client else RejectionSource.STAFF,
+                    status=status,
+                    created_at=now,
+                    created_by=actor if getattr(actor, "pk", None) else None,
+                )
+        except IntegrityError as exc:  # a concurrent click won
+            raise RejectionError("Ce lead a déjà été rejeté.") from exc
+        who = "le client (lien signé)" if by_client else f"{actor or 'le staff'}"
+        if status == RejectionStatus.APPROVED:
+            _rejection_apply(rejection=rejection, attribution=attribution, now=now, who=who)
+        else:
+            lead_event_add(
+                lead=attribution.lead,
+                kind=LeadEvent.Kind.NOTE,
+                message=(
+                    f"Rejet demandé par {who} ({rejection.get_reason_display()}) : plafond de rejet du client "
+                    "dépassé, en attente d'approbation du staff"
+                ),
+                data={"rejection": rejection.pk},
+                at=now,
+            )
+        audit_log(
+            action="rejection_create",
+            actor=actor,
+            actor_label="" if getattr(actor, "pk", None) else who,
+            entity=attribution.entity,
+            obj=rejection,
+            message=f"Rejet {rejection.get_reason_display()} de l'attribution {attribution.pk} ({rejection.get_status_display()})",
+        )
+    return rejection
+
+
+def _rejection_apply(*, rejection: Rejection, attribution: Attribution, now: datetime.datetime, who: str) -> None:
+    # Credit the quota back only inside the attribution's own ISO week (Paris, §10).
+    same_week = week_start(paris_now(now).date()) == attribution.week_start
+    fields = {"status": AttributionStatus.REJECTED}
+    if same_week:
+        fields["counts_for_quota"] = False
+    Attribution.objects.filter(pk=attribution.pk).update(**fields)
+    Rejection.objects.filter(pk=rejection.pk).update(quota_credited=same_week)
+    rejection.quota_credited = same_week
+    # The lead goes back to the backlog unless it has meanwhile been given to someone else.
+    latest = attribution.lead.attributions.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
+    if latest == attribution.pk:
+        lead_status_set(lead_ids=[attribution.lead_id], status=LeadStatus.REJECTED)
+    credit = "quota de la commande recrédité" if same_week else "quota non recrédité (semaine précédente)"
+    lead_event_add(
+        lead=attribution.lead,
+        kind=LeadEvent.Kind.REJECTED,
+        message=(
+            f"Rejeté par {who} pour {attribution.client.name} : {rejection.get_reason_display()}"
+            + (f" ({rejection.comment[:200]})" if rejection.comment else "")
+            + f" ; {credit} ; retour dans le Lead Backlog"
+        ),
+        data={"rejection": rejection.pk, "attribution": attribution.pk, "quota_credited": same_week},
+        at=now,
+    )
+
+
+@transaction.atomic
+def rejection_approve(*, rejection: Rejection, actor, now: datetime.datetime | None = None) -> Rejection:
+    """Staff approve a client's rejection held by the ceiling (§16)."""
+    now = now or timezone.now()
+    rejection = Rejection.objects.select_for_update().select_related("attribution__lead", "client").get(pk=rejection.pk)
+    if rejection.status != RejectionStatus.PENDING:
+        raise RejectionError("Ce rejet n'est pas en attente d'approbation.")
+    attribution = (
+        Attribution.objects.select_for_update().select_related("lead", "client").get(pk=rejection.attribution_id)
+    )
+    Rejection.objects.filter(pk=rejection.pk).update(status=RejectionStatus.APPROVED, decided_by=actor, decided_at=now)
+    rejection.status = RejectionStatus.APPROVED
+    _rejection_apply(rejection=rejection, attribution=attribution, now=now, who=f"le client (approuvé par {actor})")
+    audit_log(action="rejection_approve", actor=actor, entity=rejection.entity, obj=rejection, message="Rejet approuvé")
+    return rejection
+
+
+@transaction.atomic
+def rejection_refuse(*, rejection: Rejection, actor, now: datetime.datetime | None = None) -> Rejection:
+    """Staff refuse a client's rejection: the lead stays delivered."""
+    now = now or timezone.now()
+    rejection = Rejection.objects.select_for_update().select_related("attribution__lead").get(pk=rejection.pk)
+    if rejection.status != RejectionStatus.PENDING:
+        raise RejectionError("Ce rejet n'est pas en attente d'approbation.")
+    Rejection.objects.filter(pk=rejection.pk).update(status=RejectionStatus.REFUSED, decided_by=actor, decided_at=now)
+    rejection.status = RejectionStatus.REFUSED
+    lead_event_add(
+        lead=rejection.attribution.lead,
+        kind=LeadEvent.Kind.NOTE,
+        message=f"Rejet ({rejection.get_reason_display()}) refusé par {actor} : le lead reste livré",
+        data={"rejection": rejection.pk},
+        at=now,
+    )
+    audit_log(action="rejection_refuse", actor=actor, entity=rejection.entity, obj=rejection, message="Rejet refusé")
+    return rejection

@@ -1,0 +1,214 @@
+"""Daily CSV e-mail (§10) against a real SMTP server (aiosmtpd)."""
+
+import codecs
+import csv
+import io
+
+import pytest
+
+from commandes.delivery import delivery_batch_process, delivery_send_daily
+from commandes.models import Attribution, BatchStatus, DeliveryBatch
+from leads.models import LeadEvent
+from rdz.core.models import Alert, AlertState
+from rdz.core.services import outbox_due
+from tests.factories import (
+    AttributionFactory,
+    CommandeFactory,
+    LeadFactory,
+    OppositionEntryFactory,
+    ProductFieldFactory,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def _pending(commande, **lead_kwargs) -> Attribution:
+    lead = LeadFactory(entity=commande.entity, product=commande.product, status="routed", **lead_kwargs)
+    return AttributionFactory(lead=lead, commande=commande)
+
+
+def _csv_rows(message) -> tuple[bytes, list[list[str]]]:
+    (name, content), *_ = [a for a in message.iter_attachments() for a in [(a.get_filename(), a.get_content())]]
+    assert name.endswith(".csv")
+    raw = content if isinstance(content, bytes) else content.encode("utf-8")
+    return raw, list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+
+
+def _message_to(smtp, address):
+    matches = [m for m in smtp.messages if address in m["To"]]
+    assert len(matches) == 1, [m["To"] for m in smtp.messages]
+    return matches[0]
+
+
+def test_each_client_gets_one_email_from_its_entitys_sender_with_exactly_its_pending_leads(entity_smtp, product):
+    ProductFieldFactory(product=product, name="surface", label="Surface (m²)", type="integer")
+    zr7 = CommandeFactory(client__entity="ZR7", client__emails=["achats@soleil.example"], product=product)
+    mdl = CommandeFactory(client__entity="MDL", client__emails=["leads@maison.example"], product=product)
+    pending = [_pending(zr7, first_name="Zoé", extra={"surface": 120}) for _ in range(3)]
+    backlog = _pending(zr7, first_name="Hélène")
+    Attribution.objects.filter(pk=backlog.pk).update(is_backlog=True)
+    other_entity = _pending(mdl)
+    already = AttributionFactory(commande=zr7, status="delivered")
+
+    report = delivery_send_daily()
+
+    assert len(report.sent) == 2 and not report.failed
+    message = _message_to(entity_smtp, "achats@soleil.example")
+    assert message["From"] == "livraison@zr7.test"
+    assert _message_to(entity_smtp, "leads@maison.example")["From"] == "livraison@mdl.test"
+    raw, rows = _csv_rows(message)
+    assert raw.startswith(codecs.BOM_UTF8)
+    header, body = rows[0], rows[1:]
+    assert header[:4] == ["Référence lead", "Date d'attribution", "Prénom", "Nom"]
+    assert "Surface (m²)" in header and header[-1] == "Lien de rejet"
+    by_lead = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    assert set(by_lead) == {str(a.lead_id) for a in [*pending, backlog]}
+    assert str(already.lead_id) not in by_lead and str(other_entity.lead_id) not in by_lead
+    assert by_lead[str(backlog.lead_id)]["Lead Backlog"] == "oui"
+    assert by_lead[str(pending[0].lead_id)]["Lead Backlog"] == "non"
+    assert by_lead[str(pending[0].lead_id)]["Prénom"] == "Zoé"
+    assert by_lead[str(pending[0].lead_id)]["Surface (m²)"] == "120"
+    assert by_lead[str(pending[0].lead_id)]["Lien de rejet"].startswith("http")
+    for attribution in [*pending, backlog]:
+        attribution.refresh_from_db()
+        assert attribution.status == "delivered" and attribution.delivered_at is not None
+        assert attribution.lead.status == "delivered"
+        assert attribution.lead.events.filter(kind=LeadEvent.Kind.DELIVERED).count() == 1
+    batch = DeliveryBatch.objects.get(client=zr7.client)
+    assert batch.status == BatchStatus.SENT and batch.count == 4 and batch.file
+
+
+def test_running_the_daily_delivery_twice_the_same_day_sends_nothing_twice(entity_smtp, product):
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    _pending(commande)  # arrives after the morning e-mail: it waits for tomorrow
+
+    report = delivery_send_daily()
+
+    assert len(entity_smtp.messages) == 1
+    assert report.skipped and not report.sent
+    assert DeliveryBatch.objects.count() == 1
+    assert Attribution.objects.filter(status="pending").count() == 1
+
+
+def test_an_opposed_number_is_never_delivered_and_its_timeline_says_why(entity_smtp, product):
+    commande = CommandeFactory(product=product)
+    kept = _pending(commande)
+    opposed = _pending(commande)
+    OppositionEntryFactory(phone=opposed.lead.phone)
+
+    delivery_send_daily()
+
+    _, rows = _csv_rows(entity_smtp.messages[0])
+    assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
+    opposed.refresh_from_db()
+    assert opposed.status == "cancelled"
+    assert opposed.lead.events.filter(message__contains="liste d'opposition").exists()
+
+
+@pytest.mark.parametrize("failure", ["refuses", "is_down"])
+def test_an_smtp_failure_leaves_the_leads_pending_raises_an_alert_and_the_retry_delivers(
+    failure, entity_smtp, product, settings
+):
+    settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0  # the retry is due at once
+    commande = CommandeFactory(product=product)
+    attributions = [_pending(commande) for _ in range(2)]
+    if failure == "refuses":
+        entity_smtp.refuse = True
+    else:
+        entity_smtp.stop()
+
+    report = delivery_send_daily()
+
+    assert report.failed and not report.sent
+    assert Attribution.objects.filter(pk__in=[a.pk for a in attributions], status="pending").count() == 2
+    batch = DeliveryBatch.objects.get()
+    assert batch.status == BatchStatus.FAILED and batch.error
+    alert = Alert.objects.get(kind="livraison_echec", state=AlertState.OPEN)
+    assert commande.client.name in alert.message
+
+    entity_smtp.refuse = False
+    if failure == "is_down":
+        entity_smtp.start()
+    for item in outbox_due(kinds=["delivery_batch"]):  # what the sweeper hands to a worker
+        delivery_batch_process(item_id=item.pk)
+
+    assert len(entity_smtp.messages) == 1
+    assert Attribution.objects.filter(pk__in=[a.pk for a in attributions], status="delivered").count() == 2
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.SENT and batch.attempts == 2
+    alert.refresh_from_db()
+    assert alert.state == AlertState.CLEARED
+
+
+def test_leads_left_by_a_failed_batch_leave_with_the_next_days_email(entity_smtp, product):
+    import datetime
+
+    from rdz.core.timeutils import paris_today
+
+    commande = CommandeFactory(product=product)
+    first = _pending(commande)
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    Attribution.objects.filter(pk=first.pk).update(day=yesterday)
+    entity_smtp.refuse = True
+    delivery_send_daily(day=yesterday)
+    entity_smtp.refuse = False
+    second = _pending(commande)
+
+    delivery_send_daily()
+
+    _, rows = _csv_rows(entity_smtp.messages[0])
+    assert {row[0] for row in rows[1:]} == {str(first.lead_id), str(second.lead_id)}
+    assert DeliveryBatch.objects.get(date=yesterday).status == BatchStatus.SUPERSEDED
+
+
+def test_a_sent_batch_can_be_resent_and_downloaded_from_the_admin(entity_smtp, product, superuser, client):
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    client.force_login(superuser)
+
+    download = client.get(f"/admin/commandes/deliverybatch/{batch.pk}/telecharger/")
+    resend = client.post(
+        "/admin/commandes/deliverybatch/",
+        {"action": "resend", "_selected_action": [batch.pk]},
+        follow=True,
+    )
+
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content).startswith(codecs.BOM_UTF8)
+    assert resend.status_code == 200
+    assert len(entity_smtp.messages) == 2
+    assert "[ZR7] Renvoi" in entity_smtp.messages[1]["Subject"]
+    batch.refresh_from_db()
+    assert batch.resent_count == 1
+
+
+def test_the_download_of_another_entitys_batch_is_not_found(entity_smtp, product, mdl_staff, client):
+    commande = CommandeFactory(client__entity="ZR7", product=product)
+    _pending(commande)
+    delivery_send_daily()
+    client.force_login(mdl_staff)
+
+    response = client.get(f"/admin/commandes/deliverybatch/{DeliveryBatch.objects.get().pk}/telecharger/")
+
+    assert response.status_code == 404
+
+
+def test_the_management_command_sends_for_one_client_and_date(entity_smtp, product):
+    from django.core.management import call_command
+
+    one = CommandeFactory(product=product)
+    two = CommandeFactory(product=product)
+    _pending(one)
+    _pending(two)
+    out = io.StringIO()
+
+    from rdz.core.timeutils import paris_today
+
+    call_command("delivery_send_daily", "--client", str(one.client_id), "--date", paris_today().isoformat(), stdout=out)
+
+    assert "1 lot(s) envoyé(s)" in out.getvalue()
+    assert len(entity_smtp.messages) == 1 and one.client.emails[0] in entity_smtp.messages[0]["To"]

@@ -1,0 +1,114 @@
+"""Lead Backlog (§10): which leads are in it, and their recycling to OPEN commandes.
+
+The backlog holds `no_order` leads, rejected leads, and delivered leads whose last
+delivery is older than the backlog age. A scheduled job before the daily mailing offers
+them to OPEN commandes that accept the backlog, through the routing engine
+(`lead_route(backlog=True)`), so quotas (§5) and the 30-day rule (§6) hold as in intake.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from commandes.models import Attribution, AttributionStatus, Commande
+from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry
+from leads.services import lead_event_add, lead_status_set
+from rdz.core.services import settings_get
+from routing.services import lead_route
+
+logger = logging.getLogger(__name__)
+
+
+def backlog_leads(*, now: datetime.datetime | None = None, age_days: int | None = None) -> QuerySet:
+    """Leads in the Lead Backlog (§10), opposed numbers excluded (§16)."""
+    now = now or timezone.now()
+    if age_days is None:
+        age_days = settings_get().backlog_age_days
+    cutoff = now - datetime.timedelta(days=age_days)
+    last_delivery = (
+        Attribution.objects.filter(lead=OuterRef("pk"), delivered_at__isnull=False)
+        .order_by()
+        .values("lead")
+        .annotate(last=Max("delivered_at"))
+        .values("last")
+    )
+    return (
+        Lead.objects.annotate(last_delivered_at=last_delivery)
+        .filter(
+            Q(status__in=[LeadStatus.NO_ORDER, LeadStatus.REJECTED])
+            | Q(status=LeadStatus.DELIVERED, last_delivered_at__lt=cutoff)
+        )
+        .exclude(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone"))))
+    )
+
+
+def backlog_counts(*, leads: QuerySet) -> dict:
+    """Counts by product and by departement, for the backlog list."""
+    by_product = list(leads.order_by().values("product__code").annotate(n=Count("pk")).order_by("-n", "product__code"))
+    by_departement = list(leads.order_by().values("departement").annotate(n=Count("pk")).order_by("-n", "departement"))
+    return {"total": leads.count(), "by_product": by_product, "by_departement": by_departement}
+
+
+@dataclass
+class RecycleReport:
+    examined: int = 0
+    recycled: int = 0
+    attributions: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"Lead Backlog : {self.examined} lead(s) examiné(s), {self.recycled} réattribué(s)."
+
+
+def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) -> RecycleReport:
+    """Offer backlog leads to OPEN commandes accepting the backlog (§10), newest first.
+
+    Only leads whose product has at least one active commande accepting the backlog are
+    examined. Each lead is routed in its own transaction: a failure never undoes others.
+    """
+    now = now or timezone.now()
+    report = RecycleReport()
+    products = Commande.objects.filter(active=True, accepts_backlog=True, client__active=True).values("product_id")
+    candidates = (
+        backlog_leads(now=now).filter(product_id__in=products).order_by("-created_at").values_list("pk", flat=True)
+    )
+    for lead_id in list(candidates[:limit]):
+        report.examined += 1
+        attribution_id = _recycle_one(lead_id=lead_id, now=now)
+        if attribution_id is not None:
+            report.recycled += 1
+            report.attributions.append(attribution_id)
+    return report
+
+
+@transaction.atomic
+def _recycle_one(*, lead_id, now: datetime.datetime) -> int | None:
+    lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
+    if lead is None or lead.status not in (LeadStatus.NO_ORDER, LeadStatus.REJECTED, LeadStatus.DELIVERED):
+        return None  # changed since the list was read
+    previous = lead.status
+    result = lead_route(lead=lead, now=now, backlog=True)
+    if result.attribution is None:
+        return None
+    if previous == LeadStatus.DELIVERED:
+        # The aged delivery is now history: it no longer makes the lead "delivered".
+        Attribution.objects.filter(lead=lead, status=AttributionStatus.DELIVERED).exclude(
+            pk=result.attribution.pk
+        ).update(status=AttributionStatus.RECYCLED)
+    lead_status_set(lead_ids=[lead.pk], status=LeadStatus.ROUTED)
+    origin = {
+        LeadStatus.NO_ORDER: "sans commande",
+        LeadStatus.REJECTED: "rejeté par un client",
+        LeadStatus.DELIVERED: "livré il y a longtemps",
+    }[previous]
+    lead_event_add(
+        lead=lead,
+        kind=LeadEvent.Kind.RECYCLED,
+        message=f"Recyclé depuis le Lead Backlog ({origin}) : {result.summary()}",
+        data=result.explanation(),
+        at=now,
+    )
+    return result.attribution.pk

@@ -1,0 +1,88 @@
+"""A real local HTTP server standing for a client endpoint or a CRM (reusable).
+
+    def test_…(http_endpoint):
+        http_endpoint.script = [500, "ok"]       # answers in order, then "ok"
+        … POST to http_endpoint.url …
+        assert http_endpoint.unique_keys() == {"rdz-attribution-1"}
+
+An answer is an HTTP status (int), "ok" (200) or ("slow", seconds[, status]).
+"""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class RecordedRequest:
+    def __init__(self, path: str, headers: dict, body: bytes) -> None:
+        self.path = path
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body or b"null")
+
+
+class Endpoint:
+    def __init__(self) -> None:
+        self.script: list = []
+        self.default = "ok"
+        self.requests: list[RecordedRequest] = []
+        self.lock = threading.Lock()
+        self.received = threading.Event()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with endpoint.lock:
+                    endpoint.requests.append(
+                        RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    answer = endpoint.script.pop(0) if endpoint.script else endpoint.default
+                endpoint.received.set()
+                status = 200
+                if isinstance(answer, tuple):
+                    time.sleep(answer[1])
+                    status = answer[2] if len(answer) > 2 else 200
+                elif isinstance(answer, int):
+                    status = answer
+                payload = json.dumps({"ok": 200 <= status < 300}).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up (timeout) or was killed
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/leads"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def unique_keys(self) -> set[str]:
+        return {r.headers.get("idempotency-key", "") for r in self.requests}
+
+
+@pytest.fixture
+def http_endpoint():
+    endpoint = Endpoint()
+    endpoint.start()
+    yield endpoint
+    endpoint.stop()
