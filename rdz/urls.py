@@ -7,6 +7,7 @@ from commandes.views_public import rejection_public
 from leads.api import ProviderLeadCreateView, ProviderLeadDetailView
 from leads.urls_forms import form_api_urls, tracking_urls
 from media_library.views import media_file
+from rdz.core.backoffice_urls import api_urlpatterns as backoffice_api_urls
 
 admin.site.site_header = "RDZ — administration"
 admin.site.site_title = "RDZ"
@@ -17,6 +18,7 @@ api_v1 = [
     path("leads/<uuid:lead_id>/", ProviderLeadDetailView.as_view(), name="api-lead-detail"),
     *form_api_urls,
     path("media/", include("media_library.api_urls")),
+    *backoffice_api_urls,
 ]
 
 urlpatterns = [
@@ -27,6 +29,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # French back-office (§13): dashboard at /, pages per sidebar entry, /connexion/.
+    path("", include("rdz.core.backoffice_urls")),
 ]
 
 if settings.MEDIA_SERVE:

@@ -1,0 +1,254 @@
+"""Back-office pages of distribution (§13): Clients, Commandes, Livraisons, Lead Backlog
+and Rejets. The client-facing signed rejection page lives in commandes/views_public.py."""
+
+import datetime
+
+from django.contrib import messages
+from django.db.models import Count, Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from commandes.delivery import delivery_batch_resend
+from commandes.models import (
+    Attribution,
+    AttributionStatus,
+    BatchStatus,
+    Client,
+    Commande,
+    DeliveryBatch,
+    Rejection,
+    RejectionReason,
+    RejectionStatus,
+)
+from commandes.rejections import (
+    RATE_PERIOD_DAYS,
+    client_rejection_ceiling,
+    client_rejection_rate,
+    rejection_approve,
+    rejection_refuse,
+)
+from commandes.services import CommandeError, commande_closed_reason, commande_fills, commande_quota_reason
+from leads.models import Lead, LeadStatus, Product
+from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate
+from rdz.core.services import settings_get
+from rdz.core.timeutils import paris_today, week_start
+
+
+class ClientListView(StaffRequiredMixin, TemplateView):
+    """Clients: deliveries of the period and rejection rate against the ceiling (§16)."""
+
+    template_name = "commandes/client_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        since = timezone.now() - datetime.timedelta(days=RATE_PERIOD_DAYS)
+        clients = list(
+            self.scoped(Client.objects.all())
+            .annotate(
+                commandes_active=Count("commandes", filter=Q(commandes__active=True), distinct=True),
+            )
+            .order_by("entity", "name")
+        )
+        pending = dict(
+            Attribution.objects.filter(client__in=clients, status=AttributionStatus.PENDING)
+            .order_by()
+            .values("client_id")
+            .annotate(n=Count("id"))
+            .values_list("client_id", "n")
+        )
+        rows = []
+        for client in clients:
+            rate = client_rejection_rate(client=client)
+            ceiling = client_rejection_ceiling(client=client)
+            last_batch = client.batches.order_by("-date").first()
+            rows.append(
+                {
+                    "client": client,
+                    "rate": rate,
+                    "ceiling": ceiling,
+                    "over": rate.delivered and rate.percent > ceiling,
+                    "pending": pending.get(client.pk, 0),
+                    "last_batch": last_batch,
+                }
+            )
+        context.update(rows=rows, days=RATE_PERIOD_DAYS, since=since)
+        return context
+
+
+class CommandeListView(StaffRequiredMixin, TemplateView):
+    """Commandes: fill of the week and OPEN, or why not (§5)."""
+
+    template_name = "commandes/commande_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        qs = self.scoped(Commande.objects.select_related("client", "product")).order_by(
+            "entity", "-active", "-priority", "pk"
+        )
+        only = self.request.GET.get("id")
+        if only and only.isdigit():
+            qs = qs.filter(pk=int(only))
+        client = self.request.GET.get("client", "")
+        if client.isdigit():
+            qs = qs.filter(client_id=int(client))
+        state = self.request.GET.get("etat", "")
+        if state == "actives":
+            qs = qs.filter(active=True)
+        commandes = list(qs)
+        today = paris_today()
+        fills = commande_fills(commande_ids=[c.pk for c in commandes])
+        rows = []
+        for c in commandes:
+            fill = fills[c.pk]
+            reason = commande_closed_reason(c, today=today) or commande_quota_reason(c, fill)
+            rows.append(
+                {
+                    "commande": c,
+                    "fill": fill,
+                    "percent": round(100 * fill.week / c.weekly_quota) if c.weekly_quota else 0,
+                    "open": reason is None,
+                    "reason": reason,
+                }
+            )
+        context.update(rows=rows, week=week_start(today), state=state)
+        return context
+
+
+class DeliveryListView(StaffRequiredMixin, TemplateView):
+    """Livraisons: the daily CSV batches (§10), with re-send."""
+
+    template_name = "commandes/delivery_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        qs = self.scoped(DeliveryBatch.objects.select_related("client")).order_by("-date", "client__name")
+        status = self.request.GET.get("statut", "")
+        if status in BatchStatus.values:
+            qs = qs.filter(status=status)
+        client = self.request.GET.get("client", "")
+        if client.isdigit():
+            qs = qs.filter(client_id=int(client))
+        context["page"] = light_paginate(qs, self.request.GET.get("page"))
+        context["statuses"] = BatchStatus.choices
+        context["status"] = status
+        context["clients"] = self.scoped(Client.objects.all()).order_by("name")
+        context["client"] = client
+        context["pending"] = (
+            self.scoped(Attribution.objects.filter(status=AttributionStatus.PENDING))
+            .order_by()
+            .values("client__name", "entity")
+            .annotate(n=Count("id"))
+            .order_by("-n")[:20]
+        )
+        return context
+
+    def post(self, request):
+        batch = get_object_or_404(
+            self.scoped(DeliveryBatch.objects.select_related("client")), pk=request.POST.get("batch")
+        )
+        try:
+            delivery_batch_resend(batch=batch, actor=request.user)
+        except CommandeError as exc:
+            messages.error(request, str(exc))
+        except Exception as exc:  # SMTP failure: shown to staff, nothing changed
+            messages.error(request, f"Le renvoi a échoué : {exc}")
+        else:
+            messages.success(request, f"Lot du {batch.date:%d/%m/%Y} renvoyé à {batch.client.name}.")
+        return redirect("backoffice-deliveries")
+
+
+def backlog_leads(qs, *, age_days: int, now: datetime.datetime | None = None):
+    """The Lead Backlog (§10): leads without order, rejected leads, and delivered leads
+    whose last delivery is older than the backlog age."""
+    now = now or timezone.now()
+    recent = Attribution.objects.filter(lead=OuterRef("pk"), delivered_at__gte=now - datetime.timedelta(days=age_days))
+    return qs.filter(
+        Q(status__in=[LeadStatus.NO_ORDER, LeadStatus.REJECTED]) | (Q(status=LeadStatus.DELIVERED) & ~Exists(recent))
+    )
+
+
+class BacklogView(StaffRequiredMixin, TemplateView):
+    """Lead Backlog: counts by product and departement, and the commandes that take it."""
+
+    template_name = "commandes/backlog.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        entities = entities_from_param(self.request, self.request.GET.get("entity"))
+        age = settings_get().backlog_age_days
+        leads = backlog_leads(self.scoped(Lead.objects.all(), entities=entities), age_days=age)
+        counts = list(leads.order_by().values("product_id", "departement", "status").annotate(n=Count("id")))
+        products = dict(Product.objects.values_list("pk", "code"))
+        by_product: dict[str, dict] = {}
+        departements: set[str] = set()
+        for row in counts:
+            code = products.get(row["product_id"], "?")
+            entry = by_product.setdefault(code, {"total": 0, "by_dep": {}, "by_status": {}})
+            entry["total"] += row["n"]
+            entry["by_dep"][row["departement"]] = entry["by_dep"].get(row["departement"], 0) + row["n"]
+            entry["by_status"][row["status"]] = entry["by_status"].get(row["status"], 0) + row["n"]
+            departements.add(row["departement"])
+        deps = sorted(departements)
+        table = [
+            {
+                "product": code,
+                "total": e["total"],
+                "cells": [e["by_dep"].get(d, 0) for d in deps],
+                "by_status": e["by_status"],
+            }
+            for code, e in sorted(by_product.items())
+        ]
+        takers = self.scoped(Commande.objects.select_related("client", "product"), entities=entities).filter(
+            active=True, accepts_backlog=True
+        )
+        context.update(
+            departements=deps,
+            table=table,
+            total=sum(r["total"] for r in table),
+            age=age,
+            takers=takers,
+            status_labels=dict(LeadStatus.choices),
+        )
+        return context
+
+
+class RejectionListView(StaffRequiredMixin, TemplateView):
+    """Rejets: every rejection with its reason and state; pending ones are approved or refused here."""
+
+    template_name = "commandes/rejection_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        qs = self.scoped(Rejection.objects.select_related("client", "attribution__lead", "created_by", "decided_by"))
+        status = self.request.GET.get("statut", "")
+        if status in RejectionStatus.values:
+            qs = qs.filter(status=status)
+        reason = self.request.GET.get("motif", "")
+        if reason in RejectionReason.values:
+            qs = qs.filter(reason=reason)
+        context["page"] = light_paginate(qs.order_by("-created_at", "-id"), self.request.GET.get("page"))
+        context.update(
+            statuses=RejectionStatus.choices,
+            reasons=RejectionReason.choices,
+            status=status,
+            reason=reason,
+            pending_count=self.scoped(Rejection.objects.filter(status=RejectionStatus.PENDING)).count(),
+        )
+        return context
+
+    def post(self, request):
+        rejection = get_object_or_404(self.scoped(Rejection.objects.all()), pk=request.POST.get("rejection"))
+        decision = request.POST.get("decision")
+        try:
+            if decision == "approve":
+                rejection_approve(rejection=rejection, actor=request.user)
+                messages.success(request, "Rejet approuvé : le lead revient au backlog.")
+            elif decision == "refuse":
+                rejection_refuse(rejection=rejection, actor=request.user)
+                messages.success(request, "Rejet refusé : le lead reste livré.")
+            else:
+                messages.error(request, "Décision inconnue.")
+        except CommandeError as exc:
+            messages.error(request, str(exc))
+        return redirect("backoffice-rejections")

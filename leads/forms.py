@@ -1,0 +1,105 @@
+"""Back-office forms of the leads app: the lead list filters (also used by the CSV export)."""
+
+import datetime
+
+from django import forms
+from django.db.models import Q, QuerySet
+
+from leads.models import CrmStatus, Lead, LeadStatus, Product
+from leads.normalization import normalize_departement, normalize_phone
+from rdz.core.entities import Entity
+from rdz.core.timeutils import paris_day_bounds
+
+
+class LeadFilterForm(forms.Form):
+    """Filters of the lead list. Every filter maps to an indexed column or is combined
+    with the (entity, created_at) index; the search recognizes a phone number, an e-mail
+    or a name."""
+
+    q = forms.CharField(label="Recherche", required=False, max_length=100)
+    entity = forms.ChoiceField(label="Entité", required=False, choices=[("", "Toutes"), *Entity.choices])
+    status = forms.MultipleChoiceField(label="Statut", required=False, choices=LeadStatus.choices)
+    product = forms.ModelChoiceField(
+        label="Produit", required=False, queryset=Product.objects.all(), to_field_name="code", empty_label="Tous"
+    )
+    departement = forms.CharField(label="Département", required=False, max_length=3)
+    source = forms.CharField(label="Source", required=False, max_length=100)
+    provider = forms.CharField(label="Provider", required=False, max_length=60, help_text="Identifiant du provider")
+    form = forms.CharField(label="Formulaire", required=False, max_length=50, help_text="Code du formulaire")
+    crm_status = forms.ChoiceField(
+        label="Statut CRM", required=False, choices=[("", "Tous"), *[c for c in CrmStatus.choices if c[0]]]
+    )
+    date_from = forms.DateField(label="Du", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="Au", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data=None, **kwargs):
+        # The URL uses `from` / `to` (links from the dashboard); Python cannot name a field `from`.
+        if data is not None:
+            data = data.copy()
+            for url_name, field in (("from", "date_from"), ("to", "date_to")):
+                if url_name in data and field not in data:
+                    data[field] = data[url_name]
+        super().__init__(data, **kwargs)
+
+    def clean_departement(self):
+        value = self.cleaned_data["departement"].strip()
+        if not value:
+            return ""
+        try:
+            return normalize_departement(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "La date de fin précède la date de début.")
+        return cleaned
+
+    def filter(self, qs: QuerySet[Lead]) -> QuerySet[Lead]:
+        """Apply the valid filters to an already scoped queryset."""
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("entity"):
+            qs = qs.filter(entity=data["entity"])
+        if data.get("status"):
+            qs = qs.filter(status__in=data["status"])
+        if data.get("product"):
+            qs = qs.filter(product=data["product"])
+        if data.get("departement"):
+            qs = qs.filter(departement=data["departement"])
+        if data.get("source"):
+            qs = qs.filter(source=data["source"].strip())
+        if data.get("provider"):
+            qs = qs.filter(provider__slug=data["provider"].strip())
+        if data.get("form"):
+            qs = qs.filter(form__code=data["form"].strip())
+        if data.get("crm_status"):
+            qs = qs.filter(crm_status=data["crm_status"])
+        if data.get("date_from"):
+            qs = qs.filter(created_at__gte=paris_day_bounds(data["date_from"])[0])
+        if data.get("date_to"):
+            qs = qs.filter(created_at__lt=paris_day_bounds(data["date_to"])[1])
+        term = (data.get("q") or "").strip()
+        if term:
+            qs = qs.filter(search_condition(term))
+        return qs
+
+    def period(self) -> tuple[datetime.date | None, datetime.date | None]:
+        data = self.cleaned_data if self.is_valid() else {}
+        return data.get("date_from"), data.get("date_to")
+
+
+def search_condition(term: str) -> Q:
+    """A typed phone number is normalized (E.164, indexed); an e-mail matches exactly
+    (indexed, lower-cased); anything else searches the names."""
+    try:
+        return Q(phone=normalize_phone(term))
+    except ValueError:
+        pass
+    if "@" in term:
+        return Q(email=term.lower())
+    condition = Q()
+    for word in term.split()[:3]:
+        condition &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    return condition

@@ -1,0 +1,144 @@
+"""Lead statistics: the daily rollups (write side) and the reads the dashboard, the
+Statistiques page and the stats API make on them (§13, §15).
+
+A rollup row counts the leads received on one Paris day by their *current* status, so a
+number on the dashboard matches the lead list filtered the same way. Statuses change after
+reception (delivery, rejection, CRM forwarding, backlog recycling), so recent days are
+rebuilt often by a scheduled job and older days nightly; today is rebuilt on demand when
+its rows are older than `TODAY_MAX_AGE`.
+"""
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from leads.models import DailyRollup, Lead, LeadStatus
+from rdz.core.timeutils import paris_day_bounds, paris_today
+
+ROLLUP_DIMENSIONS = ("entity", "product_id", "source", "provider_id", "form_id", "status", "crm_status")
+TODAY_MAX_AGE = datetime.timedelta(seconds=60)
+_FRESH_KEY = "leads:rollup:refreshed:{day}"
+
+# Statuses a lead reaches once it was given to a client (the "attribués" figure).
+ATTRIBUTED_STATUSES = (LeadStatus.ROUTED, LeadStatus.DELIVERED, LeadStatus.REJECTED)
+DASHBOARD_STATUSES = (
+    LeadStatus.ROUTED,
+    LeadStatus.DELIVERED,
+    LeadStatus.NO_ORDER,
+    LeadStatus.DUPLICATE,
+    LeadStatus.BLACKLISTED,
+    LeadStatus.REJECTED,
+    LeadStatus.OPPOSED,
+)
+
+
+# --- Write side --------------------------------------------------------------------------
+def _days(start: datetime.date, end: datetime.date) -> Iterable[datetime.date]:
+    day = start
+    while day <= end:
+        yield day
+        day += datetime.timedelta(days=1)
+
+
+@transaction.atomic
+def rollup_refresh_day(*, day: datetime.date) -> int:
+    """Rebuild the rollup rows of one Paris day from the leads (idempotent). Returns the lead count."""
+    start, end = paris_day_bounds(day)
+    groups = (
+        Lead.objects.filter(created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .values(*ROLLUP_DIMENSIONS)
+        .annotate(n=Count("id"))
+    )
+    rows = [DailyRollup(day=day, count=g.pop("n"), **g) for g in groups]
+    DailyRollup.objects.filter(day=day).delete()
+    DailyRollup.objects.bulk_create(rows, batch_size=1000)
+    transaction.on_commit(lambda: cache.set(_FRESH_KEY.format(day=day.isoformat()), timezone.now().timestamp(), 86400))
+    return sum(r.count for r in rows)
+
+
+def rollup_refresh(*, start: datetime.date, end: datetime.date) -> int:
+    """Rebuild every day of [start, end], one short transaction per day."""
+    return sum(rollup_refresh_day(day=day) for day in _days(start, end))
+
+
+def rollup_refresh_recent(*, days: int) -> int:
+    """Rebuild the last `days` days up to today (scheduled job)."""
+    today = paris_today()
+    return rollup_refresh(start=today - datetime.timedelta(days=days - 1), end=today)
+
+
+def rollup_ensure_today() -> None:
+    """On demand: rebuild today's rows when they are older than TODAY_MAX_AGE."""
+    today = paris_today()
+    stamp = cache.get(_FRESH_KEY.format(day=today.isoformat()))
+    if stamp is None or timezone.now().timestamp() - stamp > TODAY_MAX_AGE.total_seconds():
+        rollup_refresh_day(day=today)
+
+
+# --- Reads -------------------------------------------------------------------------------
+def rollup_queryset(*, entities: Iterable[str], start: datetime.date, end: datetime.date):
+    """Rollup rows of `entities` over [start, end]. `entities` comes from rdz.core.scoping."""
+    return DailyRollup.objects.filter(entity__in=sorted(entities), day__gte=start, day__lte=end)
+
+
+def rollup_group(*, entities: Iterable[str], start: datetime.date, end: datetime.date, by: tuple[str, ...]) -> list:
+    """Sum of counts grouped by the `by` columns (e.g. ("day", "status"))."""
+    return list(
+        rollup_queryset(entities=entities, start=start, end=end).order_by().values(*by).annotate(n=Sum("count"))
+    )
+
+
+def status_totals(*, entities: Iterable[str], start: datetime.date, end: datetime.date) -> dict[str, dict[str, int]]:
+    """{entity: {"received": n, "attributed": n, <status>: n, …}} over [start, end]."""
+    totals: dict[str, dict[str, int]] = {e: _empty_totals() for e in entities}
+    for row in rollup_group(entities=entities, start=start, end=end, by=("entity", "status")):
+        t = totals.setdefault(row["entity"], _empty_totals())
+        t[row["status"]] = t.get(row["status"], 0) + row["n"]
+        t["received"] += row["n"]
+        if row["status"] in ATTRIBUTED_STATUSES:
+            t["attributed"] += row["n"]
+    return totals
+
+
+def _empty_totals() -> dict[str, int]:
+    return {"received": 0, "attributed": 0, **dict.fromkeys(DASHBOARD_STATUSES, 0)}
+
+
+def daily_rows(*, entities: Iterable[str], start: datetime.date, end: datetime.date) -> list[dict]:
+    """One row per day and entity (zeros included): counts by status, CRM outcome, rejections (§15)."""
+    entities = sorted(entities)
+    table: dict[tuple, dict] = {}
+    for day in _days(start, end):
+        for entity in entities:
+            table[(day, entity)] = {
+                "day": day,
+                "entity": entity,
+                "received": 0,
+                "attributed": 0,
+                "rejected": 0,
+                "by_status": dict.fromkeys(LeadStatus.values, 0),
+                "crm": defaultdict(int),
+            }
+    for row in rollup_group(entities=entities, start=start, end=end, by=("day", "entity", "status", "crm_status")):
+        item = table.get((row["day"], row["entity"]))
+        if item is None:
+            continue
+        item["received"] += row["n"]
+        item["by_status"][row["status"]] = item["by_status"].get(row["status"], 0) + row["n"]
+        if row["status"] in ATTRIBUTED_STATUSES:
+            item["attributed"] += row["n"]
+        if row["status"] == LeadStatus.REJECTED:
+            item["rejected"] += row["n"]
+        if row["crm_status"]:
+            item["crm"][row["crm_status"]] += row["n"]
+    result = []
+    for item in table.values():
+        item["crm"] = {k: item["crm"].get(k, 0) for k in ("pending", "sent", "fallback_sent", "failed")}
+        result.append(item)
+    return result

@@ -1,0 +1,129 @@
+"""Staff stats API (§15): `GET /api/v1/stats/daily/?from=&to=&entity=`, read from the
+daily rollups and scoped to the caller's entities (§2)."""
+
+import datetime
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads.models import LeadStatus
+from leads.stats import daily_rows, rollup_ensure_today
+from rdz.core.entities import Entity
+from rdz.core.scoping import user_entities
+from rdz.core.timeutils import paris_today
+
+MAX_DAYS = 366
+
+
+class IsScopedStaff(permissions.BasePermission):
+    message = "Ce compte n'a accès à aucune entité."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(user_entities(request.user))
+
+
+class DailyStatsQuerySerializer(serializers.Serializer):
+    # `from` is a Python keyword: the field is renamed in to_internal_value.
+    to = serializers.DateField(required=False, help_text="Dernier jour inclus (AAAA-MM-JJ), défaut : aujourd'hui.")
+    entity = serializers.ChoiceField(
+        choices=Entity.choices, required=False, help_text="ZR7 ou MDL ; défaut : les vôtres."
+    )
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        raw = data.get("from")
+        if raw:
+            try:
+                value["from"] = datetime.date.fromisoformat(raw)
+            except ValueError as exc:
+                raise serializers.ValidationError({"from": ["Date invalide : format AAAA-MM-JJ attendu."]}) from exc
+        return value
+
+    def validate(self, attrs):
+        end = attrs.get("to") or paris_today()
+        start = attrs.get("from") or end - datetime.timedelta(days=29)
+        if start > end:
+            raise serializers.ValidationError({"from": ["La date de début doit précéder la date de fin."]})
+        if (end - start).days >= MAX_DAYS:
+            raise serializers.ValidationError({"from": [f"Période limitée à {MAX_DAYS} jours."]})
+        attrs["from"], attrs["to"] = start, end
+        return attrs
+
+
+class CrmCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    fallback_sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class DailyRowSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    entity = serializers.ChoiceField(choices=Entity.choices)
+    received = serializers.IntegerField(help_text="Leads reçus ce jour-là.")
+    attributed = serializers.IntegerField(help_text="Dont attribués à une commande (attribués, livrés ou rejetés).")
+    rejected = serializers.IntegerField(help_text="Dont rejetés par le client.")
+    by_status = serializers.DictField(
+        child=serializers.IntegerField(), help_text=f"Nombre par statut actuel : {', '.join(LeadStatus.values)}."
+    )
+    crm = CrmCountsSerializer(help_text="Transmission CRM des leads de formulaires.")
+
+
+class DailyStatsSerializer(serializers.Serializer):
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    entities = serializers.ListField(child=serializers.CharField())
+    results = DailyRowSerializer(many=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["from"] = data.pop("date_from")
+        data["to"] = data.pop("date_to")
+        return data
+
+
+class DailyStatsView(APIView):
+    authentication_classes = [SessionAuthentication, TokenAuthentication, BasicAuthentication]
+    permission_classes = [permissions.IsAuthenticated, IsScopedStaff]
+
+    @extend_schema(
+        operation_id="stats_daily",
+        summary="Statistiques journalières",
+        description="Une ligne par jour (heure de Paris) et par entité : leads reçus, comptés selon leur statut "
+        "actuel, issue de la transmission CRM et rejets. Limité aux entités du compte (session, "
+        "jeton `Authorization: Token …` ou authentification basique).",
+        parameters=[
+            OpenApiParameter(
+                "from", datetime.date, description="Premier jour inclus (AAAA-MM-JJ), défaut : il y a 29 jours."
+            ),
+            OpenApiParameter(
+                "to", datetime.date, description="Dernier jour inclus (AAAA-MM-JJ), défaut : aujourd'hui."
+            ),
+            OpenApiParameter("entity", str, enum=Entity.values, description="Restreindre à une entité."),
+        ],
+        responses={
+            200: DailyStatsSerializer,
+            400: OpenApiResponse(description='Paramètre invalide : {"champ": ["message"]}'),
+            403: OpenApiResponse(description="Entité hors de votre périmètre."),
+        },
+        tags=["statistiques"],
+    )
+    def get(self, request):
+        query = DailyStatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        allowed = user_entities(request.user)
+        entity = query.validated_data.get("entity")
+        if entity and entity not in allowed:
+            raise PermissionDenied("Cette entité n'est pas dans votre périmètre.")
+        entities = sorted([entity] if entity else allowed)
+        start, end = query.validated_data["from"], query.validated_data["to"]
+        if end >= paris_today():
+            rollup_ensure_today()
+        rows = sorted(daily_rows(entities=entities, start=start, end=end), key=lambda r: (r["day"], r["entity"]))
+        return Response(
+            DailyStatsSerializer({"date_from": start, "date_to": end, "entities": entities, "results": rows}).data
+        )

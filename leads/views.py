@@ -1,0 +1,287 @@
+"""Back-office pages of the leads app: lead list, lead page (timeline and routing
+explanation, §16), CSV export, Formulaires, Scripts de tracking and Statistiques (§13)."""
+
+import csv
+import datetime
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views import View
+from django.views.generic import TemplateView
+
+from leads.forms import LeadFilterForm
+from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
+from leads.services import lead_timeline
+from leads.stats import daily_rows, rollup_ensure_today, rollup_group
+from providers.models import Provider
+from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
+from rdz.core.scoping import scope_queryset
+from rdz.core.timeutils import paris_day_bounds, paris_now, paris_today
+
+EXPORT_HEADERS = [
+    "Identifiant",
+    "Reçu le",
+    "Entité",
+    "Produit",
+    "Téléphone",
+    "E-mail",
+    "Prénom",
+    "Nom",
+    "Département",
+    "Source",
+    "Provider",
+    "Formulaire",
+    "Statut",
+    "Statut CRM",
+]
+
+
+class LeadQueryMixin(StaffRequiredMixin):
+    def filtered_leads(self):
+        form = LeadFilterForm(self.request.GET or None)
+        entities = entities_from_param(self.request, self.request.GET.get("entity"))
+        qs = self.scoped(Lead.objects.all(), entities=entities)
+        return form, form.filter(qs) if form.is_bound else qs
+
+
+class LeadListView(LeadQueryMixin, TemplateView):
+    template_name = "leads/lead_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form, qs = self.filtered_leads()
+        qs = qs.select_related("product", "provider", "form").order_by("-created_at")
+        context["filter_form"] = form
+        context["page"] = light_paginate(qs, self.request.GET.get("page"))
+        context["export_query"] = query_without(self.request, "page")
+        return context
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _cell(value) -> str:
+    """Neutralize spreadsheet formulas in free text (names, e-mail, source)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+class LeadExportView(LeadQueryMixin, View):
+    """The filtered list as CSV (`;`, UTF-8 with BOM, French headers), streamed."""
+
+    def get(self, request):
+        _, qs = self.filtered_leads()
+        statuses = dict(LeadStatus.choices)
+        rows = (
+            qs.order_by("-created_at")
+            .values_list(
+                "id",
+                "created_at",
+                "entity",
+                "product__code",
+                "phone",
+                "email",
+                "first_name",
+                "last_name",
+                "departement",
+                "source",
+                "provider__name",
+                "form__code",
+                "status",
+                "crm_status",
+            )
+            .iterator(chunk_size=2000)
+        )
+        writer = csv.writer(_Echo(), delimiter=";")
+
+        def stream():
+            yield "\ufeff" + writer.writerow(EXPORT_HEADERS)
+            for r in rows:
+                yield writer.writerow(
+                    [
+                        r[0],
+                        paris_now(r[1]).strftime("%d/%m/%Y %H:%M:%S"),
+                        r[2],
+                        r[3],
+                        r[4],
+                        _cell(r[5]),
+                        _cell(r[6]),
+                        _cell(r[7]),
+                        r[8],
+                        _cell(r[9]),
+                        _cell(r[10]),
+                        r[11] or "",
+                        statuses.get(r[12], r[12]),
+                        r[13],
+                    ]
+                )
+
+        response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+        stamp = paris_now().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+        return response
+
+
+class LeadDetailView(StaffRequiredMixin, TemplateView):
+    template_name = "leads/lead_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        # Scoped on the account's entities (not the switcher) so a link always opens for a
+        # lead the account may see, and is a 404 for another entity's lead.
+        lead = get_object_or_404(
+            scope_queryset(Lead.objects.select_related("product", "provider", "form"), user), pk=self.kwargs["pk"]
+        )
+        attributions = scope_queryset(lead.attributions.select_related("commande", "client"), user).order_by(
+            "created_at"
+        )
+        context["lead"] = lead
+        context["timeline"] = lead_timeline(lead=lead)
+        context["attributions"] = attributions
+        context["hidden_attributions"] = lead.attributions.count() - attributions.count()
+        context["routing"] = [
+            {"event": e, "verdicts": e.data.get("commandes", []), "notes": e.data.get("notes", [])}
+            for e in lead.events.filter(
+                kind__in=[LeadEvent.Kind.ROUTED, LeadEvent.Kind.NOT_ROUTED, LeadEvent.Kind.RECYCLED]
+            )
+            if isinstance(e.data, dict)
+        ]
+        return context
+
+
+class FormListView(StaffRequiredMixin, TemplateView):
+    """Formulaires: each form with its visits, starts, « terminé » (every lead created from
+    it, whatever its status) and conversion over a period (§11)."""
+
+    template_name = "leads/form_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        days = _int(self.request.GET.get("jours"), 30, 1, 365)
+        since = paris_day_bounds(paris_today() - datetime.timedelta(days=days - 1))[0]
+        forms = list(self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code"))
+        ids = [f.pk for f in forms]
+        events = {
+            (r["form_id"], r["event"]): r["n"]
+            for r in TrackingEvent.objects.filter(form_id__in=ids, created_at__gte=since)
+            .order_by()
+            .values("form_id", "event")
+            .annotate(n=Count("id"))
+        }
+        done = dict(
+            Lead.objects.filter(form_id__in=ids, created_at__gte=since)
+            .order_by()
+            .values("form_id")
+            .annotate(n=Count("id"))
+            .values_list("form_id", "n")
+        )
+        rows = []
+        for f in forms:
+            visits, starts, finished = events.get((f.pk, "visit"), 0), events.get((f.pk, "start"), 0), done.get(f.pk, 0)
+            rows.append({"form": f, "visits": visits, "starts": starts, "done": finished})
+        context.update(rows=rows, days=days)
+        return context
+
+
+class TrackingScriptListView(StaffRequiredMixin, TemplateView):
+    """Scripts de tracking: the snippet to paste on each landing page (§11)."""
+
+    template_name = "leads/script_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        forms = self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code")
+        since = timezone.now() - datetime.timedelta(hours=24)
+        last_seen = dict(
+            TrackingEvent.objects.filter(form__in=forms, created_at__gte=since)
+            .order_by()
+            .values("form_id")
+            .annotate(n=Count("id"))
+            .values_list("form_id", "n")
+        )
+        context["rows"] = [
+            {
+                "form": f,
+                "snippet": f'<script src="{settings.SITE_URL}/t/{f.code}.js" async></script>',
+                "events_24h": last_seen.get(f.pk, 0),
+            }
+            for f in forms
+        ]
+        context["site_url"] = settings.SITE_URL
+        return context
+
+
+class StatisticsView(StaffRequiredMixin, TemplateView):
+    """Statistiques: the daily rollups over a period, per entity and by dimension."""
+
+    template_name = "leads/statistics.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        today = paris_today()
+        start = _date(self.request.GET.get("from")) or today - datetime.timedelta(days=29)
+        end = _date(self.request.GET.get("to")) or today
+        if end < start:
+            start, end = end, start
+        start = max(start, end - datetime.timedelta(days=365))
+        entities = sorted(entities_from_param(self.request, self.request.GET.get("entity")))
+        if end >= today:
+            rollup_ensure_today()
+        rows = sorted(
+            daily_rows(entities=entities, start=start, end=end), key=lambda r: (r["day"], r["entity"]), reverse=True
+        )
+        totals = {"received": 0, "attributed": 0, "rejected": 0, "by_status": dict.fromkeys(LeadStatus.values, 0)}
+        for r in rows:
+            totals["received"] += r["received"]
+            totals["attributed"] += r["attributed"]
+            totals["rejected"] += r["rejected"]
+            for s, n in r["by_status"].items():
+                totals["by_status"][s] = totals["by_status"].get(s, 0) + n
+        user = self.request.user
+        products = dict(Product.objects.values_list("pk", "code"))
+        providers = dict(scope_queryset(Provider.objects.all(), user).values_list("pk", "name"))
+        forms = dict(scope_queryset(LeadForm.objects.all(), user).values_list("pk", "code"))
+
+        def breakdown(column, names=None):
+            items = rollup_group(entities=entities, start=start, end=end, by=(column,))
+            result = [
+                ((names.get(i[column], "?") if names is not None else i[column]) or "—", i["n"])
+                for i in items
+                if names is None or i[column] is not None
+            ]
+            return sorted(result, key=lambda t: -t[1])[:15]
+
+        context.update(
+            start=start,
+            end=end,
+            rows=rows,
+            totals=totals,
+            statuses=LeadStatus.choices,
+            by_product=breakdown("product_id", products),
+            by_source=breakdown("source"),
+            by_provider=breakdown("provider_id", providers),
+            by_form=breakdown("form_id", forms),
+            entity=self.request.GET.get("entity", ""),
+            api_url=f"/api/v1/stats/daily/?from={start.isoformat()}&to={end.isoformat()}",
+        )
+        return context
+
+
+def _int(value, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+def _date(value) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,158 @@
+"""Alert conditions checked on a schedule (§14): a provider or a form silent for N hours,
+CRM failures above a threshold, and the daily summary e-mail of each entity.
+
+Each condition has a stable key: `alert_raise` opens it once (and e-mails the entity's
+recipients), `alert_clear` closes it when the condition is gone. Batch failures, quotas
+reached and opened circuits are raised where they happen (delivery, routing, breakers).
+"""
+
+import datetime
+import logging
+
+from django.db import transaction
+from django.db.models import Max
+
+from leads.models import CrmStatus, Lead, LeadForm
+from leads.stats import rollup_refresh_day, status_totals
+from providers.models import Provider
+from rdz.core.entities import Entity
+from rdz.core.models import Alert, AlertState, AuditLog
+from rdz.core.services import alert_clear, alert_raise, audit_log, send_entity_mail, settings_get
+from rdz.core.timeutils import paris_now, paris_today
+
+logger = logging.getLogger(__name__)
+
+CRM_FAILURE_WINDOW = datetime.timedelta(hours=24)
+
+
+def _silence_check(*, objects, kind: str, label: str, last_seen: dict, now: datetime.datetime, hours: int) -> int:
+    raised = 0
+    limit = now - datetime.timedelta(hours=hours)
+    for obj in objects:
+        key = f"silence:{kind}:{obj.pk}"
+        seen = max(filter(None, [last_seen.get(obj.pk), obj.created_at]))
+        if seen < limit:
+            since = paris_now(seen).strftime("%d/%m/%Y %H:%M")
+            if alert_raise(
+                entity=obj.entity,
+                kind=f"silence_{kind}",
+                key=key,
+                message=f"{label} « {obj} » n'a envoyé aucun lead depuis {hours} h (dernier : {since}).",
+            ):
+                raised += 1
+        else:
+            alert_clear(key=key)
+    return raised
+
+
+def alerts_check_silence(*, now: datetime.datetime | None = None) -> int:
+    """Active providers and forms without a lead for `alert_silence_hours` (§14). Returns alerts opened."""
+    now = now or paris_now()
+    hours = settings_get().alert_silence_hours
+    providers = list(Provider.objects.filter(active=True))
+    provider_seen = dict(
+        Lead.objects.filter(provider__in=providers)
+        .order_by()
+        .values("provider_id")
+        .annotate(last=Max("created_at"))
+        .values_list("provider_id", "last")
+    )
+    forms = list(LeadForm.objects.filter(active=True))
+    form_seen = dict(
+        Lead.objects.filter(form__in=forms)
+        .order_by()
+        .values("form_id")
+        .annotate(last=Max("created_at"))
+        .values_list("form_id", "last")
+    )
+    raised = _silence_check(
+        objects=providers, kind="provider", label="Le provider", last_seen=provider_seen, now=now, hours=hours
+    )
+    raised += _silence_check(
+        objects=forms, kind="form", label="Le formulaire", last_seen=form_seen, now=now, hours=hours
+    )
+    # Deactivated sources are silent on purpose: their alert closes.
+    for key in Alert.objects.filter(state=AlertState.OPEN, key__startswith="silence:").values_list("key", flat=True):
+        _, kind, pk = key.split(":", 2)
+        active_ids = {str(p.pk) for p in (providers if kind == "provider" else forms)}
+        if pk not in active_ids:
+            alert_clear(key=key)
+    return raised
+
+
+def alerts_check_crm_failures(*, now: datetime.datetime | None = None) -> int:
+    """Per entity: form leads of the last 24 h whose CRM forwarding failed, at or above the threshold."""
+    now = now or paris_now()
+    threshold = settings_get().alert_crm_failure_threshold
+    raised = 0
+    for entity in Entity.values:
+        failed = Lead.objects.filter(
+            entity=entity, created_at__gte=now - CRM_FAILURE_WINDOW, crm_status=CrmStatus.FAILED
+        ).count()
+        key = f"crm_failures:{entity}"
+        if failed >= threshold:
+            if alert_raise(
+                entity=entity,
+                kind="echecs_crm",
+                key=key,
+                message=f"{failed} leads {entity} n'ont pas pu être transmis au CRM sur les dernières 24 h "
+                f"(seuil : {threshold}).",
+            ):
+                raised += 1
+        else:
+            alert_clear(key=key)
+    return raised
+
+
+def daily_summary_body(*, entity: str, day: datetime.date) -> str:
+    totals = status_totals(entities=[entity], start=day, end=day)[entity]
+    open_alerts = Alert.objects.filter(entity=entity, state=AlertState.OPEN).order_by("-created_at")
+    lines = [
+        f"Résumé RDZ {entity} du {day:%d/%m/%Y}",
+        "",
+        f"Leads reçus : {totals['received']}",
+        f"Attribués : {totals['attributed']}",
+        f"Livrés : {totals['delivered']}",
+        f"Sans commande (backlog) : {totals['no_order']}",
+        f"Doublons : {totals['duplicate']}",
+        f"Blacklistés : {totals['blacklisted']}",
+        f"Rejetés : {totals['rejected']}",
+        "",
+        f"Alertes actives : {open_alerts.count()}",
+    ]
+    lines += [f"  - {a.message}" for a in open_alerts[:20]]
+    return "\n".join(lines)
+
+
+def daily_summary_send(*, entity: str, day: datetime.date | None = None) -> bool:
+    """E-mail the summary of `day` (default: yesterday) once to the entity's alert recipients."""
+    day = day or paris_today() - datetime.timedelta(days=1)
+    recipients = settings_get().alert_recipients(entity)
+    if not recipients:
+        return False
+    with transaction.atomic():
+        # The audit row is the "already sent" marker: a second run the same day sends nothing.
+        if AuditLog.objects.filter(action="daily_summary", entity=entity, object_id=day.isoformat()).exists():
+            return False
+        rollup_refresh_day(day=day)
+        send_entity_mail(
+            entity=entity,
+            subject=f"[RDZ {entity}] Résumé du {day:%d/%m/%Y}",
+            body=daily_summary_body(entity=entity, day=day),
+            to=recipients,
+        )
+        AuditLog.objects.create(
+            action="daily_summary",
+            actor_label="système",
+            entity=entity,
+            object_type="résumé quotidien",
+            object_id=day.isoformat(),
+            message=f"Résumé envoyé à {', '.join(recipients)}",
+        )
+    return True
+
+
+def alert_dismiss(*, alert: Alert, user) -> None:
+    """Staff close an alert by hand (already scoped by the caller); audited."""
+    if alert_clear(key=alert.key):
+        audit_log(action="alert_clear", actor=user, entity=alert.entity, obj=alert, message=alert.message[:300])

@@ -1,0 +1,173 @@
+"""Back-office forms of the core: Paramètres (§8) and Comptes (§2)."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from rdz.core.entities import ALL_ENTITIES
+from rdz.core.models import AppSettings, EntityScope, Role
+
+LIST_HELP = "Une valeur par ligne."
+# Settings that belong to one entity: an admin of that entity may change them.
+ENTITY_FIELDS = {
+    "alert_recipients_zr7": "ZR7",
+    "fallback_crm_key_zr7": "ZR7",
+    "alert_recipients_mdl": "MDL",
+    "fallback_crm_key_mdl": "MDL",
+}
+SECRET_FIELDS = ("fallback_crm_key_zr7", "fallback_crm_key_mdl")
+
+
+class LinesField(forms.CharField):
+    """A list edited as a textarea, one value per line (commas accepted too)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        items = []
+        for part in text.replace(",", "\n").splitlines():
+            part = part.strip()
+            if part and part not in items:
+                items.append(part)
+        return items
+
+
+class EmailLinesField(LinesField):
+    def to_python(self, value):
+        return [v.lower() for v in super().to_python(value)]
+
+    def validate(self, value):
+        super().validate(value)
+        bad = []
+        for email in value:
+            try:
+                validate_email(email)
+            except ValidationError:
+                bad.append(email)
+        if bad:
+            raise ValidationError("Adresse(s) e-mail invalide(s) : %(emails)s", params={"emails": ", ".join(bad)})
+
+
+class SettingsForm(forms.ModelForm):
+    """The settings record as a French form. Entity-specific fields are editable by that
+    entity's admins; global fields only by admins of both entities."""
+
+    blacklisted_sources = LinesField(
+        label="Sources blacklistées",
+        required=False,
+        help_text="Une source par ligne (slug de provider, code de formulaire, utm…).",
+    )
+    alert_recipients_zr7 = EmailLinesField(label="Destinataires des alertes ZR7", required=False, help_text=LIST_HELP)
+    alert_recipients_mdl = EmailLinesField(label="Destinataires des alertes MDL", required=False, help_text=LIST_HELP)
+    fallback_crm_key_zr7 = forms.CharField(
+        label="Clé CRM ZR7 de repli",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Laisser vide pour conserver la clé actuelle.",
+    )
+    fallback_crm_key_mdl = forms.CharField(
+        label="Clé CRM MDL de repli",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Laisser vide pour conserver la clé actuelle.",
+    )
+
+    class Meta:
+        model = AppSettings
+        fields = [
+            "cross_entity_enabled",
+            "cross_entity_zr7_to_mdl",
+            "cross_entity_mdl_to_zr7",
+            "blacklisted_sources",
+            "daily_delivery_time",
+            "backlog_age_days",
+            "rejection_window_days",
+            "rejection_ceiling_percent",
+            "alert_recipients_zr7",
+            "alert_recipients_mdl",
+            "alert_silence_hours",
+            "alert_crm_failure_threshold",
+            "circuit_failure_threshold",
+            "fallback_crm_key_zr7",
+            "fallback_crm_key_mdl",
+            "retention_years",
+        ]
+        widgets = {"daily_delivery_time": forms.TimeInput(format="%H:%M", attrs={"type": "time"})}
+
+    def __init__(self, *args, editable_entities: frozenset[str] = frozenset(), read_only: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["daily_delivery_time"].input_formats = ["%H:%M", "%H:%M:%S", "%Hh%M", "%Hh"]
+        self.fields["daily_delivery_time"].help_text = "Format HH:MM, heure de Paris."
+        for name, field in self.fields.items():
+            entity = ENTITY_FIELDS.get(name)
+            allowed = entity in editable_entities if entity else editable_entities >= ALL_ENTITIES
+            if read_only or not allowed:
+                field.disabled = True
+        for name in SECRET_FIELDS:
+            current = getattr(self.instance, name)
+            self.fields[name].help_text = ("Une clé est enregistrée. " if current else "Aucune clé. ") + (
+                "Laisser vide pour la conserver."
+            )
+
+    def changes(self, current: AppSettings) -> dict:
+        """Fields whose value differs from the stored record (editable fields only)."""
+        result = {}
+        for name, field in self.fields.items():
+            if field.disabled:
+                continue
+            value = self.cleaned_data.get(name)
+            if name in SECRET_FIELDS and not value:
+                continue  # blank means "keep": a CRM key is never cleared from this form
+            if value != getattr(current, name):
+                result[name] = value
+        return result
+
+
+class StaffAccountForm(forms.Form):
+    username = forms.CharField(label="Identifiant", max_length=150)
+    first_name = forms.CharField(label="Prénom", max_length=150, required=False)
+    last_name = forms.CharField(label="Nom", max_length=150, required=False)
+    email = forms.EmailField(label="E-mail", required=False)
+    scope = forms.ChoiceField(label="Entités", choices=EntityScope.choices)
+    role = forms.ChoiceField(label="Rôle", choices=Role.choices)
+    is_active = forms.BooleanField(label="Actif", required=False, initial=True)
+    password1 = forms.CharField(label="Mot de passe", widget=forms.PasswordInput, required=False, strip=False)
+    password2 = forms.CharField(
+        label="Mot de passe (confirmation)", widget=forms.PasswordInput, required=False, strip=False
+    )
+
+    def __init__(self, *args, scopes: list[str], creating: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scope"].choices = [(v, label) for v, label in EntityScope.choices if v in scopes]
+        self.creating = creating
+        if creating:
+            self.fields["password1"].required = True
+            self.fields["password2"].required = True
+            del self.fields["is_active"]
+        else:
+            self.fields["username"].disabled = True
+            del self.fields["password1"]
+            del self.fields["password2"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.creating and cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", "Les deux mots de passe ne correspondent pas.")
+        return cleaned
+
+
+class PasswordSetForm(forms.Form):
+    password1 = forms.CharField(label="Nouveau mot de passe", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Confirmation", widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", "Les deux mots de passe ne correspondent pas.")
+        return cleaned
