@@ -68,7 +68,7 @@ class MediaPagination(PageNumberPagination):
     parameters=[
         OpenApiParameter("entity", str, enum=list(Entity.values), description="ZR7 ou MDL (ses images + partagées)."),
         OpenApiParameter("tag", str, description="Étiquette exacte."),
-        OpenApiParameter("format", str, enum=list(MediaFormat.values)),
+        OpenApiParameter("image_format", str, enum=list(MediaFormat.values), description="Format du fichier."),
         OpenApiParameter("q", str, description="Recherche dans le titre et le texte alternatif."),
     ],
 )
@@ -80,9 +80,9 @@ class MediaAssetListView(generics.ListAPIView):
     def get_queryset(self):
         params = self.request.query_params
         entity = params.get("entity", "").strip().upper()
-        fmt = params.get("format", "").strip().upper()
+        fmt = params.get("image_format", "").strip().upper()
         if fmt and fmt not in MediaFormat.values:
-            raise ValidationError({"format": ["Format inconnu : JPEG, PNG, WEBP ou GIF."]})
+            raise ValidationError({"image_format": ["Format inconnu : JPEG, PNG, WEBP ou GIF."]})
         if entity:
             if entity not in Entity.values:
                 raise ValidationError({"entity": ["Entité inconnue : ZR7 ou MDL."]})

@@ -1,7 +1,7 @@
 """Back-office pages of the media library (§13): browse, upload, detail, delete, and the
 public file URL. Views parse, call one service or selector, and render."""
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib import messages
@@ -221,7 +221,7 @@ def media_file(request: HttpRequest, path: str) -> HttpResponse:
 
     Only the library folder is exposed; every file there was re-encoded by Pillow, and is
     sent with its image type, `nosniff` and a one-year immutable cache."""
-    if request.method not in ("GET", "HEAD"):
+    if request.method not in ("GET", "HEAD") or ".." in PurePosixPath(path).parts:
         raise Http404
     response = serve(request, path, document_root=Path(settings.MEDIA_ROOT) / LIBRARY_PREFIX)
     response["Cache-Control"] = _IMMUTABLE
