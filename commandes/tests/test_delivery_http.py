@@ -1,0 +1,183 @@
+"""HTTP POST delivery (§10) and the circuit breaker (§16), against a real local HTTP server."""
+
+import datetime
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from commandes.delivery import circuit_name, delivery_post_process, delivery_send_daily, idempotency_key
+from commandes.models import Attribution, HttpDeliveryAttempt
+from commandes.services import HTTP_MAX_ATTEMPTS, attribution_create
+from leads.models import LeadEvent
+from rdz.core.models import Alert, AlertState, AppSettings, CircuitBreaker, OutboxItem
+from rdz.core.services import outbox_due
+from tests.factories import CommandeFactory, LeadFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(settings):
+    settings.DELIVERY_HTTP_BACKOFF_SECONDS = 0  # retries are due at once
+
+
+@pytest.fixture
+def http_commande(http_endpoint, product):
+    return CommandeFactory(
+        client__entity="ZR7",
+        client__api_url=http_endpoint.url,
+        client__api_auth_header="X-Client-Key",
+        client__api_auth_value="s3cret",
+        client__api_timeout_seconds=1,
+        product=product,
+    )
+
+
+def _attribute(commande) -> tuple[Attribution, OutboxItem]:
+    lead = LeadFactory(entity=commande.entity, product=commande.product, status="routed", extra={"surface": 90})
+    with transaction.atomic():
+        attribution = attribution_create(lead=lead, commande=commande, now=timezone.now())
+    return attribution, OutboxItem.objects.get(kind="delivery_post", ref=str(attribution.pk))
+
+
+def _run_due() -> list[str]:
+    """What the sweeper and the workers do: process every due HTTP delivery."""
+    return [delivery_post_process(item_id=item.pk) for item in outbox_due(kinds=["delivery_post"])]
+
+
+def test_an_attribution_to_a_client_with_an_endpoint_is_posted_once_with_its_auth_header(http_endpoint, http_commande):
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "delivered"
+
+    (request,) = http_endpoint.requests
+    assert request.headers["x-client-key"] == "s3cret"
+    assert request.headers["idempotency-key"] == idempotency_key(attribution.pk)
+    body = request.json()
+    assert body["id"] == str(attribution.lead_id)
+    assert body["phone"] == attribution.lead.phone
+    assert body["extra"] == {"surface": 90}
+    assert body["rejection_url"].startswith("http")
+    attribution.refresh_from_db()
+    assert attribution.status == "delivered" and attribution.channel == "http"
+    assert attribution.lead.status == "delivered"
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert attempt.success and attempt.status_code == 200 and attempt.response_body
+    assert delivery_post_process(item_id=item.pk) == "not_claimed"  # a second message is a no-op
+    assert len(http_endpoint.requests) == 1
+
+
+def test_a_500_is_retried_and_the_next_attempt_delivers(http_endpoint, http_commande):
+    http_endpoint.script = [500]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "retry"
+    attribution.refresh_from_db()
+    assert attribution.status == "pending"
+    assert _run_due() == ["delivered"]
+
+    attempts = list(HttpDeliveryAttempt.objects.filter(attribution=attribution).order_by("started_at"))
+    assert [a.status_code for a in attempts] == [500, 200]
+    assert http_endpoint.unique_keys() == {idempotency_key(attribution.pk)}
+
+
+def test_a_timeout_is_recorded_and_retried(http_endpoint, http_commande):
+    http_endpoint.script = [("slow", 2)]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "retry"
+
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert not attempt.success and "délai dépassé" in attempt.error
+    assert _run_due() == ["delivered"]
+
+
+def test_after_the_last_failure_the_lead_falls_back_to_the_csv_batch(http_endpoint, http_commande, entity_smtp):
+    http_endpoint.default = 503
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 100})
+    attribution, item = _attribute(http_commande)
+
+    results = [delivery_post_process(item_id=item.pk)]
+    while results[-1] == "retry":
+        results += _run_due()
+
+    assert results == ["retry"] * (HTTP_MAX_ATTEMPTS - 1) + ["fallback"]
+    attribution.refresh_from_db()
+    assert attribution.channel == "csv" and attribution.status == "pending"
+    assert attribution.lead.events.filter(kind=LeadEvent.Kind.DELIVERY_FAILED, message__contains="repli").exists()
+    delivery_send_daily()
+    assert len(entity_smtp.messages) == 1
+    attribution.refresh_from_db()
+    assert attribution.status == "delivered"
+
+
+def test_a_permanent_refusal_falls_back_to_csv_without_retrying(http_endpoint, http_commande):
+    http_endpoint.script = [422]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"
+
+    assert len(http_endpoint.requests) == 1
+    attribution.refresh_from_db()
+    assert attribution.channel == "csv"
+    assert OutboxItem.objects.get(pk=item.pk).status == "failed"
+
+
+def test_the_circuit_opens_after_n_failures_pauses_the_endpoint_and_closes_after_a_probe(http_endpoint, http_commande):
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 3})
+    http_endpoint.default = 500
+    pairs = [_attribute(http_commande) for _ in range(4)]
+
+    results = [delivery_post_process(item_id=item.pk) for _, item in pairs]
+
+    assert results == ["retry", "retry", "retry", "postponed"]
+    assert len(http_endpoint.requests) == 3  # the fourth never reached the paused endpoint
+    breaker = CircuitBreaker.objects.get(name=circuit_name(http_commande.client))
+    assert breaker.state == "open"
+    alert = Alert.objects.get(kind="circuit_ouvert", state=AlertState.OPEN)
+    assert _run_due() == ["postponed"] * 3  # nothing dropped, nothing sent while paused
+    assert Attribution.objects.filter(status="pending").count() == 4
+
+    http_endpoint.default = "ok"
+    # Five minutes pass: the probe time comes, for the breaker and for the paused rows.
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    CircuitBreaker.objects.filter(pk=breaker.pk).update(next_probe_at=past)
+    OutboxItem.objects.filter(kind="delivery_post", status="pending").update(next_attempt_at=past)
+    first_due = outbox_due(kinds=["delivery_post"])[0]
+    assert delivery_post_process(item_id=first_due.pk) == "delivered"  # the probe
+
+    breaker.refresh_from_db()
+    assert breaker.state == "closed"
+    alert.refresh_from_db()
+    assert alert.state == AlertState.CLEARED
+    assert _run_due() == ["delivered"] * 3  # the paused work was brought forward
+    assert Attribution.objects.filter(status="delivered").count() == 4
+
+
+def test_staff_resume_a_paused_endpoint_by_hand_from_the_admin(http_endpoint, http_commande, superuser, client):
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.script = [500]
+    _, item = _attribute(http_commande)
+    delivery_post_process(item_id=item.pk)
+    assert CircuitBreaker.objects.get(name=circuit_name(http_commande.client)).state == "open"
+    client.force_login(superuser)
+
+    client.post(
+        "/admin/commandes/client/", {"action": "resume_endpoint", "_selected_action": [http_commande.client_id]}
+    )
+
+    assert CircuitBreaker.objects.get(name=circuit_name(http_commande.client)).state == "closed"
+    assert _run_due() == ["delivered"]
+
+
+def test_an_opposed_number_is_never_posted(http_endpoint, http_commande):
+    from tests.factories import OppositionEntryFactory
+
+    attribution, item = _attribute(http_commande)
+    OppositionEntryFactory(phone=attribution.phone)
+
+    assert delivery_post_process(item_id=item.pk) == "opposed"
+    assert http_endpoint.requests == []
+    attribution.refresh_from_db()
+    assert attribution.status == "cancelled"

@@ -1,0 +1,62 @@
+"""The daily schedule (§10): 09:30 Europe/Paris all year, moved when the setting changes."""
+
+import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from commandes.schedules import BACKLOG_TASK_NAME, DAILY_TASK_NAME
+from rdz.core.services import settings_update
+
+pytestmark = pytest.mark.django_db
+
+PARIS = ZoneInfo("Europe/Paris")
+UTC = datetime.UTC
+
+
+def _next_run(task_name: str, last_run_at: datetime.datetime) -> datetime.datetime:
+    """The next time beat fires the task after `last_run_at`, as celery computes it."""
+    schedule = PeriodicTask.objects.get(name=task_name).crontab.schedule
+    # As TzAwareCrontab.is_due does: last run in the schedule's own timezone first.
+    start, delta, _ = schedule.remaining_delta(last_run_at.astimezone(schedule.tz), tz=schedule.tz)
+    return (start + delta).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("last_run_utc", "expected_utc"),
+    [
+        # Winter (UTC+1): 09:30 Paris is 08:30 UTC.
+        (datetime.datetime(2026, 1, 14, 8, 30, tzinfo=UTC), datetime.datetime(2026, 1, 15, 8, 30, tzinfo=UTC)),
+        # Spring change on Sunday 29 March 2026: Saturday in winter time, Sunday in summer time.
+        (datetime.datetime(2026, 3, 28, 8, 30, tzinfo=UTC), datetime.datetime(2026, 3, 29, 7, 30, tzinfo=UTC)),
+        # Summer (UTC+2): 07:30 UTC.
+        (datetime.datetime(2026, 7, 1, 7, 30, tzinfo=UTC), datetime.datetime(2026, 7, 2, 7, 30, tzinfo=UTC)),
+        # Autumn change on Sunday 25 October 2026: back to 08:30 UTC.
+        (datetime.datetime(2026, 10, 24, 7, 30, tzinfo=UTC), datetime.datetime(2026, 10, 25, 8, 30, tzinfo=UTC)),
+    ],
+)
+def test_the_daily_email_fires_at_0930_paris_in_winter_summer_and_across_both_dst_changes(last_run_utc, expected_utc):
+    task = PeriodicTask.objects.get(name=DAILY_TASK_NAME)
+    assert task.task == "commandes.tasks.delivery_send_daily" and task.enabled
+    assert str(task.crontab.timezone) == "Europe/Paris"
+
+    next_run = _next_run(DAILY_TASK_NAME, last_run_utc)
+
+    assert next_run == expected_utc
+    assert next_run.astimezone(PARIS).time() == datetime.time(9, 30)
+
+
+def test_the_backlog_recycling_runs_half_an_hour_before_the_mailing():
+    next_run = _next_run(BACKLOG_TASK_NAME, datetime.datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
+
+    assert next_run.astimezone(PARIS) == datetime.datetime(2026, 7, 2, 9, 0, tzinfo=PARIS)
+
+
+def test_changing_the_delivery_time_moves_both_schedules(django_capture_on_commit_callbacks, superuser):
+    with django_capture_on_commit_callbacks(execute=True):
+        settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(8, 15)})
+
+    last = datetime.datetime(2026, 1, 14, 12, 0, tzinfo=UTC)
+    assert _next_run(DAILY_TASK_NAME, last).astimezone(PARIS) == datetime.datetime(2026, 1, 15, 8, 15, tzinfo=PARIS)
+    assert _next_run(BACKLOG_TASK_NAME, last).astimezone(PARIS) == datetime.datetime(2026, 1, 15, 7, 45, tzinfo=PARIS)

@@ -1,0 +1,53 @@
+"""A real Celery worker on the real broker: a worker killed mid-delivery loses nothing (§16)."""
+
+import datetime
+import time
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from commandes.delivery import idempotency_key
+from commandes.models import Attribution, HttpDeliveryAttempt
+from commandes.services import attribution_create
+from leads.models import LeadEvent
+from rdz.core.models import OutboxItem
+from rdz.core.tasks import outbox_sweep
+from tests.factories import CommandeFactory, LeadFactory, ProductFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _wait_for(predicate, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_killed_mid_post_is_restarted_and_the_lead_is_delivered_exactly_once(celery_worker, http_endpoint):
+    http_endpoint.script = [("slow", 5)]  # the first POST hangs: the worker dies during it
+    commande = CommandeFactory(
+        client__api_url=http_endpoint.url, client__api_timeout_seconds=10, product=ProductFactory(code="PV")
+    )
+    lead = LeadFactory(status="routed")
+    with transaction.atomic():  # as in intake: the POST is enqueued after commit
+        attribution = attribution_create(lead=lead, commande=commande, now=timezone.now())
+
+    assert http_endpoint.received.wait(30), celery_worker.log()
+    celery_worker.kill()
+    item = OutboxItem.objects.get(kind="delivery_post", ref=str(attribution.pk))
+    assert item.status == "running"
+    # The claim's lease would run out after its timeout; fast-forward instead of waiting.
+    OutboxItem.objects.filter(pk=item.pk).update(claimed_until=timezone.now() - datetime.timedelta(seconds=1))
+
+    celery_worker.start()
+    outbox_sweep()  # what beat runs every minute
+
+    assert _wait_for(lambda: Attribution.objects.get(pk=attribution.pk).status == "delivered"), celery_worker.log()
+    assert http_endpoint.unique_keys() == {idempotency_key(attribution.pk)}
+    assert HttpDeliveryAttempt.objects.filter(attribution=attribution, success=True).count() == 1
+    assert LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.DELIVERED).count() == 1
+    assert OutboxItem.objects.get(pk=item.pk).status == "done"
