@@ -99,3 +99,7 @@ class OppositionEntryAdmin(RoleAdminMixin, admin.ModelAdmin):
     list_display = ("phone", "reason", "source", "created_at")
     search_fields = ("phone",)
     list_filter = ("source",)
+
+
+# Landing forms and tracking (§11) live in their own module.
+from leads import admin_forms  # noqa: E402, F401

@@ -1,6 +1,24 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _install_db_triggers(sender, using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    from leads.db_triggers import crm_key_trigger_install
+
+    crm_key_trigger_install(connections[using])
 
 
 class LeadsConfig(AppConfig):
     name = "leads"
     verbose_name = "Leads"
+
+    def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
+        from leads.api_forms import cors_allow_form_origin
+
+        # SQLite drops triggers when a migration rebuilds the table: re-create after migrate.
+        post_migrate.connect(_install_db_triggers, sender=self, dispatch_uid="leads_db_triggers")
+        check_request_enabled.connect(cors_allow_form_origin, dispatch_uid="leads_form_cors")

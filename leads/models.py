@@ -201,8 +201,34 @@ class LeadEvent(models.Model):
         return f"{self.get_kind_display()} : {self.message}"
 
 
+class CrmKeyWriteOnceError(ValueError):
+    """Raised when something tries to clear or change a LeadForm's CRM key outside rotation (§11)."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(
+            message
+            or "La clé API CRM est déjà définie : elle ne peut être ni effacée ni modifiée (utilisez la rotation)."
+        )
+
+
+class LeadFormQuerySet(models.QuerySet):
+    """`update()` / `bulk_update()` refuse to touch the write-once CRM key; only the
+    rotation service (leads.services_forms) writes it, and the database trigger
+    refuses a clear or an unannounced change even from raw SQL (migration 0003)."""
+
+    def update(self, **kwargs):
+        if "crm_api_key" in kwargs:
+            raise CrmKeyWriteOnceError()
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if "crm_api_key" in fields:
+            raise CrmKeyWriteOnceError()
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class LeadForm(models.Model):
-    """A landing-page form (§11). Its CRM key is write-once (see leads.services)."""
+    """A landing-page form (§11). Its CRM key is write-once (see leads.services_forms)."""
 
     code = models.SlugField("code", max_length=50, unique=True)
     name = models.CharField("nom", max_length=120)
@@ -216,11 +242,19 @@ class LeadForm(models.Model):
     )
     target_crm = models.CharField("CRM cible", max_length=3, choices=Entity.choices)
     crm_api_key = models.CharField("clé API CRM", max_length=255, blank=True, editable=False)
+    consent_text_version = models.CharField(
+        "version du texte de consentement",
+        max_length=50,
+        blank=True,
+        help_text="Version du texte de consentement affiché sur la page (preuve du consentement).",
+    )
     active = models.BooleanField("actif", default=True)
     created_at = models.DateTimeField("créé le", default=timezone.now)
     legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
 
     ENTITY_FIELD = "entity"
+
+    objects = LeadFormQuerySet.as_manager()
 
     class Meta:
         verbose_name = "formulaire"
@@ -229,6 +263,49 @@ class LeadForm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
+
+    def save(self, *args, **kwargs):
+        # Write-once key (§11): a loaded form never clears or changes its stored key, and a
+        # save that does not set the key never writes the column (a stale instance must not
+        # overwrite a key set meanwhile). Rotation goes through leads.services_forms.
+        if not self._state.adding:
+            stored = getattr(self, "_stored_crm_api_key", None)
+            if stored is None or self.crm_api_key == stored:
+                update_fields = kwargs.get("update_fields")
+                if update_fields is None:
+                    update_fields = [f.name for f in self._meta.concrete_fields if not f.primary_key]
+                kwargs["update_fields"] = [f for f in update_fields if f != "crm_api_key"]
+            elif stored:
+                raise CrmKeyWriteOnceError()
+        super().save(*args, **kwargs)
+        self._stored_crm_api_key = self.crm_api_key
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_crm_api_key = instance.__dict__.get("crm_api_key")
+        return instance
+
+    @property
+    def crm_api_key_hint(self) -> str:
+        """The key masked for display: only its last 4 characters."""
+        if not self.crm_api_key:
+            return ""
+        return "••••" + self.crm_api_key[-4:]
+
+
+class LeadFormKeyUnlock(models.Model):
+    """Short-lived row written and deleted inside the rotation transaction: the database
+    trigger lets a form's CRM key change only while such a row exists (never to empty)."""
+
+    form = models.OneToOneField(LeadForm, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name = "déverrouillage de clé CRM"
+        verbose_name_plural = "déverrouillages de clé CRM"
+
+    def __str__(self) -> str:
+        return f"déverrouillage {self.form_id}"
 
 
 class TrackingEvent(models.Model):

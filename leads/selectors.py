@@ -1,8 +1,105 @@
 """Non-trivial reads on leads."""
 
-from leads.models import OppositionEntry
+import datetime
+from collections import defaultdict
+
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+
+from leads.models import Lead, OppositionEntry, TrackingEvent
+from rdz.core.timeutils import PARIS, paris_day_bounds
 
 
 def phone_is_opposed(*, phone: str) -> bool:
     """True when the (E.164) number is on the opposition list: never route, deliver or forward it (§16)."""
     return OppositionEntry.objects.filter(phone=phone).exists()
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _funnel(visits: int, visitors: int, starts: int, termine: int) -> dict:
+    return {
+        "visits": visits,
+        "visitors": visitors,
+        "starts": starts,
+        "termine": termine,
+        "start_rate": _rate(starts, visits),
+        "conversion_rate": _rate(termine, visits),
+        "completion_rate": _rate(termine, starts),
+    }
+
+
+def form_stats(*, form, date_from: datetime.date, date_to: datetime.date) -> dict:
+    """Funnel of a landing form over Paris days [date_from, date_to] (§11).
+
+    visits / starts: tracking events; visitors: distinct visitor ids that visited;
+    Terminé: every lead created from the form, whatever its status since (routed,
+    no_order, duplicate, blacklisted, rejected, delivered, opposed all count). Rates in %
+    (None when the base is 0): start = starts/visits, conversion = Terminé/visits,
+    completion = Terminé/starts. Per variant and per day.
+    """
+    start, _ = paris_day_bounds(date_from)
+    _, end = paris_day_bounds(date_to)
+    events = TrackingEvent.objects.filter(form=form, created_at__gte=start, created_at__lt=end)
+    leads = Lead.objects.filter(form=form, created_at__gte=start, created_at__lt=end)
+
+    def by(qs, *fields, distinct_visitors: bool = False):
+        out: dict = defaultdict(int)
+        rows = qs.values(*fields).annotate(n=Count("visitor_id", distinct=True) if distinct_visitors else Count("id"))
+        for row in rows:
+            out[tuple(row[f] for f in fields)] += row["n"]
+        return out
+
+    day = TruncDate("created_at", tzinfo=PARIS)
+    ev_day = by(events.annotate(day=day), "day", "event")
+    ev_variant = by(events, "variant", "event")
+    visitors_variant = by(events.filter(event="visit"), "variant", distinct_visitors=True)
+    leads_day = by(leads.annotate(day=day), "day")
+    leads_variant = by(leads, "variant")
+    statuses = by(leads, "status")
+    total_visitors = events.filter(event="visit").values("visitor_id").distinct().count()
+
+    variant_names = [str(v.get("name")) for v in form.variants or [] if isinstance(v, dict)]
+    seen = {k[0] for k in ev_variant} | {k[0] for k in leads_variant}
+    names = variant_names + sorted(n for n in seen if n not in variant_names)
+    variants = [
+        {
+            "variant": name,
+            **_funnel(
+                ev_variant[(name, "visit")],
+                visitors_variant[(name,)],
+                ev_variant[(name, "start")],
+                leads_variant[(name,)],
+            ),
+        }
+        for name in names
+    ]
+    days = []
+    current = date_from
+    while current <= date_to:
+        days.append(
+            {
+                "day": current,
+                "visits": ev_day[(current, "visit")],
+                "starts": ev_day[(current, "start")],
+                "termine": leads_day[(current,)],
+            }
+        )
+        current += datetime.timedelta(days=1)
+    totals = _funnel(
+        sum(v for (_, e), v in ev_variant.items() if e == "visit"),
+        total_visitors,
+        sum(v for (_, e), v in ev_variant.items() if e == "start"),
+        sum(leads_variant.values()),
+    )
+    return {
+        "form": form.code,
+        "date_from": date_from,
+        "date_to": date_to,
+        "totals": totals,
+        "statuses": {status: n for (status,), n in sorted(statuses.items())},
+        "variants": variants,
+        "days": days,
+    }

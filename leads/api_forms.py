@@ -1,0 +1,319 @@
+"""Landing form API (§11, §15).
+
+Public (CORS limited to each form's allowed origins, throttled per IP, no cookies):
+`POST /api/v1/forms/<code>/submit/` and `POST /api/v1/track/`.
+Staff (session): `GET /api/v1/forms/<code>/stats/` and `GET`/`PATCH /api/v1/forms/<code>/`.
+"""
+
+import datetime
+import re
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from leads.api import LeadBodySerializer, LeadResultSerializer, client_ip, lead_result
+from leads.models import LeadForm
+from leads.selectors import form_stats
+from leads.services import LeadError, LeadInput, product_extra_validate
+from leads.services_forms import (
+    form_lead_submit,
+    leadform_origin_allowed,
+    leadform_update,
+    leadform_variant_names,
+    tracking_event_record,
+)
+from rdz.core.scoping import can_change, scope_queryset, user_entities
+from rdz.core.timeutils import paris_today
+
+SUBMIT_PATH = re.compile(r"^/api/v1/forms/(?P<code>[-a-zA-Z0-9_]+)/submit/$")
+TRACK_PATH = "/api/v1/track/"
+
+
+# --- CORS (corsheaders' check_request_enabled signal) ------------------------------------
+def _request_form(request, code: str) -> LeadForm | None:
+    """The active form `code`, looked up once per request (CORS check, then the view)."""
+    cache = getattr(request, "_rdz_forms", None)
+    if cache is None:
+        cache = request._rdz_forms = {}
+    if code not in cache:
+        cache[code] = LeadForm.objects.select_related("product").filter(code=code, active=True).first()
+    return cache[code]
+
+
+def cors_allow_form_origin(sender, request, **kwargs) -> bool:
+    """Allow the Origin only for the public endpoints of a form that lists it.
+
+    The track endpoint names its form in the query string (`?form=<code>`) because a
+    preflight request has no body.
+    """
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    path = request.path_info
+    match = SUBMIT_PATH.match(path)
+    if match:
+        code = match["code"]
+    elif path == TRACK_PATH:
+        code = request.GET.get("form", "")
+    else:
+        return False
+    form = _request_form(request, code) if code else None
+    return form is not None and leadform_origin_allowed(form=form, origin=origin)
+
+
+def _origin_refused(request, form: LeadForm) -> bool:
+    """A browser always sends Origin on these cross-origin POSTs: refuse one not allowed
+    for the form (defence in depth: the CORS preflight already stops real browsers)."""
+    origin = request.headers.get("Origin")
+    return bool(origin) and not leadform_origin_allowed(form=form, origin=origin)
+
+
+NOT_FOUND = {"detail": "Formulaire introuvable."}
+ORIGIN_REFUSED = {"detail": "Origine non autorisée pour ce formulaire."}
+
+
+# --- Public: submit ----------------------------------------------------------------------
+class FormSubmitSerializer(LeadBodySerializer):
+    visitor_id = serializers.RegexField(r"^[A-Za-z0-9_-]{0,64}$", required=False, allow_blank=True, default="")
+    variant = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
+    consent_page_url = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    consent_text_version = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
+    website = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Piège à robots : doit rester vide."
+    )
+
+
+class FormSubmitView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "form_ip"
+
+    @extend_schema(
+        request=FormSubmitSerializer,
+        responses={201: LeadResultSerializer, 200: LeadResultSerializer},
+        summary="Déposer un lead depuis un formulaire (public, CORS)",
+        description="Même corps que l'API provider sans `product` (celui du formulaire), plus `visitor_id` et "
+        "`variant`. Un double envoi (même visiteur et même téléphone en quelques minutes) renvoie le même lead (200).",
+    )
+    def post(self, request, code: str):
+        form = _request_form(request._request, code)
+        if form is None:
+            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+        if _origin_refused(request, form):
+            return Response(ORIGIN_REFUSED, status=status.HTTP_403_FORBIDDEN)
+        serializer = FormSubmitSerializer(data=request.data)
+        if not serializer.is_valid():
+            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
+        v = serializer.validated_data
+        if v.get("website"):
+            # A robot filled the hidden field: answer like a success, store nothing.
+            return Response(
+                {"id": str(uuid.uuid4()), "status": "no_order", "entity": form.entity}, status=status.HTTP_201_CREATED
+            )
+        variant = v["variant"] if v["variant"] in leadform_variant_names(form) else ""
+        try:
+            extra = product_extra_validate(product=form.product, extra=v.get("extra"))
+            data = LeadInput(
+                phone=v["phone"],
+                product=form.product,
+                departement=v["departement"],
+                first_name=v.get("first_name") or "",
+                last_name=v.get("last_name") or "",
+                email=v.get("email") or "",
+                source=v.get("source", "").strip(),
+                consent=v.get("consent", False),
+                extra=extra,
+                ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+                visitor_id=v["visitor_id"],
+                variant=variant,
+                consent_page_url=v["consent_page_url"][:500],
+                consent_text_version=v["consent_text_version"] or form.consent_text_version,
+            )
+            lead, created = form_lead_submit(form=form, data=data)
+        except LeadError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(lead_result(lead), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# --- Public: track -----------------------------------------------------------------------
+class TrackSerializer(serializers.Serializer):
+    form = serializers.SlugField(max_length=50)
+    event = serializers.ChoiceField(choices=["visit", "start"])
+    visitor_id = serializers.RegexField(r"^[A-Za-z0-9_-]{8,64}$")
+    variant = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
+
+
+class TrackView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "track_ip"
+
+    @extend_schema(
+        request=TrackSerializer,
+        responses={204: None},
+        parameters=[OpenApiParameter("form", str, OpenApiParameter.QUERY, description="Code du formulaire (CORS)")],
+        summary="Enregistrer une visite ou un démarrage de formulaire (public, CORS)",
+    )
+    def post(self, request):
+        serializer = TrackSerializer(data=request.data)
+        if not serializer.is_valid():
+            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
+        v = serializer.validated_data
+        query_form = request.query_params.get("form")
+        if query_form and query_form != v["form"]:
+            return Response({"form": ["Le formulaire ne correspond pas à l'adresse."]}, status=400)
+        form = _request_form(request._request, v["form"])
+        if form is None:
+            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+        if _origin_refused(request, form):
+            return Response(ORIGIN_REFUSED, status=status.HTTP_403_FORBIDDEN)
+        try:
+            tracking_event_record(form=form, event=v["event"], visitor_id=v["visitor_id"], variant=v["variant"])
+        except LeadError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Staff: form detail and stats ------------------------------------------------------
+class IsStaffWithScope(BasePermission):
+    message = "Accès réservé au staff."
+
+    def has_permission(self, request, view):
+        if not user_entities(request.user):
+            return False
+        return request.method in ("GET", "HEAD", "OPTIONS") or can_change(request.user)
+
+
+def _staff_form(request, code: str) -> LeadForm | None:
+    return scope_queryset(LeadForm.objects.select_related("product"), request.user).filter(code=code).first()
+
+
+class FunnelSerializer(serializers.Serializer):
+    visits = serializers.IntegerField()
+    visitors = serializers.IntegerField(help_text="Visiteurs distincts")
+    starts = serializers.IntegerField()
+    termine = serializers.IntegerField(help_text="Tous les leads créés par le formulaire, quel que soit leur statut")
+    start_rate = serializers.FloatField(allow_null=True, help_text="Démarrages / visites (%)")
+    conversion_rate = serializers.FloatField(allow_null=True, help_text="Terminé / visites (%)")
+    completion_rate = serializers.FloatField(allow_null=True, help_text="Terminé / démarrages (%)")
+
+
+class VariantStatsSerializer(FunnelSerializer):
+    variant = serializers.CharField()
+
+
+class DayStatsSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    visits = serializers.IntegerField()
+    starts = serializers.IntegerField()
+    termine = serializers.IntegerField()
+
+
+class FormStatsSerializer(serializers.Serializer):
+    form = serializers.CharField()
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    totals = FunnelSerializer()
+    statuses = serializers.DictField(child=serializers.IntegerField(), help_text="Leads par statut")
+    variants = VariantStatsSerializer(many=True)
+    days = DayStatsSerializer(many=True)
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+    def validate(self, attrs):
+        today = paris_today()
+        date_to = attrs.get("date_to") or today
+        date_from = attrs.get("date_from") or date_to - datetime.timedelta(days=29)
+        if date_from > date_to:
+            raise serializers.ValidationError({"from": ["La date de début doit précéder la date de fin."]})
+        if (date_to - date_from).days > 366:
+            raise serializers.ValidationError({"from": ["Période limitée à un an."]})
+        return {"date_from": date_from, "date_to": date_to}
+
+
+class FormStatsView(APIView):
+    permission_classes = [IsStaffWithScope]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", datetime.date, OpenApiParameter.QUERY, description="Premier jour (Paris)"),
+            OpenApiParameter("to", datetime.date, OpenApiParameter.QUERY, description="Dernier jour (Paris)"),
+        ],
+        responses={200: FormStatsSerializer},
+        summary="Statistiques d'un formulaire : visites, démarrages, Terminé, par variante et par jour",
+    )
+    def get(self, request, code: str):
+        form = _staff_form(request, code)
+        if form is None:
+            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+        query = StatsQuerySerializer(
+            data={k: v for k, v in (("date_from", request.GET.get("from")), ("date_to", request.GET.get("to"))) if v}
+        )
+        if not query.is_valid():
+            errors = {
+                ("from" if k == "date_from" else "to" if k == "date_to" else k): v for k, v in query.errors.items()
+            }
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+        stats = form_stats(form=form, **query.validated_data)
+        return Response(FormStatsSerializer(stats).data)
+
+
+class FormDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    name = serializers.CharField(max_length=120, required=False)
+    entity = serializers.CharField(read_only=True)
+    product = serializers.CharField(source="product.code", read_only=True)
+    target_crm = serializers.CharField(read_only=True)
+    allowed_origins = serializers.ListField(child=serializers.CharField(), required=False)
+    variants = serializers.ListField(child=serializers.DictField(), required=False)
+    consent_text_version = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+    crm_api_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text="Une seule fois : ensuite seule la rotation."
+    )
+    crm_api_key_set = serializers.SerializerMethodField()
+    crm_api_key_hint = serializers.CharField(read_only=True)
+
+    def get_crm_api_key_set(self, form) -> bool:
+        return bool(form.crm_api_key)
+
+
+class FormDetailView(APIView):
+    permission_classes = [IsStaffWithScope]
+
+    @extend_schema(responses={200: FormDetailSerializer}, summary="Paramètres d'un formulaire (staff)")
+    def get(self, request, code: str):
+        form = _staff_form(request, code)
+        if form is None:
+            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+        return Response(FormDetailSerializer(form).data)
+
+    @extend_schema(
+        request=FormDetailSerializer,
+        responses={200: FormDetailSerializer},
+        summary="Modifier un formulaire (staff) ; la clé API CRM ne se définit qu'une fois",
+    )
+    def patch(self, request, code: str):
+        form = _staff_form(request, code)
+        if form is None:
+            return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+        serializer = FormDetailSerializer(data=request.data, partial=True)
+        if not serializer.is_valid():
+            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            leadform_update(form=form, user=request.user, changes=dict(serializer.validated_data))
+        except LeadError as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        form = _staff_form(request, code)
+        return Response(FormDetailSerializer(form).data)

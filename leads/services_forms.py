@@ -1,0 +1,282 @@
+"""Landing forms (§11): the write-once CRM key, form settings, form intake with
+double-click dedupe, tracking events, and the lead's CRM forwarding state.
+
+Kept apart from leads/services.py (provider and shared intake) to keep both small.
+"""
+
+import datetime
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+from django.db import connection, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, TrackingEvent
+from leads.services import LeadError, LeadInput, lead_create, lead_event_add
+from rdz.core.services import audit_log
+
+# Same form + visitor + phone within this window is one lead (double-click, reload, §16).
+FORM_DEDUPE_WINDOW = datetime.timedelta(minutes=5)
+HONEYPOT_FIELD = "website"
+VARIANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+# --- Form settings -----------------------------------------------------------------------
+def leadform_origins_clean(value) -> list[str]:
+    """Allowed origins as `scheme://host[:port]`, lower-cased, without duplicates.
+
+    Accepts a list or a text with one origin per line. Raises LeadError (French).
+    """
+    if isinstance(value, str):
+        value = [line for line in re.split(r"[\s,]+", value) if line]
+    if not isinstance(value, list | tuple):
+        raise LeadError({"allowed_origins": ["Une liste d'origines est attendue."]})
+    cleaned: list[str] = []
+    errors: list[str] = []
+    for raw in value:
+        text = str(raw).strip().rstrip("/").lower()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            errors.append(f"« {str(raw)[:80]} » n'est pas une origine valide (ex. https://www.exemple.fr).")
+            continue
+        if text not in cleaned:
+            cleaned.append(text)
+    if errors:
+        raise LeadError({"allowed_origins": errors})
+    return cleaned
+
+
+def leadform_variants_clean(value) -> list[dict]:
+    """A/B variants as [{"name": "A", "weight": 50}, …]: unique names, weights 1–1000.
+
+    Accepts a list of dicts or a text with one `nom=poids` per line.
+    """
+    if isinstance(value, str):
+        items = []
+        for line in value.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            name, _, weight = line.partition("=")
+            items.append({"name": name.strip(), "weight": weight.strip() or "1"})
+        value = items
+    if not isinstance(value, list | tuple):
+        raise LeadError({"variants": ["Une liste de variantes est attendue."]})
+    cleaned: list[dict] = []
+    errors: list[str] = []
+    for item in value:
+        if not isinstance(item, dict):
+            errors.append("Chaque variante s'écrit nom=poids (ex. A=50).")
+            continue
+        name = str(item.get("name", "")).strip()
+        weight = item.get("weight", 1)
+        if not VARIANT_NAME_RE.match(name):
+            errors.append(f"« {name[:60]} » : nom de variante invalide (lettres, chiffres, - et _).")
+            continue
+        try:
+            weight = int(weight)
+        except (TypeError, ValueError):
+            weight = -1
+        if not 1 <= weight <= 1000:
+            errors.append(f"« {name} » : le poids doit être un entier entre 1 et 1000.")
+            continue
+        if any(v["name"] == name for v in cleaned):
+            errors.append(f"« {name} » : variante en double.")
+            continue
+        cleaned.append({"name": name, "weight": weight})
+    if errors:
+        raise LeadError({"variants": errors})
+    return cleaned
+
+
+def leadform_origin_allowed(*, form: LeadForm, origin: str) -> bool:
+    return bool(origin) and origin.rstrip("/").lower() in form.allowed_origins
+
+
+def leadform_variant_names(form: LeadForm) -> list[str]:
+    return [str(v.get("name")) for v in form.variants or [] if isinstance(v, dict)]
+
+
+EDITABLE_FIELDS = ("name", "allowed_origins", "variants", "active", "consent_text_version")
+
+
+@transaction.atomic
+def leadform_update(*, form: LeadForm, user, changes: dict) -> LeadForm:
+    """Change a form's settings (staff API). `crm_api_key` only while none is set (§11)."""
+    errors: dict[str, list[str]] = {}
+    key = changes.pop("crm_api_key", None)
+    for name, value in changes.items():
+        if name not in EDITABLE_FIELDS:
+            errors[name] = ["Ce champ ne peut pas être modifié."]
+            continue
+        try:
+            if name == "allowed_origins":
+                value = leadform_origins_clean(value)
+            elif name == "variants":
+                value = leadform_variants_clean(value)
+        except LeadError as exc:
+            errors.update(exc.errors)
+            continue
+        setattr(form, name, value)
+    if key is not None and form.crm_api_key:
+        errors["crm_api_key"] = [
+            "La clé API CRM est déjà définie : elle ne peut être ni effacée ni modifiée "
+            "(rotation dans l'administration)."
+        ]
+    if errors:
+        raise LeadError(errors)
+    form.save()
+    if key is not None:
+        leadform_crm_key_set(form=form, key=key, user=user)
+    audit_log(
+        action="leadform_update",
+        actor=user,
+        entity=form.entity,
+        obj=form,
+        message=f"Formulaire {form.code} modifié : {', '.join(sorted(changes)) or '—'}",
+    )
+    return form
+
+
+# --- Write-once CRM key (§11) ------------------------------------------------------------
+def _key_clean(key) -> str:
+    key = (key or "").strip() if isinstance(key, str) else ""
+    if not key:
+        raise LeadError({"crm_api_key": ["La clé API CRM ne peut pas être vide."]})
+    if len(key) > 255:
+        raise LeadError({"crm_api_key": ["255 caractères au maximum."]})
+    return key
+
+
+@transaction.atomic
+def leadform_crm_key_set(*, form: LeadForm, key: str, user=None) -> LeadForm:
+    """Set the key of a form that has none. Refused (LeadError) once a key exists."""
+    key = _key_clean(key)
+    # The base QuerySet.update bypasses LeadFormQuerySet's guard; the WHERE keeps it write-once.
+    updated = models.QuerySet.update(LeadForm.objects.filter(pk=form.pk, crm_api_key=""), crm_api_key=key)
+    if updated != 1:
+        raise LeadError(
+            {"crm_api_key": ["La clé API CRM est déjà définie : seule la rotation dans l'administration la remplace."]}
+        )
+    form.crm_api_key = form._stored_crm_api_key = key
+    audit_log(
+        action="leadform_crm_key_set",
+        actor=user,
+        entity=form.entity,
+        obj=form,
+        message=f"Clé API CRM {form.target_crm} définie pour {form.code} ({form.crm_api_key_hint})",
+    )
+    return form
+
+
+@transaction.atomic
+def leadform_crm_key_rotate(*, form: LeadForm, key: str, user, reason: str = "") -> LeadForm:
+    """Replace the key (the only path that may change it), audited with who and why."""
+    key = _key_clean(key)
+    locked = LeadForm.objects.select_for_update().get(pk=form.pk)
+    old_hint = locked.crm_api_key_hint or "aucune"
+    if locked.crm_api_key == key:
+        raise LeadError({"crm_api_key": ["La nouvelle clé est identique à l'actuelle."]})
+    # The database trigger accepts the change only while this row exists (same transaction).
+    unlock = LeadFormKeyUnlock.objects.create(form=locked)
+    models.QuerySet.update(LeadForm.objects.filter(pk=form.pk), crm_api_key=key)
+    unlock.delete()
+    form.crm_api_key = form._stored_crm_api_key = key
+    audit_log(
+        action="leadform_crm_key_rotate",
+        actor=user,
+        entity=form.entity,
+        obj=form,
+        message=f"Rotation de la clé API CRM {form.target_crm} de {form.code} : {old_hint} → {form.crm_api_key_hint}"
+        + (f". Motif : {reason.strip()[:300]}" if reason and reason.strip() else ""),
+    )
+    return form
+
+
+# --- Form intake -------------------------------------------------------------------------
+def _dedupe_lock(*, form_id: int, visitor_id: str, phone: str) -> None:
+    """Serialize identical submissions until commit (PostgreSQL advisory lock).
+
+    SQLite needs nothing: its IMMEDIATE transactions already serialize writers.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"form-submit:{form_id}:{visitor_id}:{phone}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime | None = None) -> tuple[Lead, bool]:
+    """A landing-page submission (§11, §15): same validation and routing as provider
+    intake, not entity-locked. The same form + visitor + phone within FORM_DEDUPE_WINDOW
+    returns the first lead (created=False) — also when identical requests race. The CRM
+    forwarding is queued in the same transaction (outbox) and sent after commit.
+    """
+    from routing.crm import crm_forward_enqueue
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        _dedupe_lock(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone)
+        existing = (
+            Lead.objects.filter(
+                form=form, visitor_id=data.visitor_id, phone=data.phone, created_at__gte=now - FORM_DEDUPE_WINDOW
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        lead, _ = lead_create(data=data, form=form, now=now)
+        crm_forward_enqueue(lead=lead)
+    return lead, True
+
+
+def tracking_event_record(*, form: LeadForm, event: str, visitor_id: str, variant: str) -> None:
+    """One `visit` or `start` of a landing page (§11). Unknown variants are stored blank."""
+    if event not in TrackingEvent.Event.values:
+        raise LeadError({"event": ["« visit » ou « start » attendu."]})
+    if not VISITOR_ID_RE.match(visitor_id or ""):
+        raise LeadError({"visitor_id": ["Identifiant de visiteur invalide."]})
+    if variant and variant not in leadform_variant_names(form):
+        variant = ""
+    TrackingEvent.objects.create(form=form, event=event, visitor_id=visitor_id, variant=variant)
+
+
+# --- CRM forwarding state on the lead (written for routing.crm) --------------------------
+@transaction.atomic
+def lead_crm_state_set(
+    *,
+    lead: Lead,
+    status: str | None = None,
+    target: str | None = None,
+    error: str | None = None,
+    attempts_delta: int = 0,
+    event_kind: str = "",
+    message: str = "",
+    data: dict | None = None,
+) -> Lead:
+    """Update the CRM fields of a lead and write the matching timeline row (§11, §16)."""
+    updates: dict = {}
+    if status is not None:
+        updates["crm_status"] = status
+    if target is not None:
+        updates["crm_target"] = target
+    if error is not None:
+        updates["crm_last_error"] = error[:2000]
+    if attempts_delta:
+        updates["crm_attempts"] = F("crm_attempts") + attempts_delta
+    if updates:
+        Lead.objects.filter(pk=lead.pk).update(**updates)
+        lead.refresh_from_db(fields=["crm_status", "crm_target", "crm_last_error", "crm_attempts"])
+    if event_kind:
+        lead_event_add(lead=lead, kind=event_kind, message=message, data=data, actor="CRM")
+    return lead
+
+
+def lead_crm_forwardable(lead: Lead) -> bool:
+    """Only form leads are forwarded, and never an opposed number (§16)."""
+    return lead.form_id is not None and lead.status != LeadStatus.OPPOSED

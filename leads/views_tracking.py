@@ -1,0 +1,64 @@
+"""The tracking script of a landing form, `/t/<code>.js` (§11)."""
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from leads.models import LeadForm
+from leads.services_forms import HONEYPOT_FIELD
+
+JS_CONTENT_TYPE = "application/javascript; charset=utf-8"
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
+def tracking_script_url(*, form: LeadForm, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/t/{form.code}.js"
+
+
+def tracking_snippet(*, form: LeadForm, base_url: str) -> str:
+    """The HTML to paste in a landing page: the script and a minimal form."""
+    return (
+        f'<script src="{tracking_script_url(form=form, base_url=base_url)}" async></script>\n'
+        f'<form data-rdz-form="{form.code}">\n'
+        '  <input name="first_name" placeholder="Prénom">\n'
+        '  <input name="last_name" placeholder="Nom">\n'
+        '  <input name="phone" type="tel" placeholder="Téléphone" required>\n'
+        '  <input name="email" type="email" placeholder="E-mail">\n'
+        '  <input name="departement" placeholder="Département (ex. 13)" required>\n'
+        '  <label><input name="consent" type="checkbox" required> J\'accepte d\'être recontacté(e)</label>\n'
+        '  <button type="submit">Envoyer</button>\n'
+        "</form>"
+    )
+
+
+@require_GET
+def tracking_script(request: HttpRequest, code: str) -> HttpResponse:
+    form = LeadForm.objects.filter(code=code, active=True).only("code", "variants").first()
+    if form is None:
+        return HttpResponse("/* RDZ : formulaire inconnu ou inactif */\n", status=404, content_type=JS_CONTENT_TYPE)
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    config = {
+        "code": form.code,
+        "api": base_url,
+        "honeypot": HONEYPOT_FIELD,
+        "variants": [
+            {"name": str(v["name"]), "weight": int(v.get("weight", 1))}
+            for v in form.variants or []
+            if isinstance(v, dict) and v.get("name")
+        ],
+    }
+    body = render_to_string(
+        "leads/tracking.js",
+        {
+            "code": form.code,
+            "script_url": tracking_script_url(form=form, base_url=base_url),
+            "config_json": mark_safe(json.dumps(config).translate(_JSON_ESCAPES)),  # noqa: S308 (escaped JSON)
+        },
+    )
+    response = HttpResponse(body, content_type=JS_CONTENT_TYPE)
+    # Short cache: a change of variants reaches the pages within minutes.
+    response["Cache-Control"] = "public, max-age=300"
+    return response

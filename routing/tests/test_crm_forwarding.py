@@ -1,0 +1,228 @@
+"""CRM forwarding of form leads (§11) against real local HTTP servers playing each CRM."""
+
+import datetime
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from leads.models import CrmStatus, Lead, LeadEvent
+from leads.normalization import normalize_phone
+from leads.services import LeadInput
+from leads.services_forms import form_lead_submit
+from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
+from rdz.core.services import settings_update
+from routing.crm import CRM_FORWARD_KIND, crm_forward_run
+from routing.fake_crm import FakeCrm
+from routing.models import CrmAttempt
+from routing.tasks import crm_retry_due
+from tests.factories import LeadFormFactory, OppositionEntryFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+PRIMARY_KEY = "zr7-form-key"
+FALLBACK_KEY = "mdl-fallback-key"
+
+
+@pytest.fixture
+def crms():
+    zr7 = FakeCrm(name="ZR7", key=PRIMARY_KEY).start()
+    mdl = FakeCrm(name="MDL", key=FALLBACK_KEY).start()
+    connectors = {
+        "ZR7": {"url": zr7.url, "auth_header": "X-API-Key", "timeout": 0.5, "field_map": {}},
+        "MDL": {"url": mdl.url, "auth_header": "X-API-Key", "timeout": 0.5, "field_map": {}},
+    }
+    with override_settings(CRM_CONNECTORS=connectors, CRM_RETRY_BASE_SECONDS=0, CRM_MAX_ATTEMPTS=3):
+        yield zr7, mdl
+    zr7.stop()
+    mdl.stop()
+
+
+@pytest.fixture
+def form(product):
+    settings_update(user=None, changes={"fallback_crm_key_mdl": FALLBACK_KEY})
+    return LeadFormFactory(code="pv-sud", entity="ZR7", product=product, target_crm="ZR7", crm_api_key=PRIMARY_KEY)
+
+
+def submit(form, phone="0612345678") -> Lead:
+    lead, created = form_lead_submit(
+        form=form,
+        data=LeadInput(phone=normalize_phone(phone), product=form.product, departement="13", first_name="Zoé"),
+    )
+    assert created
+    return lead
+
+
+def run_outbox(max_steps: int = 20) -> list[str]:
+    """Run due crm_forward rows as the worker would, until none is left."""
+    outcomes = []
+    for _ in range(max_steps):
+        item = (
+            OutboxItem.objects.filter(
+                kind=CRM_FORWARD_KIND, status=OutboxStatus.PENDING, next_attempt_at__lte=timezone.now()
+            )
+            .order_by("id")
+            .first()
+        )
+        if item is None:
+            return outcomes
+        outcomes.append(crm_forward_run(item_id=item.pk))
+    raise AssertionError(f"outbox still busy after {max_steps} steps: {outcomes}")
+
+
+def test_a_form_lead_is_sent_to_its_target_crm_with_its_id_as_idempotency_key(crms, form):
+    zr7, mdl = crms
+    lead = submit(form)
+    assert lead.crm_status == CrmStatus.PENDING
+    assert run_outbox() == ["sent"]
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_target, lead.crm_attempts) == (CrmStatus.SENT, "ZR7", 1)
+    call = zr7.calls[0]
+    assert call["headers"]["idempotency-key"] == str(lead.id)
+    assert call["headers"]["x-api-key"] == PRIMARY_KEY
+    assert call["body"]["telephone"] == "+33612345678"
+    assert call["body"]["produit"] == "PV"
+    assert mdl.calls == []
+    assert lead.events.filter(kind=LeadEvent.Kind.FORWARDED).count() == 1
+    assert CrmAttempt.objects.get(lead=lead).status_code == 201
+
+
+def test_a_500_is_retried_and_then_sent(crms, form):
+    zr7, _ = crms
+    zr7.script = [500]
+    lead = submit(form)
+    assert run_outbox() == ["retry", "sent"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.SENT
+    assert lead.crm_attempts == 2
+    assert len(zr7.records) == 1
+    kinds = list(lead.events.filter(kind__in=["forwarded", "forward_failed"]).values_list("kind", flat=True))
+    assert kinds == ["forward_failed", "forwarded"]
+
+
+def test_a_timeout_then_success_leaves_one_record_in_the_crm(crms, form):
+    zr7, _ = crms
+    zr7.script = [("slow", 1.5)]
+    lead = submit(form)
+    assert run_outbox() == ["retry", "sent"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.SENT
+    assert len(zr7.calls) == 2
+    assert {c["headers"]["idempotency-key"] for c in zr7.calls} == {str(lead.id)}
+    assert len(zr7.records) == 1
+    assert "délai dépassé" in CrmAttempt.objects.filter(lead=lead).order_by("id").first().error
+
+
+def test_an_invalid_key_on_the_primary_falls_back_to_the_other_crm(crms, form):
+    zr7, mdl = crms
+    zr7.key = "rotated-on-the-crm-side"  # the CRM no longer accepts the form's key
+    lead = submit(form)
+    assert run_outbox() == ["fallback", "fallback_sent"]
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_target) == (CrmStatus.FALLBACK_SENT, "MDL")
+    assert len(zr7.calls) == 1  # an auth error is not retried
+    assert mdl.calls[0]["headers"]["x-api-key"] == FALLBACK_KEY
+    assert mdl.calls[0]["body"]["phone"] == "+33612345678"  # the MDL CRM's own field names
+    messages = " ".join(lead.events.values_list("message", flat=True))
+    assert "repli vers le CRM MDL" in messages
+
+
+def test_the_last_transient_failure_also_falls_back(crms, form):
+    zr7, mdl = crms
+    zr7.script = [503, 503, 503]
+    lead = submit(form)
+    assert run_outbox() == ["retry", "retry", "fallback", "fallback_sent"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.FALLBACK_SENT
+    assert len(mdl.records) == 1
+
+
+def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed(crms, form):
+    zr7, mdl = crms
+    settings_update(user=None, changes={"cross_entity_zr7_to_mdl": False})
+    zr7.key = "something-else"
+    lead = submit(form)
+    assert run_outbox() == ["failed"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.FAILED
+    assert "désactivé" in lead.events.filter(kind=LeadEvent.Kind.FORWARD_FAILED).last().message
+    assert mdl.calls == []
+
+
+def test_a_locked_lead_never_falls_back_to_the_other_crm(crms, form):
+    zr7, mdl = crms
+    zr7.key = "something-else"
+    lead = submit(form)
+    Lead.objects.filter(pk=lead.pk).update(entity_locked=True)
+    assert run_outbox() == ["failed"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.FAILED
+    assert "verrouillé" in lead.crm_last_error + lead.events.last().message
+    assert mdl.calls == []
+
+
+def test_an_opposed_number_is_never_forwarded(crms, form):
+    zr7, _ = crms
+    lead = submit(form)
+    OppositionEntryFactory(phone=lead.phone)
+    assert run_outbox() == ["opposed"]
+    assert zr7.calls == []
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.FAILED
+
+
+def test_a_lead_opposed_at_intake_is_not_queued(crms, form):
+    OppositionEntryFactory(phone="+33698765432")
+    lead = submit(form, phone="06 98 76 54 32")
+    assert lead.status == "opposed"
+    assert not OutboxItem.objects.filter(kind=CRM_FORWARD_KIND, ref=str(lead.pk)).exists()
+
+
+def test_running_the_same_outbox_row_twice_sends_once(crms, form):
+    zr7, _ = crms
+    lead = submit(form)
+    item = OutboxItem.objects.get(kind=CRM_FORWARD_KIND, ref=str(lead.pk))
+    assert crm_forward_run(item_id=item.pk) == "sent"
+    assert crm_forward_run(item_id=item.pk) == "not_claimed"
+    assert len(zr7.calls) == 1
+
+
+def test_failed_forwardings_are_replayed_by_the_beat_job_and_the_command(crms, form):
+    zr7, _ = crms
+    settings_update(user=None, changes={"cross_entity_enabled": False})
+    zr7.script = [401]
+    lead = submit(form)
+    assert run_outbox() == ["failed"]
+    assert crm_retry_due() == 1
+    assert run_outbox() == ["sent"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.SENT
+
+    other = submit(form, phone="0611223344")
+    zr7.script = [401]
+    run_outbox()
+    other.refresh_from_db()
+    assert other.crm_status == CrmStatus.FAILED
+    today = timezone.localdate()
+    call_command("crm_replay", "--from", (today - datetime.timedelta(days=1)).isoformat(), "--to", today.isoformat())
+    assert run_outbox() == ["sent"]
+    other.refresh_from_db()
+    assert other.crm_status == CrmStatus.SENT
+
+
+def test_an_open_circuit_postpones_the_forwarding_until_its_probe_without_spending_an_attempt(crms, form):
+    zr7, _ = crms
+    settings_update(user=None, changes={"circuit_failure_threshold": 1})
+    zr7.script = [500]
+    lead = submit(form)
+    assert run_outbox() == ["retry", "postponed"]
+    item = OutboxItem.objects.get(kind=CRM_FORWARD_KIND, ref=str(lead.pk))
+    assert (item.status, item.attempts) == (OutboxStatus.PENDING, 1)
+    assert len(zr7.calls) == 1
+
+    now = timezone.now()
+    CircuitBreaker.objects.filter(name="crm:ZR7").update(next_probe_at=now)
+    OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=now)
+    assert run_outbox() == ["sent"]
+    assert CircuitBreaker.objects.get(name="crm:ZR7").state == "closed"
