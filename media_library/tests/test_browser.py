@@ -1,0 +1,88 @@
+"""Headless Chromium against the live server: upload two files, find them in the grid,
+copy a URL, delete one (§13)."""
+
+import os
+import shutil
+
+import pytest
+
+from media_library.models import MediaAsset
+from media_library.tests.samples import files_under, image_bytes
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser_page(live_server, client, zr7_staff, monkeypatch):
+    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
+        pytest.skip("Chromium absent (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    client.force_login(zr7_staff)
+    session = client.cookies["sessionid"].value
+    # Playwright's sync API runs an event loop in this thread; the test itself only
+    # reads the database between browser steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(base_url=live_server.url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def test_a_manager_uploads_two_images_copies_a_url_and_deletes_one(browser_page, live_server, media_root, settings):
+    settings.MEDIA_PUBLIC_URL = f"{live_server.url}/media/"
+    page = browser_page
+    page.goto("/medias/televerser/")
+    page.select_option("select[name=entity]", "SHARED")
+    page.fill("input[name=tags]", "bannière")
+    page.set_input_files(
+        "input[type=file]",
+        files=[
+            {"name": "soleil.png", "mimeType": "image/png", "buffer": image_bytes("PNG", (64, 48))},
+            {"name": "maison.jpg", "mimeType": "image/jpeg", "buffer": image_bytes("JPEG", (80, 60))},
+        ],
+    )
+    page.wait_for_function("document.querySelectorAll('.upload-results li.success').length === 2")
+    messages = page.locator(".upload-results li .message").all_inner_texts()
+    assert any(m.startswith("« soleil.png » ajouté") for m in messages)
+    assert any(m.startswith("« maison.jpg » ajouté") for m in messages)
+
+    page.goto("/medias/")
+    cards = page.locator(".media-card")
+    assert cards.count() == 2
+    # The thumbnails load from the public media URL.
+    page.wait_for_function(
+        "[...document.querySelectorAll('.media-card img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+    soleil = MediaAsset.objects.get(original_name="soleil.png")
+    card = page.locator(f".media-card[data-asset-id='{soleil.pk}']")
+    card.get_by_role("button", name="Copier l'URL").click()
+    page.wait_for_function("document.querySelector('.copy-url.copied') !== null")
+    assert page.evaluate("navigator.clipboard.readText()") == soleil.public_url
+
+    card.locator("a.media-title").click()
+    page.get_by_role("link", name="Supprimer…").click()
+    page.get_by_role("button", name="Supprimer définitivement").click()
+    page.wait_for_url("**/medias/")
+    assert page.locator(".media-card").count() == 1
+    assert "a été supprimé" in page.locator(".messages").inner_text()
+
+    assert list(MediaAsset.objects.values_list("original_name", flat=True)) == ["maison.jpg"]
+    assert not (media_root / soleil.file.name).exists()
+    assert len(files_under(media_root)) == 2  # the remaining image and its thumbnail
