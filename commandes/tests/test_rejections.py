@@ -1,0 +1,165 @@
+"""Client rejections (§10) and the rejection ceiling (§16)."""
+
+import datetime
+import time
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from commandes.models import Attribution, Rejection
+from commandes.rejections import (
+    RejectionError,
+    client_rejection_rate,
+    rejection_approve,
+    rejection_create,
+    rejection_link,
+    rejection_token,
+)
+from commandes.services import commande_fills
+from leads.models import LeadEvent
+from rdz.core.timeutils import PARIS, week_start
+from tests.factories import AttributionFactory, CommandeFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+# A Wednesday; its ISO week starts on Monday 2026-11-16.
+WEDNESDAY = datetime.datetime(2026, 11, 18, 15, 0, tzinfo=PARIS)
+
+
+def _delivered(commande, *, at: datetime.datetime) -> Attribution:
+    lead = LeadFactory(entity=commande.entity, product=commande.product, status="delivered")
+    return AttributionFactory(
+        lead=lead,
+        commande=commande,
+        created_at=at,
+        day=at.date(),
+        week_start=week_start(at.date()),
+        status="delivered",
+        delivered_at=at,
+    )
+
+
+def test_a_staff_rejection_in_the_same_week_credits_the_quota_and_returns_the_lead_to_the_backlog(product, zr7_staff):
+    commande = CommandeFactory(product=product, weekly_quota=5)
+    attribution = _delivered(commande, at=WEDNESDAY - datetime.timedelta(days=2))  # Monday
+    assert commande_fills(commande_ids=[commande.pk], now=WEDNESDAY)[commande.pk].week == 1
+
+    rejection = rejection_create(attribution=attribution, reason="wrong_number", actor=zr7_staff, now=WEDNESDAY)
+
+    assert rejection.status == "approved" and rejection.quota_credited
+    attribution.refresh_from_db()
+    assert attribution.status == "rejected" and not attribution.counts_for_quota
+    assert attribution.lead.status == "rejected"
+    assert commande_fills(commande_ids=[commande.pk], now=WEDNESDAY)[commande.pk].week == 0
+    event = attribution.lead.events.get(kind=LeadEvent.Kind.REJECTED)
+    assert "Faux numéro" in event.message and "Lead Backlog" in event.message
+
+
+def test_a_rejection_of_a_lead_from_the_previous_week_does_not_credit_the_quota(product, zr7_staff):
+    commande = CommandeFactory(product=product)
+    attribution = _delivered(commande, at=WEDNESDAY - datetime.timedelta(days=5))  # previous Friday
+
+    rejection = rejection_create(attribution=attribution, reason="unreachable", actor=zr7_staff, now=WEDNESDAY)
+
+    assert not rejection.quota_credited
+    attribution.refresh_from_db()
+    assert attribution.status == "rejected" and attribution.counts_for_quota
+    assert attribution.lead.status == "rejected"
+
+
+def test_a_rejection_after_the_window_is_refused(product, zr7_staff):
+    commande = CommandeFactory(product=product)
+    attribution = _delivered(commande, at=WEDNESDAY - datetime.timedelta(days=8))
+
+    with pytest.raises(RejectionError, match="délai de rejet est dépassé"):
+        rejection_create(attribution=attribution, reason="other", actor=zr7_staff, now=WEDNESDAY)
+
+    attribution.refresh_from_db()
+    assert attribution.status == "delivered"
+
+
+def test_a_lead_not_yet_delivered_or_already_rejected_cannot_be_rejected(product, zr7_staff):
+    commande = CommandeFactory(product=product)
+    pending = AttributionFactory(commande=commande)
+    delivered = _delivered(commande, at=timezone.now())
+    rejection_create(attribution=delivered, reason="duplicate", actor=zr7_staff)
+
+    with pytest.raises(RejectionError, match="livré"):
+        rejection_create(attribution=pending, reason="duplicate", actor=zr7_staff)
+    with pytest.raises(RejectionError, match="déjà été rejeté"):
+        rejection_create(attribution=delivered, reason="duplicate", actor=zr7_staff)
+
+
+def test_a_client_rejection_beyond_the_ceiling_waits_for_staff_approval(product, zr7_staff):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=20)
+    attributions = [_delivered(commande, at=timezone.now() - datetime.timedelta(hours=1)) for _ in range(5)]
+
+    first = rejection_create(attribution=attributions[0], reason="wrong_number", by_client=True)  # 1/5 = 20 %
+    second = rejection_create(attribution=attributions[1], reason="wrong_number", by_client=True)  # 2/5 = 40 %
+
+    assert first.status == "approved"
+    assert second.status == "pending"
+    attributions[1].refresh_from_db()
+    assert attributions[1].status == "delivered"  # nothing applied yet
+    assert client_rejection_rate(client=commande.client).percent == 40.0
+
+    rejection_approve(rejection=second, actor=zr7_staff)
+
+    attributions[1].refresh_from_db()
+    assert attributions[1].status == "rejected" and attributions[1].lead.status == "rejected"
+
+
+def test_the_client_rejects_a_lead_through_the_signed_link_of_the_email(client, product):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(days=1))
+    url = rejection_link(attribution_id=attribution.pk)
+    path = url.split("://", 1)[1].split("/", 1)[1]
+
+    page = client.get(f"/{path}")
+    done = client.post(f"/{path}", {"reason": "out_of_area", "comment": "Hors de notre secteur"})
+
+    assert page.status_code == 200 and "Motif du rejet" in page.content.decode()
+    assert done.status_code == 200 and "Le lead est rejeté" in done.content.decode()
+    rejection = Rejection.objects.get(attribution=attribution)
+    assert rejection.source == "client" and rejection.reason == "out_of_area"
+    assert attribution.lead.events.filter(kind=LeadEvent.Kind.REJECTED, message__contains="client").exists()
+    again = client.get(f"/{path}")
+    assert "un rejet (Hors zone" in again.content.decode()
+
+
+def test_a_tampered_link_gets_a_clear_french_page(client, product):
+    commande = CommandeFactory(product=product)
+    attribution = _delivered(commande, at=timezone.now())
+    token = rejection_token(attribution_id=attribution.pk)
+    other = AttributionFactory(commande=commande, status="delivered", delivered_at=timezone.now())
+    forged = f"{other.pk}:" + token.split(":", 1)[1]  # another lead's id with this lead's signature
+
+    response = client.post(f"/rejet/{forged}/", {"reason": "other"})
+
+    assert response.status_code == 400
+    assert "pas valide" in response.content.decode()
+    assert not Rejection.objects.exists()
+
+
+def test_an_expired_link_gets_a_clear_french_page(client, product):
+    commande = CommandeFactory(product=product)
+    attribution = _delivered(commande, at=timezone.now())
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - 9 * 86400):
+        token = rejection_token(attribution_id=attribution.pk)
+
+    response = client.get(f"/rejet/{token}/")
+
+    assert response.status_code == 400
+    assert "expiré" in response.content.decode()
+
+
+def test_staff_reject_from_the_attribution_admin(client, product, zr7_staff):
+    commande = CommandeFactory(product=product)
+    attribution = _delivered(commande, at=timezone.now())
+    client.force_login(zr7_staff)
+
+    client.post("/admin/commandes/attribution/", {"action": "reject_duplicate", "_selected_action": [attribution.pk]})
+
+    rejection = Rejection.objects.get(attribution=attribution)
+    assert rejection.reason == "duplicate" and rejection.source == "staff" and rejection.created_by == zr7_staff

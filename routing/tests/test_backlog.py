@@ -1,0 +1,118 @@
+"""Lead Backlog recycling (§10): age rule, accepts_backlog, duplicates (§6), quotas (§5)."""
+
+import datetime
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from commandes.models import Attribution
+from leads.models import LeadEvent
+from routing.backlog import backlog_leads, backlog_recycle
+from tests.factories import AttributionFactory, CommandeFactory, LeadFactory, OppositionEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_no_order_lead_goes_only_to_an_open_commande_that_accepts_the_backlog(product):
+    refuses = CommandeFactory(product=product, accepts_backlog=False, priority=10)
+    accepts = CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="no_order")
+
+    report = backlog_recycle()
+
+    assert report.recycled == 1
+    attribution = Attribution.objects.get(lead=lead)
+    assert attribution.commande == accepts and attribution.is_backlog
+    assert not refuses.attributions.exists()
+    lead.refresh_from_db()
+    assert lead.status == "routed"
+    assert lead.events.filter(kind=LeadEvent.Kind.RECYCLED, message__contains="Lead Backlog").exists()
+
+
+def test_a_delivered_lead_joins_the_backlog_only_after_the_backlog_age(product):
+    CommandeFactory(product=product, accepts_backlog=True)
+    old_client = CommandeFactory(product=product)
+    now = timezone.now()
+    old = AttributionFactory(
+        commande=old_client,
+        lead=LeadFactory(product=product, status="delivered"),
+        status="delivered",
+        created_at=now - datetime.timedelta(days=32),
+        delivered_at=now - datetime.timedelta(days=31),
+    )
+    recent = AttributionFactory(
+        commande=old_client,
+        lead=LeadFactory(product=product, status="delivered"),
+        status="delivered",
+        delivered_at=now - datetime.timedelta(days=5),
+    )
+
+    assert set(backlog_leads().values_list("pk", flat=True)) == {old.lead_id}
+    backlog_recycle()
+
+    old.refresh_from_db()
+    assert old.status == "recycled"
+    assert old.lead.attributions.filter(is_backlog=True, status="pending").count() == 1
+    assert not recent.lead.attributions.filter(is_backlog=True).exists()
+
+
+def test_a_rejected_lead_never_goes_back_to_the_client_that_rejected_it_within_30_days(product):
+    rejecting = CommandeFactory(product=product, accepts_backlog=True, priority=5)
+    other = CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="rejected")
+    AttributionFactory(lead=lead, commande=rejecting, status="rejected", delivered_at=timezone.now())
+
+    backlog_recycle()
+
+    new = Attribution.objects.get(lead=lead, is_backlog=True)
+    assert new.commande == other
+
+
+def test_a_lead_with_only_a_duplicate_match_stays_in_the_backlog(product):
+    commande = CommandeFactory(product=product, accepts_backlog=True)
+    earlier = LeadFactory(product=product, status="delivered", phone="+33611112222")
+    AttributionFactory(lead=earlier, commande=commande, status="delivered", delivered_at=timezone.now())
+    lead = LeadFactory(product=product, status="no_order", phone="+33611112222")
+
+    report = backlog_recycle()
+
+    assert report.recycled == 0
+    lead.refresh_from_db()
+    assert lead.status == "no_order"
+
+
+def test_recycling_respects_the_weekly_quota(product):
+    commande = CommandeFactory(product=product, accepts_backlog=True, weekly_quota=2)
+    leads = [LeadFactory(product=product, status="no_order") for _ in range(3)]
+
+    report = backlog_recycle()
+
+    assert report.examined == 3 and report.recycled == 2
+    assert commande.attributions.count() == 2
+    assert sum(1 for lead in leads if lead.attributions.exists()) == 2
+
+
+def test_an_opposed_number_is_not_in_the_backlog(product):
+    CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="no_order")
+    OppositionEntryFactory(phone=lead.phone)
+
+    assert backlog_recycle().recycled == 0
+
+
+def test_the_command_recycles_and_the_admin_lists_the_backlog_with_counts(product, superuser, client, capsys):
+    LeadFactory(product=product, status="no_order", departement="13")
+    LeadFactory(product=product, status="no_order", departement="2A")
+    LeadFactory(product=product, status="routed")
+    client.force_login(superuser)
+
+    page = client.get("/admin/commandes/backloglead/")
+    call_command("backlog_recycle")
+
+    assert page.status_code == 200
+    counts = page.context["backlog_counts"]
+    assert counts["total"] == 2
+    assert {row["departement"]: row["n"] for row in counts["by_departement"]} == {"13": 1, "2A": 1}
+    assert counts["by_product"] == [{"product__code": "PV", "n": 2}]
+    assert "Lead Backlog" in capsys.readouterr().out
