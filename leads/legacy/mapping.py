@@ -617,6 +617,42 @@ def map_commande(doc: dict, *, products: dict[str, int]) -> Mapped:
     return Mapped(legacy_id=legacy_id, fields=fields, refs={"client": client_ref}, warnings=warnings)
 
 
+def map_media(doc: dict) -> Mapped:
+    """Metadata of an old media; the file itself is read from the media folder by name."""
+    legacy_id = legacy_id_of(doc)
+    warnings: list[str] = []
+    file_name = to_text(
+        pick(doc, ("fichier", "filename", "file", "nom_fichier", "path", "chemin")),
+        label="fichier",
+        warnings=warnings,
+        max_length=500,
+    )
+    if not file_name:
+        raise MappingError("nom de fichier manquant")
+    raw_entity = pick(doc, ENTITY)
+    entity = "SHARED" if raw_entity is None or _word(raw_entity) in ("partage", "shared", "commun", "tous") else None
+    entity = entity or to_entity(raw_entity)
+    if entity is None:
+        raise MappingError(f"entité « {str(raw_entity)[:10]} » inconnue (ZR7, MDL ou partagé)")
+    tags = pick(doc, ("tags", "etiquettes", "mots_cles"))
+    if isinstance(tags, str):
+        tags = [t for t in re.split(r"[,;]+", tags) if t.strip()]
+    fields = {
+        "entity": entity,
+        "title": to_text(
+            pick(doc, ("titre", "title", "nom", "name")), label="titre", warnings=warnings, max_length=200
+        ),
+        "alt_text": to_text(
+            pick(doc, ("alt", "alt_text", "texte_alternatif")),
+            label="texte alternatif",
+            warnings=warnings,
+            max_length=300,
+        ),
+        "tags": [str(t).strip()[:50] for t in tags] if isinstance(tags, list) else [],
+    }
+    return Mapped(legacy_id=legacy_id, fields=fields, warnings=warnings, meta={"file": file_name})
+
+
 # --- Settings ----------------------------------------------------------------------------
 SETTINGS_MAP = {
     "fallback_inter_entites": ("cross_entity_enabled", "bool"),

@@ -16,7 +16,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import bson
@@ -88,8 +87,38 @@ def plain(value):
 
 
 # --- Files -------------------------------------------------------------------------------
-def _object_pairs_hook():
-    return partial(json_util.object_pairs_hook, json_options=JSON_OPTIONS)
+def _extended_json_hook(obj: dict):
+    """Extended JSON wrapper → plain value. The frequent ones ($oid, $date, $numberLong) are
+    converted here directly (the import's hot path); the rest goes through bson.json_util."""
+    if len(obj) != 1:
+        for key in obj:
+            if key.startswith("$"):
+                return plain(json_util.object_hook(obj, JSON_OPTIONS))
+        return obj
+    key, value = next(iter(obj.items()))
+    if not key.startswith("$"):
+        return obj
+    if key == "$oid" and isinstance(value, str) and len(value) == 24:
+        try:
+            int(value, 16)
+        except ValueError:
+            pass
+        else:
+            return value.lower()
+    elif key == "$date" and isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+    elif key in ("$numberLong", "$numberInt") and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return plain(json_util.object_hook(obj, JSON_OPTIONS))
+
+
+def _json_decoder() -> json.JSONDecoder:
+    return json.JSONDecoder(object_hook=_extended_json_hook)
 
 
 def read_json_file(path: Path) -> Iterator[Item]:
@@ -110,7 +139,7 @@ def read_json_file(path: Path) -> Iterator[Item]:
 
 
 def _read_json_lines(handle, first: str) -> Iterator[Item]:
-    decoder = json.JSONDecoder(object_pairs_hook=_object_pairs_hook())
+    decoder = _json_decoder()
     lineno = 0
     pending = first
     for line in handle:
@@ -129,12 +158,12 @@ def _decode_text(decoder: json.JSONDecoder, text: str, ref: str) -> Item:
         return Item(ref=ref, error=f"JSON illisible : {str(exc)[:200]}")
     if not isinstance(value, dict):
         return Item(ref=ref, error="un objet JSON est attendu")
-    return Item(ref=ref, doc=plain(value))
+    return Item(ref=ref, doc=value)  # already plain (see _extended_json_hook)
 
 
 def _read_json_array(handle) -> Iterator[Item]:
     """Stream the elements of a JSON array without loading the file (raw_decode on a buffer)."""
-    decoder = json.JSONDecoder(object_pairs_hook=_object_pairs_hook())
+    decoder = _json_decoder()
     plain_decoder = json.JSONDecoder()
     buffer = ""
     index = 0
@@ -183,10 +212,7 @@ def _read_json_array(handle) -> Iterator[Item]:
         if not isinstance(value, dict):
             yield Item(ref=ref, error="un objet JSON est attendu")
         else:
-            try:
-                yield Item(ref=ref, doc=plain(value))
-            except (ValueError, TypeError, BSONError) as exc:
-                yield Item(ref=ref, error=f"valeur illisible : {str(exc)[:200]}")
+            yield Item(ref=ref, doc=value)
 
 
 def read_bson_file(path: Path) -> Iterator[Item]:

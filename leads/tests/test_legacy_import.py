@@ -419,3 +419,41 @@ def test_the_command_refuses_an_unknown_collection(tmp_path):
 )
 def test_a_postal_code_folds_into_its_departement(code, departement):
     assert departement_from_postal_code(code) == departement
+
+
+def test_old_media_are_checked_and_stored_by_the_media_library(tmp_path, settings):
+    import io
+
+    from PIL import Image
+
+    from media_library.models import MediaAsset
+
+    settings.MEDIA_ROOT = str(tmp_path / "media-root")
+    files = tmp_path / "fichiers"
+    files.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 120, 0)).save(buffer, "PNG")
+    (files / "toit.png").write_bytes(buffer.getvalue())
+    (files / "faux.jpg").write_bytes(b"pas une image")
+    docs = [
+        {"_id": ObjectId(), "fichier": "toit.png", "titre": "Toit solaire", "entite": "partagé", "tags": "pv, toit"},
+        {"_id": ObjectId(), "fichier": "faux.jpg", "titre": "Faux", "entite": "ZR7"},
+        {"_id": ObjectId(), "fichier": "../secret.png", "entite": "ZR7"},
+        {"_id": ObjectId(), "titre": "Sans fichier", "entite": "MDL"},
+    ]
+    write_bson(tmp_path, {"media": docs})
+    report = LegacyImporter(source=DirectorySource(tmp_path), media_dir=files).run()
+    media = report.collections["media"]
+    assert media.created == 1
+    assert len(media.invalid) == 3
+    asset = MediaAsset.objects.get()
+    assert (asset.entity, asset.title, asset.width, asset.legacy_id) == (
+        "SHARED",
+        "Toit solaire",
+        40,
+        str(docs[0]["_id"]),
+    )
+    assert sorted(asset.tags.values_list("name", flat=True)) == ["pv", "toit"]
+    again = LegacyImporter(source=DirectorySource(tmp_path), media_dir=files).run()
+    assert again.collections["media"].unchanged == 1
+    assert MediaAsset.objects.count() == 1

@@ -23,6 +23,11 @@ class Command(BaseCommand):
         )
         source.add_argument("--file", type=Path, help="Un fichier d'export (collection déduite de son nom).")
         parser.add_argument("--db", help="Nom de la base MongoDB (avec --uri).")
+        parser.add_argument(
+            "--media-dir",
+            type=Path,
+            help="Dossier des fichiers des médias (défaut avec --dir : son sous-dossier media/ s'il existe).",
+        )
         parser.add_argument("--collection", choices=ORDER, help="Collection du fichier donné par --file.")
         parser.add_argument(
             "--only",
@@ -56,7 +61,13 @@ class Command(BaseCommand):
         except LegacySourceError as exc:
             raise CommandError(str(exc)) from exc
 
+        media_dir = options["media_dir"]
+        if media_dir is None and options["dir"] and (options["dir"] / "media").is_dir():
+            media_dir = options["dir"] / "media"
+        if media_dir is not None and not media_dir.is_dir():
+            raise CommandError(f"Dossier des médias introuvable : {media_dir}")
         importer = LegacyImporter(
+            media_dir=media_dir,
             source=source,
             only=only,
             dry_run=options["dry_run"],
