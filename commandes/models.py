@@ -1,5 +1,7 @@
 """Clients, commandes (§5) and attributions (§7)."""
 
+import os
+
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.core.validators import MinValueValidator
@@ -180,9 +182,21 @@ class BatchStatus(models.TextChoices):
     SUPERSEDED = "superseded", "Remplacé par un lot plus récent"
 
 
+class DeliveryStorage(FileSystemStorage):
+    """Batch CSVs hold personal data: kept under DELIVERY_ROOT, outside MEDIA_ROOT, and
+    served only by the admin (scoped). The location is read at each use (tests move it)."""
+
+    @property
+    def base_location(self) -> str:
+        return str(getattr(settings, "DELIVERY_ROOT", settings.BASE_DIR / "var" / "deliveries"))
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+
 def delivery_storage() -> FileSystemStorage:
-    """Batch CSVs hold personal data: kept outside MEDIA_ROOT, served only by the admin."""
-    return FileSystemStorage(location=getattr(settings, "DELIVERY_ROOT", settings.BASE_DIR / "var" / "deliveries"))
+    return DeliveryStorage()
 
 
 def _batch_upload_to(batch: "DeliveryBatch", filename: str) -> str:

@@ -145,6 +145,8 @@ Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Daily delivery CSVs (personal data): outside MEDIA_ROOT, downloaded only through the admin.
+DELIVERY_ROOT = env.path("DELIVERY_ROOT", default=str(VAR_DIR / "deliveries"))
 # Media library (§13): public base of the stable image URLs pasted in landing pages
 # (a CDN or the web server serving MEDIA_ROOT/library/), and whether Django itself serves
 # /media/library/ (with long cache headers) when no web server sits in front.
