@@ -5,10 +5,10 @@ from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
 from commandes.models import Attribution, Client, Commande, DeliveryBatch, HttpDeliveryAttempt, Rejection
-from leads.models import Lead, LeadEvent, LeadForm, OppositionEntry, Product, ProductField
+from leads.models import DailyRollup, Lead, LeadEvent, LeadForm, OppositionEntry, Product, ProductField
 from media_library.models import MediaAsset, MediaTag
 from providers.models import Provider
-from rdz.core.models import StaffProfile
+from rdz.core.models import Alert, StaffProfile
 from rdz.core.timeutils import paris_today, week_start
 
 
@@ -209,3 +209,25 @@ class RejectionFactory(DjangoModelFactory):
     reason = "wrong_number"
     source = "staff"
     status = "approved"
+
+
+class DailyRollupFactory(DjangoModelFactory):
+    class Meta:
+        model = DailyRollup
+
+    day = factory.LazyFunction(paris_today)
+    entity = "ZR7"
+    product = factory.SubFactory(ProductFactory)
+    source = "test"
+    status = "routed"
+    count = 1
+
+
+class AlertFactory(DjangoModelFactory):
+    class Meta:
+        model = Alert
+
+    entity = "ZR7"
+    kind = "test"
+    key = factory.Sequence(lambda n: f"test:{n}")
+    message = factory.Sequence(lambda n: f"Alerte de test {n}")

@@ -1,0 +1,118 @@
+"""§14 alerts: each condition fires once (one e-mail) and clears when it is gone."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from leads.stats import rollup_refresh_day
+from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summary_send
+from rdz.core.models import Alert, AuditLog
+from rdz.core.services import circuit_record_failure, settings_update
+from rdz.core.timeutils import paris_today
+from tests.factories import LeadFactory, LeadFormFactory, ProviderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recipients(db):
+    settings_update(
+        user=None,
+        changes={
+            "alert_recipients_zr7": ["alertes@zr7.test"],
+            "alert_recipients_mdl": ["alertes@mdl.test"],
+            "alert_silence_hours": 6,
+            "alert_crm_failure_threshold": 2,
+        },
+    )
+
+
+def _open(key_prefix: str) -> list[Alert]:
+    return list(Alert.objects.filter(key__startswith=key_prefix, state="open"))
+
+
+def test_a_silent_provider_raises_one_alert_and_one_email_then_clears_when_a_lead_arrives(
+    recipients, entity_smtp, smtp_server, django_capture_on_commit_callbacks, product
+):
+    provider = ProviderFactory(entity="ZR7", name="Muet", created_at=timezone.now() - datetime.timedelta(hours=10))
+    LeadFactory(provider=provider, entity_locked=True, created_at=timezone.now() - datetime.timedelta(hours=8))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alerts_check_silence() == 1
+        assert alerts_check_silence() == 0  # still silent: no second alert, no second e-mail
+    alert = _open("silence:provider:")[0]
+    assert alert.entity == "ZR7" and "Muet" in alert.message
+    assert len(smtp_server.messages) == 1
+    assert smtp_server.envelopes[0][1] == ["alertes@zr7.test"]
+
+    LeadFactory(provider=provider, entity_locked=True)
+    alerts_check_silence()
+    alert.refresh_from_db()
+    assert alert.state == "cleared" and alert.cleared_at is not None
+    alerts_check_silence()
+    assert Alert.objects.filter(key=alert.key).count() == 1
+
+
+def test_a_silent_form_raises_an_alert_and_a_deactivated_one_clears_it(recipients, product):
+    form = LeadFormFactory(entity="MDL", created_at=timezone.now() - datetime.timedelta(hours=7))
+    assert alerts_check_silence() == 1
+    assert _open("silence:form:")[0].entity == "MDL"
+    form.active = False
+    form.save()
+    alerts_check_silence()
+    assert _open("silence:form:") == []
+
+
+def test_a_fresh_provider_is_not_silent(recipients):
+    ProviderFactory(entity="ZR7")
+    assert alerts_check_silence() == 0
+
+
+def test_crm_failures_above_the_threshold_fire_once_and_clear(recipients, product):
+    leads = [LeadFactory(entity="MDL", crm_status="failed") for _ in range(2)]
+    LeadFactory(entity="ZR7", crm_status="failed")  # below the threshold in ZR7
+    assert alerts_check_crm_failures() == 1
+    assert alerts_check_crm_failures() == 0
+    assert [a.key for a in _open("crm_failures:")] == ["crm_failures:MDL"]
+    leads[0].crm_status = "fallback_sent"
+    leads[0].save()
+    alerts_check_crm_failures()
+    assert _open("crm_failures:") == []
+
+
+def test_the_daily_summary_is_sent_once_per_entity_from_its_own_account(recipients, entity_smtp, smtp_server, product):
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    LeadFactory(entity="ZR7", status="delivered", created_at=timezone.now() - datetime.timedelta(days=1))
+    assert daily_summary_send(entity="ZR7", day=yesterday) is True
+    assert daily_summary_send(entity="ZR7", day=yesterday) is False
+    assert daily_summary_send(entity="MDL", day=yesterday) is True
+    assert len(smtp_server.messages) == 2
+    zr7 = smtp_server.messages[0]
+    assert zr7["To"] == "alertes@zr7.test"
+    assert zr7["From"] == "livraison@zr7.test"
+    assert "Résumé" in zr7["Subject"]
+    assert "Leads reçus : 1" in zr7.get_content()
+    assert AuditLog.objects.filter(action="daily_summary").count() == 2
+
+
+def test_the_alerts_page_lists_alerts_raised_elsewhere_with_their_state(client, zr7_staff, recipients):
+    for _ in range(5):
+        circuit_record_failure(name="client-zr7-api", entity="ZR7", error="HTTP 500")
+    client.force_login(zr7_staff)
+    page = client.get("/alertes/").content.decode()
+    assert "client-zr7-api" in page and "Active" in page
+    alert = Alert.objects.get(key="circuit:client-zr7-api")
+    assert client.post("/alertes/", {"alert": alert.pk}).status_code == 302
+    page = client.get("/alertes/?state=cleared").content.decode()
+    assert "client-zr7-api" in page and "Résolue" in page
+    assert AuditLog.objects.filter(action="alert_clear").count() == 1
+
+
+def test_the_summary_counts_come_from_the_rollups(recipients, product):
+    from rdz.core.alerts import daily_summary_body
+
+    today = paris_today()
+    LeadFactory(entity="MDL", status="no_order")
+    rollup_refresh_day(day=today)
+    body = daily_summary_body(entity="MDL", day=today)
+    assert "Sans commande (backlog) : 1" in body

@@ -1,0 +1,72 @@
+"""Lead list (filters, search, pagination), CSV export and the lead page (§13, §16)."""
+
+import pytest
+from django.http import StreamingHttpResponse
+
+from leads.services import LeadInput, lead_create
+from tests.factories import CommandeFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def routed_lead(zr7_provider, product):
+    CommandeFactory(client__entity="ZR7", client__name="Soleil", product=product, priority=3, name="Prioritaire")
+    CommandeFactory(client__entity="ZR7", client__name="Ombre", product=product, priority=1, name="Secondaire")
+    lead, _ = lead_create(
+        data=LeadInput(phone="+33612345678", product=product, departement="13", last_name="Dupont"),
+        provider=zr7_provider,
+    )
+    return lead
+
+
+def test_the_lead_page_explains_the_route_and_shows_the_timeline_with_durations(client, zr7_staff, routed_lead):
+    client.force_login(zr7_staff)
+    page = client.get(f"/leads/{routed_lead.pk}/").content.decode()
+    assert "Pourquoi ce routage ?" in page
+    assert "Prioritaire" in page and "choisie : priorité 3, remplissage 0 %" in page
+    assert "Secondaire" in page and "écartée" in page
+    assert 'id="timeline"' in page
+    for step in ("Reçu", "Validé", "Attribué"):
+        assert f'<span class="tl-kind">{step}</span>' in page
+    assert "T+" in page
+
+
+def test_a_phone_typed_in_any_french_format_finds_the_lead(client, zr7_staff, routed_lead):
+    client.force_login(zr7_staff)
+    for typed in ("06 12 34 56 78", "0033612345678", "+33 6 12 34 56 78"):
+        page = client.get("/leads/", {"q": typed}).content.decode()
+        assert f"/leads/{routed_lead.pk}/" in page, typed
+    page = client.get("/leads/", {"q": "dupont"}).content.decode()
+    assert f"/leads/{routed_lead.pk}/" in page
+
+
+def test_filters_narrow_the_list_and_pages_follow(client, zr7_staff, product):
+    for i in range(55):
+        LeadFactory(entity="ZR7", departement="2A" if i < 52 else "13", status="no_order")
+    client.force_login(zr7_staff)
+    page = client.get("/leads/", {"departement": "2a", "status": "no_order"}).content.decode()
+    assert page.count("status-no_order") == 50
+    assert "Suivant" in page
+    page2 = client.get("/leads/", {"departement": "2a", "status": "no_order", "page": 2}).content.decode()
+    assert page2.count("status-no_order") == 2
+    assert "Suivant" not in page2
+    bad = client.get("/leads/", {"departement": "20"})
+    assert bad.status_code == 200
+    assert '<span class="error">' in bad.content.decode()  # a French field message, not a crash
+
+
+def test_the_export_streams_a_french_semicolon_csv_with_bom_of_the_filtered_list(client, zr7_staff, product):
+    LeadFactory(entity="ZR7", last_name="=HYPERLINK(1)", departement="13", status="delivered")
+    LeadFactory(entity="ZR7", last_name="Autre", departement="75", status="delivered")
+    client.force_login(zr7_staff)
+    response = client.get("/leads/export.csv", {"departement": "13"})
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith("\ufeff".encode())
+    lines = raw.decode("utf-8-sig").strip().splitlines()
+    assert lines[0].startswith("Identifiant;Reçu le;Entité;Produit;Téléphone")
+    assert len(lines) == 2
+    assert ";'=HYPERLINK(1);" in lines[1]  # formulas neutralized
+    assert ";Livré;" in lines[1]

@@ -1,0 +1,112 @@
+"""Paramètres (§8): a French form with validation, every change audited and shown."""
+
+import pytest
+
+from rdz.core.models import SettingsAudit
+from rdz.core.services import settings_get
+
+pytestmark = pytest.mark.django_db
+
+
+def _form_data(**changes) -> dict:
+    current = settings_get()
+    data = {
+        "cross_entity_enabled": "on" if current.cross_entity_enabled else "",
+        "cross_entity_zr7_to_mdl": "on" if current.cross_entity_zr7_to_mdl else "",
+        "cross_entity_mdl_to_zr7": "on" if current.cross_entity_mdl_to_zr7 else "",
+        "blacklisted_sources": "\n".join(current.blacklisted_sources),
+        "daily_delivery_time": current.daily_delivery_time.strftime("%H:%M"),
+        "backlog_age_days": current.backlog_age_days,
+        "rejection_window_days": current.rejection_window_days,
+        "rejection_ceiling_percent": current.rejection_ceiling_percent,
+        "alert_recipients_zr7": "\n".join(current.alert_recipients_zr7),
+        "alert_recipients_mdl": "\n".join(current.alert_recipients_mdl),
+        "alert_silence_hours": current.alert_silence_hours,
+        "alert_crm_failure_threshold": current.alert_crm_failure_threshold,
+        "circuit_failure_threshold": current.circuit_failure_threshold,
+        "fallback_crm_key_zr7": "",
+        "fallback_crm_key_mdl": "",
+        "retention_years": current.retention_years,
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def test_an_admin_changes_settings_and_each_change_is_audited_and_shown(client, both_admin):
+    client.force_login(both_admin)
+    response = client.post(
+        "/parametres/",
+        _form_data(
+            blacklisted_sources="spam-source\n  autre-source \n",
+            daily_delivery_time="10:15",
+            alert_recipients_zr7="Alertes@ZR7.fr, ops@zr7.fr",
+            fallback_crm_key_mdl="cle-secrete-mdl",
+        ),
+    )
+    assert response.status_code == 302
+    current = settings_get()
+    assert current.blacklisted_sources == ["spam-source", "autre-source"]
+    assert current.daily_delivery_time.strftime("%H:%M") == "10:15"
+    assert current.alert_recipients_zr7 == ["alertes@zr7.fr", "ops@zr7.fr"]
+    assert current.fallback_crm_key_mdl == "cle-secrete-mdl"
+    audits = {a.field: a for a in SettingsAudit.objects.all()}
+    assert set(audits) == {"blacklisted_sources", "daily_delivery_time", "alert_recipients_zr7", "fallback_crm_key_mdl"}
+    assert audits["daily_delivery_time"].old_value == "09:30"
+    assert audits["daily_delivery_time"].changed_by == both_admin
+    assert audits["fallback_crm_key_mdl"].new_value == "••••"  # secrets never appear in the audit
+    page = client.get("/parametres/").content.decode()
+    assert "daily_delivery_time" in page and "10:15" in page
+    assert "cle-secrete-mdl" not in page
+
+
+def test_a_blank_crm_key_keeps_the_stored_one(client, both_admin):
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes={"fallback_crm_key_zr7": "cle-zr7"})
+    client.force_login(both_admin)
+    client.post("/parametres/", _form_data(backlog_age_days=12))
+    assert settings_get().fallback_crm_key_zr7 == "cle-zr7"
+    assert settings_get().backlog_age_days == 12
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("alert_recipients_mdl", "pas-un-email", "Adresse(s) e-mail invalide(s) : pas-un-email"),
+        ("daily_delivery_time", "25:99", "Saisissez une heure valide."),
+        ("backlog_age_days", "0", "supérieure ou égale à 1"),
+        ("rejection_ceiling_percent", "150", "inférieure ou égale à 100"),
+    ],
+)
+def test_invalid_settings_are_refused_with_a_french_message_and_nothing_saved(
+    client, both_admin, field, value, message
+):
+    client.force_login(both_admin)
+    before = settings_get()
+    # A valid change rides along: an invalid field must block the whole form.
+    response = client.post("/parametres/", _form_data(**{"backlog_age_days": 5, field: value}))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert SettingsAudit.objects.count() == 0
+    assert settings_get().backlog_age_days == before.backlog_age_days
+
+
+def test_a_manager_reads_the_settings_but_cannot_change_them(client, zr7_staff):
+    client.force_login(zr7_staff)
+    assert client.get("/parametres/").status_code == 200
+    assert client.post("/parametres/", _form_data(backlog_age_days=3)).status_code == 403
+    assert SettingsAudit.objects.count() == 0
+
+
+def test_a_single_entity_admin_only_changes_the_settings_of_its_entity(client, zr7_admin):
+    client.force_login(zr7_admin)
+    response = client.post(
+        "/parametres/",
+        _form_data(alert_recipients_zr7="zr7@exemple.fr", alert_recipients_mdl="intrus@exemple.fr", backlog_age_days=2),
+    )
+    assert response.status_code == 302
+    current = settings_get()
+    assert current.alert_recipients_zr7 == ["zr7@exemple.fr"]
+    assert current.alert_recipients_mdl == []  # MDL's own setting: disabled for a ZR7 admin
+    assert current.backlog_age_days == 30  # global setting: only an admin of both entities
+    assert set(SettingsAudit.objects.values_list("field", flat=True)) == {"alert_recipients_zr7"}

@@ -1,0 +1,122 @@
+"""Daily rollups, the dashboard built on them and the stats API (§13, §15)."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from leads.models import DailyRollup
+from leads.stats import rollup_refresh, rollup_refresh_day
+from rdz.core.timeutils import paris_today
+from tests.factories import CommandeFactory, LeadFactory, LeadFormFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def history(product):
+    """ZR7: 3 leads today (routed, delivered, no_order), 2 three days ago; MDL: 1 today."""
+    now = timezone.now()
+    for status in ("routed", "delivered", "no_order"):
+        LeadFactory(entity="ZR7", status=status, source="leadmax")
+    form = LeadFormFactory(entity="ZR7", product=product)
+    for crm in ("sent", "failed"):
+        LeadFactory(
+            entity="ZR7", status="duplicate", form=form, crm_status=crm, created_at=now - datetime.timedelta(days=3)
+        )
+    LeadFactory(entity="MDL", status="blacklisted")
+    today = paris_today()
+    rollup_refresh(start=today - datetime.timedelta(days=5), end=today)
+    return today
+
+
+def test_rollups_count_leads_per_day_by_status_and_are_idempotent(history):
+    today = history
+    assert sum(DailyRollup.objects.filter(day=today, entity="ZR7").values_list("count", flat=True)) == 3
+    rollup_refresh_day(day=today)
+    rollup_refresh_day(day=today)
+    assert sum(DailyRollup.objects.filter(entity="ZR7").values_list("count", flat=True)) == 5
+
+
+def test_the_stats_api_returns_one_row_per_day_and_entity_with_statuses_crm_and_rejections(
+    api_client, superuser, history
+):
+    today = history
+    api_client.force_authenticate(superuser)
+    start = today - datetime.timedelta(days=3)
+    body = api_client.get(f"/api/v1/stats/daily/?from={start}&to={today}").json()
+    assert body["from"] == start.isoformat() and body["to"] == today.isoformat()
+    assert len(body["results"]) == 4 * 2
+    rows = {(r["day"], r["entity"]): r for r in body["results"]}
+    zr7_today = rows[(today.isoformat(), "ZR7")]
+    assert zr7_today["received"] == 3
+    assert zr7_today["attributed"] == 2
+    assert zr7_today["by_status"]["no_order"] == 1
+    old = rows[(start.isoformat(), "ZR7")]
+    assert old["by_status"]["duplicate"] == 2
+    assert old["crm"] == {"pending": 0, "sent": 1, "fallback_sent": 0, "failed": 1}
+    assert rows[(today.isoformat(), "MDL")]["by_status"]["blacklisted"] == 1
+    assert "rejected" in zr7_today
+
+
+def test_the_stats_api_accepts_a_token(api_client, zr7_staff, history):
+    token = Token.objects.create(user=zr7_staff)
+    response = api_client.get("/api/v1/stats/daily/?entity=ZR7", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+    assert {r["entity"] for r in response.json()["results"]} == {"ZR7"}
+    assert api_client.get("/api/v1/stats/daily/").status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=2026-13-01", "from"),
+        ("to=demain", "to"),
+        ("from=2026-05-10&to=2026-05-01", "from"),
+        ("from=2020-01-01&to=2026-01-01", "from"),
+        ("entity=XYZ", "entity"),
+    ],
+)
+def test_bad_stats_parameters_are_a_400_with_french_field_messages(api_client, superuser, query, field):
+    api_client.force_authenticate(superuser)
+    response = api_client.get(f"/api/v1/stats/daily/?{query}")
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_the_openapi_schema_documents_the_stats_endpoint_and_the_docs_use_local_assets(client, superuser):
+    schema = client.get("/api/schema/?format=json").json()
+    params = {p["name"] for p in schema["paths"]["/api/v1/stats/daily/"]["get"]["parameters"]}
+    assert params == {"from", "to", "entity"}
+    docs = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs
+    assert "cdn" not in docs.lower()
+
+
+def test_the_dashboard_shows_the_periods_with_links_to_the_filtered_list(client, zr7_staff, history):
+    today = history
+    CommandeFactory(client__entity="ZR7", name="Commande du tableau")
+    client.force_login(zr7_staff)
+    page = client.get("/").content.decode()
+    assert f'href="/leads/?entity=ZR7&amp;from={today}&amp;to={today}"' in page
+    assert f"/leads/?entity=ZR7&amp;from={today}&amp;to={today}&amp;status=delivered" in page
+    for chart in ("chart-status", "chart-source", "chart-provider", "chart-form", "chart-fill", "chart-crm"):
+        assert f'id="{chart}"' in page
+    assert "leadmax" in page and "Commande du tableau" in page
+    listed = client.get(f"/leads/?entity=ZR7&from={today}&to={today}&status=delivered").content.decode()
+    assert listed.count('class="status status-delivered"') == 1
+
+
+def test_the_dashboard_reads_rollups_not_leads_once_today_is_fresh(
+    client, zr7_staff, history, django_capture_on_commit_callbacks
+):
+    client.force_login(zr7_staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get("/")  # may rebuild today's rollup on demand (stamped fresh after commit)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+    lead_scans = [q["sql"] for q in queries if 'FROM "leads_lead"' in q["sql"]]
+    assert lead_scans == []
