@@ -5,6 +5,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connections
 
 from media_library.models import MediaAsset
 from media_library.tests.samples import files_under, image_bytes
@@ -32,6 +33,8 @@ def browser_page(live_server, client, zr7_staff, monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the test itself only
     # reads the database between browser steps.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Server threads must not keep persistent connections: the test database is dropped after.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(base_url=live_server.url)
@@ -42,6 +45,9 @@ def browser_page(live_server, client, zr7_staff, monkeypatch):
         yield page
         context.close()
         browser.close()
+        # ORM calls made while Playwright runs open their own connection: close it, or the
+        # test database cannot be dropped.
+        connections.close_all()
 
 
 def test_a_manager_uploads_two_images_copies_a_url_and_deletes_one(browser_page, live_server, media_root, settings):
