@@ -6,16 +6,23 @@ from media_library.models import MediaAsset, MediaEntity, MediaTag
 from rdz.core.scoping import scope_queryset
 
 
-def media_assets_visible(*, user) -> QuerySet[MediaAsset]:
-    return scope_queryset(MediaAsset.objects.all(), user)
+def media_assets_visible(*, user, entities: frozenset[str] | None = None) -> QuerySet[MediaAsset]:
+    """The account's assets (narrowed to `entities`, e.g. the entity switcher) and the shared ones."""
+    return scope_queryset(MediaAsset.objects.all(), user, entities=entities)
 
 
 def media_assets_search(
-    *, user, entity: str = "", tag: str = "", fmt: str = "", query: str = ""
+    *,
+    user,
+    entities: frozenset[str] | None = None,
+    entity: str = "",
+    tag: str = "",
+    fmt: str = "",
+    query: str = "",
 ) -> QuerySet[MediaAsset]:
     """Browse filters: `entity` is ZR7, MDL or SHARED (exactly that one), tag and format
     match exactly, `query` searches the title (and the alt text)."""
-    qs = media_assets_visible(user=user)
+    qs = media_assets_visible(user=user, entities=entities)
     if entity:
         qs = qs.filter(entity=entity)
     if tag:

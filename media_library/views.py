@@ -29,6 +29,7 @@ from media_library.services import (
     tags_parse,
 )
 from media_library.uploads import SizeLimitUploadHandler
+from rdz.core.backoffice import selected_entities
 from rdz.core.scoping import can_change, user_role
 
 PAGE_SIZE = 24
@@ -67,6 +68,7 @@ def media_list(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data if form.is_valid() else {}
     assets = media_assets_search(
         user=request.user,
+        entities=selected_entities(request),
         entity=filters.get("entity", ""),
         tag=filters.get("tag", ""),
         fmt=filters.get("format", ""),

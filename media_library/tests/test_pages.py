@@ -70,6 +70,19 @@ def test_the_grid_filters_by_entity_tag_title_and_format(client, zr7_staff, asse
     assert {a.title for a in response.context["page"].object_list} == expected
 
 
+def test_the_entity_switcher_narrows_the_grid_but_shared_images_stay(client, superuser, assets):
+    from rdz.core.backoffice import SESSION_ENTITY_KEY
+
+    client.force_login(superuser)
+    session = client.session
+    session[SESSION_ENTITY_KEY] = "MDL"
+    session.save()
+
+    response = client.get(reverse("media_library:list"))
+
+    assert {a.title for a in response.context["page"].object_list} == {"Pompe MDL", "Logo commun"}
+
+
 def test_the_grid_is_paginated(client, zr7_staff, settings):
     MediaAssetFactory.create_batch(26, entity="ZR7")
     client.force_login(zr7_staff)
