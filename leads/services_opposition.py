@@ -1,0 +1,175 @@
+"""The opposition list (§16): numbers that are never routed, delivered nor forwarded.
+
+Entries come from imported lists (Bloctel exports, one number per line or CSV), from staff
+(back-office) and from erasure requests (leads.services_rgpd). Every number is stored
+normalized (E.164), so a lead is matched whatever format it arrived in.
+"""
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from leads.models import OppositionEntry
+from leads.normalization import normalize_phone
+from rdz.core.services import audit_log
+
+PHONE_HEADERS = {"telephone", "téléphone", "tel", "tél", "phone", "numero", "numéro", "mobile", "portable", "number"}
+MAX_INVALID_LISTED = 1000
+
+
+class OppositionError(Exception):
+    """Refused opposition-list change (French message)."""
+
+
+def opposition_phone_normalize(raw) -> str:
+    """Any French format → E.164; also the international form without "+" of list exports."""
+    text = str(raw).strip() if raw is not None else ""
+    compact = re.sub(r"[\s.\-()/]", "", text)
+    if re.fullmatch(r"33\d{9}", compact):
+        text = "+" + compact
+    try:
+        return normalize_phone(text)
+    except ValueError as exc:
+        raise OppositionError(str(exc)) from exc
+
+
+@transaction.atomic
+def opposition_add(*, phone: str, reason: str = "", source: str = "", actor=None) -> tuple[OppositionEntry, bool]:
+    """Add one number (any format). Returns (entry, created); an existing entry keeps its origin."""
+    number = opposition_phone_normalize(phone)
+    entry, created = OppositionEntry.objects.get_or_create(
+        phone=number, defaults={"reason": reason[:200], "source": source[:100]}
+    )
+    if created:
+        # The audit row names the entry, not the number: the list itself is the only copy.
+        audit_log(
+            action="opposition.add",
+            actor=actor,
+            obj=entry,
+            message=f"Numéro ajouté à la liste d'opposition (source « {source[:100]} », motif « {reason[:200]} »)",
+        )
+    return entry, created
+
+
+@transaction.atomic
+def opposition_remove(*, phone: str, actor=None, reason: str = "") -> bool:
+    """Remove one number (any format). Returns False when it was not on the list."""
+    number = opposition_phone_normalize(phone)
+    entry = OppositionEntry.objects.filter(phone=number).first()
+    if entry is None:
+        return False
+    audit_log(
+        action="opposition.remove",
+        actor=actor,
+        obj=entry,
+        message=f"Numéro retiré de la liste d'opposition (source d'origine « {entry.source} »)"
+        + (f", motif : {reason[:200]}" if reason else ""),
+    )
+    entry.delete()
+    return True
+
+
+@dataclass
+class OppositionImportResult:
+    added: int = 0
+    already: int = 0
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, reason)
+    invalid_count: int = 0
+
+    def summary(self) -> str:
+        return f"{self.added} numéro(s) ajouté(s), {self.already} déjà présent(s), {self.invalid_count} ligne(s) invalide(s)."
+
+
+def _candidates(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
+    """(line number, raw text, phone cell) of every data line: one number per line, or CSV
+    (`;`, `,` or tab) with a phone column found by its header or by its content."""
+    column: int | None = None
+    for lineno, line in enumerate(lines, start=1):
+        text = line.strip().lstrip("\ufeff")
+        if not text:
+            continue
+        delimiter = next((d for d in (";", "\t", ",") if d in text), None)
+        if delimiter is None:
+            yield lineno, text, text
+            continue
+        cells = [c.strip().strip('"').strip() for c in next(csv.reader([text], delimiter=delimiter))]
+        lowered = [c.lower() for c in cells]
+        if column is None:
+            header = next((i for i, c in enumerate(lowered) if c in PHONE_HEADERS), None)
+            if header is not None:
+                column = header
+                continue  # the header line itself
+            for i, cell in enumerate(cells):
+                try:
+                    opposition_phone_normalize(cell)
+                except OppositionError:
+                    continue
+                column = i
+                break
+            if column is None:
+                if any(re.search(r"[a-zA-Z]", c) for c in cells) and lineno == 1:
+                    continue  # an unrecognised header line
+                yield lineno, text, cells[0]
+                continue
+        yield lineno, text, cells[column] if column < len(cells) else ""
+
+
+def opposition_import(
+    *, lines: Iterable[str], source: str, reason: str = "", actor=None, chunk_size: int = 1000
+) -> OppositionImportResult:
+    """Add every valid number of a list; invalid lines are reported, never fatal.
+
+    Streams the lines and writes in chunks, so a multi-million-line Bloctel export stays
+    within flat memory. Each chunk is its own transaction: what is added stays added.
+    """
+    result = OppositionImportResult()
+    chunk: dict[str, int] = {}
+
+    def flush() -> None:
+        if not chunk:
+            return
+        with transaction.atomic():
+            present = set(OppositionEntry.objects.filter(phone__in=list(chunk)).values_list("phone", flat=True))
+            new = [
+                OppositionEntry(phone=p, reason=reason[:200], source=source[:100]) for p in chunk if p not in present
+            ]
+            OppositionEntry.objects.bulk_create(new, ignore_conflicts=True)
+        result.added += len(new)
+        result.already += len(present)
+        chunk.clear()
+
+    for lineno, text, cell in _candidates(lines):
+        try:
+            number = opposition_phone_normalize(cell)
+        except OppositionError as exc:
+            result.invalid_count += 1
+            if len(result.invalid) < MAX_INVALID_LISTED:
+                result.invalid.append((lineno, text[:60], str(exc)))
+            continue
+        if number in chunk:
+            result.already += 1
+            continue
+        chunk[number] = lineno
+        if len(chunk) >= chunk_size:
+            flush()
+    flush()
+    audit_log(
+        action="opposition.import",
+        actor=actor,
+        message=f"Import de liste d'opposition (source « {source[:100]} ») : {result.summary()}",
+    )
+    return result
+
+
+def opposition_lines_from_bytes(data: bytes | io.BufferedIOBase) -> Iterator[str]:
+    """Lines of an uploaded list, UTF-8 (with or without BOM) or Windows-1252 (Excel exports)."""
+    raw = data if isinstance(data, bytes) else data.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    return iter(text.splitlines())

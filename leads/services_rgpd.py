@@ -1,0 +1,403 @@
+"""RGPD tools (§16): erasure of a person, export of what RDZ holds, retention.
+
+Erasure anonymizes a person's leads everywhere while keeping every row (statuses, counts,
+dashboards unchanged): the lead's personal fields are emptied, and every row linked to it —
+timeline events, attributions (their phone copy), HTTP delivery attempts, rejections, CRM
+payload logs, and any model added later with a foreign key to the lead or to those rows —
+has the person's phone (every format), e-mail, names and IP replaced by "[anonymisé]" in
+its text and JSON fields. Stored files linked to those rows (daily CSV batches) are redacted
+line by line. The phone number then goes on the opposition list: keeping that one number is
+what makes "never contact me again" enforceable (legal basis: the person's objection,
+art. 21 RGPD, and the erasure right's exception for compliance with a legal obligation).
+"""
+
+import datetime
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
+from leads.services_opposition import OppositionError, opposition_add, opposition_phone_normalize
+from rdz.core.services import audit_log, settings_get
+
+REDACTED = "[anonymisé]"
+RELATION_DEPTH = 2  # lead → attribution → HTTP attempt / rejection
+TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
+
+
+class RgpdError(Exception):
+    """Refused RGPD request (French message)."""
+
+
+# --- Tokens --------------------------------------------------------------------------------
+def phone_variants(e164: str) -> list[str]:
+    """Every way a French number may have been written: +33612345678, 0612345678,
+    06 12 34 56 78, 06.12.34.56.78, 0033612345678, 33612345678, +33 6 12 34 56 78…"""
+    if not e164.startswith("+33") or len(e164) != 12:
+        return [e164] if e164 else []
+    national = "0" + e164[3:]
+    pairs = [national[i : i + 2] for i in range(0, 10, 2)]
+    significant = e164[3:]
+    variants = {
+        e164,
+        national,
+        "0033" + significant,
+        "33" + significant,
+        "+33 " + significant[0] + " " + " ".join(pairs[1:]),
+        "+33" + significant[0] + " " + " ".join(pairs[1:]),
+        significant,
+    }
+    for sep in (" ", ".", "-", "/"):
+        variants.add(sep.join(pairs))
+    return sorted(variants, key=len, reverse=True)
+
+
+@dataclass
+class Person:
+    """What identifies a person's data, longest tokens first so "+33…" goes before "6…"."""
+
+    phones: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    ips: set[str] = field(default_factory=set)
+
+    def identity_pattern(self) -> re.Pattern | None:
+        tokens = [v for p in self.phones for v in phone_variants(p)] + list(self.emails)
+        return _pattern(tokens)
+
+    def full_pattern(self) -> re.Pattern | None:
+        tokens = [v for p in self.phones for v in phone_variants(p)] + list(self.emails) + list(self.ips)
+        names = [n for n in self.names if len(n) >= 2]
+        return _pattern(tokens, words=names)
+
+
+def _pattern(tokens: Iterable[str], words: Iterable[str] = ()) -> re.Pattern | None:
+    parts = [re.escape(t) for t in sorted(set(filter(None, tokens)), key=len, reverse=True)]
+    # Phone digits must not be cut out of a longer number; names only as whole words.
+    parts = [rf"(?<!\d){p}(?!\d)" for p in parts]
+    parts += [rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(set(words), key=len, reverse=True)]
+    if not parts:
+        return None
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _redact(value, pattern: re.Pattern):
+    """The value with every token replaced, recursively through JSON."""
+    if isinstance(value, str):
+        return pattern.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {k: _redact(v, pattern) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, pattern) for v in value]
+    return value
+
+
+# --- Finding a person's leads ----------------------------------------------------------------
+def _person_leads(*, phone: str | None, email: str | None) -> tuple[Person, list[Lead]]:
+    if not phone and not email:
+        raise RgpdError("Indiquez un numéro de téléphone ou une adresse e-mail.")
+    person = Person()
+    if phone:
+        try:
+            person.phones.add(opposition_phone_normalize(phone))
+        except OppositionError as exc:
+            raise RgpdError(f"Numéro invalide : {exc}") from exc
+    if email:
+        person.emails.add(email.strip().lower())
+    # One round of widening: the e-mail's leads give the phone, the phone's leads the e-mails.
+    for _ in range(2):
+        query = Q(phone__in=person.phones) | Q(email__in=person.emails)
+        leads = list(Lead.objects.filter(query).order_by("created_at"))
+        for lead in leads:
+            if lead.phone:
+                person.phones.add(lead.phone)
+            if lead.email:
+                person.emails.add(lead.email.lower())
+    for lead in leads:
+        person.names.update(n for n in (lead.first_name, lead.last_name) if n)
+        if lead.ip:
+            person.ips.add(str(lead.ip))
+    return person, leads
+
+
+def _reverse_relations(model) -> list:
+    return [
+        rel
+        for rel in model._meta.related_objects
+        if (rel.one_to_many or rel.one_to_one) and not rel.related_model._meta.proxy
+    ]
+
+
+def _linked_rows(model, pks: list, depth: int) -> Iterable[tuple[type, list]]:
+    """(model, pks) of every row pointing at `pks` of `model`, down to `depth` levels."""
+    if depth == 0 or not pks:
+        return
+    for rel in _reverse_relations(model):
+        related = rel.related_model
+        if related is Lead:
+            continue
+        ids = list(related._default_manager.filter(**{f"{rel.field.name}__in": pks}).values_list("pk", flat=True))
+        if ids:
+            yield related, ids
+            yield from _linked_rows(related, ids, depth - 1)
+
+
+def _file_rows(model, pks: list) -> Iterable[tuple[type, list]]:
+    """Rows with stored files that `model` rows point at (an attribution's CSV batch)."""
+    for f in model._meta.concrete_fields:
+        target = f.related_model if f.many_to_one else None
+        if target is None or not any(isinstance(t, models.FileField) for t in target._meta.concrete_fields):
+            continue
+        ids = list(
+            model._default_manager.filter(pk__in=pks, **{f"{f.name}__isnull": False})
+            .values_list(f.attname, flat=True)
+            .distinct()
+        )
+        if ids:
+            yield target, ids
+
+
+def _redact_rows(model, pks: list, pattern: re.Pattern) -> int:
+    fields = [f for f in model._meta.concrete_fields if isinstance(f, TEXT_FIELDS) and not f.choices]
+    if not fields:
+        return 0
+    changed = 0
+    for row in model._default_manager.filter(pk__in=pks).only("pk", *[f.name for f in fields]).iterator():
+        updates = {}
+        for f in fields:
+            value = getattr(row, f.attname)
+            new = _redact(value, pattern)
+            if new != value:
+                if isinstance(new, str) and f.max_length and len(new) > f.max_length:
+                    new = new[: f.max_length] if len(REDACTED) <= f.max_length else ""
+                updates[f.attname] = new
+        if updates:
+            model._default_manager.filter(pk=row.pk).update(**updates)
+            changed += 1
+    return changed
+
+
+def _redact_files(model, pks: list, person: Person) -> int:
+    """Redact stored text files line by line: a line naming the person's phone or e-mail
+    (one CSV row per lead) also loses the person's names."""
+    identity, full = person.identity_pattern(), person.full_pattern()
+    count = 0
+    file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+    for row in model._default_manager.filter(pk__in=pks):
+        for f in file_fields:
+            stored = getattr(row, f.attname)
+            if not stored or not stored.name or not stored.storage.exists(stored.name):
+                continue
+            with stored.storage.open(stored.name, "rb") as handle:
+                raw = handle.read()
+            bom = raw.startswith(b"\xef\xbb\xbf")
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                continue  # not a text file: nothing of ours is stored as binary
+            lines = text.splitlines(keepends=True)
+            redacted = [full.sub(REDACTED, line) if identity.search(line) else line for line in lines]
+            if redacted == lines:
+                continue
+            content = ("\ufeff" if bom else "") + "".join(redacted)
+            path = stored.storage.path(stored.name)
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(content)
+            count += 1
+    return count
+
+
+def _audit_sweep(pattern: re.Pattern, tokens: list[str]) -> int:
+    """Free-text logs not linked to the lead (audit, alerts) that may quote the person."""
+    from rdz.core.models import Alert, AuditLog
+
+    changed = 0
+    for model, name in ((AuditLog, "message"), (Alert, "message")):
+        query = Q()
+        for token in tokens:
+            query |= Q(**{f"{name}__icontains": token})
+        pks = list(model._default_manager.filter(query).values_list("pk", flat=True)) if tokens else []
+        changed += _redact_rows(model, pks, pattern)
+    return changed
+
+
+@dataclass
+class ErasureResult:
+    leads: int = 0
+    linked_rows: int = 0
+    files: int = 0
+    opposition_added: int = 0
+
+
+PERSONAL_LEAD_FIELDS = {
+    "phone": "",
+    "email": "",
+    "first_name": "",
+    "last_name": "",
+    "ip": None,
+    "user_agent": "",
+    "visitor_id": "",
+    "extra": {},
+    "crm_last_error": "",
+    "consent_page_url": "",
+}
+
+
+def _anonymize(
+    leads: list[Lead], person: Person, *, reason: str, now: datetime.datetime, sweep_logs: bool = True
+) -> ErasureResult:
+    result = ErasureResult(leads=len(leads))
+    pattern = person.full_pattern()
+    pks = [lead.pk for lead in leads]
+    if pattern is not None:
+        for model, ids in _linked_rows(Lead, pks, RELATION_DEPTH):
+            result.linked_rows += _redact_rows(model, ids, pattern)
+            for file_model, file_ids in _file_rows(model, ids):
+                result.linked_rows += _redact_rows(file_model, file_ids, pattern)
+                result.files += _redact_files(file_model, file_ids, person)
+        if sweep_logs:
+            tokens = [v for p in person.phones for v in phone_variants(p)] + sorted(person.emails)
+            result.linked_rows += _audit_sweep(pattern, tokens)
+    # Counts and statuses stay: only the personal fields are emptied (§16).
+    Lead.objects.filter(pk__in=pks).update(anonymized_at=now, **PERSONAL_LEAD_FIELDS)
+    LeadEvent.objects.bulk_create(
+        [LeadEvent(lead_id=pk, kind=LeadEvent.Kind.NOTE, created_at=now, actor="RGPD", message=reason) for pk in pks]
+    )
+    return result
+
+
+@transaction.atomic
+def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None) -> ErasureResult:
+    """Anonymize every lead of the person (by phone, e-mail, or both) and put the phone(s)
+    on the opposition list. Audited without the personal data.
+
+    The numbers go on the list first, so the delivery's own opposition check cancels the
+    attributions still waiting (CSV or HTTP) while their phone copy still matches; a
+    pending CRM forwarding is stopped. Nothing of the person leaves RDZ afterwards.
+    """
+    from commandes.delivery import _cancel_opposed
+    from commandes.models import Attribution, AttributionStatus
+
+    person, leads = _person_leads(phone=phone, email=email)
+    added = 0
+    for number in sorted(person.phones):
+        _, created = opposition_add(
+            phone=number, reason="Effacement RGPD : ne plus contacter", source="demande RGPD", actor=actor
+        )
+        added += int(created)
+    pks = [lead.pk for lead in leads]
+    _cancel_opposed(qs=Attribution.objects.filter(lead_id__in=pks, status=AttributionStatus.PENDING))
+    Lead.objects.filter(pk__in=pks, crm_status=CrmStatus.PENDING).update(crm_status=CrmStatus.FAILED)
+    result = _anonymize(
+        leads, person, reason="Données personnelles anonymisées (demande d'effacement RGPD)", now=timezone.now()
+    )
+    result.opposition_added = added
+    audit_log(
+        action="rgpd.erase",
+        actor=actor,
+        actor_label="" if actor else "commande rgpd_erase",
+        message=(
+            f"Effacement RGPD : {result.leads} lead(s) anonymisé(s), {result.linked_rows} ligne(s) liée(s) expurgée(s), "
+            f"{result.files} fichier(s) expurgé(s), {len(person.phones)} numéro(s) sur la liste d'opposition."
+        ),
+    )
+    return result
+
+
+def retention_cutoff(*, now: datetime.datetime, years: int) -> datetime.datetime:
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:  # 29 February
+        return now.replace(year=now.year - years, day=28)
+
+
+def lead_retention_anonymize(*, now: datetime.datetime | None = None, chunk_size: int = 500) -> int:
+    """Anonymize leads older than the retention period (§8 setting, default 3 years).
+
+    Chunked, each chunk its own transaction: a run interrupted halfway is finished by the
+    next one (anonymized leads are skipped), so running it twice is harmless.
+    """
+    now = now or timezone.now()
+    years = settings_get().retention_years
+    cutoff = retention_cutoff(now=now, years=years)
+    total = 0
+    while True:
+        with transaction.atomic():
+            leads = list(
+                Lead.objects.select_for_update(skip_locked=True)
+                .filter(created_at__lt=cutoff, anonymized_at__isnull=True)
+                .order_by("created_at")[:chunk_size]
+            )
+            if not leads:
+                break
+            for lead in leads:
+                person = Person(
+                    phones={lead.phone} if lead.phone else set(),
+                    emails={lead.email.lower()} if lead.email else set(),
+                    names={n for n in (lead.first_name, lead.last_name) if n},
+                    ips={str(lead.ip)} if lead.ip else set(),
+                )
+                _anonymize_one_for_retention(lead, person, now=now, years=years)
+            total += len(leads)
+    if total:
+        audit_log(
+            action="rgpd.retention",
+            actor_label="tâche de conservation",
+            message=f"Durée de conservation ({years} ans) : {total} lead(s) anonymisé(s).",
+        )
+    return total
+
+
+def _anonymize_one_for_retention(lead: Lead, person: Person, *, now, years: int) -> None:
+    # Only this lead's rows: the same person's recent leads stay as they are.
+    _anonymize(
+        [lead],
+        person,
+        reason=f"Données personnelles anonymisées (conservation de {years} ans dépassée)",
+        now=now,
+        sweep_logs=False,  # a scan of the audit log per lead would not scale; it never quotes a lead
+    )
+
+
+# --- Export ----------------------------------------------------------------------------------
+def _row_dict(row: models.Model) -> dict:
+    data = {}
+    for f in row._meta.concrete_fields:
+        value = getattr(row, f.attname)
+        if isinstance(f, models.FileField):
+            value = value.name if value else ""
+        data[f.attname] = value
+    return data
+
+
+def rgpd_export(*, phone: str | None = None, email: str | None = None) -> dict:
+    """Everything RDZ holds about a person (§16, RGPD right of access), JSON-ready."""
+    person, leads = _person_leads(phone=phone, email=email)
+    exported = []
+    for lead in leads:
+        item = _row_dict(lead)
+        item["product_code"] = lead.product.code
+        linked: dict[str, list] = {}
+        for model, ids in _linked_rows(Lead, [lead.pk], RELATION_DEPTH):
+            linked.setdefault(model._meta.label, []).extend(
+                _row_dict(r) for r in model._default_manager.filter(pk__in=ids).order_by("pk")
+            )
+        item["linked"] = linked
+        exported.append(item)
+    opposition = [_row_dict(e) for e in OppositionEntry.objects.filter(phone__in=person.phones).order_by("created_at")]
+    payload = {
+        "request": {"phone": phone or "", "email": email or ""},
+        "generated_at": timezone.now(),
+        "phones": sorted(person.phones),
+        "emails": sorted(person.emails),
+        "opposition": opposition,
+        "leads": exported,
+    }
+    # Round-trip through the encoder: UUIDs, datetimes, decimals become text.
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))

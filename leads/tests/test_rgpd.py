@@ -1,0 +1,245 @@
+"""RGPD (§16): erasure leaves no trace of the person anywhere, counts stay; export; retention."""
+
+import datetime
+import io
+import json
+import os
+from collections import Counter
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from commandes.delivery import delivery_send_daily
+from commandes.models import Attribution, DeliveryBatch
+from leads.models import Lead, LeadEvent, OppositionEntry
+from leads.services_rgpd import lead_retention_anonymize, phone_variants, rgpd_erase, rgpd_export
+from rdz.core.models import AuditLog
+from rdz.core.services import settings_update
+from routing.models import CrmAttempt
+from tests.factories import (
+    CommandeFactory,
+    HttpDeliveryAttemptFactory,
+    LeadFactory,
+    RejectionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+33612345678"
+EMAIL = "zoe.lefevre@example.fr"
+TRACES = ["+33612345678", "0612345678", "06 12 34 56 78", "06.12.34.56.78", "612345678", EMAIL, "Lefèvre"]
+
+
+@pytest.fixture(autouse=True)
+def _files_and_mail(settings, tmp_path):
+    settings.DELIVERY_ROOT = tmp_path / "deliveries"
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    locmem = {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    settings.ENTITY_EMAIL = {"ZR7": {**locmem, "FROM": "zr7@rdz.test"}, "MDL": {**locmem, "FROM": "mdl@rdz.test"}}
+
+
+def post_lead(api_client, provider, **body):
+    response = api_client.post(
+        "/api/v1/leads/",
+        {"product": "PV", "departement": "13", **body},
+        format="json",
+        HTTP_X_API_KEY=provider.api_key,
+        REMOTE_ADDR="198.51.100.23",
+    )
+    assert response.status_code == 201, response.content
+    return Lead.objects.get(pk=response.json()["id"])
+
+
+def traces_in_database() -> list[str]:
+    """Every (model.field) holding one of the person's traces, over every text/JSON column."""
+    found = []
+    for model in apps.get_models():
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if isinstance(f, models.CharField | models.TextField | models.JSONField)
+        ]
+        for f in fields:
+            if model is OppositionEntry and f.name == "phone":
+                continue  # the one copy kept on purpose: the opposition list needs the number
+            query = Q()
+            for trace in TRACES:
+                query |= Q(**{f"{f.name}__icontains": trace})
+            if model._default_manager.filter(query).exists():
+                found.append(f"{model._meta.label}.{f.name}")
+    return found
+
+
+def traces_in_files(*roots) -> list[str]:
+    found = []
+    for root in roots:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                with open(os.path.join(folder, name), "rb") as handle:
+                    data = handle.read()
+                found += [f"{name}: {t}" for t in TRACES if t.encode() in data]
+    return found
+
+
+def status_counts() -> Counter:
+    return Counter(Lead.objects.values_list("status", flat=True))
+
+
+@pytest.fixture
+def person_everywhere(api_client, zr7_provider, product, settings):
+    """The person's data spread over every place RDZ stores it, next to someone else's."""
+    commande = CommandeFactory(client__entity="ZR7", client__emails=["achats@client.example"], product=product)
+    lead = post_lead(
+        api_client,
+        zr7_provider,
+        phone="06 12 34 56 78",
+        email=EMAIL.upper(),
+        first_name="Zoé",
+        last_name="Lefèvre",
+        extra={"note": "rappeler au 06.12.34.56.78"},
+    )
+    other = post_lead(api_client, zr7_provider, phone="0698765432", email="autre@example.fr", last_name="Martin")
+    assert lead.status == other.status == "routed"
+    second = LeadFactory(phone=PHONE, email="", last_name="Lefèvre", status="no_order", product=product)
+    LeadEvent.objects.create(lead=second, kind="note", message="Appel de Zoé Lefèvre au 0612345678")
+    attribution = Attribution.objects.get(lead=lead)
+    HttpDeliveryAttemptFactory(attribution=attribution, response_body=f'{{"accepted": "{PHONE}"}}')
+    RejectionFactory(attribution=attribution, comment="Le client dit : 06 12 34 56 78 faux numéro")
+    CrmAttempt.objects.create(
+        lead=lead,
+        crm="ZR7",
+        phase="primary",
+        attempt=1,
+        url="http://127.0.0.1:9/crm",
+        request_body={"telephone": "0612345678", "email": EMAIL, "nom": "Lefèvre", "prenom": "Zoé"},
+        response_body=f"duplicate {EMAIL}",
+        outcome="sent",
+    )
+    AuditLog.objects.create(action="note", message=f"Appel client au sujet de {PHONE}")
+    report = delivery_send_daily()
+    assert len(report.sent) == 1
+    batch = DeliveryBatch.objects.get()
+    with batch.file.open("rb") as handle:
+        content = handle.read()
+    assert b"0612345678" in content or PHONE.encode() in content
+    return {"lead": lead, "other": other, "second": second, "batch": batch, "commande": commande}
+
+
+def test_erasure_leaves_no_trace_in_any_table_or_file_and_keeps_the_counts(person_everywhere, settings):
+    assert traces_in_database()  # the scan does see them before
+    counts = status_counts()
+    attributions = Attribution.objects.count()
+
+    result = rgpd_erase(phone="+33 6 12 34 56 78")
+
+    assert result.leads == 2
+    assert traces_in_database() == []
+    assert traces_in_files(settings.MEDIA_ROOT, settings.DELIVERY_ROOT) == []
+    assert status_counts() == counts
+    assert Attribution.objects.count() == attributions
+    assert OppositionEntry.objects.filter(phone=PHONE, source="demande RGPD").exists()
+    lead = Lead.objects.get(pk=person_everywhere["lead"].pk)
+    assert lead.anonymized_at and lead.phone == "" and lead.ip is None and lead.extra == {}
+    assert lead.events.filter(message__contains="effacement RGPD").exists()
+    # The other person in the same CSV batch and tables is untouched.
+    other = Lead.objects.get(pk=person_everywhere["other"].pk)
+    assert (other.phone, other.email, other.last_name) == ("+33698765432", "autre@example.fr", "Martin")
+    with person_everywhere["batch"].file.open("rb") as handle:
+        content = handle.read().decode("utf-8-sig")
+    assert "0698765432" in content or "+33698765432" in content
+    assert "[anonymisé]" in content
+    audit = AuditLog.objects.get(action="rgpd.erase")
+    assert "2 lead(s) anonymisé(s)" in audit.message
+
+
+def test_erasure_by_email_finds_the_phone_and_blocks_it(person_everywhere):
+    call_command("rgpd_erase", "--email", EMAIL, stdout=io.StringIO())
+    assert traces_in_database() == []
+    assert OppositionEntry.objects.filter(phone=PHONE).exists()
+
+
+def test_an_erased_person_sending_again_is_opposed_and_never_attributed(person_everywhere, api_client, zr7_provider):
+    rgpd_erase(email=EMAIL)
+    again = post_lead(api_client, zr7_provider, phone="0033612345678")
+    assert again.status == "opposed"
+    assert not again.attributions.exists()
+
+
+def test_erasure_cancels_the_pending_delivery(api_client, zr7_provider, product):
+    CommandeFactory(client__entity="ZR7", client__emails=["achats@client.example"], product=product)
+    lead = post_lead(api_client, zr7_provider, phone="06 12 34 56 78", email=EMAIL)
+    rgpd_erase(phone=PHONE)
+    assert Attribution.objects.get(lead=lead).status == "cancelled"
+    delivery_send_daily()
+    assert not DeliveryBatch.objects.filter(count__gt=0).exists()
+
+
+def test_the_export_gives_everything_held_about_the_person(person_everywhere, tmp_path):
+    data = rgpd_export(email=EMAIL)
+    assert data["phones"] == [PHONE]
+    assert len(data["leads"]) == 2
+    first = next(item for item in data["leads"] if item["id"] == str(person_everywhere["lead"].pk))
+    assert first["email"] == EMAIL and first["ip"] == "198.51.100.23"
+    assert "leads.LeadEvent" in first["linked"] and "routing.CrmAttempt" in first["linked"]
+    assert first["linked"]["commandes.Rejection"][0]["comment"].startswith("Le client dit")
+
+    out = tmp_path / "export.json"
+    call_command("rgpd_export", "--phone", "06 12 34 56 78", "--output", str(out), stderr=io.StringIO())
+    assert json.loads(out.read_text(encoding="utf-8"))["emails"] == [EMAIL]
+
+
+def test_a_bad_request_is_refused_in_french():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--phone ou --email"):
+        call_command("rgpd_erase")
+    with pytest.raises(CommandError, match="Numéro invalide"):
+        call_command("rgpd_erase", "--phone", "12")
+
+
+def test_retention_anonymizes_only_leads_past_the_period_and_can_run_twice(product):
+    now = timezone.now()
+    old = LeadFactory(phone="+33611111111", created_at=now - datetime.timedelta(days=3 * 366), product=product)
+    LeadEvent.objects.create(lead=old, kind="note", message="Validé : +33611111111")
+    recent = LeadFactory(phone="+33622222222", created_at=now - datetime.timedelta(days=2 * 365), product=product)
+    counts = status_counts()
+
+    assert lead_retention_anonymize(now=now) == 1
+    assert lead_retention_anonymize(now=now) == 0
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.anonymized_at and old.phone == ""
+    assert not LeadEvent.objects.filter(message__contains="+33611111111").exists()
+    assert recent.anonymized_at is None and recent.phone == "+33622222222"
+    assert status_counts() == counts
+    assert not OppositionEntry.objects.exists()  # retention is not an objection
+
+    settings_update(user=None, changes={"retention_years": 1})
+    assert lead_retention_anonymize(now=now) == 1
+
+
+def test_the_retention_job_is_scheduled_in_beat():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="leads.tasks.lead_retention_run")
+    assert task.enabled and task.crontab.timezone.key == "Europe/Paris"
+    assert "conservation" in task.description
+
+
+def test_phone_variants_cover_the_usual_french_formats():
+    variants = phone_variants(PHONE)
+    for form in (
+        "+33612345678",
+        "0612345678",
+        "06 12 34 56 78",
+        "06.12.34.56.78",
+        "0033612345678",
+        "+33 6 12 34 56 78",
+    ):
+        assert form in variants
