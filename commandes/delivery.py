@@ -30,7 +30,7 @@ from commandes.models import (
     DeliveryChannel,
     HttpDeliveryAttempt,
 )
-from commandes.rejections import rejection_link
+from commandes.rejections import rejection_link, rejection_link_builder
 from commandes.services import OUTBOX_DELIVERY_BATCH, OUTBOX_DELIVERY_POST, CommandeError
 from leads.models import LeadEvent, LeadStatus, OppositionEntry, ProductField
 from leads.services import lead_event_add, lead_events_bulk_add, lead_status_set
@@ -52,7 +52,7 @@ from rdz.core.services import (
     outbox_retry_later,
     send_entity_mail,
 )
-from rdz.core.timeutils import paris_now, paris_today
+from rdz.core.timeutils import PARIS, paris_today
 
 logger = logging.getLogger(__name__)
 
@@ -130,13 +130,14 @@ def delivery_csv_write(*, attributions, out, extra_fields: list[ProductField] | 
         )
         .iterator(chunk_size=CSV_CHUNK)
     )
+    link = rejection_link_builder()
     count = 0
     for aid, lead_id, created, first, last, phone, email, dep, product, cid, cname, backlog, extra in rows:
         extra = extra or {}
         writer.writerow(
             [
                 str(lead_id),
-                paris_now(created).strftime("%d/%m/%Y %H:%M"),
+                created.astimezone(PARIS).strftime("%d/%m/%Y %H:%M"),
                 first,
                 last,
                 phone,
@@ -146,7 +147,7 @@ def delivery_csv_write(*, attributions, out, extra_fields: list[ProductField] | 
                 f"#{cid} {cname}".strip(),
                 "oui" if backlog else "non",
                 *[_cell(extra.get(name)) for name in extra_names],
-                rejection_link(attribution_id=aid),
+                link(aid),
             ]
         )
         count += 1

@@ -8,6 +8,9 @@ rejection ceiling, a client's rejection waits for staff approval.
 """
 
 import datetime
+import hashlib
+import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -15,6 +18,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
 
 from commandes.models import (
     Attribution,
@@ -40,13 +44,42 @@ class RejectionError(CommandeError):
 
 
 # --- Signed links ------------------------------------------------------------------------
+class _LinkSigner(signing.TimestampSigner):
+    """TimestampSigner with its HMAC key derived once: the daily CSV signs one link per row.
+
+    Same algorithm and output as Django's signer (salted HMAC-SHA256), so tokens are read
+    back with the plain `TimestampSigner`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(salt=LINK_SALT, algorithm="sha256")
+        derived = hashlib.sha256(force_bytes(self.salt + "signer") + force_bytes(self.key)).digest()
+        self._mac = hmac.new(derived, digestmod=hashlib.sha256)
+
+    def signature(self, value, key=None) -> str:
+        if key is not None and key != self.key:
+            return super().signature(value, key)
+        mac = self._mac.copy()
+        mac.update(force_bytes(value))
+        return signing.b64_encode(mac.digest()).decode()
+
+
 def rejection_token(*, attribution_id: int) -> str:
-    return signing.TimestampSigner(salt=LINK_SALT).sign(str(attribution_id))
+    return _LinkSigner().sign(str(attribution_id))
+
+
+def rejection_link_builder() -> Callable[[int], str]:
+    """A function attribution id → absolute rejection link, for many links at once."""
+    placeholder = "TOKEN"
+    template = settings.SITE_URL + reverse("rejection-public", args=[placeholder])
+    prefix, suffix = template.split(placeholder, 1)
+    signer = _LinkSigner()
+    return lambda attribution_id: f"{prefix}{signer.sign(str(attribution_id))}{suffix}"
 
 
 def rejection_link(*, attribution_id: int) -> str:
     """Absolute link to the client's rejection page for this attribution (in the CSV and POST)."""
-    return settings.SITE_URL + reverse("rejection-public", args=[rejection_token(attribution_id=attribution_id)])
+    return rejection_link_builder()(attribution_id)
 
 
 def rejection_token_read(*, token: str, max_age_days: int | None = None) -> int:
@@ -55,7 +88,9 @@ def rejection_token_read(*, token: str, max_age_days: int | None = None) -> int:
         # The link lives as long as the rejection window after the e-mail, plus a day of slack.
         max_age_days = settings_get().rejection_window_days + 1
     try:
-        value = signing.TimestampSigner(salt=LINK_SALT).unsign(token, max_age=datetime.timedelta(days=max_age_days))
+        value = signing.TimestampSigner(salt=LINK_SALT, algorithm="sha256").unsign(
+            token, max_age=datetime.timedelta(days=max_age_days)
+        )
     except signing.SignatureExpired as exc:
         raise RejectionError("Ce lien de rejet a expiré : le délai de rejet est dépassé.") from exc
     except signing.BadSignature as exc:
