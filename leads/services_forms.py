@@ -141,6 +141,36 @@ def leadform_update(*, form: LeadForm, user, changes: dict) -> LeadForm:
     return form
 
 
+@transaction.atomic
+def leadform_create(
+    *,
+    code: str,
+    name: str,
+    entity: str,
+    product,
+    target_crm: str | None = None,
+    allowed_origins=(),
+    variants=(),
+    crm_api_key: str = "",
+    user=None,
+) -> LeadForm:
+    """Create a landing form (commands, demo); the admin uses its own ModelForm."""
+    if LeadForm.objects.filter(code=code).exists():
+        raise LeadError({"code": [f"Le code « {code} » existe déjà."]})
+    form = LeadForm.objects.create(
+        code=code,
+        name=name,
+        entity=entity,
+        product=product,
+        target_crm=target_crm or entity,
+        allowed_origins=leadform_origins_clean(list(allowed_origins)),
+        variants=leadform_variants_clean(list(variants)),
+        crm_api_key=crm_api_key.strip(),
+    )
+    audit_log(action="leadform_create", actor=user, entity=entity, obj=form, message=f"Formulaire {code} créé")
+    return form
+
+
 # --- Write-once CRM key (§11) ------------------------------------------------------------
 def _key_clean(key) -> str:
     key = (key or "").strip() if isinstance(key, str) else ""

@@ -14,8 +14,11 @@ class FakeCrm:
     """`script`: answers consumed in order, each an HTTP status (int) or ("slow", seconds)
     (the record is stored, then the answer comes late: a client timeout); then "ok"."""
 
-    def __init__(self, *, name: str = "CRM", key: str = "", auth_header: str = "X-API-Key", port: int = 0):
+    def __init__(
+        self, *, name: str = "CRM", key: str = "", auth_header: str = "X-API-Key", port: int = 0, on_record=None
+    ):
         self.name = name
+        self.on_record = on_record
         self.key = key
         self.auth_header = auth_header.lower()
         self.script: list = []
@@ -72,6 +75,8 @@ class FakeCrm:
             return 200, {"id": self.records[idem]["crm_id"], "replayed": True}
         crm_id = f"{self.name.lower()}-{len(self.records) + 1}"
         self.records[idem or crm_id] = {"crm_id": crm_id, "body": body}
+        if self.on_record:
+            self.on_record(crm_id, body)
         return 201, {"id": crm_id}
 
     def start(self) -> "FakeCrm":

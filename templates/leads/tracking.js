@@ -119,11 +119,12 @@
       else { form.insertBefore(box, form.firstChild); }
     }
     box.hidden = false;
+    box.style.display = "";
     return box;
   }
   function clearErrors(form) {
     var boxes = form.querySelectorAll("[data-rdz-error-for]"), i;
-    for (i = 0; i < boxes.length; i++) { boxes[i].textContent = ""; boxes[i].hidden = true; }
+    for (i = 0; i < boxes.length; i++) { boxes[i].textContent = ""; boxes[i].hidden = true; boxes[i].style.display = "none"; }
     var bad = form.querySelectorAll('[aria-invalid="true"]');
     for (i = 0; i < bad.length; i++) { bad[i].removeAttribute("aria-invalid"); }
   }
@@ -166,7 +167,8 @@
     }
     box.setAttribute("role", "status");
     box.hidden = false;
-    if (!form.contains(box)) { form.hidden = true; }
+    box.style.display = "";
+    if (!form.contains(box)) { form.hidden = true; form.style.display = "none"; }
     try { form.dispatchEvent(new CustomEvent("rdz:success", { detail: data || {} })); } catch (e) { /* old browser */ }
   }
 
