@@ -120,7 +120,8 @@ def media_asset_create(
                 thumbnail=thumb,
                 entity=entity,
                 title=title,
-                alt_text=(alt_text or "").strip()[:300],
+                # An image without alt text is useless to screen readers: default to the title.
+                alt_text=((alt_text or "").strip() or title)[:300],
                 width=image.width,
                 height=image.height,
                 size=image.size,

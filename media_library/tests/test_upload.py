@@ -184,3 +184,9 @@ def test_deleting_removes_the_file_and_thumbnail_once_committed(
     assert files_under(media_root) == []
     assert not MediaAsset.objects.exists()
     assert AuditLog.objects.filter(action="media.delete").exists()
+
+
+def test_the_alt_text_defaults_to_the_title_from_the_file_name(zr7_staff):
+    asset = media_asset_upload(upload=upload("pompe_a_chaleur.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
+
+    assert (asset.title, asset.alt_text) == ("pompe a chaleur", "pompe a chaleur")
