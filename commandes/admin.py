@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -23,8 +24,9 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_set_active
-from rdz.core.admin_mixins import EntityScopedAdmin
+from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyInline
 from rdz.core.scoping import can_change, scope_queryset
+from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_counts, backlog_leads
 
 
@@ -60,25 +62,49 @@ class CommandeAdmin(EntityScopedAdmin):
         "__str__",
         "entity",
         "product",
+        "departements_display",
+        "week_fill",
         "weekly_quota",
         "daily_cap",
         "priority",
         "active",
         "accepts_backlog",
+        "starts_on",
+        "ends_on",
     )
-    list_filter = ("entity", "active", "product", "accepts_backlog")
+    list_filter = ("entity", "active", "product", "accepts_backlog", ("created_at", admin.DateFieldListFilter))
     search_fields = ("name", "client__name")
     list_select_related = ("client", "product")
     actions = ["activate", "deactivate"]
 
-    @admin.action(description="Activer les commandes sélectionnées")
+    def get_queryset(self, request):
+        monday = week_start(paris_today())
+        this_week = Q(attributions__week_start=monday, attributions__counts_for_quota=True)
+        return super().get_queryset(request).annotate(_week_fill=Count("attributions", filter=this_week))
+
+    @admin.display(description="départements")
+    def departements_display(self, obj: Commande) -> str:
+        codes = obj.departements or []
+        return "tous" if "*" in codes else ", ".join(codes[:8]) + (" …" if len(codes) > 8 else "")
+
+    @admin.display(description="leads cette semaine", ordering="_week_fill")
+    def week_fill(self, obj: Commande) -> str:
+        filled = getattr(obj, "_week_fill", 0)
+        return f"{filled} / {obj.weekly_quota} ({round(100 * filled / obj.weekly_quota)} %)"
+
+    @staticmethod
+    def _plain(queryset):
+        # The changelist queryset is annotated (GROUP BY): PostgreSQL refuses FOR UPDATE on it.
+        return Commande.objects.filter(pk__in=[c.pk for c in queryset])
+
+    @admin.action(description="Activer les commandes sélectionnées", permissions=["change"])
     def activate(self, request, queryset):
-        n = commande_set_active(commandes=queryset, active=True, actor=request.user)
+        n = commande_set_active(commandes=self._plain(queryset), active=True, actor=request.user)
         self.message_user(request, f"{n} commande(s) activée(s).", level=messages.SUCCESS)
 
-    @admin.action(description="Désactiver les commandes sélectionnées")
+    @admin.action(description="Désactiver les commandes sélectionnées", permissions=["change"])
     def deactivate(self, request, queryset):
-        n = commande_set_active(commandes=queryset, active=False, actor=request.user)
+        n = commande_set_active(commandes=self._plain(queryset), active=False, actor=request.user)
         self.message_user(request, f"{n} commande(s) désactivée(s).", level=messages.SUCCESS)
 
 
@@ -140,8 +166,19 @@ class AttributionAdmin(EntityScopedAdmin):
         return False
 
 
+class BatchAttributionInline(ReadOnlyInline):
+    model = Attribution
+    fk_name = "batch"
+    fields = ("lead", "commande", "is_backlog", "status", "delivered_at")
+    verbose_name_plural = "leads du lot"
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
 @admin.register(DeliveryBatch)
 class DeliveryBatchAdmin(EntityScopedAdmin):
+    inlines = [BatchAttributionInline]
     list_display = ("date", "client", "entity", "status", "count", "attempts", "sent_at", "resent_count", "download")
     list_filter = ("entity", "status", ("date", admin.DateFieldListFilter))
     search_fields = ("client__name",)

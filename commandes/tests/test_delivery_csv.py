@@ -178,6 +178,7 @@ def test_a_sent_batch_can_be_resent_and_downloaded_from_the_admin(entity_smtp, p
     )
 
     assert download.status_code == 200
+    assert client.get(f"/admin/commandes/deliverybatch/{batch.pk}/change/").status_code == 200
     assert b"".join(download.streaming_content).startswith(codecs.BOM_UTF8)
     assert resend.status_code == 200
     assert len(entity_smtp.messages) == 2
