@@ -14,13 +14,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from commandes.delivery import delivery_send_daily
 from commandes.models import Client, Commande
 from leads.models import Lead, Product, ProductField
 from leads.services import LeadInput, lead_create
+from leads.stats import rollup_refresh
 from providers.models import Provider
 from providers.services import provider_create, provider_rotate_key
 from rdz.core.models import StaffProfile
 from rdz.core.services import settings_get
+from rdz.core.timeutils import paris_today
 
 DEMO_PASSWORD = "rdz-demo-2026"  # noqa: S105 (demo accounts of the local default only)
 
@@ -61,7 +64,18 @@ class Command(BaseCommand):
         keys = self._providers()
         if not Lead.objects.exists():
             self._leads(rng, products, count=leads, days=days)
+            self._deliver_past_days()
+        # The dashboard and the stats API read daily rollups: build them for the demo period.
+        today = paris_today()
+        rollup_refresh(start=today - datetime.timedelta(days=days + 1), end=today)
         self._print(keys)
+
+    def _deliver_past_days(self):
+        """Run yesterday's daily delivery so the demo shows delivered leads and batches."""
+        try:
+            delivery_send_daily(day=paris_today() - datetime.timedelta(days=1))
+        except Exception as exc:  # the demo stays usable without mail: the leads stay pending
+            self.stderr.write(f"Livraison de démonstration impossible : {exc}")
 
     def _products(self):
         products = {}
@@ -145,7 +159,8 @@ class Command(BaseCommand):
         out = self.stdout
         out.write("")
         out.write("Données de démonstration prêtes.")
-        out.write(f"  Connexion : {url}/admin/  — identifiant « admin », mot de passe « {DEMO_PASSWORD} »")
+        out.write(f"  Back-office : {url}/connexion/  — identifiant « admin », mot de passe « {DEMO_PASSWORD} »")
+        out.write(f"  Administration Django : {url}/admin/")
         out.write(
             "  Comptes scopés : « zr7 » (ZR7), « mdl » (MDL), « lecteur » (les deux, lecture) — même mot de passe"
         )

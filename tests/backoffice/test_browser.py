@@ -1,0 +1,135 @@
+"""Headless Chromium on the live server with the demo data: log in, open every sidebar
+entry, read the dashboard charts, open a lead's timeline (§13, §16). Screenshots of the
+dashboard and of a lead page are kept under test-artifacts/."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.db import connections
+
+from rdz.core.management.commands.demo_data import DEMO_PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(settings, tmp_path):
+    # Demo deliveries go to memory, not to the local mail folder.
+    settings.ENTITY_EMAIL = {
+        entity: {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "FROM": f"{entity.lower()}@rdz.test"}
+        for entity in ("ZR7", "MDL")
+    }
+    settings.DELIVERY_ROOT = tmp_path / "deliveries"
+    call_command("demo_data", leads=50, days=10, stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+@pytest.fixture
+def page(live_server, demo, monkeypatch):
+    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
+        pytest.skip("Chromium absent (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test only reads the
+    # database between browser steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        context.close()
+        browser.close()
+        connections.close_all()
+
+
+def _login(page, username="admin"):
+    page.goto("/")
+    assert page.url.endswith("/connexion/?next=/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def test_every_sidebar_entry_opens_its_page_and_is_highlighted(page):
+    _login(page)
+    groups = [t.strip() for t in page.locator("nav.sidebar .nav-group h2").all_text_contents()]
+    assert groups == ["Acquisition", "Distribution", "Pilotage", "Administration"]
+    links = page.eval_on_selector_all(
+        "nav.sidebar .nav-group a", "els => els.map(a => [a.textContent.trim(), a.getAttribute('href')])"
+    )
+    assert [label for label, _ in links] == [
+        "Formulaires",
+        "Scripts de tracking",
+        "Providers",
+        "Médias",
+        "Clients",
+        "Commandes",
+        "Livraisons",
+        "Lead Backlog",
+        "Rejets",
+        "Tableau de bord",
+        "Statistiques",
+        "Alertes",
+        "Paramètres",
+        "Comptes",
+    ]
+    for label, href in links:
+        response = page.goto(href)
+        assert response.status == 200, f"{label} ({href}) → {response.status}"
+        active = page.locator("nav.sidebar a.active")
+        assert active.count() == 1 and active.inner_text().strip() == label
+        assert page.locator("h1").count() >= 1
+    # Logout, then a single-entity account: no switcher, only its entity on the dashboard.
+    page.click("text=Se déconnecter")
+    page.wait_for_url("**/connexion/")
+    assert "Connexion à RDZ" in page.content()
+    _login(page, "zr7")
+    assert page.locator(".entity-badge").inner_text() == "Entité : ZR7"
+    assert page.locator("section[data-entity=MDL]").count() == 0
+
+
+def test_the_dashboard_draws_its_charts_with_demo_numbers(page):
+    _login(page)
+    page.goto("/")
+    for entity in ("ZR7", "MDL"):
+        received_30 = page.locator(f"section[data-entity={entity}] tbody tr").first.locator("td").nth(2)
+        assert int(received_30.inner_text()) > 0
+    bars = page.locator("#chart-status svg rect")
+    assert bars.count() > 10
+    assert page.locator("#chart-source svg rect").count() >= 2
+    assert page.locator("#chart-fill svg rect").count() >= 6
+    page.screenshot(path=str(ARTIFACTS / "tableau-de-bord.png"), full_page=True)
+    # A number opens the lead list filtered the same way.
+    page.locator("section[data-entity=ZR7] tbody tr").first.locator("td a").nth(2).click()
+    page.wait_for_url("**/leads/?entity=ZR7**")
+    assert page.locator("table.leads tbody tr").count() > 0
+
+
+def test_a_lead_page_shows_its_timeline_and_its_route(page):
+    _login(page)
+    page.goto("/leads/?status=delivered")
+    page.locator("table.leads tbody tr td a").first.click()
+    page.wait_for_selector("#timeline")
+    steps = page.locator("#timeline li .tl-kind").all_inner_texts()
+    assert steps[:3] == ["Reçu", "Validé", "Attribué"]
+    assert "Livré" in steps
+    assert "choisie" in page.locator("text=Pourquoi ce routage ?").locator("..").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "fiche-lead.png"), full_page=True)
