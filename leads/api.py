@@ -63,6 +63,9 @@ class LeadBodySerializer(serializers.Serializer):
 
 class ProviderLeadSerializer(LeadBodySerializer):
     product = serializers.CharField(max_length=20, help_text="Code produit, ex. PV, PAC, ITE.")
+    # Consent proof (§16): the page where consent was given and the version of its text.
+    consent_page_url = serializers.URLField(required=False, allow_blank=True, max_length=500, default="")
+    consent_text_version = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
 
     def validate_product(self, value):
         product = Product.objects.filter(code__iexact=value.strip(), active=True).first()
@@ -123,6 +126,8 @@ class ProviderLeadCreateView(APIView):
                 extra=extra,
                 ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
+                consent_page_url=v.get("consent_page_url") or "",
+                consent_text_version=(v.get("consent_text_version") or "").strip(),
             )
             lead, created = lead_create(data=data, provider=provider, idempotency_key=idempotency_key)
         except LeadError as exc:

@@ -74,54 +74,77 @@ def lead_timeline(*, lead: Lead) -> list[dict]:
 
 # --- Product extra fields (§3) --------------------------------------------------------
 def product_extra_validate(*, product: Product, extra, fields: list[ProductField] | None = None) -> dict:
-    """Check `extra` against the product's declared fields; returns the cleaned dict.
+    """Check `extra` against the product's declared fields (§3); returns the cleaned dict.
 
-    Undeclared keys are kept as sent. Raises LeadError({"extra": [...]}) in French.
+    Values are converted to their type (integer, boolean, the canonical spelling of a
+    choice, trimmed text). Undeclared keys are kept as sent. Every problem is reported at
+    once, in French, naming the field by its label: LeadError({"extra": [...]}).
     """
     if extra is None:
         extra = {}
     if not isinstance(extra, dict):
-        raise LeadError({"extra": ["Un objet JSON est attendu."]})
+        raise LeadError({"extra": ['Un objet JSON est attendu (ex. {"surface": 40}).']})
     if fields is None:
         fields = list(ProductField.objects.filter(product=product))
     cleaned = dict(extra)
     errors: list[str] = []
     for f in fields:
         value = extra.get(f.name)
+        if isinstance(value, str):
+            value = value.strip()
         if value is None or value == "":
             if f.required:
                 errors.append(f"{f.name} : ce champ est obligatoire ({f.label}).")
             cleaned.pop(f.name, None)
             continue
-        if f.type == ProductFieldType.INTEGER:
-            if isinstance(value, bool) or not (
-                isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
-            ):
-                errors.append(f"{f.name} : un nombre entier est attendu.")
-                continue
-            cleaned[f.name] = int(value)
-        elif f.type == ProductFieldType.BOOLEAN:
-            if isinstance(value, bool):
-                cleaned[f.name] = value
-            elif isinstance(value, str) and value.lower() in ("oui", "non", "true", "false", "1", "0"):
-                cleaned[f.name] = value.lower() in ("oui", "true", "1")
-            else:
-                errors.append(f"{f.name} : oui ou non attendu.")
-        elif f.type == ProductFieldType.CHOICE:
-            if str(value) not in [str(c) for c in f.choices]:
-                errors.append(
-                    f"{f.name} : « {str(value)[:50]} » n'est pas un choix valide ({', '.join(map(str, f.choices))})."
-                )
-        else:
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                errors.append(f"{f.name} : texte attendu.")
-            elif len(str(value)) > 500:
-                errors.append(f"{f.name} : 500 caractères au maximum.")
-            else:
-                cleaned[f.name] = str(value).strip()
+        try:
+            cleaned[f.name] = _extra_value(f, value)
+        except ValueError as exc:
+            # The technical name leads, so an API client can map the message to its field.
+            errors.append(f"{f.name} : {exc}")
     if errors:
         raise LeadError({"extra": errors})
     return cleaned
+
+
+_TRUE = {"oui", "true", "vrai", "1", "yes", "o"}
+_FALSE = {"non", "false", "faux", "0", "no", "n"}
+
+
+def _extra_value(f: ProductField, value):
+    """One extra value converted to the field's type; ValueError (French) when it cannot be."""
+    if f.type == ProductFieldType.INTEGER:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= 15:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("un nombre entier est attendu.")
+        if abs(value) > 10**12:
+            raise ValueError("nombre trop grand (1 000 milliards au plus).")
+        return value
+    if f.type == ProductFieldType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        word = str(value).lower() if isinstance(value, str | int) else ""
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError("oui ou non attendu.")
+    if f.type == ProductFieldType.CHOICE:
+        choices = [str(c) for c in f.choices or []]
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value)
+            for choice in choices:
+                if choice == text or choice.casefold() == text.casefold():
+                    return choice
+        allowed = ", ".join(choices) or "aucun choix configuré pour ce produit"
+        raise ValueError(f"« {str(value)[:50]} » n'est pas un choix valide ({allowed}).")
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError("texte attendu.")
+    text = str(value).strip()
+    if len(text) > 500:
+        raise ValueError("500 caractères au maximum.")
+    return text
 
 
 # --- Intake ----------------------------------------------------------------------------
