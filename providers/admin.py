@@ -1,18 +1,30 @@
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.utils.html import format_html
 
 from providers.models import Provider, ProviderAPIKey
 from providers.services import provider_rotate_key
 from rdz.core.admin_mixins import EntityScopedAdmin
-from rdz.core.scoping import can_change
 
 
 @admin.register(Provider)
 class ProviderAdmin(EntityScopedAdmin):
-    list_display = ("name", "slug", "entity", "active", "created_at")
-    list_filter = ("entity", "active")
+    list_display = ("name", "slug", "entity", "active", "key_prefix", "lead_count", "created_at")
+    list_filter = ("entity", "active", ("created_at", admin.DateFieldListFilter))
     search_fields = ("name", "slug")
     actions = ["rotate_key"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_lead_count=Count("leads", distinct=True))
+
+    @admin.display(description="clé active (préfixe)")
+    def key_prefix(self, obj: Provider) -> str:
+        key = obj.api_keys.filter(revoked=False).order_by("-created").first()
+        return f"{key.prefix}…" if key else "aucune"
+
+    @admin.display(description="leads", ordering="_lead_count")
+    def lead_count(self, obj: Provider) -> int:
+        return getattr(obj, "_lead_count", 0)
 
     def get_readonly_fields(self, request, obj=None):
         # A provider's entity decides where its locked leads go: fixed once created.
@@ -24,11 +36,8 @@ class ProviderAdmin(EntityScopedAdmin):
             key = provider_rotate_key(provider=obj, actor=request.user)
             self._show_key(request, obj, key)
 
-    @admin.action(description="Générer une nouvelle clé API (l'ancienne cesse de fonctionner)")
+    @admin.action(description="Générer une nouvelle clé API (l'ancienne cesse de fonctionner)", permissions=["change"])
     def rotate_key(self, request, queryset):
-        if not can_change(request.user):
-            self.message_user(request, "Action non autorisée.", level=messages.ERROR)
-            return
         for provider in queryset:
             key = provider_rotate_key(provider=provider, actor=request.user)
             self._show_key(request, provider, key)

@@ -3,7 +3,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from rdz.core.admin_mixins import EntityScopedAdmin, RoleAdminMixin
-from rdz.core.models import Alert, AppSettings, AuditLog, CircuitBreaker, OutboxItem, SettingsAudit, StaffProfile
+from rdz.core.entities import ALL_ENTITIES
+from rdz.core.models import (
+    Alert,
+    AppSettings,
+    AuditLog,
+    CircuitBreaker,
+    EntityScope,
+    OutboxItem,
+    SettingsAudit,
+    StaffProfile,
+)
 from rdz.core.scoping import is_account_admin, user_entities
 from rdz.core.services import settings_get, settings_update
 
@@ -13,7 +23,26 @@ User = get_user_model()
 class StaffProfileInline(admin.StackedInline):
     model = StaffProfile
     can_delete = False
+    min_num = 1  # an account without a profile sees nothing and vanishes from its admin's list
     verbose_name_plural = "entités et rôle"
+
+    # Account admins have no Django model permissions: roles decide (rdz.core.scoping).
+    def has_view_permission(self, request, obj=None):
+        return is_account_admin(request.user)
+
+    has_add_permission = has_change_permission = has_view_permission
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        # An account admin hands out only its own entities: never the other company,
+        # never "both" unless it has both (no privilege escalation, even on itself).
+        if db_field.name == "scope" and not request.user.is_superuser:
+            allowed = user_entities(request.user)
+            kwargs["choices"] = [
+                (value, label)
+                for value, label in db_field.choices
+                if value in allowed or (value == EntityScope.BOTH and allowed >= ALL_ENTITIES)
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
 admin.site.unregister(User)

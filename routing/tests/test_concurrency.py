@@ -11,7 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
+from django.test.testcases import LiveServerThread
 
 from commandes.models import Attribution
 from leads.models import Lead
@@ -19,6 +22,33 @@ from leads.services import LeadInput, lead_create
 from tests.factories import CommandeFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class _WideBacklogServer(ThreadedWSGIServer):
+    # The default listen backlog (5) resets connections when 40 clients connect at once.
+    request_queue_size = 128
+
+
+class _ServerThread(LiveServerThread):
+    server_class = _WideBacklogServer
+
+
+class _Server:
+    def __init__(self, url: str):
+        self.url = url
+
+
+@pytest.fixture
+def http_server():
+    """A real threaded HTTP server (one thread and one database connection per request)."""
+    thread = _ServerThread("127.0.0.1", StaticFilesHandler)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    if thread.error:
+        raise thread.error
+    yield _Server(f"http://127.0.0.1:{thread.port}")
+    thread.terminate()
 
 
 def run_together(count: int, work):
@@ -38,21 +68,21 @@ def run_together(count: int, work):
         return list(pool.map(task, range(count)))
 
 
-def post_lead(live_server, key: str, body: dict, **headers) -> requests.Response:
+def post_lead(http_server, key: str, body: dict, **headers) -> requests.Response:
     return requests.post(
-        f"{live_server.url}/api/v1/leads/",
+        f"{http_server.url}/api/v1/leads/",
         json=body,
         headers={"X-API-Key": key, **headers},
         timeout=60,
     )
 
 
-def test_forty_parallel_requests_fill_five_places_exactly(live_server, zr7_provider, product):
+def test_forty_parallel_requests_fill_five_places_exactly(http_server, zr7_provider, product):
     commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=5)
 
     def work(i):
         body = {"phone": f"06 12 34 {i // 100:02d} {i % 100:02d}", "product": "PV", "departement": "13"}
-        return post_lead(live_server, zr7_provider.api_key, body)
+        return post_lead(http_server, zr7_provider.api_key, body)
 
     responses = run_together(40, work)
     assert [r.status_code for r in responses] == [201] * 40
@@ -80,12 +110,12 @@ def test_twenty_identical_leads_at_once_give_one_attribution_per_client(zr7_prov
     assert Attribution.objects.filter(client=second.client).count() == 1
 
 
-def test_parallel_replays_of_one_idempotency_key_make_one_lead(live_server, zr7_provider, product):
+def test_parallel_replays_of_one_idempotency_key_make_one_lead(http_server, zr7_provider, product):
     CommandeFactory(client__entity="ZR7", product=product)
     body = {"phone": "0612345678", "product": "PV", "departement": "13"}
 
     responses = run_together(
-        12, lambda i: post_lead(live_server, zr7_provider.api_key, body, **{"Idempotency-Key": "k1"})
+        12, lambda i: post_lead(http_server, zr7_provider.api_key, body, **{"Idempotency-Key": "k1"})
     )
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] * 11 + [201]

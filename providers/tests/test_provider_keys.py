@@ -1,0 +1,104 @@
+"""Provider keys (§9, §17): shown once, hashed at rest, rotation invalidates at once."""
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from providers.models import Provider, ProviderAPIKey
+from providers.services import ProviderError, provider_authenticate, provider_create, provider_rotate_key
+from rdz.core.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_key_is_stored_only_as_prefix_and_hash(zr7_provider):
+    stored = ProviderAPIKey.objects.get(provider=zr7_provider)
+    prefix, _, secret = zr7_provider.api_key.partition(".")
+    assert stored.prefix == prefix
+    assert secret not in stored.hashed_key and zr7_provider.api_key not in stored.hashed_key
+    assert provider_authenticate(key=zr7_provider.api_key) == zr7_provider
+
+
+def test_rotation_revokes_the_old_key_at_once_and_is_audited(zr7_provider):
+    new_key = provider_rotate_key(provider=zr7_provider)
+    assert provider_authenticate(key=zr7_provider.api_key) is None
+    assert provider_authenticate(key=new_key) == zr7_provider
+    assert AuditLog.objects.filter(action="provider_rotate_key", entity="ZR7").count() == 1
+
+
+@pytest.mark.parametrize("key", ["", "sans-point", "a.b", "." * 300])
+def test_malformed_keys_authenticate_nobody(zr7_provider, key):
+    assert provider_authenticate(key=key) is None
+
+
+def test_provider_create_refuses_an_unknown_entity_or_a_taken_slug(zr7_provider):
+    with pytest.raises(ProviderError):
+        provider_create(name="X", entity="ABC")
+    with pytest.raises(ProviderError, match="existe déjà"):
+        provider_create(name="X", entity="ZR7", slug="prov-zr7")
+
+
+def test_the_create_command_prints_the_key_alone_on_its_last_line(capsys):
+    call_command("provider_create", "--name", "Leads Express", "--entity", "MDL")
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    provider = Provider.objects.get(slug="leads-express")
+    assert provider.entity == "MDL"
+    assert provider_authenticate(key=last_line) == provider
+
+
+def test_the_rotate_command_prints_the_new_key_alone_on_its_last_line(zr7_provider, capsys):
+    call_command("provider_rotate_key", "prov-zr7")
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert provider_authenticate(key=last_line) == zr7_provider
+    assert provider_authenticate(key=zr7_provider.api_key) is None
+
+
+def test_the_rotate_command_fails_clearly_for_an_unknown_slug():
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="introuvable"):
+        call_command("provider_rotate_key", "inconnu")
+
+
+# --- Admin --------------------------------------------------------------------------------
+def _rotate_in_admin(client, provider):
+    return client.post(
+        reverse("admin:providers_provider_changelist"),
+        {"action": "rotate_key", "_selected_action": [provider.pk]},
+        follow=True,
+    )
+
+
+def test_the_admin_rotation_shows_the_new_key_once(client, zr7_staff, zr7_provider):
+    client.force_login(zr7_staff)
+    page = _rotate_in_admin(client, zr7_provider).content.decode()
+    assert "affichée une seule fois" in page
+    new_key = page.split("<code>")[1].split("</code>")[0]
+    assert provider_authenticate(key=new_key) == zr7_provider
+    assert provider_authenticate(key=zr7_provider.api_key) is None
+    again = client.get(reverse("admin:providers_provider_changelist")).content.decode()
+    assert new_key not in again
+
+
+def test_a_viewer_cannot_rotate_a_key(client, zr7_viewer, zr7_provider):
+    client.force_login(zr7_viewer)
+    _rotate_in_admin(client, zr7_provider)
+    assert provider_authenticate(key=zr7_provider.api_key) == zr7_provider
+
+
+def test_a_zr7_manager_cannot_rotate_an_mdl_key(client, zr7_staff, mdl_provider):
+    client.force_login(zr7_staff)
+    _rotate_in_admin(client, mdl_provider)
+    assert provider_authenticate(key=mdl_provider.api_key) == mdl_provider
+
+
+def test_creating_a_provider_in_the_admin_shows_its_first_key(client, zr7_staff):
+    client.force_login(zr7_staff)
+    response = client.post(
+        reverse("admin:providers_provider_add"),
+        {"name": "Nouveau", "slug": "nouveau", "entity": "ZR7", "active": "on"},
+        follow=True,
+    )
+    page = response.content.decode()
+    key = page.split("<code>")[1].split("</code>")[0]
+    assert provider_authenticate(key=key) == Provider.objects.get(slug="nouveau")

@@ -1,0 +1,230 @@
+"""Entity scoping in the Django admin (§2): a ZR7 account never sees nor changes MDL data."""
+
+import pytest
+from django.urls import reverse
+
+from commandes.models import Client, Commande
+from rdz.core.models import AuditLog, StaffProfile
+from tests.factories import (
+    ClientFactory,
+    CommandeFactory,
+    LeadFactory,
+    ProviderFactory,
+    StaffProfileFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows(product):
+    """One lead, client, commande and provider per entity, with recognizable names."""
+    data = {}
+    for entity in ("ZR7", "MDL"):
+        client = ClientFactory(entity=entity, name=f"Client-{entity}-unique")
+        data[entity] = {
+            "lead": LeadFactory(entity=entity, product=product, last_name=f"Nom{entity}Unique"),
+            "client": client,
+            "commande": CommandeFactory(client=client, product=product, name=f"Commande-{entity}-unique"),
+            "provider": ProviderFactory(entity=entity, name=f"Provider-{entity}-unique"),
+        }
+    return data
+
+
+MODELS = [
+    ("lead", "leads_lead"),
+    ("client", "commandes_client"),
+    ("commande", "commandes_commande"),
+    ("provider", "providers_provider"),
+]
+
+
+@pytest.mark.parametrize(("key", "admin_name"), MODELS)
+def test_a_zr7_manager_cannot_open_an_mdl_object_even_by_url(client, zr7_staff, rows, key, admin_name):
+    client.force_login(zr7_staff)
+    mdl_obj = rows["MDL"][key]
+    response = client.get(reverse(f"admin:{admin_name}_change", args=[mdl_obj.pk]))
+    assert response.status_code in (302, 403, 404)
+    if response.status_code == 302:
+        assert str(mdl_obj.pk) not in response["Location"]
+    own = client.get(reverse(f"admin:{admin_name}_change", args=[rows["ZR7"][key].pk]))
+    assert own.status_code == 200
+
+
+@pytest.mark.parametrize(("key", "admin_name"), MODELS)
+def test_a_zr7_manager_cannot_change_an_mdl_object_by_post(client, zr7_staff, rows, key, admin_name):
+    client.force_login(zr7_staff)
+    mdl_obj = rows["MDL"][key]
+    response = client.post(reverse(f"admin:{admin_name}_change", args=[mdl_obj.pk]), {"name": "piraté"})
+    assert response.status_code in (302, 403, 404)
+    mdl_obj.refresh_from_db()
+    assert getattr(mdl_obj, "name", "") != "piraté"
+
+
+@pytest.mark.parametrize(
+    ("admin_name", "text"),
+    [
+        ("leads_lead", "Nom{}Unique"),
+        ("commandes_client", "Client-{}-unique"),
+        ("commandes_commande", "Commande-{}-unique"),
+        ("providers_provider", "Provider-{}-unique"),
+    ],
+)
+def test_changelists_show_only_the_accounts_entities(client, zr7_staff, mdl_staff, superuser, rows, admin_name, text):
+    url = reverse(f"admin:{admin_name}_changelist")
+    client.force_login(zr7_staff)
+    page = client.get(url).content.decode()
+    assert text.format("ZR7") in page and text.format("MDL") not in page
+    client.force_login(mdl_staff)
+    page = client.get(url).content.decode()
+    assert text.format("MDL") in page and text.format("ZR7") not in page
+    client.force_login(superuser)
+    page = client.get(url).content.decode()
+    assert text.format("MDL") in page and text.format("ZR7") in page
+
+
+def test_a_filter_on_the_other_entity_in_the_url_shows_nothing(client, zr7_staff, rows):
+    client.force_login(zr7_staff)
+    page = client.get(reverse("admin:leads_lead_changelist") + "?entity__exact=MDL").content.decode()
+    assert "NomMDLUnique" not in page
+
+
+def test_a_viewer_reads_but_cannot_change(client, zr7_viewer, rows):
+    client.force_login(zr7_viewer)
+    commande = rows["ZR7"]["commande"]
+    url = reverse("admin:commandes_commande_change", args=[commande.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"weekly_quota": 999})
+    assert response.status_code == 403
+    commande.refresh_from_db()
+    assert commande.weekly_quota != 999
+    assert client.get(reverse("admin:commandes_client_add")).status_code == 403
+
+
+def test_a_viewer_cannot_run_the_commande_actions(client, zr7_viewer, rows):
+    client.force_login(zr7_viewer)
+    commande = rows["ZR7"]["commande"]
+    client.post(
+        reverse("admin:commandes_commande_changelist"),
+        {"action": "deactivate", "_selected_action": [commande.pk]},
+    )
+    commande.refresh_from_db()
+    assert commande.active is True
+
+
+def test_entity_choices_are_limited_to_the_accounts_entities(client, zr7_staff, rows):
+    client.force_login(zr7_staff)
+    page = client.get(reverse("admin:commandes_client_add")).content.decode()
+    assert 'value="ZR7"' in page and 'value="MDL"' not in page
+    response = client.post(
+        reverse("admin:commandes_client_add"),
+        {
+            "entity": "MDL",
+            "name": "Intrus",
+            "emails": "[]",
+            "api_auth_header": "Authorization",
+            "api_timeout_seconds": 10,
+        },
+    )
+    assert response.status_code == 200  # the form comes back with an error
+    assert not Client.objects.filter(name="Intrus").exists()
+
+
+def test_foreign_key_choices_are_limited_to_the_accounts_entities(client, zr7_staff, rows):
+    client.force_login(zr7_staff)
+    page = client.get(reverse("admin:commandes_commande_add")).content.decode()
+    assert "Client-ZR7-unique" in page and "Client-MDL-unique" not in page
+    response = client.post(
+        reverse("admin:commandes_commande_add"),
+        {
+            "client": rows["MDL"]["client"].pk,
+            "product": rows["MDL"]["commande"].product_id,
+            "departements": '["*"]',
+            "weekly_quota": 5,
+            "priority": 0,
+        },
+    )
+    assert response.status_code == 200
+    assert Commande.objects.filter(client=rows["MDL"]["client"]).count() == 1
+
+
+def test_a_manager_activates_and_deactivates_commandes_with_an_audit_row(client, zr7_staff, rows):
+    client.force_login(zr7_staff)
+    commande = rows["ZR7"]["commande"]
+    mdl_commande = rows["MDL"]["commande"]
+    url = reverse("admin:commandes_commande_changelist")
+    client.post(url, {"action": "deactivate", "_selected_action": [commande.pk, mdl_commande.pk]})
+    commande.refresh_from_db()
+    mdl_commande.refresh_from_db()
+    assert commande.active is False
+    assert mdl_commande.active is True  # outside the account's scope: untouched
+    assert AuditLog.objects.filter(action="commande_deactivate").count() == 1
+    client.post(url, {"action": "activate", "_selected_action": [commande.pk]})
+    commande.refresh_from_db()
+    assert commande.active is True
+
+
+# --- Accounts ---------------------------------------------------------------------------------
+@pytest.fixture
+def zr7_account_admin(db):
+    return StaffProfileFactory(user=UserFactory(username="zr7-admin"), scope="ZR7", role="admin").user
+
+
+def test_an_account_admin_manages_only_accounts_of_its_entities(client, zr7_account_admin, zr7_staff, mdl_staff):
+    client.force_login(zr7_account_admin)
+    page = client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "zr7-staff" in page and "mdl-staff" not in page
+    response = client.get(reverse("admin:auth_user_change", args=[mdl_staff.pk]))
+    assert response.status_code in (302, 404)
+    assert client.get(reverse("admin:auth_user_change", args=[zr7_staff.pk])).status_code == 200
+
+
+def _account_form(user, **profile) -> dict:
+    return {
+        "username": user.username,
+        "email": "",
+        "first_name": "",
+        "last_name": "",
+        "is_active": "on",
+        "is_staff": "on",
+        "last_login_0": "",
+        "last_login_1": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "10:00:00",
+        "staff_profile-TOTAL_FORMS": "1",
+        "staff_profile-INITIAL_FORMS": "1",
+        "staff_profile-MIN_NUM_FORMS": "1",
+        "staff_profile-MAX_NUM_FORMS": "1",
+        "staff_profile-0-id": user.staff_profile.pk,
+        "staff_profile-0-user": user.pk,
+        **{f"staff_profile-0-{k}": v for k, v in profile.items()},
+    }
+
+
+@pytest.mark.parametrize("target", ["zr7_staff", "zr7_account_admin"])
+def test_an_account_admin_cannot_hand_out_the_other_entity_nor_both(request, client, zr7_account_admin, target):
+    account = request.getfixturevalue(target)
+    client.force_login(zr7_account_admin)
+    url = reverse("admin:auth_user_change", args=[account.pk])
+    page = client.get(url).content.decode()
+    assert 'value="ZR7"' in page
+    assert 'value="MDL"' not in page and 'value="BOTH"' not in page
+    for scope in ("BOTH", "MDL"):
+        client.post(url, _account_form(account, scope=scope, role="admin"))
+        assert StaffProfile.objects.get(user=account).scope == "ZR7"
+    # The same form with an allowed scope is accepted: the refusal above was the scope.
+    response = client.post(url, _account_form(account, scope="ZR7", role="viewer"))
+    assert response.status_code == 302
+    assert StaffProfile.objects.get(user=account).role == "viewer"
+
+
+def test_a_manager_cannot_open_the_accounts(client, zr7_staff):
+    client.force_login(zr7_staff)
+    assert client.get(reverse("admin:auth_user_changelist")).status_code == 403
+
+
+def test_a_superuser_may_give_both_entities(client, superuser, zr7_staff):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:auth_user_change", args=[zr7_staff.pk])).content.decode()
+    assert 'value="BOTH"' in page and 'value="MDL"' in page
