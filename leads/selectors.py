@@ -3,7 +3,7 @@
 import datetime
 from collections import defaultdict
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from leads.models import Lead, OppositionEntry, TrackingEvent
@@ -13,6 +13,32 @@ from rdz.core.timeutils import PARIS, paris_day_bounds
 def phone_is_opposed(*, phone: str) -> bool:
     """True when the (E.164) number is on the opposition list: never route, deliver or forward it (§16)."""
     return OppositionEntry.objects.filter(phone=phone).exists()
+
+
+def opposition_entries(*, search: str = "", source: str = ""):
+    """The opposition list, newest first (§16). `search` finds a number typed in any French
+    format, or a word of the reason or source."""
+    from leads.services_opposition import OppositionError, opposition_phone_normalize
+
+    entries = OppositionEntry.objects.all().order_by("-created_at", "-id")
+    if source:
+        entries = entries.filter(source=source)
+    search = search.strip()
+    if search:
+        try:
+            number = opposition_phone_normalize(search)
+        except OppositionError:
+            entries = entries.filter(Q(reason__icontains=search) | Q(source__icontains=search))
+        else:
+            entries = entries.filter(phone=number)
+    return entries
+
+
+def opposition_sources() -> list[str]:
+    """Distinct origins of the list (Bloctel, demande RGPD, …) for a filter."""
+    return list(
+        OppositionEntry.objects.exclude(source="").order_by("source").values_list("source", flat=True).distinct()
+    )
 
 
 def _rate(part: int, whole: int) -> float | None:
