@@ -106,7 +106,11 @@
       xhr.addEventListener("load", function () {
         var body = null;
         try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
-        if (body && body.message) {
+        var target = new URL(form.getAttribute("action") || window.location.href, window.location.href);
+        if (xhr.responseURL && new URL(xhr.responseURL).pathname !== target.pathname) {
+          // Redirected elsewhere (the login page): the session has expired.
+          finish(item, false, "« " + file.name + " » non envoyé : session expirée, reconnectez-vous.");
+        } else if (body && body.message) {
           finish(item, !!body.ok, body.message, body.detail_url);
         } else if (xhr.status === 403) {
           finish(item, false, "« " + file.name + " » refusé : accès refusé.");
