@@ -190,3 +190,32 @@ def test_the_alt_text_defaults_to_the_title_from_the_file_name(zr7_staff):
     asset = media_asset_upload(upload=upload("pompe_a_chaleur.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
 
     assert (asset.title, asset.alt_text) == ("pompe a chaleur", "pompe a chaleur")
+
+
+def test_an_animated_webp_keeps_its_frames(zr7_staff):
+    frames = [Image.new("RGB", (16, 16), color) for color in ("red", "green")]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+    asset = media_asset_upload(upload=upload("anim.webp", out.getvalue()), entity="ZR7", user=zr7_staff)
+
+    assert asset.format == "WEBP"
+    assert getattr(stored_image(asset), "n_frames", 1) == 2
+
+
+def test_a_cmyk_jpeg_is_stored_as_rgb(zr7_staff):
+    out = io.BytesIO()
+    Image.new("CMYK", (10, 10), (0, 100, 100, 0)).save(out, "JPEG")
+
+    asset = media_asset_upload(upload=upload("print.jpg", out.getvalue()), entity="ZR7", user=zr7_staff)
+
+    assert stored_image(asset).mode == "RGB"
+
+
+def test_too_many_animation_frames_are_refused(zr7_staff, settings, media_root):
+    settings.MEDIA_MAX_FRAMES = 2
+
+    with pytest.raises(MediaError, match="Animation trop longue"):
+        media_asset_upload(upload=upload("long.gif", animated_gif_bytes(frames=3)), entity="ZR7", user=zr7_staff)
+
+    assert files_under(media_root) == []
