@@ -79,6 +79,9 @@ def _frames(image: Image.Image, *, animated: bool) -> list[Image.Image]:
     for frame in ImageSequence.Iterator(image):
         if len(frames) >= settings.MEDIA_MAX_FRAMES:
             raise ImageRefused(f"Animation trop longue : au plus {settings.MEDIA_MAX_FRAMES} images.")
+        # Decoded frames are kept in memory: their pixels together stay under the pixel cap.
+        if (len(frames) + 1) * frame.size[0] * frame.size[1] > settings.MEDIA_MAX_PIXELS:
+            raise ImageRefused("Animation trop lourde : réduisez ses dimensions ou son nombre d'images.")
         frame.load()
         copy = ImageOps.exif_transpose(frame)
         copy.info = {k: v for k, v in frame.info.items() if k in _KEPT_INFO}

@@ -219,3 +219,12 @@ def test_too_many_animation_frames_are_refused(zr7_staff, settings, media_root):
         media_asset_upload(upload=upload("long.gif", animated_gif_bytes(frames=3)), entity="ZR7", user=zr7_staff)
 
     assert files_under(media_root) == []
+
+
+def test_an_animation_whose_frames_together_pass_the_pixel_cap_is_refused(zr7_staff, settings, media_root):
+    settings.MEDIA_MAX_PIXELS = 20 * 20 * 2  # two 20×20 frames fit, three do not
+
+    with pytest.raises(MediaError, match="Animation trop lourde"):
+        media_asset_upload(upload=upload("lourde.gif", animated_gif_bytes(frames=3)), entity="ZR7", user=zr7_staff)
+
+    assert files_under(media_root) == []
