@@ -5,23 +5,10 @@ from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
 
 from commandes.models import Attribution
-from leads.models import Lead, LeadEvent, OppositionEntry, Product, ProductField
+from leads.models import Lead, LeadEvent
 from leads.normalization import normalize_phone
 from leads.services import lead_timeline
-from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyInline, RoleAdminMixin
-
-
-class ProductFieldInline(admin.TabularInline):
-    model = ProductField
-    extra = 0
-
-
-@admin.register(Product)
-class ProductAdmin(RoleAdminMixin, admin.ModelAdmin):
-    list_display = ("code", "label", "active")
-    list_filter = ("active",)
-    search_fields = ("code", "label")
-    inlines = [ProductFieldInline]
+from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyInline
 
 
 class AttributionInline(ReadOnlyInline):
@@ -192,12 +179,6 @@ class LeadAdmin(EntityScopedAdmin):
         )
 
 
-@admin.register(OppositionEntry)
-class OppositionEntryAdmin(RoleAdminMixin, admin.ModelAdmin):
-    list_display = ("phone", "reason", "source", "created_at")
-    search_fields = ("phone",)
-    list_filter = ("source",)
-
-
-# Landing forms and tracking (§11) live in their own module.
-from leads import admin_forms  # noqa: E402, F401
+# Landing forms and tracking (§11), products with their extra fields (§3) and the
+# opposition list (§16) live in their own modules.
+from leads import admin_forms, admin_opposition  # noqa: E402, F401

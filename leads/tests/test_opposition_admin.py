@@ -1,0 +1,97 @@
+"""Back-office (Django admin) side of the opposition list (§16) and product fields (§3)."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from leads.admin_opposition import ProductFieldForm
+from leads.models import OppositionEntry
+from rdz.core.models import AuditLog
+from tests.factories import OppositionEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/leads/oppositionentry/"
+
+
+def test_a_manager_adds_a_number_in_any_format_and_it_is_stored_normalized(client, zr7_staff):
+    client.force_login(zr7_staff)
+    response = client.post(
+        f"{CHANGELIST}add/", {"phone": "06 12 34 56 78", "reason": "Appel entrant", "source": "service client"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = OppositionEntry.objects.get()
+    assert (entry.phone, entry.reason, entry.source) == ("+33612345678", "Appel entrant", "service client")
+    assert AuditLog.objects.filter(action="opposition.add", actor=zr7_staff).exists()
+    again = client.post(f"{CHANGELIST}add/", {"phone": "+33 6 12 34 56 78", "reason": "", "source": ""})
+    assert "déjà sur la liste" in again.content.decode()
+
+
+def test_a_search_finds_a_number_typed_in_any_format(client, zr7_staff):
+    OppositionEntryFactory(phone="+33612345678")
+    OppositionEntryFactory(phone="+33612345679")
+    client.force_login(zr7_staff)
+    page = client.get(CHANGELIST, {"q": "06.12.34.56.78"}).content.decode()
+    assert "+33612345678" in page and "+33612345679" not in page
+
+
+def test_a_manager_imports_a_list_from_the_admin(client, zr7_staff):
+    client.force_login(zr7_staff)
+    assert "Importer une liste" in client.get(CHANGELIST).content.decode()
+    upload = SimpleUploadedFile("bloctel.csv", b"telephone\n0612345678\nfaux\n+33612345679\n")
+    response = client.post(
+        f"{CHANGELIST}importer/", {"file": upload, "source": "Bloctel", "reason": "mars"}, follow=True
+    )
+    page = response.content.decode()
+    assert "2 numéro(s) ajouté(s)" in page
+    assert "Ligne 3" in page
+    assert OppositionEntry.objects.filter(source="Bloctel").count() == 2
+
+
+def test_a_viewer_cannot_import_nor_add(client, zr7_viewer):
+    client.force_login(zr7_viewer)
+    upload = SimpleUploadedFile("l.txt", b"0612345678\n")
+    assert client.post(f"{CHANGELIST}importer/", {"file": upload, "source": "x"}).status_code == 403
+    assert client.post(f"{CHANGELIST}add/", {"phone": "0612345678"}).status_code == 403
+    assert not OppositionEntry.objects.exists()
+
+
+def test_removing_from_the_admin_goes_through_the_audited_service(client, zr7_staff):
+    entry = OppositionEntryFactory(phone="+33612345678")
+    client.force_login(zr7_staff)
+    response = client.post(f"{CHANGELIST}{entry.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not OppositionEntry.objects.exists()
+    assert AuditLog.objects.filter(action="opposition.remove").exists()
+
+
+@pytest.mark.parametrize(
+    ("type_", "choices", "error"),
+    [
+        ("choice", "", "au moins un choix"),
+        ("text", "a\nb", "ne servent qu'au type"),
+        ("choice", "Tuiles\ntuiles", "qu'une fois"),
+    ],
+)
+def test_the_product_field_form_refuses_inconsistent_choices(product, type_, choices, error):
+    form = ProductFieldForm(
+        data={"position": 0, "name": "toit", "label": "Toit", "type": type_, "choices": choices, "product": product.pk}
+    )
+    assert not form.is_valid()
+    assert error in " ".join(form.errors["choices"])
+
+
+def test_the_product_field_form_stores_one_choice_per_line(product):
+    form = ProductFieldForm(
+        data={"position": 0, "name": "toit", "label": "Toit", "type": "choice", "choices": "Tuiles\n Ardoise \n"}
+    )
+    assert form.is_valid(), form.errors
+    field = form.save(commit=False)
+    field.product = product
+    field.save()
+    assert field.choices == ["Tuiles", "Ardoise"]
+
+
+def test_the_product_admin_page_shows_the_extra_fields_inline(client, superuser, product):
+    client.force_login(superuser)
+    page = client.get(f"/admin/leads/product/{product.pk}/change/").content.decode()
+    assert "Champs complémentaires demandés" in page
