@@ -62,6 +62,7 @@ class Command(BaseCommand):
                 app_settings.alert_recipients_mdl = ["alertes-mdl@rdz.local"]
                 app_settings.save()
         keys = self._providers()
+        self._media()
         if not Lead.objects.exists():
             self._leads(rng, products, count=leads, days=days)
             self._deliver_past_days()
@@ -69,6 +70,35 @@ class Command(BaseCommand):
         today = paris_today()
         rollup_refresh(start=today - datetime.timedelta(days=days + 1), end=today)
         self._print(keys)
+
+    def _media(self):
+        """A few images in the media library (one per entity, one shared); idempotent."""
+        import io
+
+        from PIL import Image, ImageDraw
+
+        from media_library.services import media_asset_import
+
+        demo = [
+            ("ZR7", "Toiture solaire", (245, 158, 11)),
+            ("MDL", "Maison isolée", (16, 185, 129)),
+            ("SHARED", "Bandeau commun", (31, 111, 235)),
+        ]
+        for entity, title, color in demo:
+            image = Image.new("RGB", (1200, 400), color)
+            draw = ImageDraw.Draw(image)
+            for x in range(0, 1200, 40):
+                draw.line([(x, 0), (x + 400, 400)], fill=(255, 255, 255), width=3)
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=85)
+            media_asset_import(
+                data=out.getvalue(),
+                entity=entity,
+                legacy_id=f"demo-{entity.lower()}",
+                title=title,
+                alt_text=f"{title} (image de démonstration)",
+                tags=["démo"],
+            )
 
     def _deliver_past_days(self):
         """Run yesterday's daily delivery so the demo shows delivered leads and batches."""
