@@ -12,14 +12,16 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from commandes.models import Rejection
 from leads.forms import LeadFilterForm
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
+from leads.selectors import form_stats
 from leads.services import lead_timeline
 from leads.stats import daily_rows, rollup_ensure_today, rollup_group
 from providers.models import Provider
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
 from rdz.core.scoping import scope_queryset
-from rdz.core.timeutils import paris_day_bounds, paris_now, paris_today
+from rdz.core.timeutils import paris_now, paris_today
 
 EXPORT_HEADERS = [
     "Identifiant",
@@ -144,6 +146,10 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
         context["lead"] = lead
         context["timeline"] = lead_timeline(lead=lead)
         context["attributions"] = attributions
+        context["crm_attempts"] = lead.crm_log.order_by("created_at", "id")
+        context["rejections"] = scope_queryset(
+            Rejection.objects.filter(attribution__lead=lead).select_related("client"), user
+        ).order_by("created_at")
         context["hidden_attributions"] = lead.attributions.count() - attributions.count()
         context["routing"] = [
             {"event": e, "verdicts": e.data.get("commandes", []), "notes": e.data.get("notes", [])}
@@ -164,27 +170,10 @@ class FormListView(StaffRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         days = _int(self.request.GET.get("jours"), 30, 1, 365)
-        since = paris_day_bounds(paris_today() - datetime.timedelta(days=days - 1))[0]
-        forms = list(self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code"))
-        ids = [f.pk for f in forms]
-        events = {
-            (r["form_id"], r["event"]): r["n"]
-            for r in TrackingEvent.objects.filter(form_id__in=ids, created_at__gte=since)
-            .order_by()
-            .values("form_id", "event")
-            .annotate(n=Count("id"))
-        }
-        done = dict(
-            Lead.objects.filter(form_id__in=ids, created_at__gte=since)
-            .order_by()
-            .values("form_id")
-            .annotate(n=Count("id"))
-            .values_list("form_id", "n")
-        )
-        rows = []
-        for f in forms:
-            visits, starts, finished = events.get((f.pk, "visit"), 0), events.get((f.pk, "start"), 0), done.get(f.pk, 0)
-            rows.append({"form": f, "visits": visits, "starts": starts, "done": finished})
+        today = paris_today()
+        start = today - datetime.timedelta(days=days - 1)
+        forms = self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code")
+        rows = [{"form": f, "stats": form_stats(form=f, date_from=start, date_to=today)} for f in forms]
         context.update(rows=rows, days=days)
         return context
 

@@ -93,7 +93,7 @@ def alerts_check_crm_failures(*, now: datetime.datetime | None = None) -> int:
         if failed >= threshold:
             if alert_raise(
                 entity=entity,
-                kind="echecs_crm",
+                kind="crm_echecs",
                 key=key,
                 message=f"{failed} leads {entity} n'ont pas pu être transmis au CRM sur les dernières 24 h "
                 f"(seuil : {threshold}).",

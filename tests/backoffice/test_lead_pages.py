@@ -70,3 +70,19 @@ def test_the_export_streams_a_french_semicolon_csv_with_bom_of_the_filtered_list
     assert len(lines) == 2
     assert ";'=HYPERLINK(1);" in lines[1]  # formulas neutralized
     assert ";Livré;" in lines[1]
+
+
+def test_the_forms_page_shows_visits_starts_termine_and_conversion_per_variant(client, zr7_staff, product):
+    from leads.models import TrackingEvent
+    from tests.factories import LeadFormFactory
+
+    form = LeadFormFactory(entity="ZR7", code="pv-sud", variants=[{"name": "A", "weight": 1}])
+    for i in range(4):
+        TrackingEvent.objects.create(form=form, event="visit", visitor_id=f"v{i}", variant="A")
+    TrackingEvent.objects.create(form=form, event="start", visitor_id="v0", variant="A")
+    LeadFactory(entity="ZR7", form=form, variant="A", status="duplicate")
+    client.force_login(zr7_staff)
+    page = client.get("/formulaires/").content.decode()
+    assert "pv-sud" in page
+    assert '<td class="num">4</td><td class="num">1</td>' in page
+    assert "25,0 %" in page  # French decimal comma
