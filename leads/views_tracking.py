@@ -4,10 +4,11 @@ import json
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from leads.models import LeadForm
+from leads.models import LeadForm, ProductField, ProductFieldType
 from leads.services_forms import HONEYPOT_FIELD
 
 JS_CONTENT_TYPE = "application/javascript; charset=utf-8"
@@ -16,6 +17,29 @@ _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
 def tracking_script_url(*, form: LeadForm, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/t/{form.code}.js"
+
+
+def extra_inputs_html(*, product) -> str:
+    """The product's extra fields (§3) as inputs named `extra.<name>`, with the browser-side
+    checks their type allows (required, whole numbers, the list of choices); the intake
+    validates them again and the script shows its French messages next to each field."""
+    lines = []
+    for f in ProductField.objects.filter(product=product).order_by("position", "id"):
+        name = f"extra.{f.name}"
+        required = " required" if f.required else ""
+        if f.type == ProductFieldType.CHOICE:
+            options = format_html_join("", '<option value="{}">{}</option>', ((c, c) for c in f.choices or []))
+            html = format_html(
+                '<select name="{}"{}><option value="">{}</option>{}</select>', name, required, f.label, options
+            )
+        elif f.type == ProductFieldType.BOOLEAN:
+            html = format_html('<label><input name="{}" type="checkbox"> {}</label>', name, f.label)
+        elif f.type == ProductFieldType.INTEGER:
+            html = format_html('<input name="{}" type="number" step="1" placeholder="{}"{}>', name, f.label, required)
+        else:
+            html = format_html('<input name="{}" maxlength="500" placeholder="{}"{}>', name, f.label, required)
+        lines.append(f"  {html}\n")
+    return "".join(lines)
 
 
 def tracking_snippet(*, form: LeadForm, base_url: str) -> str:
@@ -28,7 +52,8 @@ def tracking_snippet(*, form: LeadForm, base_url: str) -> str:
         '  <input name="phone" type="tel" placeholder="Téléphone" required>\n'
         '  <input name="email" type="email" placeholder="E-mail">\n'
         '  <input name="departement" placeholder="Département (ex. 13)" required>\n'
-        '  <label><input name="consent" type="checkbox" required> J\'accepte d\'être recontacté(e)</label>\n'
+        + extra_inputs_html(product=form.product)
+        + '  <label><input name="consent" type="checkbox" required> J\'accepte d\'être recontacté(e)</label>\n'
         '  <button type="submit">Envoyer</button>\n'
         "</form>"
     )

@@ -116,3 +116,14 @@ def test_a_consent_page_that_is_not_a_url_is_refused(api_client, zr7_provider, p
     response = submit_provider(api_client, zr7_provider, {}, consent=True, consent_page_url="pas une url")
     assert response.status_code == 400
     assert "consent_page_url" in response.json()
+
+
+def test_the_landing_snippet_renders_the_product_extra_fields_with_browser_checks(fields, product):
+    from leads.views_tracking import tracking_snippet
+
+    ProductFieldFactory(product=product, name="note", label='<b>"Note"</b>', type="text")
+    html = tracking_snippet(form=LeadFormFactory(code="pv-snippet", product=product), base_url="https://rdz.example")
+    assert '<input name="extra.surface" type="number" step="1" placeholder="Surface du toit (m²)" required>' in html
+    assert '<option value="Tuiles">Tuiles</option>' in html
+    assert '<input name="extra.proprietaire" type="checkbox">' in html
+    assert "&lt;b&gt;&quot;Note&quot;&lt;/b&gt;" in html and "<b>" not in html
