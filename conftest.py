@@ -20,6 +20,12 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    # Uploaded files (media library, demo data) go to a fresh folder, never to var/media.
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
 @pytest.fixture
 def api_client():
     return APIClient()
