@@ -337,3 +337,26 @@ def test_the_admin_never_shows_an_mdl_image_to_zr7(client, zr7_staff, assets):
 
     assert response.status_code == 302  # the admin redirects unknown objects to its index
     assert MediaAsset.objects.filter(pk=assets["mdl"].pk).exists()
+
+
+def test_the_admin_edits_an_image_through_the_service(client, zr7_staff, assets):
+    client.force_login(zr7_staff)
+    asset = assets["shared"]
+    url = reverse("admin:media_library_mediaasset_change", args=[asset.pk])
+
+    page = client.get(url)
+    response = client.post(url, {"title": "Logo 2026", "alt_text": "Logo RDZ", "tags_text": "logo, marque"})
+
+    assert page.status_code == 200
+    assert response.status_code == 302
+    asset.refresh_from_db()
+    assert (asset.title, asset.alt_text) == ("Logo 2026", "Logo RDZ")
+    assert sorted(asset.tags.values_list("name", flat=True)) == ["logo", "marque"]
+
+
+def test_admin_viewers_read_but_neither_add_nor_bulk_upload(client, zr7_viewer, assets):
+    client.force_login(zr7_viewer)
+
+    assert client.get(reverse("admin:media_library_mediaasset_changelist")).status_code == 200
+    assert client.get(reverse("admin:media_library_mediaasset_add")).status_code == 403
+    assert client.get(reverse("admin:media_library_mediaasset_bulk_upload")).status_code == 403
