@@ -157,6 +157,8 @@ def image_prepare(upload: UploadedFile) -> PreparedImage:
 def image_bytes_prepare(data: bytes) -> PreparedImage:
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that: a warning is a refusal.
+        # (The warnings filter is process-wide; our own caps, checked first, are lower than
+        # Pillow's, so a concurrent thread can at worst miss this second line of defence.)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             probe = _open(data)
