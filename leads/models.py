@@ -141,6 +141,8 @@ class Lead(models.Model):
             models.Index(fields=["form", "visitor_id", "phone"], name="lead_form_visitor_idx"),
             models.Index(fields=["provider", "-created_at"], name="lead_provider_created_idx"),
             models.Index(fields=["form", "-created_at"], name="lead_form_created_idx"),
+            # Back-office lead list filtered by departement, newest first (bench/dashboard).
+            models.Index(fields=["departement", "-created_at"], name="lead_departement_created_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
