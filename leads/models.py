@@ -143,6 +143,8 @@ class Lead(models.Model):
             models.Index(fields=["form", "-created_at"], name="lead_form_created_idx"),
             # Back-office lead list filtered by departement, newest first (bench/dashboard).
             models.Index(fields=["departement", "-created_at"], name="lead_departement_created_idx"),
+            # Lead list of an account with both entities: newest first, any filter (bench/dashboard).
+            models.Index(fields=["-created_at"], name="lead_created_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
