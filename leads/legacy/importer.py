@@ -17,6 +17,8 @@ clients, commandes) directly, by legacy id, because their services model live be
 
 import datetime
 import json
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -335,28 +337,40 @@ class LegacyImporter:
             legacy: (pk, entity)
             for legacy, pk, entity in LeadForm.objects.exclude(legacy_id=None).values_list("legacy_id", "id", "entity")
         }
+        writer = _ChunkWriter(lambda batch: self._write_leads(rep, batch), threaded=self._can_pipeline())
         batch: list[tuple[str, Mapped]] = []
         seen: set[str] = set()
-        for item in items:
-            try:
-                mapped = mapping.map_lead(item.doc, products=self._products)
-                self._resolve_lead(mapped)
-            except MappingError as exc:
-                rep.add_invalid(_ref(item), str(exc))
-                continue
-            if mapped.legacy_id in seen:
-                # Written before its later version so the later one updates it.
-                self._write_leads(rep, batch)
-                batch, seen = [], set()
-                mapped.warnings.append(
-                    "identifiant présent plusieurs fois dans la source : la dernière version l'emporte"
-                )
-            batch.append((f"{item.ref} ({mapped.legacy_id})", mapped))
-            seen.add(mapped.legacy_id)
-            if len(batch) >= self.chunk_size:
-                self._write_leads(rep, batch)
-                batch, seen = [], set()
-        self._write_leads(rep, batch)
+        try:
+            for item in items:
+                try:
+                    mapped = mapping.map_lead(item.doc, products=self._products)
+                    self._resolve_lead(mapped)
+                except MappingError as exc:
+                    rep.add_invalid(_ref(item), str(exc))
+                    continue
+                if mapped.legacy_id in seen:
+                    # Written before its later version so the later one updates it.
+                    writer.write(batch)
+                    batch, seen = [], set()
+                    mapped.warnings.append(
+                        "identifiant présent plusieurs fois dans la source : la dernière version l'emporte"
+                    )
+                batch.append((f"{item.ref} ({mapped.legacy_id})", mapped))
+                seen.add(mapped.legacy_id)
+                if len(batch) >= self.chunk_size:
+                    writer.write(batch)
+                    batch, seen = [], set()
+            writer.write(batch)
+        finally:
+            writer.close()
+
+    @staticmethod
+    def _can_pipeline() -> bool:
+        """Write chunks from a second thread (its own connection) while the next chunk is
+        parsed: the database's time then overlaps Python's. Only on PostgreSQL and outside
+        any transaction (a dry run, or a caller's transaction, must see one connection)."""
+        connection = connections["default"]
+        return connection.vendor == "postgresql" and not connection.in_atomic_block
 
     def _resolve_lead(self, mapped: Mapped) -> None:
         fields = mapped.fields
@@ -519,6 +533,48 @@ class LegacyImporter:
                 }
             )
         return events
+
+
+class _ChunkWriter:
+    """Runs `write(batch)` in order, inline or in one background thread (bounded queue)."""
+
+    def __init__(self, write: Callable[[list], None], *, threaded: bool):
+        self._write = write
+        self._error: BaseException | None = None
+        self._queue: queue.Queue | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._run, name="legacy-import-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._queue.get()) is not None:
+                if self._error is None:
+                    try:
+                        self._write(batch)
+                    except BaseException as exc:  # re-raised in the reading thread
+                        self._error = exc
+        finally:
+            connections.close_all()  # this thread's own database connection
+
+    def write(self, batch: list) -> None:
+        if not batch:
+            return
+        if self._queue is None:
+            self._write(batch)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+            if self._error is not None:
+                raise self._error
 
 
 # --- Fast inserts ------------------------------------------------------------------------

@@ -457,3 +457,26 @@ def test_old_media_are_checked_and_stored_by_the_media_library(tmp_path, setting
     again = LegacyImporter(source=DirectorySource(tmp_path), media_dir=files).run()
     assert again.collections["media"].unchanged == 1
     assert MediaAsset.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_chunks_are_written_by_a_second_connection_in_order(tmp_path):
+    from django.db import connection
+
+    ProductFactory(code="PV")
+    same = ObjectId()
+    docs = [
+        {"_id": ObjectId(), "telephone": f"06 12 34 56 {n:02d}", "cp": "13001", "produit": "PV", "entite": "ZR7"}
+        for n in range(7)
+    ]
+    docs.insert(3, {"_id": ObjectId(), "telephone": "12", "cp": "13001", "produit": "PV", "entite": "ZR7"})
+    docs += [{**docs[0], "_id": same, "nom": "Avant"}, {**docs[0], "_id": same, "nom": "Après"}]
+    write_jsonl(tmp_path, {"leads": docs})
+    importer = LegacyImporter(source=DirectorySource(tmp_path), chunk_size=2)
+    assert importer._can_pipeline() == (connection.vendor == "postgresql")
+    report = importer.run()
+    leads = report.collections["leads"]
+    assert (leads.created, leads.updated, len(leads.invalid)) == (8, 1, 1)
+    assert Lead.objects.count() == 8
+    assert Lead.objects.get(legacy_id=str(same)).last_name == "Après"
+    assert LeadEvent.objects.filter(kind="received").count() == 8
