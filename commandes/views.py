@@ -4,7 +4,7 @@ and Rejets. The client-facing signed rejection page lives in commandes/views_pub
 import datetime
 
 from django.contrib import messages
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import TemplateView
@@ -29,10 +29,11 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_closed_reason, commande_fills, commande_quota_reason
-from leads.models import Lead, LeadStatus, Product
+from leads.models import LeadStatus, Product
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
+from routing.backlog import backlog_leads
 
 
 class ClientListView(StaffRequiredMixin, TemplateView):
@@ -158,18 +159,8 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         return redirect("backoffice-deliveries")
 
 
-def backlog_leads(qs, *, age_days: int, now: datetime.datetime | None = None):
-    """The Lead Backlog (§10): leads without order, rejected leads, and delivered leads
-    whose last delivery is older than the backlog age."""
-    now = now or timezone.now()
-    recent = Attribution.objects.filter(lead=OuterRef("pk"), delivered_at__gte=now - datetime.timedelta(days=age_days))
-    return qs.filter(
-        Q(status__in=[LeadStatus.NO_ORDER, LeadStatus.REJECTED]) | (Q(status=LeadStatus.DELIVERED) & ~Exists(recent))
-    )
-
-
 class BacklogView(StaffRequiredMixin, TemplateView):
-    """Lead Backlog: counts by product and departement, and the commandes that take it."""
+    """Lead Backlog (routing.backlog): counts by product and departement, and the commandes that take it."""
 
     template_name = "commandes/backlog.html"
 
@@ -177,7 +168,7 @@ class BacklogView(StaffRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         entities = entities_from_param(self.request, self.request.GET.get("entity"))
         age = settings_get().backlog_age_days
-        leads = backlog_leads(self.scoped(Lead.objects.all(), entities=entities), age_days=age)
+        leads = self.scoped(backlog_leads(age_days=age), entities=entities)
         counts = list(leads.order_by().values("product_id", "departement", "status").annotate(n=Count("id")))
         products = dict(Product.objects.values_list("pk", "code"))
         by_product: dict[str, dict] = {}

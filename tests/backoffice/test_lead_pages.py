@@ -86,3 +86,16 @@ def test_the_forms_page_shows_visits_starts_termine_and_conversion_per_variant(c
     assert "pv-sud" in page
     assert '<td class="num">4</td><td class="num">1</td>' in page
     assert "25,0 %" in page  # French decimal comma
+
+
+def test_the_backlog_page_counts_backlog_leads_by_product_and_departement(client, zr7_staff, product):
+    for dep in ("13", "13", "2A"):
+        LeadFactory(entity="ZR7", departement=dep, status="no_order")
+    LeadFactory(entity="ZR7", departement="13", status="rejected")
+    LeadFactory(entity="ZR7", departement="13", status="routed")  # attributed: not in the backlog
+    LeadFactory(entity="MDL", departement="13", status="no_order")
+    client.force_login(zr7_staff)
+    response = client.get("/backlog/")
+    assert response.context["total"] == 4
+    assert response.context["departements"] == ["13", "2A"]
+    assert response.context["table"][0]["cells"] == [3, 1]
