@@ -46,6 +46,12 @@ def _upload_to(instance: "MediaAsset", filename: str) -> str:
     return random_file_name(extension)
 
 
+def public_base_url() -> str:
+    """MEDIA_PUBLIC_URL, or SITE_URL + MEDIA_URL when it is unset or empty."""
+    base = settings.MEDIA_PUBLIC_URL or f"{settings.SITE_URL}{settings.MEDIA_URL}"
+    return base.rstrip("/")
+
+
 class MediaTag(models.Model):
     name = models.CharField("nom", max_length=50, unique=True)
 
@@ -106,13 +112,13 @@ class MediaAsset(models.Model):
     @property
     def public_url(self) -> str:
         """Stable absolute URL to paste in a landing page (MEDIA_PUBLIC_URL + file name)."""
-        return f"{settings.MEDIA_PUBLIC_URL.rstrip('/')}/{self.file.name}"
+        return f"{public_base_url()}/{self.file.name}"
 
     @property
     def thumbnail_url(self) -> str:
         if not self.thumbnail:
             return self.public_url
-        return f"{settings.MEDIA_PUBLIC_URL.rstrip('/')}/{self.thumbnail.name}"
+        return f"{public_base_url()}/{self.thumbnail.name}"
 
     @property
     def img_snippet(self) -> str:

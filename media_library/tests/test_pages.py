@@ -360,3 +360,10 @@ def test_admin_viewers_read_but_neither_add_nor_bulk_upload(client, zr7_viewer, 
     assert client.get(reverse("admin:media_library_mediaasset_changelist")).status_code == 200
     assert client.get(reverse("admin:media_library_mediaasset_add")).status_code == 403
     assert client.get(reverse("admin:media_library_mediaasset_bulk_upload")).status_code == 403
+
+
+def test_an_empty_public_base_falls_back_to_the_site_url(settings, assets):
+    settings.MEDIA_PUBLIC_URL = ""
+    settings.SITE_URL = "https://crm.example.fr"
+
+    assert assets["zr7"].public_url == f"https://crm.example.fr/media/{assets['zr7'].file.name}"
