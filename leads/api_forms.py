@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from leads.api import LeadBodySerializer, LeadResultSerializer, client_ip, lead_result
@@ -23,10 +22,12 @@ from leads.services import LeadError, LeadInput, product_extra_validate
 from leads.services_forms import (
     form_lead_submit,
     leadform_origin_allowed,
+    leadform_public_get,
     leadform_update,
     leadform_variant_names,
     tracking_event_record,
 )
+from leads.throttles import FormIpThrottle, TrackIpThrottle
 from rdz.core.scoping import can_change, scope_queryset, user_entities
 from rdz.core.timeutils import paris_today
 
@@ -41,7 +42,7 @@ def _request_form(request, code: str) -> LeadForm | None:
     if cache is None:
         cache = request._rdz_forms = {}
     if code not in cache:
-        cache[code] = LeadForm.objects.select_related("product").filter(code=code, active=True).first()
+        cache[code] = leadform_public_get(code)
     return cache[code]
 
 
@@ -91,8 +92,7 @@ class FormSubmitSerializer(LeadBodySerializer):
 class FormSubmitView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "form_ip"
+    throttle_classes = [FormIpThrottle]
 
     @extend_schema(
         request=FormSubmitSerializer,
@@ -118,7 +118,7 @@ class FormSubmitView(APIView):
             )
         variant = v["variant"] if v["variant"] in leadform_variant_names(form) else ""
         try:
-            extra = product_extra_validate(product=form.product, extra=v.get("extra"))
+            extra = product_extra_validate(product=form.product, extra=v.get("extra"), fields=form.product_fields)
             data = LeadInput(
                 phone=v["phone"],
                 product=form.product,
@@ -153,8 +153,7 @@ class TrackSerializer(serializers.Serializer):
 class TrackView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "track_ip"
+    throttle_classes = [TrackIpThrottle]
 
     @extend_schema(
         request=TrackSerializer,

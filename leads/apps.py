@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 def _install_db_triggers(sender, using: str = "default", **kwargs) -> None:
@@ -18,7 +18,16 @@ class LeadsConfig(AppConfig):
         from corsheaders.signals import check_request_enabled
 
         from leads.api_forms import cors_allow_form_origin
+        from leads.models import LeadForm, ProductField
+        from leads.services_forms import leadform_public_cache_clear
 
         # SQLite drops triggers when a migration rebuilds the table: re-create after migrate.
         post_migrate.connect(_install_db_triggers, sender=self, dispatch_uid="leads_db_triggers")
         check_request_enabled.connect(cors_allow_form_origin, dispatch_uid="leads_form_cors")
+        for model in (LeadForm, ProductField):
+            post_save.connect(
+                leadform_public_cache_clear, sender=model, dispatch_uid=f"leads_public_forms_{model.__name__}"
+            )
+            post_delete.connect(
+                leadform_public_cache_clear, sender=model, dispatch_uid=f"leads_public_forms_del_{model.__name__}"
+            )

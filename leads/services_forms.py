@@ -7,13 +7,14 @@ Kept apart from leads/services.py (provider and shared intake) to keep both smal
 import datetime
 import hashlib
 import re
+import time
 from urllib.parse import urlsplit
 
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, TrackingEvent
+from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add
 from rdz.core.services import audit_log
 
@@ -90,6 +91,33 @@ def leadform_variants_clean(value) -> list[dict]:
     if errors:
         raise LeadError({"variants": errors})
     return cleaned
+
+
+# Public endpoints read the form on every request (CORS check, track, submit): a short
+# per-process cache saves that query. Saving a form or a product field clears it in this
+# process; other processes see a change within PUBLIC_FORM_TTL seconds.
+PUBLIC_FORM_TTL = 5.0
+_public_forms: dict[str, tuple[float, LeadForm | None]] = {}
+
+
+def leadform_public_get(code: str) -> LeadForm | None:
+    """The active form `code` with its product and the product's extra fields
+    (`form.product_fields`), for the public endpoints."""
+    now = time.monotonic()
+    hit = _public_forms.get(code)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    form = LeadForm.objects.select_related("product").filter(code=code, active=True).first()
+    if form is not None:
+        form.product_fields = list(ProductField.objects.filter(product_id=form.product_id))
+    if len(_public_forms) > 1000:
+        _public_forms.clear()
+    _public_forms[code] = (now + PUBLIC_FORM_TTL, form)
+    return form
+
+
+def leadform_public_cache_clear(*args, **kwargs) -> None:
+    _public_forms.clear()
 
 
 def leadform_origin_allowed(*, form: LeadForm, origin: str) -> bool:
@@ -192,6 +220,7 @@ def leadform_crm_key_set(*, form: LeadForm, key: str, user=None) -> LeadForm:
             {"crm_api_key": ["La clé API CRM est déjà définie : seule la rotation dans l'administration la remplace."]}
         )
     form.crm_api_key = form._stored_crm_api_key = key
+    leadform_public_cache_clear()
     audit_log(
         action="leadform_crm_key_set",
         actor=user,
@@ -215,6 +244,7 @@ def leadform_crm_key_rotate(*, form: LeadForm, key: str, user, reason: str = "")
     models.QuerySet.update(LeadForm.objects.filter(pk=form.pk), crm_api_key=key)
     unlock.delete()
     form.crm_api_key = form._stored_crm_api_key = key
+    leadform_public_cache_clear()
     audit_log(
         action="leadform_crm_key_rotate",
         actor=user,
@@ -301,7 +331,11 @@ def lead_crm_state_set(
         updates["crm_attempts"] = F("crm_attempts") + attempts_delta
     if updates:
         Lead.objects.filter(pk=lead.pk).update(**updates)
-        lead.refresh_from_db(fields=["crm_status", "crm_target", "crm_last_error", "crm_attempts"])
+        if attempts_delta:
+            lead.refresh_from_db(fields=["crm_status", "crm_target", "crm_last_error", "crm_attempts"])
+        else:
+            for name, value in updates.items():
+                setattr(lead, name, value)
     if event_kind:
         lead_event_add(lead=lead, kind=event_kind, message=message, data=data, actor="CRM")
     return lead

@@ -236,6 +236,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rdz.core.api.SizeLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rdz.core.api.exception_handler",
+    # Client IP for the per-IP throttles: the address of the peer unless NUM_PROXIES trusted
+    # proxies sit in front (then the matching X-Forwarded-For entry); never a spoofable header.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_THROTTLE_RATES": {
         "provider": env.str("THROTTLE_PROVIDER", default="600/min"),
         "form_ip": env.str("THROTTLE_FORM_IP", default="30/min"),

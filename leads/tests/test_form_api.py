@@ -7,10 +7,10 @@ import threading
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from leads.models import Lead, LeadStatus, TrackingEvent
 from leads.selectors import form_stats
+from leads.throttles import FixedWindowIpThrottle
 from rdz.core.models import OutboxItem
 from rdz.core.timeutils import paris_today
 from tests.factories import CommandeFactory, LeadFactory, LeadFormFactory, ProductFieldFactory
@@ -167,7 +167,7 @@ def test_an_unknown_or_inactive_form_is_404(api_client, form):
 
 
 def test_submissions_and_tracking_are_throttled_per_ip(form, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"form_ip": "2/min", "track_ip": "3/min"})
+    monkeypatch.setattr(FixedWindowIpThrottle, "THROTTLE_RATES", {"form_ip": "2/hour", "track_ip": "3/hour"})
     client = APIClient()
     codes = [post(client, SUBMIT, {**BODY, "visitor_id": f"visitor-{i:06d}"}).status_code for i in range(3)]
     assert codes == [201, 201, 429]
