@@ -120,3 +120,32 @@ def test_the_dashboard_reads_rollups_not_leads_once_today_is_fresh(
         assert client.get("/").status_code == 200
     lead_scans = [q["sql"] for q in queries if 'FROM "leads_lead"' in q["sql"]]
     assert lead_scans == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_rebuilds_of_a_day_never_count_it_twice(product):
+    import threading
+
+    from django.db import connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite serializes writers")
+    for _ in range(30):
+        LeadFactory(entity="ZR7")
+    today = paris_today()
+    barrier = threading.Barrier(4)
+
+    def rebuild():
+        barrier.wait()
+        try:
+            rollup_refresh_day(day=today)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=rebuild) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(DailyRollup.objects.filter(day=today).values_list("count", flat=True)) == 30
