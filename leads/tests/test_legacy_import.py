@@ -1,6 +1,7 @@
 """Legacy backfill (§12): every source format, idempotence, dry-run, broken documents."""
 
 import datetime
+import io
 import json
 from pathlib import Path
 
@@ -480,3 +481,24 @@ def test_outside_a_transaction_chunks_are_written_by_a_second_connection_in_orde
     assert Lead.objects.count() == 8
     assert Lead.objects.get(legacy_id=str(same)).last_name == "Après"
     assert LeadEvent.objects.filter(kind="received").count() == 8
+
+
+def test_the_command_reads_a_live_database_through_pymongo(monkeypatch, tmp_path, pv):
+    import pymongo
+
+    client = mongo_client({"leads": legacy_collections()["leads"][1:3]})
+    monkeypatch.setattr(pymongo, "MongoClient", lambda uri, **kwargs: client)
+    out = io.StringIO()
+    call_command(
+        "import_legacy",
+        "--uri",
+        "mongodb://legacy.invalid/",
+        "--db",
+        "legacy",
+        "--no-progress",
+        "--report",
+        str(tmp_path / "r.txt"),
+        stdout=out,
+    )
+    assert "base MongoDB legacy" in out.getvalue()
+    assert Lead.objects.count() == 2
