@@ -9,29 +9,35 @@ DEFAULT_THROTTLE_RATES (`form_ip`, `track_ip`); the client address is DRF's `get
 
 import time
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+_redis_clients: dict[int, object] = {}
+
 
 def _window_count(key: str, seconds: int) -> int:
     """Increment and return the counter `key`, created with a lifetime of `seconds`."""
-    if isinstance(cache, RedisCache) or isinstance(getattr(cache, "_wrapped", None), RedisCache):
-        backend = cache if isinstance(cache, RedisCache) else cache._wrapped
+    backend = caches["default"]  # this thread's backend object (`cache` is only a proxy)
+    if isinstance(backend, RedisCache):
         full_key = backend.make_and_validate_key(key)
-        client = backend._cache.get_client(full_key, write=True)
+        pool = backend._cache._get_connection_pool(write=True)
+        client = _redis_clients.get(id(pool))
+        if client is None:
+            # Django builds a new Redis() object per call; one per connection pool is enough.
+            client = _redis_clients[id(pool)] = backend._cache._client(connection_pool=pool)
         pipe = client.pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, seconds + 1)
         count, _ = pipe.execute()
         return int(count)
-    if cache.add(key, 1, seconds + 1):
+    if backend.add(key, 1, seconds + 1):
         return 1
     try:
-        return cache.incr(key)
+        return backend.incr(key)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, seconds + 1)
+        backend.set(key, 1, seconds + 1)
         return 1
 
 
