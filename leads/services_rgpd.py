@@ -214,11 +214,13 @@ def _redact_files(model, pks: list, person: Person) -> int:
 
 
 def _audit_sweep(pattern: re.Pattern, tokens: list[str]) -> int:
-    """Free-text logs not linked to the lead (audit, alerts) that may quote the person."""
-    from rdz.core.models import Alert, AuditLog
+    """Free-text logs not linked to the lead (audit, alerts, outside-call errors) that may
+    quote the person, e.g. an endpoint's error message echoing the payload."""
+    from rdz.core.models import Alert, AuditLog, CircuitBreaker, OutboxItem
 
     changed = 0
-    for model, name in ((AuditLog, "message"), (Alert, "message")):
+    sources = ((AuditLog, "message"), (Alert, "message"), (OutboxItem, "last_error"), (CircuitBreaker, "last_error"))
+    for model, name in sources:
         query = Q()
         for token in tokens:
             query |= Q(**{f"{name}__icontains": token})

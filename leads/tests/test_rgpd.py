@@ -17,7 +17,7 @@ from commandes.delivery import delivery_send_daily
 from commandes.models import Attribution, DeliveryBatch
 from leads.models import Lead, LeadEvent, OppositionEntry
 from leads.services_rgpd import lead_retention_anonymize, phone_variants, rgpd_erase, rgpd_export
-from rdz.core.models import AuditLog
+from rdz.core.models import AuditLog, OutboxItem
 from rdz.core.services import settings_update
 from routing.models import CrmAttempt
 from tests.factories import (
@@ -122,6 +122,7 @@ def person_everywhere(api_client, zr7_provider, product, settings):
         outcome="sent",
     )
     AuditLog.objects.create(action="note", message=f"Appel client au sujet de {PHONE}")
+    OutboxItem.objects.create(kind="test", ref="1", entity="ZR7", status="failed", last_error=f"422 {EMAIL} refusé")
     report = delivery_send_daily()
     assert len(report.sent) == 1
     batch = DeliveryBatch.objects.get()
