@@ -188,11 +188,14 @@ def _breaker(entity: str) -> str:
 
 
 # --- Enqueue -----------------------------------------------------------------------------
-def crm_forward_enqueue(*, lead: Lead, restart: bool = False, reason: str = "") -> bool:
+def crm_forward_enqueue(
+    *, lead: Lead, restart: bool = False, reason: str = "", max_attempts: int | None = None
+) -> bool:
     """Queue the forwarding of a form lead (call inside the intake transaction).
 
-    `restart` starts again from the form's target CRM (replay of a failure). Returns False
-    when nothing was queued (not a form lead, opposed number, already queued).
+    `restart` starts again from the form's target CRM (replay of a failure); `max_attempts`
+    per CRM defaults to CRM_MAX_ATTEMPTS. Returns False when nothing was queued (not a form
+    lead, opposed number, already queued).
     """
     if not lead_crm_forwardable(lead):
         if lead.form_id is not None:
@@ -203,7 +206,10 @@ def crm_forward_enqueue(*, lead: Lead, restart: bool = False, reason: str = "") 
             )
         return False
     item = outbox_enqueue(
-        kind=CRM_FORWARD_KIND, ref=str(lead.pk), entity=lead.entity, max_attempts=settings.CRM_MAX_ATTEMPTS
+        kind=CRM_FORWARD_KIND,
+        ref=str(lead.pk),
+        entity=lead.entity,
+        max_attempts=max_attempts or settings.CRM_MAX_ATTEMPTS,
     )
     if item is None:
         return False
@@ -348,7 +354,7 @@ def _fallback_or_fail(*, lead: Lead, item: OutboxItem, phase: str, target: str, 
                 data={**data, "fallback_to": other},
             )
             fallback = outbox_enqueue(
-                kind=CRM_FORWARD_KIND, ref=str(lead.pk), entity=lead.entity, max_attempts=settings.CRM_MAX_ATTEMPTS
+                kind=CRM_FORWARD_KIND, ref=str(lead.pk), entity=lead.entity, max_attempts=item.max_attempts
             )
             outbox_dispatch_on_commit(fallback)
             return "fallback"
@@ -391,10 +397,14 @@ def crm_forward_replay(
     statuses: tuple[str, ...] = (CrmStatus.FAILED,),
     dry_run: bool = False,
     reason: str = "relance",
+    max_attempts: int | None = None,
+    quiet_hours: float = 0,
 ) -> int:
     """Queue again the forwarding of form leads created in [from, to) whose CRM status is
-    in `statuses`, from the form's target CRM. Skips opposed numbers and leads already
-    queued. Returns how many were (or, with dry_run, would be) queued."""
+    in `statuses`, from the form's target CRM. Skips opposed numbers, leads already queued
+    and, with `quiet_hours`, leads with a CRM call in the last `quiet_hours` hours (so the
+    periodic job does not flood a CRM that keeps refusing, nor the lead's timeline).
+    Returns how many were (or, with dry_run, would be) queued."""
     live = set(
         OutboxItem.objects.filter(
             kind=CRM_FORWARD_KIND, status__in=[OutboxStatus.PENDING, OutboxStatus.RUNNING]
@@ -406,6 +416,9 @@ def crm_forward_replay(
         .exclude(phone__in=OppositionEntry.objects.values("phone"))
         .order_by("created_at")
     )
+    if quiet_hours:
+        recent = timezone.now() - datetime.timedelta(hours=quiet_hours)
+        leads = leads.exclude(pk__in=CrmAttempt.objects.filter(created_at__gte=recent).values("lead_id"))
     count = 0
     for lead in leads.iterator(chunk_size=500):
         if str(lead.pk) in live:
@@ -414,6 +427,6 @@ def crm_forward_replay(
             count += 1
             continue
         with transaction.atomic():
-            if crm_forward_enqueue(lead=lead, restart=True, reason=reason):
+            if crm_forward_enqueue(lead=lead, restart=True, reason=reason, max_attempts=max_attempts):
                 count += 1
     return count

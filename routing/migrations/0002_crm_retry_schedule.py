@@ -8,9 +8,9 @@ TASK = "routing.tasks.crm_retry_due"
 def create(apps, schema_editor):
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    # Twice an hour, off the round minutes other jobs use.
+    # Hourly, off the round minutes other jobs use.
     schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute="7,37", hour="*", day_of_week="*", day_of_month="*", month_of_year="*", timezone="Europe/Paris"
+        minute="7", hour="*", day_of_week="*", day_of_month="*", month_of_year="*", timezone="Europe/Paris"
     )
     PeriodicTask.objects.update_or_create(
         name="CRM : relance des transmissions en attente ou en échec",
@@ -19,8 +19,9 @@ def create(apps, schema_editor):
             "crontab": schedule,
             "interval": None,
             "enabled": True,
-            "description": "Toutes les 30 minutes : retransmet aux CRM les leads de formulaire restés en attente "
-            "ou en échec depuis moins de CRM_RETRY_HORIZON_HOURS (CRM revenu en service, clé corrigée), §11.",
+            "description": "Chaque heure : retransmet aux CRM les leads de formulaire restés en attente, et ceux "
+            "en échec sans appel CRM depuis 6 heures, créés depuis moins de CRM_RETRY_HORIZON_HOURS "
+            "(CRM revenu en service, clé corrigée), §11.",
         },
     )
 

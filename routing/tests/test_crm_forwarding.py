@@ -194,7 +194,10 @@ def test_failed_forwardings_are_replayed_by_the_beat_job_and_the_command(crms, f
     zr7.script = [401]
     lead = submit(form)
     assert run_outbox() == ["failed"]
+    assert crm_retry_due() == 0  # just tried: the periodic job lets a refusing CRM rest
+    CrmAttempt.objects.filter(lead=lead).update(created_at=timezone.now() - datetime.timedelta(hours=7))
     assert crm_retry_due() == 1
+    assert OutboxItem.objects.get(kind=CRM_FORWARD_KIND, status=OutboxStatus.PENDING).max_attempts == 2
     assert run_outbox() == ["sent"]
     lead.refresh_from_db()
     assert lead.crm_status == CrmStatus.SENT
