@@ -79,8 +79,14 @@ def test_a_manager_uploads_two_images_copies_a_url_and_deletes_one(browser_page,
     soleil = MediaAsset.objects.get(original_name="soleil.png")
     card = page.locator(f".media-card[data-asset-id='{soleil.pk}']")
     card.get_by_role("button", name="Copier l'URL").click()
-    page.wait_for_function("document.querySelector('.copy-url.copied') !== null")
-    assert page.evaluate("navigator.clipboard.readText()") == soleil.public_url
+    # Poll the clipboard (the button's "Copié ✓" only lasts a moment on a slow machine).
+    copied = ""
+    for _ in range(100):
+        copied = page.evaluate("navigator.clipboard.readText()")
+        if copied:
+            break
+        page.wait_for_timeout(50)
+    assert copied == soleil.public_url
 
     card.locator("a.media-title").click()
     page.get_by_role("link", name="Supprimer…").click()
