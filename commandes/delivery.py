@@ -184,8 +184,10 @@ def delivery_send_daily(
     """§10 daily delivery: one batch per client with pending CSV attributions, sent once a day.
 
     Idempotent: the batch is unique per client and day; a batch already sent is skipped.
-    Each batch is an outbox row; with `send_now` it is processed here at once (the command
-    and the beat task), otherwise by a worker. A failure is retried by the sweeper.
+    Each batch is an outbox row; with `send_now` it is processed here at once (the
+    command), otherwise handed to the workers (the beat task: clients are served in
+    parallel and a slow mail server cannot hold the others). A failure is retried by the
+    sweeper with backoff.
     """
     day = day or paris_today()
     report = DailyReport(day=day)
@@ -204,19 +206,23 @@ def delivery_send_daily(
             report.skipped.append(batch.pk)
             continue
         batches.append(batch)
+    # Every batch gets its outbox row before any is sent: if this run dies half-way, the
+    # sweeper still sends the rest.
+    items: list[OutboxItem] = []
     for batch in batches:
         with transaction.atomic():
             item = outbox_enqueue(
                 kind=OUTBOX_DELIVERY_BATCH, ref=str(batch.pk), entity=batch.entity, max_attempts=BATCH_MAX_ATTEMPTS
             )
-        if item is None:  # already queued (a retry is scheduled): run it now when asked to
+        if item is None:  # already queued (a retry is scheduled): run it now
             item = OutboxItem.objects.filter(
                 kind=OUTBOX_DELIVERY_BATCH, ref=str(batch.pk), status=OutboxStatus.PENDING
             ).first()
             if item is None:
                 continue  # a worker is sending it right now
-            if send_now:
-                OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=timezone.now())
+            OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=timezone.now())
+        items.append(item)
+    for item in items:
         if send_now:
             delivery_batch_process(item_id=item.pk)
         else:

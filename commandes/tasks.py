@@ -27,9 +27,10 @@ def delivery_send_daily_run() -> str:
     """Beat, at the configured time (Paris): today's CSV e-mails, one per client."""
     from commandes.delivery import delivery_send_daily
 
-    report = delivery_send_daily()
-    logger.info(report.summary())
-    return report.summary()
+    report = delivery_send_daily(send_now=False)
+    summary = f"Livraison du {report.day:%d/%m/%Y} : {len(report.created)} lot(s) créé(s) et confié(s) aux workers."
+    logger.info(summary)
+    return summary
 
 
 @shared_task(name="commandes.tasks.backlog_recycle", acks_late=True)

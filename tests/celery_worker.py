@@ -58,6 +58,8 @@ class Worker:
             "DATABASE_URL": worker_database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "SITE_URL": settings.SITE_URL,
+            # Files the worker writes go where the test process looks for them.
+            "DELIVERY_ROOT": str(settings.DELIVERY_ROOT),
             **self.extra_env,
         }
         env.pop("CELERY_TASK_ALWAYS_EAGER", None)

@@ -8,12 +8,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from commandes.delivery import idempotency_key
-from commandes.models import Attribution, HttpDeliveryAttempt
+from commandes.models import Attribution, DeliveryBatch, HttpDeliveryAttempt
 from commandes.services import attribution_create
+from commandes.tasks import delivery_send_daily_run
 from leads.models import LeadEvent
 from rdz.core.models import OutboxItem
 from rdz.core.tasks import outbox_sweep
-from tests.factories import CommandeFactory, LeadFactory, ProductFactory
+from tests.factories import AttributionFactory, CommandeFactory, LeadFactory, ProductFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -51,3 +52,23 @@ def test_a_worker_killed_mid_post_is_restarted_and_the_lead_is_delivered_exactly
     assert HttpDeliveryAttempt.objects.filter(attribution=attribution, success=True).count() == 1
     assert LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.DELIVERED).count() == 1
     assert OutboxItem.objects.get(pk=item.pk).status == "done"
+
+
+def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it(celery_worker, smtp_server):
+    celery_worker.stop()
+    celery_worker.extra_env = {
+        "ZR7_EMAIL_URL": f"smtp://{smtp_server.host}:{smtp_server.port}",
+        "ZR7_EMAIL_FROM": "livraison@zr7.test",
+    }
+    celery_worker.start()
+    commande = CommandeFactory(client__entity="ZR7", product=ProductFactory(code="PV"))
+    lead = LeadFactory(status="routed")
+    attribution = AttributionFactory(lead=lead, commande=commande)
+
+    delivery_send_daily_run()  # what beat triggers at 09:30 Paris
+
+    assert _wait_for(lambda: Attribution.objects.get(pk=attribution.pk).status == "delivered"), celery_worker.log()
+    (message,) = smtp_server.messages
+    assert message["From"] == "livraison@zr7.test"
+    assert commande.client.emails[0] in message["To"]
+    assert DeliveryBatch.objects.get(client=commande.client).status == "sent"
