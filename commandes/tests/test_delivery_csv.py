@@ -213,3 +213,40 @@ def test_the_management_command_sends_for_one_client_and_date(entity_smtp, produ
 
     assert "1 lot(s) envoyé(s)" in out.getvalue()
     assert len(entity_smtp.messages) == 1 and one.client.emails[0] in entity_smtp.messages[0]["To"]
+
+
+def test_a_failed_batch_alert_is_emailed_to_the_entitys_alert_recipients(
+    entity_smtp, product, django_capture_on_commit_callbacks
+):
+    from rdz.core.models import AppSettings
+
+    AppSettings.objects.update_or_create(pk=1, defaults={"alert_recipients_mdl": ["ops@mdl.test"]})
+    commande = CommandeFactory(client__entity="MDL", client__emails=[], product=product)
+    attribution = _pending(commande)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = delivery_send_daily()
+
+    assert report.failed
+    (alert_mail,) = entity_smtp.messages
+    assert alert_mail["From"] == "livraison@mdl.test" and "ops@mdl.test" in alert_mail["To"]
+    assert "Aucune adresse de livraison" in alert_mail.get_content()
+    attribution.refresh_from_db()
+    assert attribution.status == "pending"
+
+
+def test_the_commands_resend_a_batch_and_refuse_a_bad_date_in_french(entity_smtp, product):
+    from django.core.management import CommandError, call_command
+
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+
+    call_command("delivery_resend", str(batch.pk), stdout=io.StringIO())
+
+    assert len(entity_smtp.messages) == 2
+    with pytest.raises(CommandError, match="Date invalide"):
+        call_command("delivery_send_daily", "--date", "24/11/2026")
+    with pytest.raises(CommandError, match="introuvable"):
+        call_command("delivery_resend", "999999")
