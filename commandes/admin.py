@@ -4,7 +4,8 @@ from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from commandes.delivery import client_endpoint_resume, delivery_batch_resend
+from commandes.delivery import delivery_batch_resend
+from commandes.delivery_http import client_endpoint_resume
 from commandes.models import (
     Attribution,
     BacklogLead,

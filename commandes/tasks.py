@@ -10,7 +10,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="commandes.tasks.delivery_post_run", acks_late=True)
 def delivery_post_run(item_id: int) -> str:
-    from commandes.delivery import delivery_post_process
+    from commandes.delivery_http import delivery_post_process
 
     return delivery_post_process(item_id=item_id)
 

@@ -6,7 +6,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from commandes.delivery import circuit_name, delivery_post_process, delivery_send_daily, idempotency_key
+from commandes.delivery import delivery_send_daily
+from commandes.delivery_http import circuit_name, delivery_post_process, idempotency_key
 from commandes.models import Attribution, HttpDeliveryAttempt
 from commandes.services import HTTP_MAX_ATTEMPTS, attribution_create
 from leads.models import LeadEvent

@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from commandes.delivery import idempotency_key
+from commandes.delivery_http import idempotency_key
 from commandes.models import Attribution, DeliveryBatch, HttpDeliveryAttempt
 from commandes.services import attribution_create
 from commandes.tasks import delivery_send_daily_run

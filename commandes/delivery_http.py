@@ -1,0 +1,206 @@
+"""HTTP POST delivery to clients with an endpoint (§10) and its circuit breaker (§16).
+
+Each POST is an outbox row written with the attribution (commandes.services.attribution_create),
+claimed by a worker with a conditional UPDATE; the endpoint gets an `Idempotency-Key`, so a
+retry after a crash is recognised. Retries back off exponentially; after the last failure
+(or a refusal that retrying cannot fix) the lead falls back to the daily CSV batch.
+"""
+
+import datetime
+import logging
+import time
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from commandes.delivery import attributions_cancel_opposed, attributions_mark_delivered, backoff_base
+from commandes.models import Attribution, AttributionStatus, Client, DeliveryChannel, HttpDeliveryAttempt
+from commandes.rejections import rejection_link
+from commandes.services import OUTBOX_DELIVERY_POST
+from leads.models import LeadEvent
+from leads.services import lead_event_add
+from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
+from rdz.core.outbox import outbox_dispatch
+from rdz.core.services import (
+    backoff_seconds,
+    circuit_allows,
+    circuit_record_failure,
+    circuit_record_success,
+    circuit_reset,
+    outbox_claim,
+    outbox_done,
+    outbox_postpone,
+    outbox_retry_later,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def circuit_name(client: Client) -> str:
+    return f"client-http:{client.pk}"
+
+
+def _http_payload(attribution: Attribution) -> dict:
+    lead = attribution.lead
+    return {
+        "id": str(lead.id),
+        "attribution_id": attribution.pk,
+        "entity": attribution.entity,
+        "commande_id": attribution.commande_id,
+        "product": attribution.product.code,
+        "phone": lead.phone,
+        "email": lead.email,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "departement": lead.departement,
+        "extra": lead.extra or {},
+        "is_backlog": attribution.is_backlog,
+        "created_at": lead.created_at.isoformat(),
+        "attributed_at": attribution.created_at.isoformat(),
+        "rejection_url": rejection_link(attribution_id=attribution.pk),
+    }
+
+
+def idempotency_key(attribution_id: int) -> str:
+    return f"rdz-attribution-{attribution_id}"
+
+
+def _permanent(status_code: int | None) -> bool:
+    """A 4xx other than timeout/too-early/throttled will not get better by retrying."""
+    return status_code is not None and 400 <= status_code < 500 and status_code not in (408, 425, 429)
+
+
+def delivery_post_process(*, item_id: int) -> str:
+    """Claim one HTTP delivery and POST it (§10); retry with backoff, CSV fallback at the end.
+
+    The client endpoint gets an `Idempotency-Key` header: a retry after a worker crash
+    (the row's lease expired, the sweeper re-enqueued it) is recognised as the same lead.
+    """
+    peek = OutboxItem.objects.filter(pk=item_id, kind=OUTBOX_DELIVERY_POST).values_list("ref", flat=True).first()
+    if peek is None:
+        return "not_found"
+    timeout = (
+        Client.objects.filter(attributions__pk=int(peek)).values_list("api_timeout_seconds", flat=True).first() or 10
+    )
+    item = outbox_claim(item_id=item_id, lease_seconds=timeout + 60)
+    if item is None:
+        return "not_claimed"
+    attribution = Attribution.objects.select_related("client", "lead", "product").filter(pk=int(item.ref)).first()
+    if (
+        attribution is None
+        or attribution.status != AttributionStatus.PENDING
+        or attribution.channel != DeliveryChannel.HTTP
+    ):
+        outbox_done(item)
+        return "nothing_to_do"
+    client = attribution.client
+    if not client.api_url:
+        _http_fallback(attribution=attribution, reason="le client n'a plus d'URL de livraison")
+        outbox_done(item)
+        return "fallback"
+    if attributions_cancel_opposed(qs=Attribution.objects.filter(pk=attribution.pk)):
+        outbox_done(item)
+        return "opposed"
+    name = circuit_name(client)
+    if not circuit_allows(name=name, entity=client.entity):
+        breaker = CircuitBreaker.objects.get(name=name)
+        until = breaker.next_probe_at or timezone.now() + datetime.timedelta(minutes=5)
+        outbox_postpone(item, until=until, reason="point d'accès en pause (disjoncteur ouvert)")
+        return "postponed"
+    attempt = _http_post(attribution=attribution, client=client)
+    if attempt.success:
+        was_open = CircuitBreaker.objects.filter(name=name, state="open").exists()
+        circuit_record_success(name=name, entity=client.entity)
+        with transaction.atomic():
+            attributions_mark_delivered(
+                qs=Attribution.objects.filter(pk=attribution.pk, status=AttributionStatus.PENDING),
+                now=attempt.started_at,
+                message=f"Livré par HTTP POST à {client.name} (code {attempt.status_code})",
+                data={"http_attempt": attempt.pk},
+            )
+        outbox_done(item)
+        if was_open:
+            client_endpoint_resume(client=client)
+        return "delivered"
+    error = attempt.error or f"HTTP {attempt.status_code}"
+    circuit_record_failure(name=name, entity=client.entity, error=error, probe_after_seconds=_probe_seconds())
+    if _permanent(attempt.status_code):
+        item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
+    delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
+    if outbox_retry_later(item, error=error, delay_seconds=delay):
+        return "retry"
+    _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({error[:200]})")
+    return "fallback"
+
+
+def _probe_seconds() -> int:
+    return int(getattr(settings, "DELIVERY_HTTP_PROBE_SECONDS", 300))
+
+
+def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttempt:
+    headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(attribution.pk)}
+    if client.api_auth_value:
+        headers[client.api_auth_header or "Authorization"] = client.api_auth_value
+    started = timezone.now()
+    clock = time.monotonic()
+    status_code = None
+    body = ""
+    error = ""
+    try:
+        response = requests.post(
+            client.api_url, json=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
+        )
+        status_code = response.status_code
+        body = response.text[:2000]
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code} : {body[:200]}"
+    except requests.Timeout:
+        error = f"délai dépassé ({client.api_timeout_seconds} s)"
+    except requests.RequestException as exc:
+        error = f"erreur de connexion : {type(exc).__name__}"
+    return HttpDeliveryAttempt.objects.create(
+        attribution=attribution,
+        client=client,
+        entity=attribution.entity,
+        url=client.api_url,
+        started_at=started,
+        duration_ms=int((time.monotonic() - clock) * 1000),
+        status_code=status_code,
+        response_body=body,
+        error=error,
+        success=not error,
+    )
+
+
+@transaction.atomic
+def _http_fallback(*, attribution: Attribution, reason: str) -> None:
+    """The lead goes into the next CSV batch instead (§10)."""
+    updated = Attribution.objects.filter(
+        pk=attribution.pk, status=AttributionStatus.PENDING, channel=DeliveryChannel.HTTP
+    ).update(channel=DeliveryChannel.CSV)
+    if updated:
+        lead_event_add(
+            lead=attribution.lead,
+            kind=LeadEvent.Kind.DELIVERY_FAILED,
+            message=f"Livraison HTTP à {attribution.client.name} abandonnée : {reason} — repli sur le CSV quotidien",
+            data={"attribution": attribution.pk},
+        )
+
+
+def client_endpoint_resume(*, client: Client, actor=None) -> int:
+    """Close the client's breaker (by hand when `actor` is given) and bring its paused work forward."""
+    if actor is not None:
+        circuit_reset(name=circuit_name(client), user=actor)
+    refs = [
+        str(pk)
+        for pk in Attribution.objects.filter(
+            client=client, status=AttributionStatus.PENDING, channel=DeliveryChannel.HTTP
+        ).values_list("pk", flat=True)
+    ]
+    items = list(OutboxItem.objects.filter(kind=OUTBOX_DELIVERY_POST, status=OutboxStatus.PENDING, ref__in=refs))
+    OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=timezone.now())
+    for item in items:
+        transaction.on_commit(lambda item=item: outbox_dispatch(item))
+    return len(items)
