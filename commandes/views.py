@@ -5,11 +5,13 @@ import datetime
 
 from django.contrib import messages
 from django.db.models import Count, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import TemplateView
 
 from commandes.delivery import delivery_batch_resend
+from commandes.delivery_http import circuit_name, client_endpoint_resume
 from commandes.models import (
     Attribution,
     AttributionStatus,
@@ -28,9 +30,16 @@ from commandes.rejections import (
     rejection_approve,
     rejection_refuse,
 )
-from commandes.services import CommandeError, commande_closed_reason, commande_fills, commande_quota_reason
+from commandes.services import (
+    CommandeError,
+    commande_closed_reason,
+    commande_fills,
+    commande_quota_reason,
+    commande_set_active,
+)
 from leads.models import LeadStatus, Product
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate
+from rdz.core.models import CircuitBreaker, CircuitState
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_leads
@@ -58,14 +67,17 @@ class ClientListView(StaffRequiredMixin, TemplateView):
             .annotate(n=Count("id"))
             .values_list("client_id", "n")
         )
+        breakers = {b.name: b for b in self.scoped(CircuitBreaker.objects.filter(name__startswith="client-http:"))}
         rows = []
         for client in clients:
             rate = client_rejection_rate(client=client)
             ceiling = client_rejection_ceiling(client=client)
             last_batch = client.batches.order_by("-date").first()
+            breaker = breakers.get(circuit_name(client))
             rows.append(
                 {
                     "client": client,
+                    "paused": breaker is not None and breaker.state == CircuitState.OPEN,
                     "rate": rate,
                     "ceiling": ceiling,
                     "over": rate.delivered and rate.percent > ceiling,
@@ -75,6 +87,13 @@ class ClientListView(StaffRequiredMixin, TemplateView):
             )
         context.update(rows=rows, days=RATE_PERIOD_DAYS, since=since)
         return context
+
+    def post(self, request):
+        """Put a paused HTTP endpoint back in service (circuit breaker, §16)."""
+        client = get_object_or_404(self.scoped(Client.objects.all()), pk=request.POST.get("client"))
+        count = client_endpoint_resume(client=client, actor=request.user)
+        messages.success(request, f"Point d'accès de {client.name} remis en service ({count} envoi(s) relancé(s)).")
+        return redirect("backoffice-clients")
 
 
 class CommandeListView(StaffRequiredMixin, TemplateView):
@@ -114,6 +133,15 @@ class CommandeListView(StaffRequiredMixin, TemplateView):
             )
         context.update(rows=rows, week=week_start(today), state=state)
         return context
+
+    def post(self, request):
+        commandes = self.scoped(Commande.objects.all()).filter(pk=request.POST.get("commande") or 0)
+        if not commandes.exists():
+            raise Http404("Commande introuvable.")
+        active = request.POST.get("active") == "1"
+        commande_set_active(commandes=commandes, active=active, actor=request.user)
+        messages.success(request, "Commande activée." if active else "Commande désactivée.")
+        return redirect("backoffice-commandes")
 
 
 class DeliveryListView(StaffRequiredMixin, TemplateView):

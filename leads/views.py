@@ -5,14 +5,17 @@ import csv
 import datetime
 
 from django.conf import settings
+from django.contrib import messages
 from django.db.models import Count
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from commandes.models import Rejection
+from commandes.models import Rejection, RejectionReason
+from commandes.rejections import rejection_create
+from commandes.services import CommandeError
 from leads.forms import LeadFilterForm
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
@@ -132,14 +135,37 @@ class LeadExportView(LeadQueryMixin, View):
 class LeadDetailView(StaffRequiredMixin, TemplateView):
     template_name = "leads/lead_detail.html"
 
+    def _lead(self) -> Lead:
+        # Scoped on the account's entities (not the switcher) so a link always opens for a
+        # lead the account may see, and is a 404 for another entity's lead.
+        return get_object_or_404(
+            scope_queryset(Lead.objects.select_related("product", "provider", "form"), self.request.user),
+            pk=self.kwargs["pk"],
+        )
+
+    def post(self, request, pk):
+        """Staff rejection of a delivered attribution (§10), on behalf of the client."""
+        lead = self._lead()
+        attribution = get_object_or_404(
+            scope_queryset(lead.attributions.all(), request.user), pk=request.POST.get("attribution")
+        )
+        try:
+            rejection_create(
+                attribution=attribution,
+                reason=request.POST.get("reason", ""),
+                comment=request.POST.get("comment", ""),
+                actor=request.user,
+            )
+        except CommandeError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Lead rejeté : il revient au backlog et le quota est recrédité si besoin.")
+        return redirect("backoffice-lead", pk=lead.pk)
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        # Scoped on the account's entities (not the switcher) so a link always opens for a
-        # lead the account may see, and is a 404 for another entity's lead.
-        lead = get_object_or_404(
-            scope_queryset(Lead.objects.select_related("product", "provider", "form"), user), pk=self.kwargs["pk"]
-        )
+        lead = self._lead()
         attributions = scope_queryset(lead.attributions.select_related("commande", "client"), user).order_by(
             "created_at"
         )
@@ -150,6 +176,7 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
         context["rejections"] = scope_queryset(
             Rejection.objects.filter(attribution__lead=lead).select_related("client"), user
         ).order_by("created_at")
+        context["reasons"] = RejectionReason.choices
         context["hidden_attributions"] = lead.attributions.count() - attributions.count()
         context["routing"] = [
             {"event": e, "verdicts": e.data.get("commandes", []), "notes": e.data.get("notes", [])}

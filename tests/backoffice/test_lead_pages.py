@@ -99,3 +99,30 @@ def test_the_backlog_page_counts_backlog_leads_by_product_and_departement(client
     assert response.context["total"] == 4
     assert response.context["departements"] == ["13", "2A"]
     assert response.context["table"][0]["cells"] == [3, 1]
+
+
+def test_a_manager_rejects_a_delivered_lead_from_its_page_and_deactivates_a_commande(client, zr7_staff, routed_lead):
+    from django.utils import timezone
+
+    from commandes.models import Attribution
+
+    attribution = Attribution.objects.get(lead=routed_lead)
+    Attribution.objects.filter(pk=attribution.pk).update(status="delivered", delivered_at=timezone.now())
+    routed_lead.status = "delivered"
+    routed_lead.save()
+    client.force_login(zr7_staff)
+    page = client.get(f"/leads/{routed_lead.pk}/").content.decode()
+    assert "Rejeter pour le client" in page
+    response = client.post(
+        f"/leads/{routed_lead.pk}/", {"attribution": attribution.pk, "reason": "wrong_number", "comment": "Faux"}
+    )
+    assert response.status_code == 302
+    routed_lead.refresh_from_db()
+    assert routed_lead.status == "rejected"
+    assert "Faux numéro" in client.get(f"/leads/{routed_lead.pk}/").content.decode()
+
+    commande = attribution.commande
+    assert client.post("/commandes/", {"commande": commande.pk, "active": "0"}).status_code == 302
+    commande.refresh_from_db()
+    assert not commande.active
+    assert "commande inactive" in client.get("/commandes/").content.decode()

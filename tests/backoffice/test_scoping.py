@@ -91,6 +91,8 @@ def test_an_mdl_alert_cannot_be_cleared_by_a_zr7_manager(client, zr7_staff, two_
         ("/livraisons/", {"batch": "1"}),
         ("/rejets/", {"rejection": "1", "decision": "approve"}),
         ("/comptes/nouveau/", {"username": "x"}),
+        ("/commandes/", {"commande": "1", "active": "0"}),
+        ("/clients/", {"client": "1"}),
     ],
 )
 def test_a_viewer_gets_403_on_every_change(client, zr7_viewer, two_entities, url, data):
@@ -144,3 +146,23 @@ def test_an_account_without_entity_is_refused(client, db):
 
     client.force_login(UserFactory(username="no-profile"))
     assert client.get("/").status_code == 403
+
+
+def test_a_viewer_cannot_reject_a_lead_nor_deactivate_a_commande(client, zr7_viewer, two_entities):
+    client.force_login(zr7_viewer)
+    lead = two_entities["ZR7"]["lead"]
+    response = client.post(f"/leads/{lead.pk}/", {"attribution": two_entities["ZR7"]["attribution"].pk})
+    assert response.status_code == 403
+    commande = two_entities["ZR7"]["commande"]
+    assert client.post("/commandes/", {"commande": commande.pk, "active": "0"}).status_code == 403
+    commande.refresh_from_db()
+    assert commande.active
+
+
+def test_a_zr7_manager_cannot_touch_an_mdl_commande_or_client(client, zr7_staff, two_entities):
+    client.force_login(zr7_staff)
+    commande = two_entities["MDL"]["commande"]
+    assert client.post("/commandes/", {"commande": commande.pk, "active": "0"}).status_code == 404
+    commande.refresh_from_db()
+    assert commande.active
+    assert client.post("/clients/", {"client": two_entities["MDL"]["client"].pk}).status_code == 404
