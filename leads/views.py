@@ -205,6 +205,18 @@ class FormListView(StaffRequiredMixin, TemplateView):
         return context
 
 
+SNIPPET = """<script src="{site}/t/{code}.js" defer></script>
+<form data-rdz-form="{code}">
+  <input name="first_name" placeholder="Prénom">
+  <input name="last_name" placeholder="Nom">
+  <input name="phone" placeholder="Téléphone" required>
+  <input name="email" type="email" placeholder="E-mail">
+  <input name="departement" placeholder="Département" required>
+  <label><input type="checkbox" name="consent" required> J'accepte d'être recontacté(e).</label>
+  <button type="submit">Envoyer</button>
+</form>"""
+
+
 class TrackingScriptListView(StaffRequiredMixin, TemplateView):
     """Scripts de tracking: the snippet to paste on each landing page (§11)."""
 
@@ -224,7 +236,7 @@ class TrackingScriptListView(StaffRequiredMixin, TemplateView):
         context["rows"] = [
             {
                 "form": f,
-                "snippet": f'<script src="{settings.SITE_URL}/t/{f.code}.js" async></script>',
+                "snippet": SNIPPET.format(site=settings.SITE_URL, code=f.code),
                 "events_24h": last_seen.get(f.pk, 0),
             }
             for f in forms

@@ -126,3 +126,16 @@ def test_a_manager_rejects_a_delivered_lead_from_its_page_and_deactivates_a_comm
     commande.refresh_from_db()
     assert not commande.active
     assert "commande inactive" in client.get("/commandes/").content.decode()
+
+
+def test_the_scripts_page_gives_the_snippet_of_each_form_of_the_entity(client, zr7_staff, product, settings):
+    from tests.factories import LeadFormFactory
+
+    settings.SITE_URL = "https://rdz.exemple.fr"
+    LeadFormFactory(entity="ZR7", code="pac-nord")
+    LeadFormFactory(entity="MDL", code="ite-ouest")
+    client.force_login(zr7_staff)
+    page = client.get("/scripts/").content.decode()
+    assert "&lt;script src=&quot;https://rdz.exemple.fr/t/pac-nord.js&quot; defer&gt;" in page
+    assert "data-rdz-form=&quot;pac-nord&quot;" in page
+    assert "ite-ouest" not in page
