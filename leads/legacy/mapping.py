@@ -262,11 +262,11 @@ def departement_from_postal_code(value) -> str | None:
         text = f"{value:05d}" if 1000 <= value <= 99999 else ""
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
-        if re.fullmatch(r"\d{4}", text):
+        if len(text) == 4 and text.isdigit():
             text = "0" + text
     else:
         return None
-    if not re.fullmatch(r"\d{5}", text):
+    if len(text) != 5 or not text.isdigit() or not text.isascii():
         return None
     if text.startswith("97"):
         code = text[:3]
