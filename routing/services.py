@@ -12,21 +12,23 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commandes.models import Attribution, Commande
 from commandes.services import (
+    DUPLICATE_WINDOW,
+    Fill,
     attribution_create,
     client_lock,
     commande_closed_reason,
-    commande_fills,
     commande_quota_reason,
-    duplicate_clients,
 )
 from rdz.core.entities import other_entity
 from rdz.core.models import AppSettings
 from rdz.core.services import settings_get
-from rdz.core.timeutils import paris_now
+from rdz.core.timeutils import paris_now, week_start
 
 
 class RoutingError(Exception):
@@ -92,6 +94,29 @@ def _label(commande: Commande) -> str:
     return f"#{commande.pk} {commande.client.name} ({name})"
 
 
+def _with_fill_and_duplicate(qs: QuerySet, *, lead, now: datetime.datetime) -> QuerySet:
+    """Annotate commandes with their fill (ISO week and day in Paris) and the §6 duplicate flag.
+
+    One statement instead of three (commandes, fills, duplicates): intake runs it once to
+    rank the candidates and once, for the chosen commande only, under the client lock.
+    Counts the same rows as `commandes.services.commande_fills` (quota-counting attributions
+    of this week / today) and `duplicate_clients` (same phone and product, 30 days rolling).
+    """
+    today = paris_now(now).date()
+    counted = Attribution.objects.filter(commande=OuterRef("pk"), week_start=week_start(today), counts_for_quota=True)
+
+    def count(rows: QuerySet) -> Coalesce:
+        return Coalesce(Subquery(rows.order_by().values("commande").annotate(n=Count("pk")).values("n")), Value(0))
+
+    duplicate = Attribution.objects.filter(
+        client_id=OuterRef("client_id"),
+        phone=lead.phone,
+        product_id=lead.product_id,
+        created_at__gt=now - DUPLICATE_WINDOW,
+    )
+    return qs.annotate(_week=count(counted), _day=count(counted.filter(day=today)), _duplicate=Exists(duplicate))
+
+
 def _route_in_entity(
     *, lead, entity: str, now: datetime.datetime, backlog: bool, result: RoutingResult
 ) -> Attribution | None:
@@ -100,10 +125,10 @@ def _route_in_entity(
     qs = Commande.objects.select_related("client", "product").filter(entity=entity, product_id=lead.product_id)
     if backlog:
         qs = qs.filter(accepts_backlog=True)
-    commandes = [c for c in qs if c.covers(lead.departement)]
+    commandes = [c for c in _with_fill_and_duplicate(qs, lead=lead, now=now) if c.covers(lead.departement)]
     if not commandes:
         return None
-    fills = commande_fills(commande_ids=[c.pk for c in commandes], now=now)
+    fills = {c.pk: Fill(c._week, c._day) for c in commandes}
     open_commandes: list[Commande] = []
     for c in commandes:
         fill = fills[c.pk]
@@ -119,9 +144,7 @@ def _route_in_entity(
         open_commandes.append(c)
     if not open_commandes:
         return None
-    dup = duplicate_clients(
-        client_ids=sorted({c.client_id for c in open_commandes}), phone=lead.phone, product_id=lead.product_id, now=now
-    )
+    dup = {c.client_id for c in open_commandes if c._duplicate}
     ranked = []
     for c in open_commandes:
         ratio = fills[c.pk].week / c.weekly_quota
@@ -163,7 +186,10 @@ def _try_attribute(
     try:
         with transaction.atomic():
             client_lock(client_id=commande.client_id)
-            fill = commande_fills(commande_ids=[commande.pk], now=now)[commande.pk]
+            # A new statement after the lock: it sees what the previous holder committed.
+            fresh = _with_fill_and_duplicate(Commande.objects.filter(pk=commande.pk), lead=lead, now=now)
+            week, day, duplicate = fresh.values_list("_week", "_day", "_duplicate").get()
+            fill = Fill(week, day)
             reason = commande_quota_reason(commande, fill)
             if reason:
                 refused = Verdict(
@@ -176,9 +202,7 @@ def _try_attribute(
                     reason,
                 )
                 raise _Refused
-            if duplicate_clients(
-                client_ids=[commande.client_id], phone=lead.phone, product_id=lead.product_id, now=now
-            ):
+            if duplicate:
                 refused = Verdict(
                     commande.pk,
                     _label(commande),

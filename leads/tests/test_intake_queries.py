@@ -23,10 +23,10 @@ def _settings_record():
 BODY = {"phone": "06 12 34 56 78", "product": "PV", "departement": "13"}
 
 # key lookup, product, product fields, BEGIN, settings, opposition list, matching
-# commandes, their fill, lock-free duplicate check, SAVEPOINT, client lock, fill and
-# duplicate re-checked under the lock, attribution INSERT, RELEASE, lead INSERT (with its
-# final status), timeline INSERT (one bulk statement), COMMIT.
-ROUTED_QUERIES = 18
+# commandes with their fill and duplicate flag (one statement), SAVEPOINT, client lock,
+# fill and duplicate re-checked under the lock (one statement), attribution INSERT,
+# RELEASE, lead INSERT (with its final status), timeline INSERT (one bulk statement), COMMIT.
+ROUTED_QUERIES = 15
 # key lookup, product, product fields, BEGIN, settings, opposition list, matching
 # commandes (none), lead INSERT, timeline INSERT, COMMIT.
 NO_ORDER_QUERIES = 10
