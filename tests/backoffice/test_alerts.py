@@ -116,3 +116,37 @@ def test_the_summary_counts_come_from_the_rollups(recipients, product):
     rollup_refresh_day(day=today)
     body = daily_summary_body(entity="MDL", day=today)
     assert "Sans commande (backlog) : 1" in body
+
+
+def test_the_pilotage_jobs_are_scheduled_in_paris_time_with_a_description(db):
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = {t.task: t for t in PeriodicTask.objects.filter(task__startswith="rdz.core.pilotage_tasks.")}
+    assert set(tasks) == {
+        "rdz.core.pilotage_tasks.rollups_refresh_recent",
+        "rdz.core.pilotage_tasks.rollups_refresh_nightly",
+        "rdz.core.pilotage_tasks.alerts_check",
+        "rdz.core.pilotage_tasks.daily_summary",
+    }
+    for task in tasks.values():
+        assert task.enabled and task.description
+        assert str(task.crontab.timezone) == "Europe/Paris"
+    assert (
+        tasks["rdz.core.pilotage_tasks.daily_summary"].crontab.hour,
+        tasks["rdz.core.pilotage_tasks.daily_summary"].crontab.minute,
+    ) == ("8", "0")
+
+
+def test_the_jobs_run_twice_safely(recipients, product, entity_smtp, smtp_server):
+    from rdz.core.pilotage_tasks import alerts_check, daily_summary, rollups_refresh_recent
+
+    ProviderFactory(entity="ZR7", created_at=timezone.now() - datetime.timedelta(days=1))
+    LeadFactory(entity="ZR7")
+    assert rollups_refresh_recent() == 1
+    assert rollups_refresh_recent() == 1
+    assert alerts_check() == 1
+    assert alerts_check() == 0
+    assert Alert.objects.filter(state="open").count() == 1
+    assert daily_summary() == 2
+    assert daily_summary() == 0
+    assert len(smtp_server.messages) == 2
