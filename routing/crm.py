@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
 from leads.selectors import phone_is_opposed
-from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
+from leads.services_forms import lead_crm_forwardable, lead_crm_pending_set, lead_crm_state_set
 from rdz.core.entities import other_entity
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch, outbox_dispatch_on_commit
@@ -223,7 +223,7 @@ def crm_forward_enqueue(
             message=f"Nouvelle transmission au CRM {target} programmée" + (f" ({reason})" if reason else ""),
         )
     else:
-        lead_crm_state_set(lead=lead, status=CrmStatus.PENDING, target=target)
+        lead_crm_pending_set(lead=lead, target=target)
     outbox_dispatch_on_commit(item)
     return True
 

@@ -1,10 +1,11 @@
 """Landing endpoints under load (§11): `POST /api/v1/track/` and
-`POST /api/v1/forms/<code>/submit/` against a bare-INSERT baseline, in the same run.
+`POST /api/v1/forms/<code>/submit/` against the core benchmark's bare-INSERT baseline
+(bench/intake/urls.py: parse the JSON body, INSERT one lead row), in the same run.
 
     python bench/track/run.py [--requests 600] [--rounds 3] [--concurrency 8]
                               [--database-url postgres://…/rdz_bench_track]
 
-A gunicorn server (2 workers × 4 threads, the project's settings plus a baseline route:
+A gunicorn server (2 workers × 4 threads, the project's settings plus that baseline route:
 bench/track/settings.py) runs on a freshly migrated benchmark database; client threads
 with keep-alive connections send the requests. Rounds alternate baseline, track, submit;
 the throughput of each endpoint is the median over rounds, p50/p99 over all requests.
@@ -32,7 +33,8 @@ ORIGIN = "https://bench.exemple.fr"
 FORM = "bench-pv"
 TARGETS = {"track": 0.8, "submit": 0.5}
 DEPARTEMENT_GROUPS = [[f"{d:02d}" for d in range(start, start + 10)] for start in range(1, 81, 10)]
-DEPARTEMENTS = [d for group in DEPARTEMENT_GROUPS for d in group if d != "20"]
+# Round-robin over the groups: consecutive (so concurrent) submissions go to different clients.
+DEPARTEMENTS = [group[i] for i in range(10) for group in DEPARTEMENT_GROUPS if group[i] != "20"]
 
 
 def server_env(database_url: str) -> dict:
@@ -72,12 +74,11 @@ def seed() -> None:
     import django
 
     django.setup()
-    from django.db import connection
-
     from commandes.models import Client, Commande
     from leads.models import Product
     from leads.services_forms import leadform_create
 
+    # First product: the baseline view of bench/intake inserts its leads with product id 1.
     product, _ = Product.objects.get_or_create(code="PV", defaults={"label": "Panneaux solaires"})
     leadform_create(
         code=FORM,
@@ -93,9 +94,6 @@ def seed() -> None:
     for n, group in enumerate(DEPARTEMENT_GROUPS):
         client = Client.objects.create(entity="ZR7", name=f"Client bench {n}", emails=[f"bench{n}@exemple.fr"])
         Commande.objects.create(client=client, product=product, departements=group, weekly_quota=10_000_000)
-    with connection.cursor() as cursor:
-        pk = "BIGSERIAL PRIMARY KEY" if connection.vendor == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
-        cursor.execute(f"CREATE TABLE bench_baseline (id {pk}, payload TEXT NOT NULL, created_at TIMESTAMP NOT NULL)")
 
 
 def free_port() -> int:
@@ -151,7 +149,7 @@ ENDPOINTS = [
     Endpoint(
         "baseline",
         "/bench/baseline/",
-        lambda n: {"form": FORM, "event": "visit", "visitor_id": f"visitor-{n:08d}", "variant": "A"},
+        lambda n: {"phone": f"07{10000000 + n:08d}", "departement": "13", "first_name": "Zoé", "last_name": "Martin"},
     ),
     Endpoint(
         "track",

@@ -1,10 +1,11 @@
-"""Settings of the track benchmark server: the project's settings plus a bare-INSERT
-baseline route, behind one (simulated) proxy, and an in-memory broker (no worker runs)."""
+"""Settings of the track benchmark server: the project's settings plus the core
+benchmark's bare-INSERT baseline route (bench/intake/urls.py), behind one (simulated)
+proxy, and an in-memory broker (no worker runs)."""
 
 from rdz.settings import *  # noqa: F403
 from rdz.settings import REDIS_URL, REST_FRAMEWORK
 
-ROOT_URLCONF = "bench.track.urls"
+ROOT_URLCONF = "bench.intake.urls"
 # Each simulated visitor has its own address (X-Forwarded-For from one trusted proxy), so the
 # per-IP throttles do their real work (a cache read and write) at their production rates.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": 1}
