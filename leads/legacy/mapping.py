@@ -306,7 +306,7 @@ def departement_resolve(doc: dict, used: set[str], warnings: list[str]) -> str:
             match = _POSTAL_IN_TEXT.search(value)
             found = departement_from_postal_code(match.group(1)) if match else None
         if found is None:
-            warnings.append(f"{name} « {str(value)[:40]} » non repris (RDZ ne garde que le département)")
+            warnings.append(f"{name} « {str(value)[:40]} » : valeur non reprise (RDZ ne garde que le département)")
         elif departement is None:
             departement = found
         elif found != departement:
@@ -442,8 +442,10 @@ def _ref(value) -> str | None:
 def _entity_required(doc: dict) -> str:
     raw = pick(doc, ENTITY)
     entity = to_entity(raw)
+    if raw is None:
+        raise MappingError("entité manquante (ZR7 ou MDL attendu)")
     if entity is None:
-        raise MappingError(f"entité « {'' if raw is None else str(raw)[:10]} » inconnue (ZR7 ou MDL attendu)")
+        raise MappingError(f"entité « {str(raw)[:10]} » inconnue (ZR7 ou MDL attendu)")
     return entity
 
 

@@ -254,7 +254,7 @@ def test_every_source_format_imports_the_same_rows(fmt, tmp_path, pv):
     assert weird.email == "" and weird.consent is False
 
     warnings = " | ".join(leads.warning_counts)
-    assert "ville «…» non repris" in warnings
+    assert "ville «…» : valeur non reprise" in warnings
     assert "e-mail «…» invalide" in warnings
 
     assert Provider.objects.get(legacy_id=str(PROVIDER_ID)).entity == "ZR7"
