@@ -164,6 +164,8 @@ class DailyReport:
     skipped: list[int] = field(default_factory=list)  # already sent that day
 
     def summary(self) -> str:
+        if not (self.created or self.sent or self.failed or self.skipped):
+            return f"Livraison du {self.day:%d/%m/%Y} : aucun lead en attente de livraison par e-mail."
         return (
             f"Livraison du {self.day:%d/%m/%Y} : {len(self.sent)} lot(s) envoyé(s), {len(self.failed)} en échec "
             f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s)."
