@@ -281,12 +281,17 @@ def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime 
     now = now or timezone.now()
     with transaction.atomic():
         _dedupe_lock(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone)
-        existing = (
-            Lead.objects.filter(
-                form=form, visitor_id=data.visitor_id, phone=data.phone, created_at__gte=now - FORM_DEDUPE_WINDOW
-            )
-            .order_by("created_at")
-            .first()
+        # No ORDER BY: any lead of the window will do, and the planner then uses the
+        # (form, visitor_id, phone) index instead of scanning the form's recent leads.
+        existing = next(
+            iter(
+                Lead.objects.filter(
+                    form=form, visitor_id=data.visitor_id, phone=data.phone, created_at__gte=now - FORM_DEDUPE_WINDOW
+                )
+                .order_by()
+                .only("id", "status", "entity")[:1]
+            ),
+            None,
         )
         if existing is not None:
             return existing, False
