@@ -38,6 +38,7 @@ from leads.legacy.report import CollectionReport, ImportReport
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, OppositionEntry, Product
 from providers.models import Provider
 from rdz.core.services import audit_log, settings_update
+from rdz.core.timeutils import paris_now
 
 ORDER = tuple(COLLECTIONS)
 LEAD_COMPARED = (
@@ -63,6 +64,7 @@ LEAD_COMPARED = (
     "consent_text_version",
 )
 IMPORT_ACTOR = "import ancien système"
+MAX_ROLLUP_DAYS = 3700
 
 
 class _Progress:
@@ -97,6 +99,7 @@ class LegacyImporter:
         media_dir: Path | None = None,
     ):
         self.media_dir = media_dir
+        self._days: set[datetime.date] = set()  # Paris days of the leads written (a few thousand at most)
         self.source = source
         self.only = [c for c in ORDER if only is None or c in set(only)]
         self.dry_run = dry_run
@@ -363,6 +366,16 @@ class LegacyImporter:
             writer.write(batch)
         finally:
             writer.close()
+        if self._days:
+            # Dashboards read daily rollups: rebuild the days the imported leads fall on.
+            from leads.stats import rollup_refresh_day
+
+            days = sorted(self._days)[-MAX_ROLLUP_DAYS:]  # a stray year must not cost centuries
+            for day in days:
+                rollup_refresh_day(day=day)
+            rep.notes.append(
+                f"statistiques quotidiennes recalculées pour {len(days)} jour(s), du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y}"
+            )
 
     @staticmethod
     def _can_pipeline() -> bool:
@@ -468,6 +481,8 @@ class LegacyImporter:
         if to_update:
             Lead.objects.bulk_update(to_update, sorted(updated_fields), batch_size=self.chunk_size)
         rows_insert(LeadEvent, events)
+        moments = [row["created_at"] for row in to_create] + [lead.created_at for lead in to_update]
+        self._days.update(paris_now(moment).date() for moment in moments)
         return outcomes
 
     @staticmethod

@@ -16,7 +16,7 @@ from commandes.models import Client, Commande
 from leads.legacy.importer import LegacyImporter
 from leads.legacy.mapping import departement_from_postal_code
 from leads.legacy.readers import DirectorySource, FileSource, MongoSource, read_json_file
-from leads.models import Lead, LeadEvent, LeadForm, OppositionEntry
+from leads.models import DailyRollup, Lead, LeadEvent, LeadForm, OppositionEntry
 from providers.models import Provider
 from rdz.core.models import AppSettings, AuditLog
 from tests.factories import ProductFactory
@@ -277,6 +277,8 @@ def test_every_source_format_imports_the_same_rows(fmt, tmp_path, pv):
     assert settings.blacklisted_sources == ["spam-source"]
     assert settings.daily_delivery_time == datetime.time(8, 45)
     assert AuditLog.objects.filter(action="legacy_import").exists()
+    # The dashboards' daily rollups include the imported history.
+    assert DailyRollup.objects.filter(day=CREATED.date(), status="delivered").exists()
 
 
 def test_a_rerun_updates_instead_of_duplicating(tmp_path, pv):
