@@ -278,7 +278,7 @@ class LegacyImporter:
             found, warnings = mapping.map_settings(item.doc)
             changes.update(found)
             rep.add_warnings(_ref(item), warnings)
-        changed = 0
+        changed = refused = 0
         for name, value in changes.items():
             try:
                 with transaction.atomic():
@@ -286,8 +286,10 @@ class LegacyImporter:
             except ValidationError as exc:
                 messages = "; ".join(m for ms in exc.message_dict.values() for m in ms)
                 rep.add_invalid(name, f"valeur refusée : {messages}")
+                refused += 1
+        # Counted per setting (one record, many fields), not per document.
         rep.updated = changed
-        rep.unchanged = len(changes) - changed - len(rep.invalid)
+        rep.unchanged = len(changes) - changed - refused
         if changed:
             rep.notes.append(f"{changed} paramètre(s) modifié(s), visibles dans l'historique des paramètres")
 

@@ -504,3 +504,17 @@ def test_the_command_reads_a_live_database_through_pymongo(monkeypatch, tmp_path
     )
     assert "base MongoDB legacy" in out.getvalue()
     assert Lead.objects.count() == 2
+
+
+def test_a_refused_setting_is_reported_and_the_others_applied(tmp_path):
+    docs = [
+        {"_id": ObjectId(), "conservation_annees": 40, "age_backlog": 45},
+        {"_id": ObjectId(), "cle": "heure_envoi", "valeur": "25:00"},
+    ]
+    write_jsonl(tmp_path, {"settings": docs})
+    report = run(DirectorySource(tmp_path))
+    settings = report.collections["settings"]
+    assert [ref for ref, _ in settings.invalid] == ["retention_years"]
+    assert (settings.updated, settings.unchanged) == (1, 0)
+    assert AppSettings.objects.get().backlog_age_days == 45
+    assert "n'est pas une heure" in " ".join(settings.warning_counts)
