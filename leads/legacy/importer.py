@@ -26,7 +26,7 @@ from pathlib import Path
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.models import JSONField
+from django.db.models import NOT_PROVIDED, JSONField
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -601,6 +601,8 @@ def _columns(model) -> list[tuple]:
     for f in model._meta.concrete_fields:
         if f.primary_key and f.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"):
             continue  # the database numbers it
+        if f.db_default is not NOT_PROVIDED:
+            continue  # the database fills it
         has_callable = f.has_default() and callable(f.default)
         constant = None if has_callable else f.get_default()
         if isinstance(f, JSONField):
