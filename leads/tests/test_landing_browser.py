@@ -133,9 +133,9 @@ def test_a_landing_page_tracks_submits_and_shows_errors_in_french(
     second = context.new_page()
     second.goto(f"{allowed}/landing.html")
     wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").count() == 2)
-    assert set(TrackingEvent.objects.filter(form=form, event="visit").values_list("visitor_id", flat=True)) == {
-        visit.visitor_id
-    }
+    visits = TrackingEvent.objects.filter(form=form, event="visit")
+    assert set(visits.values_list("visitor_id", flat=True)) == {visit.visitor_id}
+    assert set(visits.values_list("variant", flat=True)) == {visit.variant}  # sticky
     events_before = TrackingEvent.objects.count()
 
     # The same page from an origin the form does not list: refused by CORS, no lead.

@@ -11,7 +11,7 @@ from leads.models import CrmStatus, Lead, LeadEvent
 from leads.normalization import normalize_phone
 from leads.services import LeadInput
 from leads.services_forms import form_lead_submit
-from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
+from rdz.core.models import Alert, CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.services import settings_update
 from routing.crm import CRM_FORWARD_KIND, crm_forward_run
 from routing.fake_crm import FakeCrm
@@ -138,9 +138,9 @@ def test_the_last_transient_failure_also_falls_back(crms, form):
     assert len(mdl.records) == 1
 
 
-def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed(crms, form):
+def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed_and_staff_alerted(crms, form):
     zr7, mdl = crms
-    settings_update(user=None, changes={"cross_entity_zr7_to_mdl": False})
+    settings_update(user=None, changes={"cross_entity_zr7_to_mdl": False, "alert_crm_failure_threshold": 1})
     zr7.key = "something-else"
     lead = submit(form)
     assert run_outbox() == ["failed"]
@@ -148,6 +148,7 @@ def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed(crms, for
     assert lead.crm_status == CrmStatus.FAILED
     assert "désactivé" in lead.events.filter(kind=LeadEvent.Kind.FORWARD_FAILED).last().message
     assert mdl.calls == []
+    assert Alert.objects.filter(key="crm_failures:ZR7", state="open").exists()
 
 
 def test_a_locked_lead_never_falls_back_to_the_other_crm(crms, form):
