@@ -47,7 +47,7 @@ def static_origin(tmp_path):
     def start() -> str:
         handler = functools.partial(_QuietHandler, directory=str(tmp_path))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 

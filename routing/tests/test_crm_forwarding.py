@@ -30,8 +30,8 @@ def crms():
     zr7 = FakeCrm(name="ZR7", key=PRIMARY_KEY).start()
     mdl = FakeCrm(name="MDL", key=FALLBACK_KEY).start()
     connectors = {
-        "ZR7": {"url": zr7.url, "auth_header": "X-API-Key", "timeout": 0.5, "field_map": {}},
-        "MDL": {"url": mdl.url, "auth_header": "X-API-Key", "timeout": 0.5, "field_map": {}},
+        "ZR7": {"url": zr7.url, "auth_header": "X-API-Key", "timeout": 1.0, "field_map": {}},
+        "MDL": {"url": mdl.url, "auth_header": "X-API-Key", "timeout": 1.0, "field_map": {}},
     }
     with override_settings(CRM_CONNECTORS=connectors, CRM_RETRY_BASE_SECONDS=0, CRM_MAX_ATTEMPTS=3):
         yield zr7, mdl
@@ -103,7 +103,7 @@ def test_a_500_is_retried_and_then_sent(crms, form):
 
 def test_a_timeout_then_success_leaves_one_record_in_the_crm(crms, form):
     zr7, _ = crms
-    zr7.script = [("slow", 1.5)]
+    zr7.script = [("slow", 2.5)]
     lead = submit(form)
     assert run_outbox() == ["retry", "sent"]
     lead.refresh_from_db()
