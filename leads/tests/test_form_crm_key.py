@@ -202,3 +202,19 @@ def test_a_zr7_account_cannot_rotate_an_mdl_form_key(client, product, zr7_staff)
     )
     assert response.status_code == 404
     assert stored_key(form) == KEY
+
+
+def test_the_admin_pages_of_forms_render_for_managers_and_viewers(client, form, zr7_staff, zr7_viewer):
+    client.force_login(zr7_staff)
+    add = client.get("/admin/leads/leadform/add/")
+    assert add.status_code == 200
+    assert "new_crm_api_key" in add.content.decode()
+    assert client.get("/admin/leads/leadform/").status_code == 200
+    client.force_login(zr7_viewer)
+    page = client.get(f"/admin/leads/leadform/{form.pk}/change/")
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "data-rdz-form=&quot;pv-key&quot;" in content  # the snippet to paste
+    assert "Rotation de la clé CRM" in content
+    assert KEY not in content
+    assert client.get(f"/admin/leads/leadform/{form.pk}/rotation-cle-crm/").status_code == 403
