@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
+from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry, TrackingEvent
 from leads.services_opposition import OppositionError, opposition_add, opposition_phone_normalize
 from rdz.core.services import audit_log, settings_get
 
@@ -390,6 +390,12 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None) -> dict:
             linked.setdefault(model._meta.label, []).extend(
                 _row_dict(r) for r in model._default_manager.filter(pk__in=ids).order_by("pk")
             )
+        if lead.form_id and lead.visitor_id:
+            # The landing page visits of the same browser (pseudonymous visitor id).
+            linked["leads.TrackingEvent"] = [
+                _row_dict(e)
+                for e in TrackingEvent.objects.filter(form_id=lead.form_id, visitor_id=lead.visitor_id).order_by("pk")
+            ]
         item["linked"] = linked
         exported.append(item)
     opposition = [_row_dict(e) for e in OppositionEntry.objects.filter(phone__in=person.phones).order_by("created_at")]

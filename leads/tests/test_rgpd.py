@@ -244,3 +244,16 @@ def test_phone_variants_cover_the_usual_french_formats():
         "+33 6 12 34 56 78",
     ):
         assert form in variants
+
+
+def test_the_export_includes_the_landing_visits_of_a_form_lead(product):
+    from leads.models import TrackingEvent
+    from tests.factories import LeadFormFactory
+
+    form = LeadFormFactory(product=product)
+    LeadFactory(phone=PHONE, form=form, visitor_id="visitor-42", product=product)
+    TrackingEvent.objects.create(form=form, event="visit", visitor_id="visitor-42")
+    TrackingEvent.objects.create(form=form, event="visit", visitor_id="someone-else")
+    data = rgpd_export(phone=PHONE)
+    visits = data["leads"][0]["linked"]["leads.TrackingEvent"]
+    assert [v["visitor_id"] for v in visits] == ["visitor-42"]
