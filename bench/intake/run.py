@@ -6,7 +6,7 @@ baseline, in the same run, on PostgreSQL with ~100k existing leads.
                                [--database-url postgres://…/rdz_bench_intake] [--keep-db]
 
 The benchmark database is created afresh, migrated, seeded (products, a ZR7 provider and
-its key, 40 clients with open commandes, `--leads` existing leads of the last 60 days with
+its key, 40 clients with open commandes (about ten PV candidates per departement), `--leads` existing leads of the last 60 days with
 their attributions and timeline, bulk inserted), and dropped at the end (`--keep-db` keeps
 it). A gunicorn server (2 workers x 4 threads, the project's settings plus a baseline route:
 bench/intake/settings.py) listens on 127.0.0.1 only.
@@ -116,14 +116,16 @@ def seed(leads: int) -> None:
     for n in range(40):
         entity = "ZR7" if n < 30 else "MDL"
         client = Client.objects.create(entity=entity, name=f"Client {n}", emails=[f"c{n}@exemple.fr"])
-        departements = ["*"] if n % 4 == 0 else rng.sample(DEPARTEMENTS, 5)
+        # Several clients per product and departement, mostly at one priority: leads spread
+        # over them by fill ratio, as in production (one hot client serializes on its lock).
+        departements = ["*"] if n % 4 == 0 else rng.sample(DEPARTEMENTS, 8)
         commandes.append(
             Commande.objects.create(
                 client=client,
-                product=products[n % 3],
+                product=products[0] if n % 3 else products[n % 2 + 1],
                 departements=departements,
                 weekly_quota=10_000_000,
-                priority=rng.randint(0, 3),
+                priority=1 if n % 5 else 0,
             )
         )
     started = time.monotonic()
