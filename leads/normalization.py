@@ -11,8 +11,14 @@ DEPARTEMENTS = frozenset(
 )
 
 
+# France and the overseas departements of §4 (971 Guadeloupe, 972 Martinique, 973 Guyane,
+# 974 Réunion, 975 Saint-Pierre-et-Miquelon, 976 Mayotte), which have their own numbering.
+FRENCH_REGIONS = ("FR", "RE", "YT", "GF", "GP", "MQ", "PM")
+
+
 def normalize_phone(raw) -> str:
-    """French number → E.164. Accepts `06 12 34 56 78`, `+33 6…`, `0033…`, `6…` (9 digits)."""
+    """French number → E.164. Accepts `06 12 34 56 78`, `+33 6…`, `0033…`, `6…` (9 digits),
+    and the overseas departements' numbers (`0692…`, `+262 692…`)."""
     if not isinstance(raw, str | int) or isinstance(raw, bool):
         raise ValueError("Numéro de téléphone invalide.")
     text = str(raw).strip()
@@ -27,13 +33,18 @@ def normalize_phone(raw) -> str:
         compact = "0" + compact
     if not re.fullmatch(r"\+?\d{6,15}", compact):
         raise ValueError("Numéro de téléphone invalide.")
-    try:
-        number = phonenumbers.parse(compact, "FR")
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("Numéro de téléphone invalide.") from exc
-    if number.country_code != 33 or not phonenumbers.is_valid_number(number):
-        raise ValueError("Numéro de téléphone français invalide.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # Metropolitan numbers first, then the overseas departements' own plans (§4 accepts
+    # 971–976): « 0692 12 34 56 » is a Réunion mobile, stored as +262692123456.
+    for region in FRENCH_REGIONS:
+        try:
+            number = phonenumbers.parse(compact, region)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("Numéro de téléphone invalide.") from exc
+        if phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) in FRENCH_REGIONS:
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if compact.startswith("+"):
+            break  # an international number does not depend on the default region
+    raise ValueError("Numéro de téléphone français invalide.")
 
 
 def normalize_departement(raw) -> str:

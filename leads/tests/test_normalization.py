@@ -105,3 +105,27 @@ def test_names_are_trimmed_and_inner_spaces_collapsed_keeping_accents():
 def test_a_name_longer_than_100_characters_is_refused():
     with pytest.raises(ValueError):
         normalize_name("a" * 101)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0692 12 34 56", "+262692123456"),  # Réunion (974)
+        ("+262 692 12 34 56", "+262692123456"),
+        ("692123456", "+262692123456"),
+        ("0639 40 12 34", "+262639401234"),  # Mayotte (976)
+        ("0690 12 34 56", "+590690123456"),  # Guadeloupe (971)
+        ("0696 12 34 56", "+596696123456"),  # Martinique (972)
+        ("0694 12 34 56", "+594694123456"),  # Guyane (973)
+        ("+508 55 12 34", "+508551234"),  # Saint-Pierre-et-Miquelon (975)
+    ],
+)
+def test_numbers_of_the_overseas_departements_are_french_numbers(raw, expected):
+    # §4 accepts departements 971–976: their inhabitants' phones must be accepted too.
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["+377 6 12 34 56 78", "+32 470 12 34 56", "+41 79 123 45 67"])
+def test_neighbouring_countries_are_still_refused(raw):
+    with pytest.raises(ValueError, match="français invalide"):
+        normalize_phone(raw)
