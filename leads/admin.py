@@ -118,6 +118,16 @@ class LeadAdmin(EntityScopedAdmin):
         # Leads enter through intake (API, forms, import), never typed into the admin.
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on the page is editable: no save buttons that would do nothing.
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_delete_permission(self, request, obj=None):
         return False
 

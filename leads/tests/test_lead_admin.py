@@ -38,6 +38,8 @@ def test_the_lead_page_shows_the_timeline_with_durations_and_the_routing_explana
 
 def test_the_lead_page_is_read_only(client, zr7_staff, routed_lead):
     client.force_login(zr7_staff)
+    page = client.get(reverse("admin:leads_lead_change", args=[routed_lead.pk])).content.decode()
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
     client.post(
         reverse("admin:leads_lead_change", args=[routed_lead.pk]), {"phone": "+33699999999", "status": "rejected"}
     )
