@@ -54,11 +54,44 @@ class ProviderAdmin(EntityScopedAdmin):
         )
 
 
+class RevokedFilter(admin.SimpleListFilter):
+    title = "statut de la clé"
+    parameter_name = "revoquee"
+
+    def lookups(self, request, model_admin):
+        return [("non", "active"), ("oui", "révoquée")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("oui", "non"):
+            return queryset.filter(revoked=self.value() == "oui")
+        return queryset
+
+
 @admin.register(ProviderAPIKey)
 class ProviderAPIKeyAdmin(EntityScopedAdmin):
-    list_display = ("provider", "prefix", "created", "revoked")
-    list_filter = ("revoked",)
-    readonly_fields = ("provider", "prefix", "name", "created", "revoked", "expiry_date")
+    """Keys are listed by prefix only (the key itself is never stored); the library's
+    field labels are English, hence the French display columns."""
+
+    list_display = ("provider", "key_prefix", "created_at", "is_revoked", "expires_at")
+    list_filter = (RevokedFilter,)
+    list_select_related = ("provider",)
+    fields = readonly_fields = ("provider", "key_prefix", "created_at", "is_revoked", "expires_at")
+
+    @admin.display(description="préfixe")
+    def key_prefix(self, obj: ProviderAPIKey) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.display(description="créée le", ordering="created")
+    def created_at(self, obj: ProviderAPIKey):
+        return obj.created
+
+    @admin.display(description="révoquée", boolean=True, ordering="revoked")
+    def is_revoked(self, obj: ProviderAPIKey) -> bool:
+        return obj.revoked
+
+    @admin.display(description="expire le")
+    def expires_at(self, obj: ProviderAPIKey):
+        return obj.expiry_date or "—"
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -102,3 +102,16 @@ def test_creating_a_provider_in_the_admin_shows_its_first_key(client, zr7_staff)
     page = response.content.decode()
     key = page.split("<code>")[1].split("</code>")[0]
     assert provider_authenticate(key=key) == Provider.objects.get(slug="nouveau")
+
+
+def test_the_key_list_shows_prefixes_in_french_and_only_the_accounts_entities(
+    client, zr7_staff, zr7_provider, mdl_provider
+):
+    provider_rotate_key(provider=zr7_provider)
+    client.force_login(zr7_staff)
+    page = client.get(reverse("admin:providers_providerapikey_changelist")).content.decode()
+    assert "Révoquée" in page and "Préfixe" in page
+    assert zr7_provider.api_key.partition(".")[0] in page
+    assert mdl_provider.api_key.partition(".")[0] not in page
+    active = client.get(reverse("admin:providers_providerapikey_changelist"), {"revoquee": "non"}).content.decode()
+    assert zr7_provider.api_key.partition(".")[0] not in active
