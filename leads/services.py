@@ -197,10 +197,12 @@ def lead_create(
 
 @transaction.atomic
 def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now) -> Lead:
-    """Route first, then insert the lead once with its final status (no UPDATE afterwards).
+    """Insert the lead once, with its routing outcome, then attribute it (no UPDATE afterwards).
 
-    The attribution row written by routing points at the lead before the lead row exists:
-    foreign keys are deferred to commit, and both rows commit together or not at all.
+    Routing ranks the candidates without locks, intake writes the lead and its timeline
+    with the expected outcome, and only then the chosen client's row is locked for the
+    re-check and the attribution, which keeps that lock short (§16). If the re-check
+    refuses (a race), the lead and its decision row are corrected in the same transaction.
     """
     from routing.services import lead_route_in_transaction
 
@@ -259,34 +261,74 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
     blacklisted = _is_blacklisted(source=source, provider=provider, blacklist=app_settings.blacklisted_sources)
     if blacklisted:
         lead.status = LeadStatus.BLACKLISTED
-        kind, message, explanation = (
-            LeadEvent.Kind.NOT_ROUTED,
-            f"Non routé : source « {blacklisted} » blacklistée",
-            {"status": "blacklisted"},
+        _lead_insert(
+            lead=lead,
+            events=events,
+            kind=LeadEvent.Kind.NOT_ROUTED,
+            message=f"Non routé : source « {blacklisted} » blacklistée",
+            data={"status": "blacklisted"},
+            at=_elapsed(now, started),
         )
     elif OppositionEntry.objects.filter(phone=data.phone).exists():
         lead.status = LeadStatus.OPPOSED
-        kind, message, explanation = (
-            LeadEvent.Kind.NOT_ROUTED,
-            "Non routé : numéro sur la liste d'opposition",
-            {"status": "opposed"},
+        _lead_insert(
+            lead=lead,
+            events=events,
+            kind=LeadEvent.Kind.NOT_ROUTED,
+            message="Non routé : numéro sur la liste d'opposition",
+            data={"status": "opposed"},
+            at=_elapsed(now, started),
         )
     else:
-        result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings)
-        lead.status = result.status
+        written: dict = {}
+
+        def write(expected) -> None:
+            # Before any client lock (see lead_route_in_transaction): the lead and its
+            # timeline, with the expected routing outcome.
+            lead.status = expected.status
+            kind, message = _routing_event(expected)
+            written["status"], written["explanation"] = expected.status, expected.explanation()
+            written["event"] = _lead_insert(
+                lead=lead,
+                events=events,
+                kind=kind,
+                message=message,
+                data=written["explanation"],
+                at=_elapsed(now, started),
+            )
+
+        result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings, on_plan=write)
         explanation = result.explanation()
-        if result.attribution is not None:
-            kind, message = LeadEvent.Kind.ROUTED, result.summary()
-        else:
-            label = "doublon" if result.status == LeadStatus.DUPLICATE else "aucune commande ouverte (backlog)"
-            kind, message = LeadEvent.Kind.NOT_ROUTED, f"Non attribué — {label} : {result.summary()}"
-    lead.save(force_insert=True)
+        if result.status != written["status"]:
+            # The re-check under the lock refused every candidate (a race at the quota or
+            # duplicate boundary): rare, so the common path never pays this UPDATE.
+            lead.status = result.status
+            Lead.objects.filter(pk=lead.pk).update(status=result.status)
+        if explanation != written["explanation"]:
+            kind, message = _routing_event(result)
+            LeadEvent.objects.filter(pk=written["event"].pk).update(kind=kind, message=message, data=explanation)
+    return lead
+
+
+def _elapsed(now: datetime.datetime, started: float) -> datetime.datetime:
     # Real elapsed time, so the timeline shows how long the decision took even when the
     # caller fixed `now` (imports, tests).
-    decided_at = now + datetime.timedelta(seconds=time.monotonic() - started)
-    events.append(LeadEvent(lead=lead, kind=kind, created_at=decided_at, message=message, data=explanation))
-    LeadEvent.objects.bulk_create(events)
-    return lead
+    return now + datetime.timedelta(seconds=time.monotonic() - started)
+
+
+def _routing_event(result) -> tuple[str, str]:
+    if result.status == LeadStatus.ROUTED:
+        return LeadEvent.Kind.ROUTED, result.summary()
+    label = "doublon" if result.status == LeadStatus.DUPLICATE else "aucune commande ouverte (backlog)"
+    return LeadEvent.Kind.NOT_ROUTED, f"Non attribué — {label} : {result.summary()}"
+
+
+def _lead_insert(*, lead: Lead, events: list[LeadEvent], kind: str, message: str, data: dict, at) -> LeadEvent:
+    """One INSERT for the lead, one for its timeline (received, validated, decision)."""
+    decision = LeadEvent(lead=lead, kind=kind, created_at=at, message=message, data=data)
+    lead.save(force_insert=True)
+    LeadEvent.objects.bulk_create([*events, decision])
+    return decision
 
 
 def lead_events_bulk_add(*, events: list[tuple]) -> int:

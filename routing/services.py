@@ -9,6 +9,7 @@ quota, never the same phone and product twice to one client.
 """
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -64,6 +65,9 @@ class RoutingResult:
     verdicts: list[Verdict] = field(default_factory=list)
     cross_entity: bool = False
     notes: list[str] = field(default_factory=list)
+    # Intake hook (see lead_route_in_transaction): called once with the expected outcome.
+    on_plan: Callable[["RoutingResult"], None] | None = field(default=None, repr=False, compare=False)
+    planned: bool = field(default=False, repr=False, compare=False)
 
     def explanation(self) -> dict:
         return {
@@ -166,6 +170,18 @@ def _route_in_entity(
             )
             for _, other_ratio, _, _, other in ranked[position + 1 :]
         ]
+        if result.on_plan is not None and not result.planned:
+            # The expected outcome (this first candidate confirmed under the lock), handed
+            # to the caller before the lock is taken: see lead_route_in_transaction.
+            chosen = Verdict(c.pk, _label(c), c.entity, c.priority, ratio, "chosen", "choisie")
+            expected = RoutingResult(
+                status="routed",
+                verdicts=[*result.verdicts, chosen, *passed],
+                cross_entity=result.cross_entity,
+                notes=list(result.notes),
+            )
+            result.planned = True
+            result.on_plan(expected)
         attribution = _try_attribute(
             lead=lead, commande=c, now=now, backlog=backlog, result=result, ratio=ratio, passed=passed
         )
@@ -247,18 +263,29 @@ def lead_route(
 
 
 def lead_route_in_transaction(
-    *, lead, now: datetime.datetime | None = None, backlog: bool = False, app_settings: AppSettings | None = None
+    *,
+    lead,
+    now: datetime.datetime | None = None,
+    backlog: bool = False,
+    app_settings: AppSettings | None = None,
+    on_plan: Callable[[RoutingResult], None] | None = None,
 ) -> RoutingResult:
     """`lead_route` for a caller that already holds a transaction (intake): no extra savepoint.
 
     The lead row need not exist yet: the attribution's foreign key is checked at commit
-    (Django creates foreign keys DEFERRABLE INITIALLY DEFERRED), so intake inserts the
-    lead once, with its final status, after routing.
+    (Django creates foreign keys DEFERRABLE INITIALLY DEFERRED).
+
+    `on_plan(expected)` is called exactly once: just before the first client lock, with the
+    outcome expected if the best candidate is confirmed under the lock, or at the end with
+    the final outcome when no lock is needed. Intake writes the lead and its timeline there,
+    so the client lock is held only for the re-check, the attribution INSERT and COMMIT
+    (every attribution to one client waits for that window, §16); the returned result is
+    the truth, and differs from `expected` only when the re-check under the lock refused.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RoutingError("Le routage doit s'exécuter dans une transaction.")
     now = now or timezone.now()
-    result = RoutingResult(status="no_order")
+    result = RoutingResult(status="no_order", on_plan=on_plan)
     attribution = _route_in_entity(lead=lead, entity=lead.entity, now=now, backlog=backlog, result=result)
     if attribution is None:
         target = other_entity(lead.entity)
@@ -275,4 +302,7 @@ def lead_route_in_transaction(
         result.attribution = attribution
     else:
         result.status = "duplicate" if any(v.verdict == "duplicate" for v in result.verdicts) else "no_order"
+    if on_plan is not None and not result.planned:
+        result.planned = True
+        on_plan(result)
     return result

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.testcases import LiveServerThread
 
 from commandes.models import Attribution
-from leads.models import Lead
+from leads.models import Lead, LeadEvent
 from leads.services import LeadInput, lead_create
 from tests.factories import CommandeFactory
 
@@ -91,6 +91,11 @@ def test_forty_parallel_requests_fill_five_places_exactly(http_server, zr7_provi
     assert statuses.count("no_order") == 35
     assert Attribution.objects.filter(commande=commande).count() == 5
     assert Lead.objects.count() == 40
+    # Stored statuses and timelines agree with the answers (losers of the race corrected).
+    assert Lead.objects.filter(status="routed", attributions__commande=commande).count() == 5
+    assert Lead.objects.filter(status="no_order").count() == 35
+    assert LeadEvent.objects.filter(kind="routed").count() == 5
+    assert LeadEvent.objects.filter(kind="not_routed").count() == 35
 
 
 def test_twenty_identical_leads_at_once_give_one_attribution_per_client(zr7_provider, product):
@@ -108,6 +113,8 @@ def test_twenty_identical_leads_at_once_give_one_attribution_per_client(zr7_prov
     assert statuses.count("duplicate") == 18
     assert Attribution.objects.filter(client=first.client).count() == 1
     assert Attribution.objects.filter(client=second.client).count() == 1
+    assert Lead.objects.filter(status="duplicate").count() == 18
+    assert LeadEvent.objects.filter(kind="routed").count() == 2
 
 
 def test_parallel_replays_of_one_idempotency_key_make_one_lead(http_server, zr7_provider, product):

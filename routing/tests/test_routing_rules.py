@@ -350,3 +350,54 @@ def test_the_backlog_only_goes_to_commandes_that_accept_it(product):
     assert result.status == "routed"
     assert (result.attribution.commande, result.attribution.is_backlog) == (taker, True)
     assert result.attribution.explanation["commandes"][0]["verdict"] == "chosen"
+
+
+# --- A race lost under the client lock ----------------------------------------------------------
+def test_a_race_lost_under_the_lock_corrects_the_stored_lead_and_its_timeline(zr7_provider, product, monkeypatch):
+    """The lead is written with the expected outcome before the lock; if the re-check under
+    the lock refuses (another intake took the last place meanwhile), it is corrected."""
+    import routing.services
+
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=1)
+    real_lock = routing.services.client_lock
+
+    def lock_after_a_concurrent_intake(*, client_id):
+        AttributionFactory(
+            commande=commande, lead__product=product, lead__phone=phone(9), week_start=datetime.date(2026, 1, 12)
+        )
+        real_lock(client_id=client_id)
+
+    monkeypatch.setattr(routing.services, "client_lock", lock_after_a_concurrent_intake)
+    lead = intake(zr7_provider, product=product)
+    assert lead.status == "no_order"
+    assert not Attribution.objects.filter(lead=lead).exists()
+    decision = lead.events.get(kind="not_routed")
+    assert "quota hebdomadaire atteint (1/1)" in decision.message
+    assert decision.data["commandes"][0]["verdict"] == "full"
+    assert not lead.events.filter(kind="routed").exists()
+
+
+def test_a_race_lost_on_the_first_candidate_goes_to_the_next_one(zr7_provider, product, monkeypatch):
+    import routing.services
+
+    first = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=1, priority=2)
+    second = CommandeFactory(client__entity="ZR7", product=product, priority=1)
+    real_lock = routing.services.client_lock
+    raced = []
+
+    def lock_after_a_concurrent_intake(*, client_id):
+        if not raced:
+            raced.append(client_id)
+            AttributionFactory(
+                commande=first, lead__product=product, lead__phone=phone(9), week_start=datetime.date(2026, 1, 12)
+            )
+        real_lock(client_id=client_id)
+
+    monkeypatch.setattr(routing.services, "client_lock", lock_after_a_concurrent_intake)
+    lead = intake(zr7_provider, product=product)
+    assert lead.status == "routed"
+    assert Attribution.objects.get(lead=lead).commande == second
+    decision = lead.events.get(kind="routed")
+    verdicts = {c["commande_id"]: c["verdict"] for c in decision.data["commandes"]}
+    assert verdicts == {first.pk: "full", second.pk: "chosen"}
+    assert decision.data == Attribution.objects.get(lead=lead).explanation
