@@ -1,6 +1,7 @@
 """Provider intake API (§15): `POST /api/v1/leads/`, `GET /api/v1/leads/<id>/`."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,7 @@ def _normalizer(func):
     return validate
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class AnyValueField(serializers.Field):
     """Keeps the raw JSON value so normalization sees its real type (int, str, …)."""
 
