@@ -2,7 +2,6 @@
 includes the tracking script from the RDZ live server."""
 
 import functools
-import os
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -10,13 +9,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from leads.models import Lead, TrackingEvent
+from tests.browser import chromium
 from tests.factories import LeadFormFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 
 PAGE = """<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Panneaux solaires</title></head>
@@ -59,18 +55,8 @@ def static_origin(tmp_path):
 
 @pytest.fixture
 def browser(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI")
-        pytest.skip("chromium not installed")
-    # The ORM is used from the test while Playwright's loop runs: both in this thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium(monkeypatch) as instance:
         yield instance
-        instance.close()
 
 
 def wait_for(predicate, timeout: float = 15.0):

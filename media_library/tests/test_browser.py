@@ -1,42 +1,20 @@
 """Headless Chromium against the live server: upload two files, find them in the grid,
 copy a URL, delete one (§13)."""
 
-import os
-import shutil
-
 import pytest
-from django.db import connections
 
 from media_library.models import MediaAsset
 from media_library.tests.samples import files_under, image_bytes
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def browser_page(live_server, client, zr7_staff, monkeypatch):
-    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
-        pytest.skip("Chromium absent (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
     client.force_login(zr7_staff)
     session = client.cookies["sessionid"].value
-    # Playwright's sync API runs an event loop in this thread; the test itself only
-    # reads the database between browser steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    # Server threads must not keep persistent connections: the test database is dropped after.
-    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium(monkeypatch) as browser:
         context = browser.new_context(base_url=live_server.url)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
         context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
@@ -44,10 +22,6 @@ def browser_page(live_server, client, zr7_staff, monkeypatch):
         page.set_default_timeout(15_000)
         yield page
         context.close()
-        browser.close()
-        # ORM calls made while Playwright runs open their own connection: close it, or the
-        # test database cannot be dropped.
-        connections.close_all()
 
 
 def test_a_manager_uploads_two_images_copies_a_url_and_deletes_one(browser_page, live_server, media_root, settings):

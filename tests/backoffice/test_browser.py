@@ -3,24 +3,15 @@ entry, read the dashboard charts, open a lead's timeline (§13, §16). Screensho
 dashboard and of a lead page are kept under test-artifacts/."""
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.db import connections
 
 from rdz.core.management.commands.demo_data import DEMO_PASSWORD
+from tests.browser import chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,24 +30,13 @@ def demo(settings, tmp_path):
 
 @pytest.fixture
 def page(live_server, demo, monkeypatch):
-    if not shutil.which(CHROMIUM) and not os.environ.get("CI"):
-        pytest.skip("Chromium absent (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test only reads the
-    # database between browser steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium(monkeypatch) as browser:
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(15_000)
         yield page
         context.close()
-        browser.close()
-        connections.close_all()
 
 
 def _login(page, username="admin"):
