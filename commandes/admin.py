@@ -25,7 +25,7 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_set_active
-from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyInline
+from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from rdz.core.scoping import can_change, scope_queryset
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_counts, backlog_leads
@@ -233,21 +233,12 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
 
 
 @admin.register(HttpDeliveryAttempt)
-class HttpDeliveryAttemptAdmin(EntityScopedAdmin):
+class HttpDeliveryAttemptAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     list_display = ("started_at", "client", "url", "status_code", "success", "duration_ms", "error")
     list_filter = ("entity", "success", ("started_at", admin.DateFieldListFilter))
     search_fields = ("client__name", "url")
     list_select_related = ("client",)
     readonly_fields = [f.name for f in HttpDeliveryAttempt._meta.fields]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Rejection)
@@ -289,7 +280,7 @@ class RejectionAdmin(EntityScopedAdmin):
 
 
 @admin.register(BacklogLead)
-class BacklogLeadAdmin(EntityScopedAdmin):
+class BacklogLeadAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     """The Lead Backlog (§10): filtered list, with counts by product and departement."""
 
     change_list_template = "admin/commandes/backloglead/change_list.html"
@@ -302,15 +293,6 @@ class BacklogLeadAdmin(EntityScopedAdmin):
 
     def get_queryset(self, request):
         return scope_queryset(backlog_leads(), request.user).select_related("product")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)

@@ -1,11 +1,11 @@
 from django.contrib import admin
 
-from rdz.core.admin_mixins import EntityScopedAdmin
+from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin
 from routing.models import CrmAttempt
 
 
 @admin.register(CrmAttempt)
-class CrmAttemptAdmin(EntityScopedAdmin):
+class CrmAttemptAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     """What was sent to the CRMs and what they answered (§11), read-only."""
 
     list_display = ("created_at", "lead", "crm", "phase", "attempt", "outcome", "status_code", "duration_ms")
@@ -28,12 +28,3 @@ class CrmAttemptAdmin(EntityScopedAdmin):
         "duration_ms",
         "created_at",
     ]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from rdz.core.admin_mixins import EntityScopedAdmin, RoleAdminMixin
+from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.models import (
     Alert,
@@ -103,33 +103,15 @@ class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SettingsAudit)
-class SettingsAuditAdmin(RoleAdminMixin, admin.ModelAdmin):
+class SettingsAuditAdmin(ReadOnlyAdminMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = ("changed_at", "changed_by", "field", "old_value", "new_value")
     list_filter = ("field",)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditLog)
-class AuditLogAdmin(EntityScopedAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     list_display = ("created_at", "actor_label", "action", "entity", "object_type", "object_id", "message")
     list_filter = ("entity", "action")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)

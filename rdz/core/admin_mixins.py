@@ -27,6 +27,19 @@ class RoleAdminMixin:
         return can_change(request.user)
 
 
+class ReadOnlyAdminMixin:
+    """Records written only by services (logs, audits, attempts): nobody edits them by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class EntityScopedAdmin(RoleAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user)
