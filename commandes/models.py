@@ -159,8 +159,13 @@ class Attribution(models.Model):
         verbose_name_plural = "attributions"
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["commande", "week_start"], name="attr_commande_week_idx"),
-            models.Index(fields=["commande", "day"], name="attr_commande_day_idx"),
+            # Quota fill (§5): week and day counts of one commande read from this index
+            # alone (index-only scan), whatever the number of attributions of the week.
+            models.Index(
+                fields=["commande", "week_start", "day"],
+                condition=models.Q(counts_for_quota=True),
+                name="attr_quota_fill_idx",
+            ),
             models.Index(fields=["client", "phone", "product", "created_at"], name="attr_duplicate_idx"),
             models.Index(fields=["client", "status"], name="attr_client_status_idx"),
             models.Index(fields=["entity", "created_at"], name="attr_entity_created_idx"),

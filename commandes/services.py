@@ -52,7 +52,7 @@ def commande_fills(*, commande_ids: list[int], now: datetime.datetime | None = N
     rows = (
         Attribution.objects.filter(commande_id__in=commande_ids, week_start=monday, counts_for_quota=True)
         .values("commande_id")
-        .annotate(week=Count("id"), day=Count("id", filter=Q(day=today)))
+        .annotate(week=Count("*"), day=Count("day", filter=Q(day=today)))
     )
     fills = {cid: Fill(0, 0) for cid in commande_ids}
     for row in rows:
@@ -161,7 +161,7 @@ def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
     full = (
         Attribution.objects.filter(week_start=monday, counts_for_quota=True, commande__active=True)
         .values("commande_id", "commande__weekly_quota")
-        .annotate(week=Count("id"))
+        .annotate(week=Count("*"))
         .filter(week__gte=models.F("commande__weekly_quota"))
     )
     raised = []

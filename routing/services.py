@@ -110,7 +110,7 @@ def _with_fill_and_duplicate(qs: QuerySet, *, lead, now: datetime.datetime) -> Q
     counted = Attribution.objects.filter(commande=OuterRef("pk"), week_start=week_start(today), counts_for_quota=True)
 
     def count(rows: QuerySet) -> Coalesce:
-        return Coalesce(Subquery(rows.order_by().values("commande").annotate(n=Count("pk")).values("n")), Value(0))
+        return Coalesce(Subquery(rows.order_by().values("commande").annotate(n=Count("*")).values("n")), Value(0))
 
     duplicate = Attribution.objects.filter(
         client_id=OuterRef("client_id"),
