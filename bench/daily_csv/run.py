@@ -22,7 +22,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import ROOT, child_env, database_ensure
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_daily_csv"
 REPEAT = 3
 
@@ -172,16 +174,6 @@ def measure(rows: int) -> dict:
     }
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
@@ -190,7 +182,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rdz.settings")
     if args.seed:
         seed(args.seed, args.clients)
@@ -198,9 +189,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
-    ensure_database(args.database_url)
-    # Production-like: DEBUG off (no SQL query log in memory).
-    env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "False", "SECRET_KEY": "bench-" + "x" * 50}
+    database_ensure(args.database_url)
+    env = child_env(args.database_url)
     runs = []
     for rows in [int(s) for s in args.sizes.split(",")]:
         subprocess.run(

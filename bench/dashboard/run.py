@@ -22,9 +22,10 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import ROOT, SECRET_KEY, database_recreate
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_dashboard"
 TARGETS = {"dashboard_vs_raw": 0.2, "dashboard_ms": 300, "lead_list_ms": 200}
 # First page (50 rows, newest first) of the lead list, as a superuser (both entities).
@@ -44,7 +45,7 @@ def _setup(database_url: str) -> None:
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "rdz.settings",
             "DEBUG": "False",
-            "SECRET_KEY": "bench-" + "x" * 50,
+            "SECRET_KEY": SECRET_KEY,
             "SECURE_SSL_REDIRECT": "False",
             "ALLOWED_HOSTS": "testserver,127.0.0.1",
             "CACHE_URL": "locmemcache://",
@@ -54,17 +55,6 @@ def _setup(database_url: str) -> None:
             "STATIC_ROOT": str(ROOT / "var" / "bench-static"),
         }
     )
-    sys.path.insert(0, str(ROOT))
-
-
-def _recreate(database_url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _defaults_sql(model, given: dict[str, str]) -> tuple[str, str]:
@@ -278,7 +268,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     args = parser.parse_args()
     _setup(args.database_url)
-    _recreate(args.database_url)
+    database_recreate(args.database_url)
     import django
     from django.core.management import call_command
 

@@ -20,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import ROOT, child_env, database_ensure
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_import"
 
 
@@ -146,16 +148,6 @@ def child(rows: int, file: Path) -> dict:
     }
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="50000,200000")
@@ -163,14 +155,12 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rdz.settings")
     if args.child:
         print(json.dumps(child(args.child, args.file)))
         return
-    ensure_database(args.database_url)
-    # Production-like: DEBUG off (no SQL query log in memory).
-    env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "False", "SECRET_KEY": "bench-" + "x" * 50}
+    database_ensure(args.database_url)
+    env = child_env(args.database_url)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for rows in [int(s) for s in args.sizes.split(",")]:

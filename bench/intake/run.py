@@ -22,68 +22,40 @@ one intake is counted in a separate process on the same database. Prints one JSO
 
 import argparse
 import datetime
-import http.client
 import json
-import os
-import queue
 import random
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import (
+    ROOT,
+    database_drop,
+    database_recreate,
+    fixed_rate,
+    free_port,
+    load,
+    migrate,
+    ms,
+    percentile,
+    server_env,
+    start_server,
+)
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_intake"
+SETTINGS = "bench.intake.settings"
 TARGETS = {"ratio": 0.5, "p99_ms": 100.0}
 DEPARTEMENTS = ["13", "83", "84", "06", "29", "35", "69", "38", "75", "92", "2A", "971", "33", "59", "31", "44"]
 
 
-def server_env(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "bench.intake.settings",
-        "DEBUG": "False",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "SECURE_SSL_REDIRECT": "False",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def _admin_url(database_url: str) -> tuple[str, str]:
-    parts = urlsplit(database_url)
-    if not parts.scheme.startswith("postgres"):
-        raise SystemExit("bench/intake needs PostgreSQL (--database-url postgres://…)")
-    return parts._replace(path="/postgres").geturl(), parts.path.lstrip("/")
-
-
-def database_create(database_url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_url(database_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def database_drop(database_url: str) -> None:
-    import psycopg
-
-    admin, name = _admin_url(database_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def prepare_database(database_url: str, leads: int) -> tuple[str, float]:
     """Fresh database, migrations, seed; returns (provider API key, seconds spent loading)."""
-    database_create(database_url)
-    env = server_env(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    database_recreate(database_url)
+    env = server_env(database_url, SETTINGS)
+    migrate(env)
     out = subprocess.run(
         [sys.executable, __file__, "--seed", str(leads)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout
@@ -194,53 +166,15 @@ def count_queries(key: str) -> None:
     print(json.dumps({"queries": len(ctx.captured_queries), "status": response.json()["status"]}))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(database_url: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bench.intake.wsgi:application",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--keep-alive",
-            "30",
-        ],
-        cwd=ROOT,
-        env=server_env(database_url),
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/bench/ready/")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("benchmark server did not start")
-
-
 class Endpoint:
     def __init__(self, name: str, path: str, headers: dict):
         self.name = name
         self.path = path
         self.headers = {"Content-Type": "application/json", **headers}
+
+    def __call__(self, n: int) -> tuple[str, str, dict[str, str]]:
+        """The load loops' request n: this endpoint's path and headers, the body of person n."""
+        return self.path, self.body(n), self.headers
 
     @staticmethod
     def body(n: int) -> str:
@@ -256,102 +190,6 @@ class Endpoint:
                 "consent": True,
             }
         )
-
-
-def _send(conn, endpoint: Endpoint, n: int, port: int):
-    """One POST on a keep-alive connection; returns (connection, status)."""
-    try:
-        conn.request("POST", endpoint.path, body=endpoint.body(n), headers=endpoint.headers)
-        response = conn.getresponse()
-        content = response.read()
-        if response.status >= 400 and os.environ.get("BENCH_DEBUG"):
-            print(response.status, content[:300], file=sys.stderr)
-        return conn, response.status
-    except (OSError, http.client.HTTPException):
-        conn.close()
-        return http.client.HTTPConnection("127.0.0.1", port, timeout=30), 0
-
-
-def load(port: int, endpoint: Endpoint, *, start: int, requests: int, concurrency: int) -> dict:
-    """Closed loop: `concurrency` clients send `requests` POSTs as fast as answered."""
-    counter = iter(range(start, start + requests))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: list[int] = []
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local, bad = [], []
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            t0 = time.perf_counter()
-            conn, status = _send(conn, endpoint, n, port)
-            local.append(time.perf_counter() - t0)
-            if status not in (200, 201):
-                bad.append(status)
-        conn.close()
-        with lock:
-            latencies.extend(local)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {"rps": requests / (time.perf_counter() - t0), "latencies": latencies, "errors": errors}
-
-
-def fixed_rate(port: int, endpoint: Endpoint, *, start: int, rate: float, seconds: float, clients: int = 16) -> dict:
-    """Open loop: request i is due at t0 + i/rate; latency counts from that due time."""
-    total = int(rate * seconds)
-    due: queue.Queue = queue.Queue()
-    latencies: list[float] = []
-    errors: list[int] = []
-    lock = threading.Lock()
-    t0 = time.perf_counter() + 0.2
-    for i in range(total):
-        due.put((t0 + i / rate, start + i))
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local, bad = [], []
-        while True:
-            try:
-                at, n = due.get_nowait()
-            except queue.Empty:
-                break
-            delay = at - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            conn, status = _send(conn, endpoint, n, port)
-            local.append(time.perf_counter() - at)
-            if status not in (200, 201):
-                bad.append(status)
-        conn.close()
-        with lock:
-            latencies.extend(local)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {"latencies": latencies, "errors": errors, "achieved_rps": total / (time.perf_counter() - t0)}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def ms(value: float) -> float:
-    return round(value * 1000, 2)
 
 
 def main() -> None:
@@ -380,7 +218,9 @@ def main() -> None:
     intake = Endpoint("intake", "/api/v1/leads/", {"X-API-Key": key})
     results = {e.name: {"rps": [], "errors": []} for e in (baseline, intake)}
     rate_results = {}
-    server = start_server(args.database_url, port)
+    server = start_server(
+        "bench.intake.wsgi:application", server_env(args.database_url, SETTINGS), port, "/bench/ready/"
+    )
     try:
         offset = 0
         for endpoint in (baseline, intake):  # warm-up: imports, connections, caches
@@ -406,7 +246,7 @@ def main() -> None:
             subprocess.run(
                 [sys.executable, __file__, "--count-queries", key],
                 cwd=ROOT,
-                env=server_env(args.database_url),
+                env=server_env(args.database_url, SETTINGS),
                 check=True,
                 capture_output=True,
                 text=True,

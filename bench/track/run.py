@@ -15,58 +15,37 @@ departements, routed to the open commande of one of 8 clients and queued for CRM
 """
 
 import argparse
-import http.client
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.common import ROOT, database_recreate, free_port, load, migrate, ms, percentile, server_env, start_server
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_track"
 ORIGIN = "https://bench.exemple.fr"
 FORM = "bench-pv"
+SETTINGS = "bench.track.settings"
 TARGETS = {"track": 0.8, "submit": 0.5}
 DEPARTEMENT_GROUPS = [[f"{d:02d}" for d in range(start, start + 10)] for start in range(1, 81, 10)]
 # Round-robin over the groups: consecutive (so concurrent) submissions go to different clients.
 DEPARTEMENTS = [group[i] for i in range(10) for group in DEPARTEMENT_GROUPS if group[i] != "20"]
 
 
-def server_env(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "bench.track.settings",
-        "DEBUG": "False",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "SECURE_SSL_REDIRECT": "False",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONPATH": str(ROOT),
-    }
-
-
 def prepare_database(database_url: str) -> None:
     """Create the benchmark database afresh (PostgreSQL) or empty the file (SQLite), migrate, seed."""
     parts = urlsplit(database_url)
     if parts.scheme.startswith("postgres"):
-        import psycopg
-
-        name = parts.path.lstrip("/")
-        admin = parts._replace(path="/postgres").geturl()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+        database_recreate(database_url)
     else:
         path = Path(parts.path)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    env = server_env(database_url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    env = server_env(database_url, SETTINGS)
+    migrate(env)
     subprocess.run([sys.executable, __file__, "--seed"], cwd=ROOT, env=env, check=True)
 
 
@@ -110,48 +89,6 @@ def analyze(database_url: str) -> None:
             conn.execute("ANALYZE")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(database_url: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bench.track.wsgi:application",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--keep-alive",
-            "30",
-        ],
-        cwd=ROOT,
-        env=server_env(database_url),
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", f"/t/{FORM}.js")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("benchmark server did not start")
-
-
 class Endpoint:
     def __init__(self, name: str, path: str, body):
         self.name = name
@@ -188,57 +125,27 @@ ENDPOINTS = [
 ]
 
 
-def load(port: int, endpoint: Endpoint, *, start: int, requests: int, concurrency: int) -> dict:
-    """Send `requests` POSTs with `concurrency` keep-alive clients; returns rps, latencies, errors."""
-    counter = iter(range(start, start + requests))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: list[int] = []
-
-    def client() -> None:
-        headers = {"Content-Type": "application/json", "Origin": ORIGIN}
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local: list[float] = []
-        bad: list[int] = []
-        while True:
-            with lock:
-                n = next(counter, None)
-            if n is None:
-                break
-            body = json.dumps(endpoint.body(n))
-            # One address per simulated visitor (documentation range, never contacted).
-            headers["X-Forwarded-For"] = f"198.51.{(n // 250) % 250}.{n % 250}"
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", endpoint.path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                status = 0
-            local.append(time.perf_counter() - t0)
-            if status not in (200, 201, 204):
-                bad.append(status)
-        conn.close()
-        with lock:
-            latencies.extend(local)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return {"rps": requests / wall, "latencies": latencies, "errors": errors}
+def request(endpoint: Endpoint, n: int) -> tuple[str, str, dict[str, str]]:
+    """Request n of an endpoint: JSON body, the landing page's origin and, as one address per
+    simulated visitor, an X-Forwarded-For in a documentation range (never contacted)."""
+    headers = {
+        "Content-Type": "application/json",
+        "Origin": ORIGIN,
+        "X-Forwarded-For": f"198.51.{(n // 250) % 250}.{n % 250}",
+    }
+    return endpoint.path, json.dumps(endpoint.body(n)), headers
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+def run(port: int, endpoint: Endpoint, *, start: int, requests: int, concurrency: int) -> dict:
+    """The shared closed loop on one endpoint; track and submit may answer 204."""
+    return load(
+        port,
+        lambda n: request(endpoint, n),
+        start=start,
+        requests=requests,
+        concurrency=concurrency,
+        ok=(200, 201, 204),
+    )
 
 
 def main() -> None:
@@ -255,20 +162,22 @@ def main() -> None:
 
     prepare_database(args.database_url)
     port = free_port()
-    server = start_server(args.database_url, port)
+    server = start_server(
+        "bench.track.wsgi:application", server_env(args.database_url, SETTINGS), port, f"/t/{FORM}.js"
+    )
     results: dict[str, dict] = {e.name: {"rps": [], "latencies": [], "errors": []} for e in ENDPOINTS}
     try:
         for endpoint in ENDPOINTS:  # warm-up: imports, connections, caches
-            load(port, endpoint, start=9_000_000, requests=100, concurrency=args.concurrency)
+            run(port, endpoint, start=9_000_000, requests=100, concurrency=args.concurrency)
         analyze(args.database_url)  # planner statistics, as a live database has them
         offset = 0
         for _ in range(args.rounds):
             for endpoint in ENDPOINTS:
-                run = load(port, endpoint, start=offset, requests=args.requests, concurrency=args.concurrency)
+                measured = run(port, endpoint, start=offset, requests=args.requests, concurrency=args.concurrency)
                 offset += args.requests
-                results[endpoint.name]["rps"].append(run["rps"])
-                results[endpoint.name]["latencies"].extend(run["latencies"])
-                results[endpoint.name]["errors"].extend(run["errors"])
+                results[endpoint.name]["rps"].append(measured["rps"])
+                results[endpoint.name]["latencies"].extend(measured["latencies"])
+                results[endpoint.name]["errors"].extend(measured["errors"])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -287,8 +196,8 @@ def main() -> None:
         rps = statistics.median(data["rps"])
         entry = {
             "rps": round(rps, 1),
-            "p50_ms": round(percentile(data["latencies"], 50) * 1000, 2),
-            "p99_ms": round(percentile(data["latencies"], 99) * 1000, 2),
+            "p50_ms": ms(percentile(data["latencies"], 50)),
+            "p99_ms": ms(percentile(data["latencies"], 99)),
             "errors": len(data["errors"]),
         }
         if name != "baseline":
