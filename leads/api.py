@@ -1,9 +1,12 @@
 """Provider intake API (§15): `POST /api/v1/leads/`, `GET /api/v1/leads/<id>/`."""
 
+import ipaddress
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from leads.models import Lead, Product
@@ -87,7 +90,17 @@ def lead_result(lead: Lead) -> dict:
 
 
 def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, stored with the lead as consent proof (§16).
+
+    The peer's address, or — behind NUM_PROXIES trusted proxies — the X-Forwarded-For entry
+    those proxies appended (DRF's rule, the one the throttles use). Anything that is not an IP
+    address falls back to the peer's.
+    """
+    ident = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(ident.strip()))
+    except ValueError:
+        return request.META.get("REMOTE_ADDR") or None
 
 
 class ProviderLeadCreateView(APIView):

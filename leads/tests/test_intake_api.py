@@ -327,3 +327,21 @@ def test_an_opposed_number_is_stored_but_never_routed(api_client, zr7_provider, 
 @override_settings(DEBUG=False)
 def test_an_unexpected_method_is_405(api_client, zr7_provider):
     assert api_client.put(URL, BODY, format="json", HTTP_X_API_KEY=zr7_provider.api_key).status_code == 405
+
+
+# --- Client address (consent proof, §16) ------------------------------------------------
+@pytest.mark.parametrize(
+    ("num_proxies", "forwarded_for", "expected"),
+    [
+        (0, "203.0.113.7", "127.0.0.1"),  # no trusted proxy: the header is ignored
+        (1, "198.51.100.1, 203.0.113.7", "203.0.113.7"),  # the entry our proxy appended
+        (1, "pas-une-adresse", "127.0.0.1"),  # garbage never reaches the database
+    ],
+)
+def test_the_lead_ip_is_the_peer_unless_trusted_proxies_forward_it(
+    api_client, zr7_provider, product, settings, num_proxies, forwarded_for, expected
+):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    response = post(api_client, zr7_provider.api_key, X_Forwarded_For=forwarded_for)
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).ip == expected
