@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _install_db_triggers(sender, using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    from commandes.db_triggers import fill_triggers_install
+
+    fill_triggers_install(connections[using])
 
 
 class CommandesConfig(AppConfig):
@@ -11,6 +20,8 @@ class CommandesConfig(AppConfig):
         from rdz.core.outbox import outbox_register
         from rdz.core.signals import settings_changed
 
+        # SQLite drops triggers when a migration rebuilds the table: re-create after migrate.
+        post_migrate.connect(_install_db_triggers, sender=self, dispatch_uid="commandes_db_triggers")
         outbox_register(OUTBOX_DELIVERY_POST, "commandes.tasks.delivery_post_run")
         outbox_register(OUTBOX_DELIVERY_BATCH, "commandes.tasks.delivery_batch_run")
         settings_changed.connect(on_settings_changed, dispatch_uid="commandes.delivery_schedule_sync")

@@ -179,6 +179,31 @@ class Attribution(models.Model):
         return f"{self.lead_id} → commande #{self.commande_id}"
 
 
+class CommandeFill(models.Model):
+    """Quota-counting attributions of one commande on one Paris day (§5), kept by the database.
+
+    Database triggers on `commandes_attribution` (commandes/db_triggers.py) keep `used`
+    equal to the number of its rows with `counts_for_quota`, on every path (ORM, bulk,
+    raw SQL, cascades): routing reads a week's fill from at most seven rows instead of
+    counting the week's attributions, whatever their number. (No CHECK on `used`:
+    PostgreSQL checks an upsert's proposed row, which carries the negative delta.)
+    """
+
+    commande = models.ForeignKey(Commande, on_delete=models.CASCADE, related_name="fills", verbose_name="commande")
+    day = models.DateField("jour (Paris)")
+    used = models.IntegerField("attributions comptées", default=0)
+
+    class Meta:
+        verbose_name = "remplissage journalier"
+        verbose_name_plural = "remplissages journaliers"
+        constraints = [
+            models.UniqueConstraint(fields=["commande", "day"], name="commande_fill_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"commande #{self.commande_id} {self.day:%d/%m/%Y} : {self.used}"
+
+
 class BatchStatus(models.TextChoices):
     PENDING = "pending", "En attente"
     SENDING = "sending", "En cours d'envoi"

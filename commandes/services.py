@@ -3,10 +3,11 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db import models, transaction
-from django.db.models import Count, Q
+from django.db import connection, models, transaction
+from django.db.models import Q, Sum
 
-from commandes.models import Attribution, Client, Commande, DeliveryChannel
+from commandes.models import Attribution, Commande, CommandeFill, DeliveryChannel
+from rdz.core.fastsql import rows_insert
 from rdz.core.outbox import outbox_dispatch_on_commit
 from rdz.core.services import outbox_enqueue
 from rdz.core.timeutils import paris_now, week_start
@@ -15,6 +16,7 @@ from rdz.core.timeutils import paris_now, week_start
 OUTBOX_DELIVERY_POST = "delivery_post"
 OUTBOX_DELIVERY_BATCH = "delivery_batch"
 HTTP_MAX_ATTEMPTS = 5
+WEEK = datetime.timedelta(days=7)
 
 DUPLICATE_WINDOW = datetime.timedelta(days=30)
 
@@ -43,20 +45,24 @@ def commande_closed_reason(commande: Commande, *, today: datetime.date) -> str |
 
 
 def commande_fills(*, commande_ids: list[int], now: datetime.datetime | None = None) -> dict[int, Fill]:
-    """Attributions counted against the quota this ISO week and today (Paris), per commande."""
+    """Attributions counted against the quota this ISO week and today (Paris), per commande.
+
+    Read from the per-day counters (`CommandeFill`) the database keeps in step with the
+    attributions: at most seven rows per commande.
+    """
     local = paris_now(now)
     today = local.date()
     monday = week_start(today)
     if not commande_ids:
         return {}
     rows = (
-        Attribution.objects.filter(commande_id__in=commande_ids, week_start=monday, counts_for_quota=True)
+        CommandeFill.objects.filter(commande_id__in=commande_ids, day__gte=monday, day__lt=monday + WEEK)
         .values("commande_id")
-        .annotate(week=Count("*"), day=Count("day", filter=Q(day=today)))
+        .annotate(week=Sum("used"), day=Sum("used", filter=Q(day=today)))
     )
     fills = {cid: Fill(0, 0) for cid in commande_ids}
     for row in rows:
-        fills[row["commande_id"]] = Fill(row["week"], row["day"])
+        fills[row["commande_id"]] = Fill(row["week"] or 0, row["day"] or 0)
     return fills
 
 
@@ -89,25 +95,33 @@ def duplicate_clients(*, client_ids: list[int], phone: str, product_id: int, now
 
 
 def client_lock(*, client_id: int) -> None:
-    """Row lock on the client: serializes attributions to one client (quota and §6 checks)."""
-    list(Client.objects.select_for_update().filter(pk=client_id).values_list("pk", flat=True))
+    """Row lock on the client: serializes attributions to one client (quota and §6 checks).
+
+    One plain `SELECT … FOR UPDATE` (it runs in every routed intake); SQLite has no row
+    locks, its single writer serializes the transactions instead.
+    """
+    suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM commandes_client WHERE id = %s" + suffix, [client_id])  # noqa: S608 (constant)
+        cursor.fetchone()
 
 
 @transaction.atomic(savepoint=False)  # one INSERT: a savepoint would only cost two round trips
 def attribution_create(
-    *, lead, commande: Commande, now: datetime.datetime, is_backlog: bool = False, explanation: dict | None = None
+    *, lead, commande, now: datetime.datetime, is_backlog: bool = False, explanation: dict | None = None
 ) -> Attribution:
     """Store the attribution; for a client with an HTTP endpoint, also its outbox row (§10, §16).
 
-    Runs inside the intake transaction: the only extra write is the outbox row, and the
-    POST itself is enqueued after commit (a lead is committed before any outside call).
+    `commande` is a `Commande` or the routing engine's candidate row (pk, client_id,
+    entity, client.api_url). Runs inside the intake transaction: the only extra write is
+    the outbox row, and the POST itself is enqueued after commit (a lead is committed
+    before any outside call). The database trigger counts it in the commande's fill.
     """
     local = paris_now(now)
-    client = commande.client
-    http = bool(client.api_url)
-    attribution = Attribution.objects.create(
+    http = bool(commande.client.api_url)
+    attribution = Attribution(
         lead=lead,
-        commande=commande,
+        commande_id=commande.pk,
         client_id=commande.client_id,
         entity=commande.entity,
         phone=lead.phone,
@@ -119,6 +133,7 @@ def attribution_create(
         explanation=explanation or {},
         channel=DeliveryChannel.HTTP if http else DeliveryChannel.CSV,
     )
+    rows_insert([attribution])
     if http:
         item = outbox_enqueue(
             kind=OUTBOX_DELIVERY_POST, ref=str(attribution.pk), entity=commande.entity, max_attempts=HTTP_MAX_ATTEMPTS
@@ -159,9 +174,9 @@ def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
 
     monday = week_start(paris_now(now).date())
     full = (
-        Attribution.objects.filter(week_start=monday, counts_for_quota=True, commande__active=True)
+        CommandeFill.objects.filter(day__gte=monday, day__lt=monday + WEEK, commande__active=True)
         .values("commande_id", "commande__weekly_quota")
-        .annotate(week=Count("*"))
+        .annotate(week=Sum("used"))
         .filter(week__gte=models.F("commande__weekly_quota"))
     )
     raised = []

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry, Product, ProductField, ProductFieldType
+from rdz.core.fastsql import rows_insert
 from rdz.core.services import settings_get
 
 logger = logging.getLogger(__name__)
@@ -326,8 +327,8 @@ def _routing_event(result) -> tuple[str, str]:
 def _lead_insert(*, lead: Lead, events: list[LeadEvent], kind: str, message: str, data: dict, at) -> LeadEvent:
     """One INSERT for the lead, one for its timeline (received, validated, decision)."""
     decision = LeadEvent(lead=lead, kind=kind, created_at=at, message=message, data=data)
-    lead.save(force_insert=True)
-    LeadEvent.objects.bulk_create([*events, decision])
+    rows_insert([lead])
+    rows_insert([*events, decision])
     return decision
 
 

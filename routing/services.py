@@ -13,14 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from commandes.models import Attribution, Commande
+from commandes.models import Attribution
 from commandes.services import (
-    DUPLICATE_WINDOW,
-    Fill,
     attribution_create,
     client_lock,
     commande_closed_reason,
@@ -29,7 +25,8 @@ from commandes.services import (
 from rdz.core.entities import other_entity
 from rdz.core.models import AppSettings
 from rdz.core.services import settings_get
-from rdz.core.timeutils import paris_now, week_start
+from rdz.core.timeutils import paris_now
+from routing.selectors import Candidate, routing_candidates, routing_recheck
 
 
 class RoutingError(Exception):
@@ -93,32 +90,8 @@ class RoutingResult:
         return text
 
 
-def _label(commande: Commande) -> str:
-    name = commande.name or commande.product.code
-    return f"#{commande.pk} {commande.client.name} ({name})"
-
-
-def _with_fill_and_duplicate(qs: QuerySet, *, lead, now: datetime.datetime) -> QuerySet:
-    """Annotate commandes with their fill (ISO week and day in Paris) and the §6 duplicate flag.
-
-    One statement instead of three (commandes, fills, duplicates): intake runs it once to
-    rank the candidates and once, for the chosen commande only, under the client lock.
-    Counts the same rows as `commandes.services.commande_fills` (quota-counting attributions
-    of this week / today) and `duplicate_clients` (same phone and product, 30 days rolling).
-    """
-    today = paris_now(now).date()
-    counted = Attribution.objects.filter(commande=OuterRef("pk"), week_start=week_start(today), counts_for_quota=True)
-
-    def count(rows: QuerySet) -> Coalesce:
-        return Coalesce(Subquery(rows.order_by().values("commande").annotate(n=Count("*")).values("n")), Value(0))
-
-    duplicate = Attribution.objects.filter(
-        client_id=OuterRef("client_id"),
-        phone=lead.phone,
-        product_id=lead.product_id,
-        created_at__gt=now - DUPLICATE_WINDOW,
-    )
-    return qs.annotate(_week=count(counted), _day=count(counted.filter(day=today)), _duplicate=Exists(duplicate))
+def _verdict(c: Candidate, ratio: float, verdict: str, reason: str) -> Verdict:
+    return Verdict(c.pk, c.label, c.entity, c.priority, ratio, verdict, reason)
 
 
 def _route_in_entity(
@@ -126,44 +99,39 @@ def _route_in_entity(
 ) -> Attribution | None:
     """Try one entity; verdicts for every matching commande go into `result`."""
     today = paris_now(now).date()
-    qs = Commande.objects.select_related("client", "product").filter(entity=entity, product_id=lead.product_id)
-    if backlog:
-        qs = qs.filter(accepts_backlog=True)
-    commandes = [c for c in _with_fill_and_duplicate(qs, lead=lead, now=now) if c.covers(lead.departement)]
-    if not commandes:
+    candidates = routing_candidates(
+        entity=entity, product_id=lead.product_id, phone=lead.phone, now=now, backlog=backlog
+    )
+    candidates = [c for c in candidates if c.covers(lead.departement)]
+    if not candidates:
         return None
-    fills = {c.pk: Fill(c._week, c._day) for c in commandes}
-    open_commandes: list[Commande] = []
-    for c in commandes:
-        fill = fills[c.pk]
-        ratio = fill.week / c.weekly_quota
+    open_commandes: list[Candidate] = []
+    for c in candidates:
+        ratio = c.fill.week / c.weekly_quota
         reason = commande_closed_reason(c, today=today)
         if reason:
-            result.verdicts.append(Verdict(c.pk, _label(c), entity, c.priority, ratio, "closed", reason))
+            result.verdicts.append(_verdict(c, ratio, "closed", reason))
             continue
-        reason = commande_quota_reason(c, fill)
+        reason = commande_quota_reason(c, c.fill)
         if reason:
-            result.verdicts.append(Verdict(c.pk, _label(c), entity, c.priority, ratio, "full", reason))
+            result.verdicts.append(_verdict(c, ratio, "full", reason))
             continue
         open_commandes.append(c)
     if not open_commandes:
         return None
-    dup = {c.client_id for c in open_commandes if c._duplicate}
+    dup = {c.client_id for c in open_commandes if c.duplicate}
     ranked = []
     for c in open_commandes:
-        ratio = fills[c.pk].week / c.weekly_quota
+        ratio = c.fill.week / c.weekly_quota
         if c.client_id in dup:
-            result.verdicts.append(Verdict(c.pk, _label(c), entity, c.priority, ratio, "duplicate", "doublon 30 jours"))
+            result.verdicts.append(_verdict(c, ratio, "duplicate", "doublon 30 jours"))
         else:
             ranked.append((-c.priority, ratio, c.created_at, c.pk, c))
     ranked.sort(key=lambda t: t[:4])
     for position, (_, ratio, _, _, c) in enumerate(ranked):
         passed = [
-            Verdict(
-                other.pk,
-                _label(other),
-                entity,
-                other.priority,
+            _verdict(
+                other,
                 other_ratio,
                 "passed",
                 f"non retenue (priorité {other.priority}, remplissage {round(other_ratio * 100)} %)",
@@ -173,10 +141,9 @@ def _route_in_entity(
         if result.on_plan is not None and not result.planned:
             # The expected outcome (this first candidate confirmed under the lock), handed
             # to the caller before the lock is taken: see lead_route_in_transaction.
-            chosen = Verdict(c.pk, _label(c), c.entity, c.priority, ratio, "chosen", "choisie")
             expected = RoutingResult(
                 status="routed",
-                verdicts=[*result.verdicts, chosen, *passed],
+                verdicts=[*result.verdicts, _verdict(c, ratio, "chosen", "choisie"), *passed],
                 cross_entity=result.cross_entity,
                 notes=list(result.notes),
             )
@@ -191,7 +158,7 @@ def _route_in_entity(
 
 
 def _try_attribute(
-    *, lead, commande: Commande, now, backlog: bool, result: RoutingResult, ratio: float, passed: list[Verdict]
+    *, lead, commande: Candidate, now, backlog: bool, result: RoutingResult, ratio: float, passed: list[Verdict]
 ) -> Attribution | None:
     """Lock the client, re-check quota and §6 under the lock, attribute. Savepoint releases the lock on refusal.
 
@@ -203,36 +170,17 @@ def _try_attribute(
         with transaction.atomic():
             client_lock(client_id=commande.client_id)
             # A new statement after the lock: it sees what the previous holder committed.
-            fresh = _with_fill_and_duplicate(Commande.objects.filter(pk=commande.pk), lead=lead, now=now)
-            week, day, duplicate = fresh.values_list("_week", "_day", "_duplicate").get()
-            fill = Fill(week, day)
+            fill, duplicate = routing_recheck(
+                commande_id=commande.pk, phone=lead.phone, product_id=lead.product_id, now=now
+            )
             reason = commande_quota_reason(commande, fill)
             if reason:
-                refused = Verdict(
-                    commande.pk,
-                    _label(commande),
-                    commande.entity,
-                    commande.priority,
-                    fill.week / commande.weekly_quota,
-                    "full",
-                    reason,
-                )
+                refused = _verdict(commande, fill.week / commande.weekly_quota, "full", reason)
                 raise _Refused
             if duplicate:
-                refused = Verdict(
-                    commande.pk,
-                    _label(commande),
-                    commande.entity,
-                    commande.priority,
-                    ratio,
-                    "duplicate",
-                    "doublon 30 jours",
-                )
+                refused = _verdict(commande, ratio, "duplicate", "doublon 30 jours")
                 raise _Refused
-            chosen = Verdict(
-                commande.pk, _label(commande), commande.entity, commande.priority, ratio, "chosen", "choisie"
-            )
-            result.verdicts.append(chosen)
+            result.verdicts.append(_verdict(commande, ratio, "chosen", "choisie"))
             result.verdicts.extend(passed)
             result.status = "routed"
             return attribution_create(

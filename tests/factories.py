@@ -116,7 +116,9 @@ class AttributionFactory(DjangoModelFactory):
     phone = factory.LazyAttribute(lambda o: o.lead.phone)
     product = factory.LazyAttribute(lambda o: o.lead.product)
     week_start = factory.LazyFunction(lambda: week_start(paris_today()))
-    day = factory.LazyFunction(paris_today)
+    # Consistent with week_start as attribution_create writes them: today if this week,
+    # else that week's Monday (quota fills count days of the week).
+    day = factory.LazyAttribute(lambda o: paris_today() if o.week_start == week_start(paris_today()) else o.week_start)
 
 
 class OppositionEntryFactory(DjangoModelFactory):
@@ -215,7 +217,9 @@ class DailyRollupFactory(DjangoModelFactory):
     class Meta:
         model = DailyRollup
 
-    day = factory.LazyFunction(paris_today)
+    # Consistent with week_start as attribution_create writes them: today if this week,
+    # else that week's Monday (quota fills count days of the week).
+    day = factory.LazyAttribute(lambda o: paris_today() if o.week_start == week_start(paris_today()) else o.week_start)
     entity = "ZR7"
     product = factory.SubFactory(ProductFactory)
     source = "test"

@@ -1,0 +1,58 @@
+"""Plain INSERTs of model instances for the intake hot path.
+
+`Model.save()` and `bulk_create()` rebuild their SQL through the ORM's compiler on every
+call, which costs several times the INSERT itself. `rows_insert` writes the same row (every
+concrete field, `pre_save` and `get_db_prep_save` applied as the ORM does, so defaults,
+JSON and UUIDs are stored identically) with a statement built once per model and backend.
+It sends no model signals: callers use it only for models that have no receivers
+(leads, timeline events, attributions — see the test that checks this).
+"""
+
+from collections.abc import Sequence
+
+from django.db import connection
+from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
+
+_AUTO = (AutoField, BigAutoField, SmallAutoField)
+_STATEMENTS: dict[tuple, tuple] = {}
+
+
+def _statement(model: type[Model], rows: int) -> tuple[str, list, object]:
+    key = (model, connection.vendor, rows)
+    cached = _STATEMENTS.get(key)
+    if cached is None:
+        meta = model._meta
+        auto = meta.pk if isinstance(meta.pk, _AUTO) else None
+        fields = [f for f in meta.concrete_fields if f is not auto]
+        quote = connection.ops.quote_name
+        placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        columns = ", ".join(quote(f.column) for f in fields)
+        # Table and column names from the model's metadata, values as parameters.
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES " + ", ".join([placeholders] * rows)  # noqa: S608
+        if auto is not None:
+            sql += f" RETURNING {quote(auto.column)}"
+        cached = _STATEMENTS[key] = (sql, fields, auto)
+    return cached
+
+
+def rows_insert(objs: Sequence[Model]) -> None:
+    """INSERT `objs` (same model) in one statement; auto primary keys are set on them.
+
+    Runs in the caller's transaction; database constraints apply as for `save()`.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    sql, fields, auto = _statement(model, len(objs))
+    params = []
+    for obj in objs:
+        for f in fields:
+            params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if auto is not None:
+            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                setattr(obj, auto.attname, pk)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias

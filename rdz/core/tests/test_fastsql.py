@@ -1,0 +1,79 @@
+"""`rows_insert` stores exactly what `save()` stores, for the models that use it."""
+
+import datetime
+import uuid
+
+import pytest
+from django.db.models import signals
+
+from commandes.models import Attribution
+from leads.models import Lead, LeadEvent
+from rdz.core.fastsql import rows_insert
+from tests.factories import CommandeFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_models_written_with_plain_inserts_have_no_signal_receivers():
+    # rows_insert sends no pre_save/post_save: a receiver added later would be skipped.
+    for model in (Lead, LeadEvent, Attribution):
+        for signal in (signals.pre_save, signals.post_save):
+            assert not signal.has_listeners(model), f"{signal} on {model.__name__}"
+
+
+def test_a_lead_and_its_events_read_back_as_the_orm_would_store_them():
+    product = ProductFactory()
+    now = datetime.datetime(2026, 3, 9, 8, 30, 15, 123456, tzinfo=datetime.UTC)
+    lead = Lead(
+        entity="ZR7",
+        product=product,
+        phone="+33612345678",
+        departement="2A",
+        first_name="Zoé 🌞",
+        last_name="Ñúñez",
+        extra={"surface": 40, "toit": "tuiles", "nested": {"a": [1, 2]}},
+        ip="2001:db8::1",
+        consent=True,
+        consent_at=now,
+        created_at=now,
+        status="no_order",
+    )
+    rows_insert([lead])
+    events = [
+        LeadEvent(lead=lead, kind="received", message="Reçu « test »", data={"ip": None}, created_at=now),
+        LeadEvent(lead=lead, kind="validated", message="Validé", created_at=now),
+    ]
+    rows_insert(events)
+    assert all(e.pk for e in events) and events[0].pk != events[1].pk
+    stored = Lead.objects.get(pk=lead.pk)
+    assert isinstance(stored.pk, uuid.UUID)
+    assert (stored.first_name, stored.last_name, stored.departement) == ("Zoé 🌞", "Ñúñez", "2A")
+    assert stored.extra == {"surface": 40, "toit": "tuiles", "nested": {"a": [1, 2]}}
+    assert stored.created_at == now and stored.consent_at == now and stored.consent is True
+    assert stored.ip == "2001:db8::1"
+    assert (stored.status, stored.crm_status, stored.crm_attempts) == ("no_order", "", 0)  # defaults applied
+    assert list(stored.events.order_by("pk").values_list("kind", "message", "data")) == [
+        ("received", "Reçu « test »", {"ip": None}),
+        ("validated", "Validé", {}),
+    ]
+
+
+def test_an_attribution_gets_its_auto_primary_key():
+    commande = CommandeFactory()
+    lead = Lead(entity="ZR7", product=commande.product, phone="+33612345679", departement="13", status="routed")
+    rows_insert([lead])
+    attribution = Attribution(
+        lead=lead,
+        commande=commande,
+        client_id=commande.client_id,
+        entity=commande.entity,
+        phone=lead.phone,
+        product_id=lead.product_id,
+        week_start=datetime.date(2026, 3, 9),
+        day=datetime.date(2026, 3, 10),
+        explanation={"status": "routed", "commandes": []},
+    )
+    rows_insert([attribution])
+    stored = Attribution.objects.get(pk=attribution.pk)
+    assert stored.lead_id == lead.pk and stored.explanation == {"status": "routed", "commandes": []}
+    assert stored.status == "pending" and stored.counts_for_quota is True

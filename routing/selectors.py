@@ -1,0 +1,146 @@
+"""The routing engine's reads (§5–§7), in hand-written SQL.
+
+Routing runs inside every intake request: these two statements are its whole read cost.
+They are plain SQL that SQLite and PostgreSQL both accept (values adapted with the
+connection's own adapters, booleans and dates read back the same on both), because
+building them through the ORM cost several times the database's own work.
+
+Fills come from the per-day counters the database keeps (`commandes.CommandeFill`); the
+§6 duplicate flag from the (client, phone, product, created_at) index.
+"""
+
+import datetime
+import json
+from dataclasses import dataclass
+
+from django.db import connection
+
+from commandes.services import DUPLICATE_WINDOW, WEEK, Fill
+from rdz.core.timeutils import paris_now, week_start
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    id: int
+    name: str
+    active: bool
+    api_url: str
+
+
+@dataclass
+class Candidate:
+    """A commande matching a lead's entity and product, with its fill and §6 flag.
+
+    Reads like a `Commande` for `commande_closed_reason` / `commande_quota_reason`.
+    """
+
+    pk: int
+    client_id: int
+    entity: str
+    name: str
+    product_code: str
+    departements: list
+    weekly_quota: int
+    daily_cap: int | None
+    priority: int
+    active: bool
+    starts_on: datetime.date | None
+    ends_on: datetime.date | None
+    created_at: object  # only compared with other candidates' (ranking tie-break)
+    client: ClientRow
+    fill: Fill
+    duplicate: bool
+
+    def covers(self, departement: str) -> bool:
+        return "*" in self.departements or departement in self.departements
+
+    @property
+    def label(self) -> str:
+        return f"#{self.pk} {self.client.name} ({self.name or self.product_code})"
+
+
+# Week fill, day fill and the §6 flag of commande `c` (params: monday, next monday, today,
+# phone, product, duplicate cutoff).
+_FILL_AND_DUPLICATE = """
+    COALESCE((SELECT SUM(f.used) FROM commandes_commandefill f
+              WHERE f.commande_id = c.id AND f.day >= %s AND f.day < %s), 0),
+    COALESCE((SELECT f.used FROM commandes_commandefill f WHERE f.commande_id = c.id AND f.day = %s), 0),
+    EXISTS(SELECT 1 FROM commandes_attribution a
+           WHERE a.client_id = c.client_id AND a.phone = %s AND a.product_id = %s AND a.created_at > %s)
+"""
+
+# Constant fragments only; every value is a parameter.
+_CANDIDATES = f"""
+SELECT c.id, c.client_id, c.entity, c.name, p.code, c.departements, c.weekly_quota, c.daily_cap, c.priority,
+       c.active, c.starts_on, c.ends_on, c.created_at, cl.name, cl.active, cl.api_url,
+       {_FILL_AND_DUPLICATE}
+FROM commandes_commande c
+JOIN commandes_client cl ON cl.id = c.client_id
+JOIN leads_product p ON p.id = c.product_id
+WHERE c.entity = %s AND c.product_id = %s {{backlog}}
+ORDER BY c.priority DESC, c.created_at ASC, c.id ASC
+"""  # noqa: S608
+
+_RECHECK = f"SELECT {_FILL_AND_DUPLICATE} FROM commandes_commande c WHERE c.id = %s"  # noqa: S608
+
+
+def _date(value) -> datetime.date | None:
+    if value is None or isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(value)
+
+
+def _fill_params(*, phone: str, product_id: int, now: datetime.datetime) -> list:
+    ops = connection.ops
+    today = paris_now(now).date()
+    monday = week_start(today)
+    return [
+        ops.adapt_datefield_value(monday),
+        ops.adapt_datefield_value(monday + WEEK),
+        ops.adapt_datefield_value(today),
+        phone,
+        product_id,
+        ops.adapt_datetimefield_value(now - DUPLICATE_WINDOW),
+    ]
+
+
+def routing_candidates(
+    *, entity: str, product_id: int, phone: str, now: datetime.datetime, backlog: bool = False
+) -> list[Candidate]:
+    """Every commande of `entity` for the product (open or not: the explanation lists
+    them all), by priority then age, with this week's and today's fill and the §6 flag."""
+    sql = _CANDIDATES.format(backlog="AND c.accepts_backlog" if backlog else "")
+    params = [*_fill_params(phone=phone, product_id=product_id, now=now), entity, product_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        Candidate(
+            pk=r[0],
+            client_id=r[1],
+            entity=r[2],
+            name=r[3],
+            product_code=r[4],
+            departements=json.loads(r[5]) if isinstance(r[5], str) else r[5],
+            weekly_quota=r[6],
+            daily_cap=r[7],
+            priority=r[8],
+            active=bool(r[9]),
+            starts_on=_date(r[10]),
+            ends_on=_date(r[11]),
+            created_at=r[12],
+            client=ClientRow(id=r[1], name=r[13], active=bool(r[14]), api_url=r[15]),
+            fill=Fill(int(r[16]), int(r[17])),
+            duplicate=bool(r[18]),
+        )
+        for r in rows
+    ]
+
+
+def routing_recheck(*, commande_id: int, phone: str, product_id: int, now: datetime.datetime) -> tuple[Fill, bool]:
+    """Fill and §6 flag of one commande, read again (a new statement, so it sees what an
+    earlier holder of the client lock committed)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RECHECK, [*_fill_params(phone=phone, product_id=product_id, now=now), commande_id])
+        week, day, duplicate = cursor.fetchone()
+    return Fill(int(week), int(day)), bool(duplicate)
