@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from leads.models import Lead, Product
+from leads.models import Lead
 from leads.normalization import normalize_departement, normalize_email, normalize_name, normalize_phone
+from leads.selectors import product_active_by_code
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
 
@@ -73,7 +74,7 @@ class ProviderLeadSerializer(LeadBodySerializer):
     consent_text_version = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
 
     def validate_product(self, value):
-        product = Product.objects.filter(code__iexact=value.strip(), active=True).first()
+        product = product_active_by_code(code=value.strip())
         if product is None:
             raise serializers.ValidationError(f"Produit inconnu ou inactif : « {value[:20]} ».")
         return product

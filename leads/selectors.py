@@ -3,16 +3,34 @@
 import datetime
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
-from leads.models import Lead, OppositionEntry, TrackingEvent
+from leads.models import Lead, OppositionEntry, Product, ProductField, TrackingEvent
+from rdz.core.fastsql import rows_select
 from rdz.core.timeutils import PARIS, paris_day_bounds
 
 
 def phone_is_opposed(*, phone: str) -> bool:
-    """True when the (E.164) number is on the opposition list: never route, deliver or forward it (§16)."""
-    return OppositionEntry.objects.filter(phone=phone).exists()
+    """True when the (E.164) number is on the opposition list: never route, deliver or forward it (§16).
+
+    Plain SQL: it runs in every intake.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM leads_oppositionentry WHERE phone = %s LIMIT 1", [phone])
+        return cursor.fetchone() is not None
+
+
+def product_active_by_code(*, code: str) -> Product | None:
+    """The active product with this code, in any case (intake: plain SQL, see rdz.core.fastsql)."""
+    found = rows_select(Product, "active AND UPPER(code) = UPPER(%s)", [code], order_by="code")
+    return found[0] if found else None
+
+
+def product_fields(*, product_id: int) -> list[ProductField]:
+    """The product's declared extra fields (§3), in their display order."""
+    return rows_select(ProductField, "product_id = %s", [product_id], order_by="position, id")
 
 
 def opposition_entries(*, search: str = "", source: str = ""):

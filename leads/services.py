@@ -9,7 +9,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry, Product, ProductField, ProductFieldType
+from leads.models import Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
+from leads.selectors import phone_is_opposed, product_fields
 from rdz.core.fastsql import rows_insert
 from rdz.core.services import settings_get
 
@@ -86,7 +87,7 @@ def product_extra_validate(*, product: Product, extra, fields: list[ProductField
     if not isinstance(extra, dict):
         raise LeadError({"extra": ['Un objet JSON est attendu (ex. {"surface": 40}).']})
     if fields is None:
-        fields = list(ProductField.objects.filter(product=product))
+        fields = product_fields(product_id=product.pk)
     cleaned = dict(extra)
     errors: list[str] = []
     for f in fields:
@@ -270,7 +271,7 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
             data={"status": "blacklisted"},
             at=_elapsed(now, started),
         )
-    elif OppositionEntry.objects.filter(phone=data.phone).exists():
+    elif phone_is_opposed(phone=data.phone):
         lead.status = LeadStatus.OPPOSED
         _lead_insert(
             lead=lead,

@@ -1,6 +1,10 @@
 """Providers and their API keys (§9)."""
 
-from django.db import transaction
+import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from providers.models import Provider, ProviderAPIKey
@@ -17,10 +21,29 @@ def provider_authenticate(*, key: str) -> Provider | None:
     if not key or len(key) > 200 or "." not in key:
         return None
     prefix = key.partition(".")[0]
-    api_key = ProviderAPIKey.objects.select_related("provider").filter(prefix=prefix, revoked=False).first()
-    if api_key is None or not api_key.is_valid(key) or api_key.has_expired:
+    # One plain SQL statement (every provider call authenticates): the newest live key
+    # with this prefix and its provider.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT k.hashed_key, k.expiry_date, p.id, p.name, p.slug, p.entity, p.active"
+            " FROM providers_providerapikey k JOIN providers_provider p ON p.id = k.provider_id"
+            " WHERE k.prefix = %s AND NOT k.revoked ORDER BY k.created DESC LIMIT 1",
+            [prefix],
+        )
+        row = cursor.fetchone()
+    if row is None or not ProviderAPIKey.objects.key_generator.verify(key, row[0]):
         return None
-    return api_key.provider
+    expiry = row[1]
+    if isinstance(expiry, str):  # SQLite: text, or a naive UTC datetime
+        expiry = parse_datetime(expiry)
+    if expiry is not None and timezone.is_naive(expiry):
+        expiry = timezone.make_aware(expiry, datetime.UTC)
+    if expiry is not None and expiry < timezone.now():
+        return None
+    pk, name, slug, entity, active = row[2:]
+    return Provider.from_db(
+        connection.alias, ["id", "name", "slug", "entity", "active"], [pk, name, slug, entity, bool(active)]
+    )
 
 
 def _unique_slug(name: str) -> str:

@@ -1,8 +1,11 @@
 """Provider keys (§9, §17): shown once, hashed at rest, rotation invalidates at once."""
 
+import datetime
+
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from providers.models import Provider, ProviderAPIKey
 from providers.services import ProviderError, provider_authenticate, provider_create, provider_rotate_key
@@ -24,6 +27,23 @@ def test_rotation_revokes_the_old_key_at_once_and_is_audited(zr7_provider):
     assert provider_authenticate(key=zr7_provider.api_key) is None
     assert provider_authenticate(key=new_key) == zr7_provider
     assert AuditLog.objects.filter(action="provider_rotate_key", entity="ZR7").count() == 1
+
+
+def test_an_expired_key_or_a_wrong_secret_authenticates_nobody(zr7_provider):
+    prefix, _, secret = zr7_provider.api_key.partition(".")
+    assert provider_authenticate(key=f"{prefix}.{secret[:-1]}x") is None
+    ProviderAPIKey.objects.filter(provider=zr7_provider).update(
+        expiry_date=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    assert provider_authenticate(key=zr7_provider.api_key) is None
+    ProviderAPIKey.objects.filter(provider=zr7_provider).update(expiry_date=timezone.now() + datetime.timedelta(days=1))
+    provider = provider_authenticate(key=zr7_provider.api_key)
+    assert provider == zr7_provider and provider.active is True and provider.entity == "ZR7"
+
+
+def test_a_deactivated_provider_is_authenticated_but_inactive(zr7_provider):
+    Provider.objects.filter(pk=zr7_provider.pk).update(active=False)
+    assert provider_authenticate(key=zr7_provider.api_key).active is False
 
 
 @pytest.mark.parametrize("key", ["", "sans-point", "a.b", "." * 300])

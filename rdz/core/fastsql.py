@@ -1,4 +1,4 @@
-"""Plain INSERTs of model instances for the intake hot path.
+"""Plain INSERTs and SELECTs of model instances for the intake hot path.
 
 `Model.save()` and `bulk_create()` rebuild their SQL through the ORM's compiler on every
 call, which costs several times the INSERT itself. `rows_insert` writes the same row (every
@@ -56,3 +56,46 @@ def rows_insert(objs: Sequence[Model]) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+_SELECTS: dict[tuple, tuple] = {}
+
+
+def rows_select(model: type[Model], where: str, params: Sequence, *, order_by: str = "") -> list[Model]:
+    """Instances of `model` matching a hand-written `where` (columns of its own table).
+
+    Every concrete field is read and converted exactly as the ORM's compiler does (the
+    backend's and the field's converters: SQLite booleans and dates, JSON), so the
+    instances are the ones `Model.objects.filter(...)` would return. `where` and
+    `order_by` are constant SQL; values go in `params`.
+    """
+    key = (model, connection.vendor, where, order_by)
+    cached = _SELECTS.get(key)
+    if cached is None:
+        meta = model._meta
+        quote = connection.ops.quote_name
+        fields = list(meta.concrete_fields)
+        sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)} WHERE {where}"  # noqa: S608
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        converters = []
+        for index, f in enumerate(fields):
+            col = f.get_col(meta.db_table)
+            functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if functions:
+                converters.append((index, functions, col))
+        cached = _SELECTS[key] = (sql, converters)
+    sql, converters = cached
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        rows = cursor.fetchall()
+    objs = []
+    for row in rows:
+        values = list(row)
+        for index, functions, col in converters:
+            value = values[index]
+            for function in functions:
+                value = function(value, col, connection)
+            values[index] = value
+        objs.append(model.from_db(connection.alias, None, values))
+    return objs

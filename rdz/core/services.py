@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from rdz.core.fastsql import rows_select
 from rdz.core.models import (
     Alert,
     AlertState,
@@ -32,8 +33,12 @@ class CoreError(Exception):
 
 # --- Settings record -------------------------------------------------------------------
 def settings_get() -> AppSettings:
-    """The settings record, read from the database each time (no restart needed)."""
-    obj = AppSettings.objects.filter(pk=AppSettings.SINGLETON_ID).first()
+    """The settings record, read from the database each time (no restart needed).
+
+    Plain SQL (rdz.core.fastsql): every intake reads it.
+    """
+    found = rows_select(AppSettings, "id = %s", [AppSettings.SINGLETON_ID])
+    obj = found[0] if found else None
     if obj is None:
         obj, _ = AppSettings.objects.get_or_create(pk=AppSettings.SINGLETON_ID)
     return obj
