@@ -7,7 +7,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q, Sum
 
 from commandes.models import Attribution, Commande, CommandeFill, DeliveryChannel
-from rdz.core.fastsql import rows_insert
+from rdz.core.fastsql import hot_cursor, rows_insert
 from rdz.core.outbox import outbox_dispatch_on_commit
 from rdz.core.services import outbox_enqueue
 from rdz.core.timeutils import paris_now, week_start
@@ -101,7 +101,7 @@ def client_lock(*, client_id: int) -> None:
     locks, its single writer serializes the transactions instead.
     """
     suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute("SELECT id FROM commandes_client WHERE id = %s" + suffix, [client_id])  # noqa: S608 (constant)
         cursor.fetchone()
 

@@ -3,12 +3,11 @@
 import datetime
 from collections import defaultdict
 
-from django.db import connection
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from leads.models import Lead, OppositionEntry, Product, ProductField, TrackingEvent
-from rdz.core.fastsql import rows_select
+from rdz.core.fastsql import hot_cursor, rows_select
 from rdz.core.timeutils import PARIS, paris_day_bounds
 
 
@@ -17,7 +16,7 @@ def phone_is_opposed(*, phone: str) -> bool:
 
     Plain SQL: it runs in every intake.
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute("SELECT 1 FROM leads_oppositionentry WHERE phone = %s LIMIT 1", [phone])
         return cursor.fetchone() is not None
 

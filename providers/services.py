@@ -9,6 +9,7 @@ from django.utils.text import slugify
 
 from providers.models import Provider, ProviderAPIKey
 from rdz.core.entities import Entity
+from rdz.core.fastsql import hot_cursor
 from rdz.core.services import audit_log
 
 
@@ -23,7 +24,7 @@ def provider_authenticate(*, key: str) -> Provider | None:
     prefix = key.partition(".")[0]
     # One plain SQL statement (every provider call authenticates): the newest live key
     # with this prefix and its provider.
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             "SELECT k.hashed_key, k.expiry_date, p.id, p.name, p.slug, p.entity, p.active"
             " FROM providers_providerapikey k JOIN providers_provider p ON p.id = k.provider_id"

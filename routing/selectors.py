@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from commandes.services import DUPLICATE_WINDOW, WEEK, Fill
+from rdz.core.fastsql import hot_cursor
 from rdz.core.timeutils import paris_now, week_start
 
 
@@ -111,7 +112,7 @@ def routing_candidates(
     them all), by priority then age, with this week's and today's fill and the §6 flag."""
     sql = _CANDIDATES.format(backlog="AND c.accepts_backlog" if backlog else "")
     params = [*_fill_params(phone=phone, product_id=product_id, now=now), entity, product_id]
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [
@@ -140,7 +141,7 @@ def routing_candidates(
 def routing_recheck(*, commande_id: int, phone: str, product_id: int, now: datetime.datetime) -> tuple[Fill, bool]:
     """Fill and §6 flag of one commande, read again (a new statement, so it sees what an
     earlier holder of the client lock committed)."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_RECHECK, [*_fill_params(phone=phone, product_id=product_id, now=now), commande_id])
         week, day, duplicate = cursor.fetchone()
     return Fill(int(week), int(day)), bool(duplicate)

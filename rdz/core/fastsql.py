@@ -8,12 +8,40 @@ It sends no model signals: callers use it only for models that have no receivers
 (leads, timeline events, attributions — see the test that checks this).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 _AUTO = (AutoField, BigAutoField, SmallAutoField)
+
+
+@contextmanager
+def hot_cursor() -> Iterator:
+    """A cursor for the statements every intake runs.
+
+    On PostgreSQL (unless DB_PREPARED_STATEMENTS is off, e.g. behind a transaction-mode
+    pooler) it binds parameters on the server, so psycopg prepares each statement on the
+    connection after its second use and PostgreSQL stops re-planning it. The ORM's own
+    cursors bind on the client and are never prepared. The cursor is Django's wrapper, so
+    query logging and `CaptureQueriesContext` see these statements like any other.
+    """
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = 2
+    raw = ServerBindingCursor(connection.connection)
+    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with wrapped:
+        yield wrapped
+
+
 _STATEMENTS: dict[tuple, tuple] = {}
 
 
@@ -48,7 +76,7 @@ def rows_insert(objs: Sequence[Model]) -> None:
     for obj in objs:
         for f in fields:
             params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         if auto is not None:
             for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
@@ -86,7 +114,7 @@ def rows_select(model: type[Model], where: str, params: Sequence, *, order_by: s
                 converters.append((index, functions, col))
         cached = _SELECTS[key] = (sql, converters)
     sql, converters = cached
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, list(params))
         rows = cursor.fetchall()
     objs = []

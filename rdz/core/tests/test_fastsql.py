@@ -77,3 +77,32 @@ def test_an_attribution_gets_its_auto_primary_key():
     stored = Attribution.objects.get(pk=attribution.pk)
     assert stored.lead_id == lead.pk and stored.explanation == {"status": "routed", "commandes": []}
     assert stored.status == "pending" and stored.counts_for_quota is True
+
+
+def _prepared_statements() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        return cursor.fetchone()[0]
+
+
+def test_hot_statements_are_prepared_on_postgresql_and_still_logged(settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from leads.selectors import phone_is_opposed, product_fields
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL feature")
+    before = _prepared_statements()
+    with CaptureQueriesContext(connection) as ctx:
+        for _ in range(3):
+            assert phone_is_opposed(phone="+33600000001") is False
+    assert len(ctx.captured_queries) == 3
+    assert _prepared_statements() == before + 1
+
+    settings.DB_PREPARED_STATEMENTS = False  # behind a transaction-mode pooler
+    for _ in range(3):
+        assert product_fields(product_id=0) == []
+    assert _prepared_statements() == before + 1
