@@ -128,7 +128,9 @@ class ProviderLeadCreateView(APIView):
             return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
         v = serializer.validated_data
         try:
-            extra = product_extra_validate(product=v["product"], extra=v.get("extra"))
+            extra = product_extra_validate(
+                product=v["product"], extra=v.get("extra"), fields=v["product"].declared_fields
+            )
             data = LeadInput(
                 phone=v["phone"],
                 product=v["product"],

@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from leads.models import Lead, OppositionEntry, Product, ProductField, TrackingEvent
-from rdz.core.fastsql import hot_cursor, rows_select
+from rdz.core.fastsql import ModelReader, hot_cursor, rows_select
 from rdz.core.timeutils import PARIS, paris_day_bounds
 
 
@@ -22,9 +22,25 @@ def phone_is_opposed(*, phone: str) -> bool:
 
 
 def product_active_by_code(*, code: str) -> Product | None:
-    """The active product with this code, in any case (intake: plain SQL, see rdz.core.fastsql)."""
-    found = rows_select(Product, "active AND UPPER(code) = UPPER(%s)", [code], order_by="code")
-    return found[0] if found else None
+    """The active product with this code, in any case, and its declared extra fields
+    (`product.declared_fields`, in display order) read by the same statement: intake runs
+    it on every call (rdz.core.fastsql)."""
+    products, fields = ModelReader.get(Product, "p"), ModelReader.get(ProductField, "f")
+    sql = (
+        f"SELECT {products.columns}, {fields.columns} FROM leads_product p"  # noqa: S608 (constant)
+        " LEFT JOIN leads_productfield f ON f.product_id = p.id"
+        " WHERE p.active AND UPPER(p.code) = UPPER(%s) ORDER BY p.code, p.id, f.position, f.id"
+    )
+    with hot_cursor() as cursor:
+        cursor.execute(sql, [code])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    product = products.build(rows[0][: products.size])
+    product.declared_fields = [
+        fields.build(row[products.size :]) for row in rows if row[0] == product.pk and row[products.size] is not None
+    ]
+    return product
 
 
 def product_fields(*, product_id: int) -> list[ProductField]:

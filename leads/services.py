@@ -326,10 +326,9 @@ def _routing_event(result) -> tuple[str, str]:
 
 
 def _lead_insert(*, lead: Lead, events: list[LeadEvent], kind: str, message: str, data: dict, at) -> LeadEvent:
-    """One INSERT for the lead, one for its timeline (received, validated, decision)."""
+    """The lead and its timeline (received, validated, decision), one INSERT statement."""
     decision = LeadEvent(lead=lead, kind=kind, created_at=at, message=message, data=data)
-    rows_insert([lead])
-    rows_insert([*events, decision])
+    rows_insert([lead], [*events, decision])  # one statement on PostgreSQL
     return decision
 
 

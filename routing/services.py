@@ -163,36 +163,31 @@ def _try_attribute(
     """Lock the client, re-check quota and §6 under the lock, attribute. Savepoint releases the lock on refusal.
 
     The explanation is complete before the attribution row is written (chosen + `passed`
-    verdicts), so it is stored by the INSERT itself.
+    verdicts), so it is stored by the INSERT itself. On success the savepoint is left to
+    the COMMIT (no RELEASE round trip): nothing rolls back to it any more.
     """
+    savepoint = transaction.savepoint()
+    client_lock(client_id=commande.client_id)
+    # A new statement after the lock: it sees what the previous holder committed.
+    fill, duplicate = routing_recheck(commande_id=commande.pk, phone=lead.phone, product_id=lead.product_id, now=now)
     refused: Verdict | None = None
-    try:
-        with transaction.atomic():
-            client_lock(client_id=commande.client_id)
-            # A new statement after the lock: it sees what the previous holder committed.
-            fill, duplicate = routing_recheck(
-                commande_id=commande.pk, phone=lead.phone, product_id=lead.product_id, now=now
-            )
-            reason = commande_quota_reason(commande, fill)
-            if reason:
-                refused = _verdict(commande, fill.week / commande.weekly_quota, "full", reason)
-                raise _Refused
-            if duplicate:
-                refused = _verdict(commande, ratio, "duplicate", "doublon 30 jours")
-                raise _Refused
-            result.verdicts.append(_verdict(commande, ratio, "chosen", "choisie"))
-            result.verdicts.extend(passed)
-            result.status = "routed"
-            return attribution_create(
-                lead=lead, commande=commande, now=now, is_backlog=backlog, explanation=result.explanation()
-            )
-    except _Refused:
+    reason = commande_quota_reason(commande, fill)
+    if reason:
+        refused = _verdict(commande, fill.week / commande.weekly_quota, "full", reason)
+    elif duplicate:
+        refused = _verdict(commande, ratio, "duplicate", "doublon 30 jours")
+    if refused is not None:
+        # Rolling back to the savepoint releases the client's row lock: a transaction
+        # holds at most one client lock at a time, so intakes never deadlock.
+        transaction.savepoint_rollback(savepoint)
         result.verdicts.append(refused)
         return None
-
-
-class _Refused(Exception):
-    pass
+    result.verdicts.append(_verdict(commande, ratio, "chosen", "choisie"))
+    result.verdicts.extend(passed)
+    result.status = "routed"
+    return attribution_create(
+        lead=lead, commande=commande, now=now, is_backlog=backlog, explanation=result.explanation()
+    )
 
 
 @transaction.atomic

@@ -63,67 +63,92 @@ def _statement(model: type[Model], rows: int) -> tuple[str, list, object]:
     return cached
 
 
-def rows_insert(objs: Sequence[Model]) -> None:
-    """INSERT `objs` (same model) in one statement; auto primary keys are set on them.
+def _insert_params(objs: Sequence[Model], fields: list) -> list:
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
 
-    Runs in the caller's transaction; database constraints apply as for `save()`.
+
+def rows_insert(*groups: Sequence[Model]) -> None:
+    """INSERT each group of instances (one model per group); auto primary keys are set.
+
+    One statement per call on PostgreSQL: several groups are chained as data-modifying
+    CTEs (`WITH a AS (INSERT …) INSERT …`), which PostgreSQL runs to completion; only the
+    last group may have an auto primary key to read back. Foreign keys between the groups
+    are checked at commit (Django creates them deferrable). SQLite runs one statement per
+    group. Runs in the caller's transaction; constraints apply as for `save()`.
     """
-    if not objs:
+    groups = [g for g in groups if g]
+    if not groups:
         return
-    model = type(objs[0])
-    sql, fields, auto = _statement(model, len(objs))
-    params = []
-    for obj in objs:
-        for f in fields:
-            params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
+    statements = []
+    for position, objs in enumerate(groups):
+        sql, fields, auto = _statement(type(objs[0]), len(objs))
+        if auto is not None and position < len(groups) - 1 and connection.vendor == "postgresql":
+            raise ValueError("only the last group of a chained INSERT may have an auto primary key")
+        statements.append((sql, _insert_params(objs, fields), auto, objs))
+    if connection.vendor == "postgresql" and len(statements) > 1:
+        prefix = ", ".join(f"i{n} AS ({sql})" for n, (sql, *_) in enumerate(statements[:-1]))
+        last_sql, _, auto, objs = statements[-1]
+        params = [p for _, group_params, _, _ in statements for p in group_params]
+        statements = [(f"WITH {prefix} {last_sql}", params, auto, objs)]
     with hot_cursor() as cursor:
-        cursor.execute(sql, params)
-        if auto is not None:
-            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                setattr(obj, auto.attname, pk)
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        for sql, params, auto, objs in statements:
+            cursor.execute(sql, params)
+            if auto is not None:
+                for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                    setattr(obj, auto.attname, pk)
+    for objs in groups:
+        for obj in objs:
+            obj._state.adding = False
+            obj._state.db = connection.alias
 
 
-_SELECTS: dict[tuple, tuple] = {}
+class ModelReader:
+    """Reads one model's concrete fields from a hand-written SELECT (`columns` in it, in
+    order) and builds instances, converted exactly as the ORM's compiler does (the
+    backend's and the field's converters: SQLite booleans and dates, JSON)."""
 
+    _cache: dict[tuple, "ModelReader"] = {}
 
-def rows_select(model: type[Model], where: str, params: Sequence, *, order_by: str = "") -> list[Model]:
-    """Instances of `model` matching a hand-written `where` (columns of its own table).
-
-    Every concrete field is read and converted exactly as the ORM's compiler does (the
-    backend's and the field's converters: SQLite booleans and dates, JSON), so the
-    instances are the ones `Model.objects.filter(...)` would return. `where` and
-    `order_by` are constant SQL; values go in `params`.
-    """
-    key = (model, connection.vendor, where, order_by)
-    cached = _SELECTS.get(key)
-    if cached is None:
+    def __init__(self, model: type[Model], alias: str):
         meta = model._meta
         quote = connection.ops.quote_name
-        fields = list(meta.concrete_fields)
-        sql = f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(meta.db_table)} WHERE {where}"  # noqa: S608
-        if order_by:
-            sql += f" ORDER BY {order_by}"
-        converters = []
-        for index, f in enumerate(fields):
+        self.model = model
+        self.fields = list(meta.concrete_fields)
+        self.columns = ", ".join(f"{alias}.{quote(f.column)}" for f in self.fields)
+        self.size = len(self.fields)
+        self.converters = []
+        for index, f in enumerate(self.fields):
             col = f.get_col(meta.db_table)
             functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if functions:
-                converters.append((index, functions, col))
-        cached = _SELECTS[key] = (sql, converters)
-    sql, converters = cached
-    with hot_cursor() as cursor:
-        cursor.execute(sql, list(params))
-        rows = cursor.fetchall()
-    objs = []
-    for row in rows:
-        values = list(row)
-        for index, functions, col in converters:
+                self.converters.append((index, functions, col))
+
+    @classmethod
+    def get(cls, model: type[Model], alias: str) -> "ModelReader":
+        key = (model, connection.vendor, alias)
+        if key not in cls._cache:
+            cls._cache[key] = cls(model, alias)
+        return cls._cache[key]
+
+    def build(self, values: Sequence) -> Model:
+        values = list(values)
+        for index, functions, col in self.converters:
             value = values[index]
             for function in functions:
                 value = function(value, col, connection)
             values[index] = value
-        objs.append(model.from_db(connection.alias, None, values))
-    return objs
+        return self.model.from_db(connection.alias, None, values)
+
+
+def rows_select(model: type[Model], where: str, params: Sequence, *, order_by: str = "") -> list[Model]:
+    """Instances of `model` matching a hand-written `where` (columns of its own table,
+    prefixed `t.`), as `Model.objects.filter(...)` would return them. `where` and
+    `order_by` are constant SQL; values go in `params`."""
+    reader = ModelReader.get(model, "t")
+    sql = f"SELECT {reader.columns} FROM {connection.ops.quote_name(model._meta.db_table)} t WHERE {where}"  # noqa: S608
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    with hot_cursor() as cursor:
+        cursor.execute(sql, list(params))
+        rows = cursor.fetchall()
+    return [reader.build(row) for row in rows]
