@@ -1,75 +1,11 @@
-"""Per-IP throttles of the public landing endpoints (§11).
+"""Per-IP throttles of the public landing endpoints (§11): fixed windows counted in the
+cache (rdz.core.throttling), rates `form_ip` and `track_ip` of DEFAULT_THROTTLE_RATES."""
 
-A fixed-window counter: one atomic INCR (+ EXPIRE, pipelined) per request on Redis,
-instead of DRF's read-modify-write of a timestamp list, which costs two round trips and
-grows with the rate. Other cache backends use add/incr. The rates are DRF's
-DEFAULT_THROTTLE_RATES (`form_ip`, `track_ip`); the client address is DRF's `get_ident`
-(NUM_PROXIES decides whether X-Forwarded-For is trusted).
-"""
-
-import time
-
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
-from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle
-
-_redis_clients: dict[int, object] = {}
+from rdz.core.throttling import FixedWindowThrottle
 
 
-def _window_count(key: str, seconds: int) -> int:
-    """Increment and return the counter `key`, created with a lifetime of `seconds`."""
-    backend = caches["default"]  # this thread's backend object (`cache` is only a proxy)
-    if isinstance(backend, RedisCache):
-        full_key = backend.make_and_validate_key(key)
-        pool = backend._cache._get_connection_pool(write=True)
-        client = _redis_clients.get(id(pool))
-        if client is None:
-            # Django builds a new Redis() object per call; one per connection pool is enough.
-            client = _redis_clients[id(pool)] = backend._cache._client(connection_pool=pool)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(full_key)
-        pipe.expire(full_key, seconds + 1)
-        count, _ = pipe.execute()
-        return int(count)
-    if backend.add(key, 1, seconds + 1):
-        return 1
-    try:
-        return backend.incr(key)
-    except ValueError:  # expired between add and incr
-        backend.set(key, 1, seconds + 1)
-        return 1
-
-
-class FixedWindowIpThrottle(BaseThrottle):
-    scope = ""
-    THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-
-    def __init__(self) -> None:
-        rate = self.THROTTLE_RATES.get(self.scope)
-        self.num_requests, self.duration = self.parse_rate(rate)
-        self._wait = 0.0
-
-    @staticmethod
-    def parse_rate(rate: str | None) -> tuple[int | None, int]:
-        if not rate:
-            return None, 1
-        num, period = rate.split("/")
-        return int(num), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
-
-    def allow_request(self, request, view) -> bool:
-        if self.num_requests is None:
-            return True
-        now = time.time()
-        window = int(now // self.duration)
-        key = f"throttle:{self.scope}:{self.get_ident(request)}:{window}"
-        if _window_count(key, self.duration) <= self.num_requests:
-            return True
-        self._wait = self.duration - (now % self.duration)
-        return False
-
-    def wait(self) -> float:
-        return self._wait
+class FixedWindowIpThrottle(FixedWindowThrottle):
+    """Counts per client address (DRF's `get_ident`)."""
 
 
 class FormIpThrottle(FixedWindowIpThrottle):

@@ -3,9 +3,9 @@
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import SimpleRateThrottle
 
 from providers.services import provider_authenticate
+from rdz.core.throttling import FixedWindowThrottle
 
 
 class ProviderPrincipal:
@@ -45,10 +45,10 @@ class IsActiveProvider(BasePermission):
         return bool(request.auth is not None and getattr(request.auth, "active", False))
 
 
-class ProviderRateThrottle(SimpleRateThrottle):
+class ProviderRateThrottle(FixedWindowThrottle):
+    """Per provider (rate `provider` of DEFAULT_THROTTLE_RATES), fixed windows in the cache."""
+
     scope = "provider"
 
-    def get_cache_key(self, request, view):
-        if request.auth is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+    def throttle_ident(self, request) -> str | None:
+        return None if request.auth is None else f"provider-{request.auth.pk}"
