@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
+from leads.models import CrmStatus, Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
 from leads.selectors import phone_is_opposed, product_fields
 from rdz.core.fastsql import rows_insert
 from rdz.core.services import settings_get
@@ -45,6 +45,9 @@ class LeadInput:
     variant: str = ""
     consent_page_url: str = ""
     consent_text_version: str = ""
+    # Form leads: the CRM the lead will be forwarded to, written pending with the lead
+    # itself (routing.crm queues the forwarding in the same transaction).
+    crm_target: str = ""
 
 
 # --- Timeline --------------------------------------------------------------------------
@@ -242,6 +245,8 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
         consent_page_url=data.consent_page_url[:500],
         consent_text_version=data.consent_text_version[:50],
         status=LeadStatus.NO_ORDER,
+        crm_status=CrmStatus.PENDING if data.crm_target else "",
+        crm_target=data.crm_target,
     )
     origin = f"provider {provider.slug}" if provider else f"formulaire {form.code}"
     events = [
@@ -273,6 +278,7 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
         )
     elif phone_is_opposed(phone=data.phone):
         lead.status = LeadStatus.OPPOSED
+        lead.crm_status, lead.crm_target = "", ""  # never forwarded (§16)
         _lead_insert(
             lead=lead,
             events=events,

@@ -4,10 +4,12 @@ double-click dedupe, tracking events, and the lead's CRM forwarding state.
 Kept apart from leads/services.py (provider and shared intake) to keep both small.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import re
 import time
+import uuid
 from urllib.parse import urlsplit
 
 from django.db import connection, models, transaction
@@ -16,6 +18,7 @@ from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add
+from rdz.core.fastsql import hot_cursor
 from rdz.core.services import audit_log
 
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
@@ -270,6 +273,24 @@ def _dedupe_lock(*, form_id: int, visitor_id: str, phone: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
+def _recent_submission(*, form_id: int, visitor_id: str, phone: str, now: datetime.datetime) -> Lead | None:
+    """The lead of this form, visitor and phone within FORM_DEDUPE_WINDOW (plain SQL: every
+    submission runs it). No ORDER BY: any lead of the window will do, and the planner then
+    uses the (form, visitor_id, phone) index instead of scanning the form's recent leads."""
+    since = connection.ops.adapt_datetimefield_value(now - FORM_DEDUPE_WINDOW)
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT id, status, entity FROM leads_lead"
+            " WHERE form_id = %s AND visitor_id = %s AND phone = %s AND created_at >= %s LIMIT 1",
+            [form_id, visitor_id, phone, since],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lead_id = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
+    return Lead.from_db(connection.alias, ["id", "status", "entity"], [lead_id, row[1], row[2]])
+
+
 def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime | None = None) -> tuple[Lead, bool]:
     """A landing-page submission (§11, §15): same validation and routing as provider
     intake, not entity-locked. The same form + visitor + phone within FORM_DEDUPE_WINDOW
@@ -281,21 +302,10 @@ def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime 
     now = now or timezone.now()
     with transaction.atomic():
         _dedupe_lock(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone)
-        # No ORDER BY: any lead of the window will do, and the planner then uses the
-        # (form, visitor_id, phone) index instead of scanning the form's recent leads.
-        existing = next(
-            iter(
-                Lead.objects.filter(
-                    form=form, visitor_id=data.visitor_id, phone=data.phone, created_at__gte=now - FORM_DEDUPE_WINDOW
-                )
-                .order_by()
-                .only("id", "status", "entity")[:1]
-            ),
-            None,
-        )
+        existing = _recent_submission(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone, now=now)
         if existing is not None:
             return existing, False
-        lead, _ = lead_create(data=data, form=form, now=now)
+        lead, _ = lead_create(data=dataclasses.replace(data, crm_target=form.target_crm), form=form, now=now)
         crm_forward_enqueue(lead=lead)
     return lead, True
 
@@ -347,7 +357,10 @@ def lead_crm_state_set(
 
 
 def lead_crm_pending_set(*, lead: Lead, target: str) -> None:
-    """Mark a new form lead as waiting for its CRM (one UPDATE, inside the intake transaction)."""
+    """Mark a new form lead as waiting for its CRM (inside the intake transaction): one
+    UPDATE, unless the lead was inserted pending for that CRM already (form submissions)."""
+    if lead.crm_status == CrmStatus.PENDING and lead.crm_target == target:
+        return
     Lead.objects.filter(pk=lead.pk).update(crm_status=CrmStatus.PENDING, crm_target=target)
     lead.crm_status, lead.crm_target = CrmStatus.PENDING, target
 

@@ -102,6 +102,29 @@ def rows_insert(*groups: Sequence[Model]) -> None:
             obj._state.db = connection.alias
 
 
+def row_insert_unless_conflict(obj: Model) -> bool:
+    """INSERT one instance unless it violates a unique constraint (`ON CONFLICT DO
+    NOTHING`, PostgreSQL and SQLite). Returns whether it was written; unlike catching an
+    IntegrityError, it needs no savepoint, so the caller's transaction stays usable."""
+    sql, fields, auto = _statement(type(obj), 1)
+    if auto is not None:
+        sql = sql.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1)
+    else:
+        sql += " ON CONFLICT DO NOTHING"
+    with hot_cursor() as cursor:
+        cursor.execute(sql, _insert_params([obj], fields))
+        if auto is not None:
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            setattr(obj, auto.attname, row[0])
+        elif cursor.rowcount != 1:
+            return False
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return True
+
+
 class ModelReader:
     """Reads one model's concrete fields from a hand-written SELECT (`columns` in it, in
     order) and builds instances, converted exactly as the ORM's compiler does (the

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from rdz.core.fastsql import rows_select
+from rdz.core.fastsql import row_insert_unless_conflict, rows_select
 from rdz.core.models import (
     Alert,
     AlertState,
@@ -167,18 +167,19 @@ def _alert_email(alert_id: int) -> None:
 
 # --- Outbox ----------------------------------------------------------------------------
 def outbox_enqueue(*, kind: str, ref: str, entity: str, max_attempts: int = 5, delay: float = 0) -> OutboxItem | None:
-    """Write the outbox row (same transaction as the caller) — no-op if one is live."""
-    try:
-        with transaction.atomic():
-            return OutboxItem.objects.create(
-                kind=kind,
-                ref=str(ref),
-                entity=entity,
-                max_attempts=max_attempts,
-                next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay),
-            )
-    except IntegrityError:
-        return None
+    """Write the outbox row (same transaction as the caller) — no-op if one is live.
+
+    The unique constraint on live rows decides (one INSERT … ON CONFLICT DO NOTHING, no
+    savepoint): None when a pending or running row already exists for (kind, ref).
+    """
+    item = OutboxItem(
+        kind=kind,
+        ref=str(ref),
+        entity=entity,
+        max_attempts=max_attempts,
+        next_attempt_at=timezone.now() + datetime.timedelta(seconds=delay),
+    )
+    return item if row_insert_unless_conflict(item) else None
 
 
 def outbox_claim(*, item_id: int, lease_seconds: int = 300) -> OutboxItem | None:

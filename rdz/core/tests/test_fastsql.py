@@ -9,6 +9,7 @@ from django.db.models import signals
 from commandes.models import Attribution
 from leads.models import Lead, LeadEvent
 from rdz.core.fastsql import rows_insert
+from rdz.core.models import OutboxItem
 from tests.factories import CommandeFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_models_written_with_plain_inserts_have_no_signal_receivers():
     # rows_insert sends no pre_save/post_save: a receiver added later would be skipped.
-    for model in (Lead, LeadEvent, Attribution):
+    for model in (Lead, LeadEvent, Attribution, OutboxItem):
         for signal in (signals.pre_save, signals.post_save):
             assert not signal.has_listeners(model), f"{signal} on {model.__name__}"
 
