@@ -101,8 +101,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The production server of the Dockerfile: gunicorn, gthread workers.
+GUNICORN_WORKERS = 3
+GUNICORN_THREADS = 4
+SERVER = f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads"
+
+
 def start_server(wsgi: str, env: dict[str, str], port: int, ready_path: str) -> subprocess.Popen:
-    """Start gunicorn (2 workers x 4 threads, as in production) on 127.0.0.1:`port` and
+    """Start gunicorn (SERVER, as in the Dockerfile) on 127.0.0.1:`port` and
     wait until GET `ready_path` answers 200, so no measure includes the start-up."""
     process = subprocess.Popen(
         [
@@ -111,11 +117,11 @@ def start_server(wsgi: str, env: dict[str, str], port: int, ready_path: str) -> 
             "gunicorn",
             wsgi,
             "--workers",
-            "2",
+            str(GUNICORN_WORKERS),
             "--worker-class",
             "gthread",
             "--threads",
-            "4",
+            str(GUNICORN_THREADS),
             "--bind",
             f"{HOST}:{port}",
             "--log-level",

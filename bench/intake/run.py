@@ -8,8 +8,8 @@ baseline, in the same run, on PostgreSQL with ~100k existing leads.
 The benchmark database is created afresh, migrated, seeded (products, a ZR7 provider and
 its key, 40 clients with open commandes (about ten PV candidates per departement), `--leads` existing leads of the last 60 days with
 their attributions and timeline, bulk inserted), and dropped at the end (`--keep-db` keeps
-it). A gunicorn server (2 workers x 4 threads, the project's settings plus a baseline route:
-bench/intake/settings.py) listens on 127.0.0.1 only.
+it). A gunicorn server (bench.common.SERVER: the Dockerfile's 3 workers x 4 threads; the
+project's settings plus a baseline route: bench/intake/settings.py) listens on 127.0.0.1 only.
 
 Two measures, both endpoints on the same server:
 - throughput: rounds alternate baseline (A) and intake (B); `--concurrency` keep-alive
@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import (
     ROOT,
+    SERVER,
     database_drop,
     database_recreate,
     fixed_rate,
@@ -264,7 +265,7 @@ def main() -> None:
         "database": "postgresql",
         "existing_leads": args.leads,
         "load_seconds": load_seconds,
-        "server": "gunicorn 2 workers x 4 threads",
+        "server": SERVER,
         "requests_per_round": args.requests,
         "rounds": args.rounds,
         "concurrency": args.concurrency,

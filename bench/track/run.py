@@ -5,7 +5,8 @@
     python bench/track/run.py [--requests 600] [--rounds 3] [--concurrency 8]
                               [--database-url postgres://…/rdz_bench_track]
 
-A gunicorn server (2 workers × 4 threads, the project's settings plus that baseline route:
+A gunicorn server (bench.common.SERVER: the Dockerfile's 3 workers x 4 threads; the project's
+settings plus that baseline route:
 bench/track/settings.py) runs on a freshly migrated benchmark database; client threads
 with keep-alive connections send the requests. Rounds alternate baseline, track, submit;
 the throughput of each endpoint is the median over rounds, p50/p99 over all requests.
@@ -23,7 +24,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import ROOT, database_recreate, free_port, load, migrate, ms, percentile, server_env, start_server
+from bench.common import (
+    ROOT,
+    SERVER,
+    database_recreate,
+    free_port,
+    load,
+    migrate,
+    ms,
+    percentile,
+    server_env,
+    start_server,
+)
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_track"
 ORIGIN = "https://bench.exemple.fr"
@@ -188,7 +200,7 @@ def main() -> None:
         "requests_per_round": args.requests,
         "rounds": args.rounds,
         "concurrency": args.concurrency,
-        "server": "gunicorn 2 workers x 4 threads",
+        "server": SERVER,
     }
     baseline_rps = statistics.median(results["baseline"]["rps"])
     ok = True
