@@ -124,7 +124,10 @@ class Attribution(models.Model):
     commande = models.ForeignKey(
         Commande, on_delete=models.PROTECT, related_name="attributions", verbose_name="commande"
     )
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="attributions", verbose_name="client")
+    # No index of its own: attr_duplicate_idx and attr_client_status_idx start with it.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="attributions", verbose_name="client", db_index=False
+    )
     entity = models.CharField("entité", max_length=3, choices=Entity.choices)
     # Denormalized from the lead so the §6 duplicate check is one indexed lookup.
     phone = models.CharField("téléphone", max_length=20)
@@ -150,6 +153,7 @@ class Attribution(models.Model):
         on_delete=models.SET_NULL,
         related_name="attributions",
         verbose_name="lot CSV",
+        db_index=False,  # attr_batch_status_idx starts with it
     )
 
     ENTITY_FIELD = "entity"
@@ -159,13 +163,6 @@ class Attribution(models.Model):
         verbose_name_plural = "attributions"
         ordering = ["-created_at"]
         indexes = [
-            # Quota fill (§5): week and day counts of one commande read from this index
-            # alone (index-only scan), whatever the number of attributions of the week.
-            models.Index(
-                fields=["commande", "week_start", "day"],
-                condition=models.Q(counts_for_quota=True),
-                name="attr_quota_fill_idx",
-            ),
             models.Index(fields=["client", "phone", "product", "created_at"], name="attr_duplicate_idx"),
             models.Index(fields=["client", "status"], name="attr_client_status_idx"),
             models.Index(fields=["entity", "created_at"], name="attr_entity_created_idx"),

@@ -89,6 +89,7 @@ class Lead(models.Model):
         on_delete=models.PROTECT,
         related_name="leads",
         verbose_name="provider",
+        db_index=False,  # lead_provider_created_idx starts with it
     )
     form = models.ForeignKey(
         "leads.LeadForm",
@@ -97,6 +98,7 @@ class Lead(models.Model):
         on_delete=models.PROTECT,
         related_name="leads",
         verbose_name="formulaire",
+        db_index=False,  # lead_form_visitor_idx and lead_form_created_idx start with it
     )
     extra = models.JSONField("champs complémentaires", default=dict, blank=True)
     consent = models.BooleanField("consentement", default=False)
@@ -186,7 +188,8 @@ class LeadEvent(models.Model):
         RECYCLED = "recycled", "Recyclé"
         NOTE = "note", "Note"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", verbose_name="lead")
+    # No index of its own: leadevent_lead_created_idx starts with it.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", verbose_name="lead", db_index=False)
     kind = models.CharField("étape", max_length=20, choices=Kind.choices)
     message = models.TextField("détail")
     data = models.JSONField("données", default=dict, blank=True)
