@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 _AUTO = (AutoField, BigAutoField, SmallAutoField)
@@ -25,21 +25,26 @@ def hot_cursor() -> Iterator:
     On PostgreSQL (unless DB_PREPARED_STATEMENTS is off, e.g. behind a transaction-mode
     pooler) it binds parameters on the server, so psycopg prepares each statement on the
     connection after its second use and PostgreSQL stops re-planning it. The ORM's own
-    cursors bind on the client and are never prepared. The cursor is Django's wrapper, so
-    query logging and `CaptureQueriesContext` see these statements like any other.
+    cursors bind on the client and are never prepared. One such cursor is kept per
+    database connection (connections are per thread) and reused. It is handed out in
+    Django's wrapper, so query logging and `CaptureQueriesContext` see these statements
+    like any other.
     """
-    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        with db.cursor() as cursor:
             yield cursor
         return
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    db.ensure_connection()
+    raw = db.__dict__.get("_rdz_hot_cursor")
+    if raw is None or raw.closed or raw.connection is not db.connection:
+        from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.ensure_connection()
-    connection.connection.prepare_threshold = 2
-    raw = ServerBindingCursor(connection.connection)
-    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-    with wrapped:
-        yield wrapped
+        db.connection.prepare_threshold = 2
+        raw = db.__dict__["_rdz_hot_cursor"] = ServerBindingCursor(db.connection)
+    db.validate_thread_sharing()
+    # Not closed on exit: the next hot statement of this connection reuses it.
+    yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 _STATEMENTS: dict[tuple, tuple] = {}
