@@ -101,8 +101,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# The production server of the Dockerfile: gunicorn, gthread workers.
-GUNICORN_WORKERS = 3
+# The production server of the Dockerfile: gunicorn, gthread workers, WEB_CONCURRENCY=2
+# worker processes (one per core of the 2-core machine the figures come from).
+GUNICORN_WORKERS = 2
 GUNICORN_THREADS = 4
 SERVER = f"gunicorn {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads"
 

@@ -8,7 +8,7 @@ baseline, in the same run, on PostgreSQL with ~100k existing leads.
 The benchmark database is created afresh, migrated, seeded (products, a ZR7 provider and
 its key, 40 clients with open commandes (about ten PV candidates per departement), `--leads` existing leads of the last 60 days with
 their attributions and timeline, bulk inserted), and dropped at the end (`--keep-db` keeps
-it). A gunicorn server (bench.common.SERVER: the Dockerfile's 3 workers x 4 threads; the
+it). A gunicorn server (bench.common.SERVER: the Dockerfile's 2 workers x 4 threads; the
 project's settings plus a baseline route: bench/intake/settings.py) listens on 127.0.0.1 only.
 
 Two measures, both endpoints on the same server:

@@ -5,7 +5,7 @@
     python bench/track/run.py [--requests 600] [--rounds 3] [--concurrency 8]
                               [--database-url postgres://…/rdz_bench_track]
 
-A gunicorn server (bench.common.SERVER: the Dockerfile's 3 workers x 4 threads; the project's
+A gunicorn server (bench.common.SERVER: the Dockerfile's 2 workers x 4 threads; the project's
 settings plus that baseline route:
 bench/track/settings.py) runs on a freshly migrated benchmark database; client threads
 with keep-alive connections send the requests. Rounds alternate baseline, track, submit;
