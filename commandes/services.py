@@ -4,7 +4,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import connection, models, transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from commandes.models import Attribution, Commande, CommandeFill, DeliveryChannel
 from rdz.core.fastsql import hot_cursor, rows_insert
@@ -64,6 +64,34 @@ def commande_fills(*, commande_ids: list[int], now: datetime.datetime | None = N
     for row in rows:
         fills[row["commande_id"]] = Fill(row["week"] or 0, row["day"] or 0)
     return fills
+
+
+def commande_fill_rebuild(*, check_only: bool = False) -> list[tuple[int, datetime.date, int, int]]:
+    """Compare the per-day quota counters with the attributions; rebuild them unless `check_only`.
+
+    The database triggers keep them equal; this repairs them after an operation that
+    bypassed triggers (a restore with `session_replication_role = replica`, a manual
+    TRUNCATE). Returns the differences found: (commande, day, counted, kept). The table is
+    locked while it compares and rewrites, so no attribution is written meanwhile.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE commandes_attribution IN SHARE MODE")
+        rows = Attribution.objects.filter(counts_for_quota=True).values("commande_id", "day").annotate(n=Count("*"))
+        counted = {(r["commande_id"], r["day"]): r["n"] for r in rows}
+        kept = {(f.commande_id, f.day): f.used for f in CommandeFill.objects.all()}
+        differences = sorted(
+            (commande_id, day, counted.get((commande_id, day), 0), kept.get((commande_id, day), 0))
+            for commande_id, day in set(counted) | set(kept)
+            if counted.get((commande_id, day), 0) != kept.get((commande_id, day), 0)
+        )
+        if differences and not check_only:
+            CommandeFill.objects.all().delete()
+            CommandeFill.objects.bulk_create(
+                CommandeFill(commande_id=commande_id, day=day, used=n) for (commande_id, day), n in counted.items()
+            )
+    return differences
 
 
 def commande_quota_reason(commande: Commande, fill: Fill) -> str | None:

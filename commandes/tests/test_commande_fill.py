@@ -88,3 +88,19 @@ def test_commande_fills_reads_the_week_and_the_day_from_the_counters():
     now = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=datetime.UTC)  # Tuesday
     fill = commande_fills(commande_ids=[commande.pk], now=now)[commande.pk]
     assert (fill.week, fill.day) == (4, 2)
+
+
+def test_the_rebuild_command_finds_and_repairs_counters_that_drifted():
+    from django.core.management import CommandError, call_command
+
+    commande = CommandeFactory()
+    attribution(commande, MONDAY)
+    attribution(commande, MONDAY)
+    call_command("commande_fill_rebuild", "--check")  # exact: exits normally
+    CommandeFill.objects.filter(commande=commande).update(used=7)  # as after a restore without triggers
+    CommandeFill.objects.create(commande=commande, day=MONDAY + datetime.timedelta(days=3), used=2)
+    with pytest.raises(CommandError, match="2 compteur"):
+        call_command("commande_fill_rebuild", "--check")
+    assert kept() != counted()
+    call_command("commande_fill_rebuild")
+    assert kept() == counted() == {(commande.pk, MONDAY): 2}
