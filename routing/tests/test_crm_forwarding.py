@@ -178,6 +178,15 @@ def test_a_lead_opposed_at_intake_is_not_queued(crms, form):
     lead = submit(form, phone="06 98 76 54 32")
     assert lead.status == "opposed"
     assert not OutboxItem.objects.filter(kind=CRM_FORWARD_KIND, ref=str(lead.pk)).exists()
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_target) == ("", "")  # never shown as waiting for a CRM
+
+
+def test_a_form_lead_is_stored_pending_for_its_target_crm_with_its_outbox_row(crms, form):
+    lead = submit(form)
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_target) == ("pending", form.target_crm)
+    assert OutboxItem.objects.filter(kind=CRM_FORWARD_KIND, ref=str(lead.pk), status="pending").count() == 1
 
 
 def test_running_the_same_outbox_row_twice_sends_once(crms, form):

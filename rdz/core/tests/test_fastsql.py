@@ -107,3 +107,19 @@ def test_hot_statements_are_prepared_on_postgresql_and_still_logged(settings):
     for _ in range(3):
         assert product_fields(product_id=0) == []
     assert _prepared_statements() == before + 1
+
+
+def test_a_second_live_outbox_row_is_refused_and_the_transaction_stays_usable():
+    from django.db import transaction
+
+    from rdz.core.services import outbox_enqueue
+
+    with transaction.atomic():
+        first = outbox_enqueue(kind="crm_forward", ref="lead-1", entity="ZR7")
+        assert first is not None and first.pk
+        assert outbox_enqueue(kind="crm_forward", ref="lead-1", entity="ZR7") is None
+        # No aborted transaction: the next statement runs.
+        assert OutboxItem.objects.filter(ref="lead-1").count() == 1
+    OutboxItem.objects.filter(pk=first.pk).update(status="done")
+    again = outbox_enqueue(kind="crm_forward", ref="lead-1", entity="ZR7")  # the earlier one is finished
+    assert again is not None and again.pk != first.pk
