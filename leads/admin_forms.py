@@ -111,7 +111,7 @@ class LeadFormAdmin(EntityScopedAdmin):
     list_filter = ("entity", "active", "target_crm", "product")
     search_fields = ("code", "name")
     list_select_related = ("product",)
-    readonly_fields = ("crm_key_display", "snippet", "stats_30_days")
+    readonly_fields = ("crm_key_display", "crm_key_hint", "snippet", "stats_30_days")
 
     fieldsets = (
         (None, {"fields": ("code", "name", "entity", "product", "active")}),
@@ -120,9 +120,17 @@ class LeadFormAdmin(EntityScopedAdmin):
         ("Intégration et statistiques", {"fields": ("snippet", "stats_30_days")}),
     )
 
+    def get_list_display(self, request):
+        if can_change(request.user):
+            return self.list_display
+        return tuple("crm_key_hint" if name == "crm_key_display" else name for name in self.list_display)
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = [list(fs) for fs in self.fieldsets]
-        if (obj is not None and obj.crm_api_key) or not can_change(request.user):
+        if not can_change(request.user):
+            # A viewer sees the key's hint, without the rotation link it may not follow.
+            fieldsets[2] = ("CRM", {"fields": ("target_crm", "crm_key_hint")})
+        elif obj is not None and obj.crm_api_key:
             fieldsets[2] = ("CRM", {"fields": ("target_crm", "crm_key_display")})
         if obj is None:
             fieldsets = fieldsets[:3]
@@ -141,6 +149,12 @@ class LeadFormAdmin(EntityScopedAdmin):
             return "Aucune clé (à saisir une seule fois)"
         link = reverse("admin:leads_leadform_rotate_key", args=[obj.pk])
         return format_html('{} — <a href="{}">Rotation de la clé CRM</a>', obj.crm_api_key_hint, link)
+
+    @admin.display(description="Clé API CRM")
+    def crm_key_hint(self, obj):
+        if obj is None or not obj.pk or not obj.crm_api_key:
+            return "Aucune clé"
+        return obj.crm_api_key_hint
 
     @admin.display(description="Code à coller dans la page")
     def snippet(self, obj):

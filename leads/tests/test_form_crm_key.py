@@ -215,6 +215,10 @@ def test_the_admin_pages_of_forms_render_for_managers_and_viewers(client, form, 
     assert page.status_code == 200
     content = page.content.decode()
     assert "data-rdz-form=&quot;pv-key&quot;" in content  # the snippet to paste
-    assert "Rotation de la clé CRM" in content
+    assert form.crm_api_key_hint in content and "Rotation de la clé CRM" not in content  # no link it may not follow
     assert KEY not in content
     assert client.get(f"/admin/leads/leadform/{form.pk}/rotation-cle-crm/").status_code == 403
+    listing = client.get("/admin/leads/leadform/").content.decode()
+    assert form.crm_api_key_hint in listing and "Rotation de la clé CRM" not in listing
+    client.force_login(zr7_staff)
+    assert "Rotation de la clé CRM" in client.get(f"/admin/leads/leadform/{form.pk}/change/").content.decode()
