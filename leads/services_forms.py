@@ -9,7 +9,6 @@ import datetime
 import hashlib
 import re
 import time
-import uuid
 from urllib.parse import urlsplit
 
 from django.db import connection, models, transaction
@@ -18,7 +17,7 @@ from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add
-from rdz.core.fastsql import hot_cursor
+from rdz.core.fastsql import rows_select
 from rdz.core.services import audit_log
 
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
@@ -277,18 +276,13 @@ def _recent_submission(*, form_id: int, visitor_id: str, phone: str, now: dateti
     """The lead of this form, visitor and phone within FORM_DEDUPE_WINDOW (plain SQL: every
     submission runs it). No ORDER BY: any lead of the window will do, and the planner then
     uses the (form, visitor_id, phone) index instead of scanning the form's recent leads."""
-    since = connection.ops.adapt_datetimefield_value(now - FORM_DEDUPE_WINDOW)
-    with hot_cursor() as cursor:
-        cursor.execute(
-            "SELECT id, status, entity FROM leads_lead"
-            " WHERE form_id = %s AND visitor_id = %s AND phone = %s AND created_at >= %s LIMIT 1",
-            [form_id, visitor_id, phone, since],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    lead_id = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
-    return Lead.from_db(connection.alias, ["id", "status", "entity"], [lead_id, row[1], row[2]])
+    found = rows_select(
+        Lead,
+        "form_id = %s AND visitor_id = %s AND phone = %s AND created_at >= %s",
+        [form_id, visitor_id, phone, connection.ops.adapt_datetimefield_value(now - FORM_DEDUPE_WINDOW)],
+        limit=1,
+    )
+    return found[0] if found else None
 
 
 def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime | None = None) -> tuple[Lead, bool]:

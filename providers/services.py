@@ -1,15 +1,11 @@
 """Providers and their API keys (§9)."""
 
-import datetime
-
-from django.db import connection, transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.db import transaction
 from django.utils.text import slugify
 
 from providers.models import Provider, ProviderAPIKey
 from rdz.core.entities import Entity
-from rdz.core.fastsql import hot_cursor
+from rdz.core.fastsql import ModelReader, hot_cursor
 from rdz.core.services import audit_log
 
 
@@ -23,28 +19,22 @@ def provider_authenticate(*, key: str) -> Provider | None:
         return None
     prefix = key.partition(".")[0]
     # One plain SQL statement (every provider call authenticates): the newest live key
-    # with this prefix and its provider.
+    # with this prefix and its provider, converted as the ORM would (rdz.core.fastsql).
+    keys, providers = ModelReader.get(ProviderAPIKey, "k"), ModelReader.get(Provider, "p")
     with hot_cursor() as cursor:
         cursor.execute(
-            "SELECT k.hashed_key, k.expiry_date, p.id, p.name, p.slug, p.entity, p.active"
+            f"SELECT {keys.columns}, {providers.columns}"  # noqa: S608 (constant)
             " FROM providers_providerapikey k JOIN providers_provider p ON p.id = k.provider_id"
             " WHERE k.prefix = %s AND NOT k.revoked ORDER BY k.created DESC LIMIT 1",
             [prefix],
         )
         row = cursor.fetchone()
-    if row is None or not ProviderAPIKey.objects.key_generator.verify(key, row[0]):
+    if row is None:
         return None
-    expiry = row[1]
-    if isinstance(expiry, str):  # SQLite: text, or a naive UTC datetime
-        expiry = parse_datetime(expiry)
-    if expiry is not None and timezone.is_naive(expiry):
-        expiry = timezone.make_aware(expiry, datetime.UTC)
-    if expiry is not None and expiry < timezone.now():
+    api_key = keys.build(row[: keys.size])
+    if not api_key.is_valid(key) or api_key.has_expired:
         return None
-    pk, name, slug, entity, active = row[2:]
-    return Provider.from_db(
-        connection.alias, ["id", "name", "slug", "entity", "active"], [pk, name, slug, entity, bool(active)]
-    )
+    return providers.build(row[keys.size :])
 
 
 def _unique_slug(name: str) -> str:

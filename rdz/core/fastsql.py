@@ -50,8 +50,8 @@ def hot_cursor() -> Iterator:
 _STATEMENTS: dict[tuple, tuple] = {}
 
 
-def _statement(model: type[Model], rows: int) -> tuple[str, list, object]:
-    key = (model, connection.vendor, rows)
+def _statement(model: type[Model], rows: int, *, unless_conflict: bool = False) -> tuple[str, list, object]:
+    key = (model, connection.vendor, rows, unless_conflict)
     cached = _STATEMENTS.get(key)
     if cached is None:
         meta = model._meta
@@ -62,6 +62,8 @@ def _statement(model: type[Model], rows: int) -> tuple[str, list, object]:
         columns = ", ".join(quote(f.column) for f in fields)
         # Table and column names from the model's metadata, values as parameters.
         sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES " + ", ".join([placeholders] * rows)  # noqa: S608
+        if unless_conflict:
+            sql += " ON CONFLICT DO NOTHING"
         if auto is not None:
             sql += f" RETURNING {quote(auto.column)}"
         cached = _STATEMENTS[key] = (sql, fields, auto)
@@ -111,11 +113,7 @@ def row_insert_unless_conflict(obj: Model) -> bool:
     """INSERT one instance unless it violates a unique constraint (`ON CONFLICT DO
     NOTHING`, PostgreSQL and SQLite). Returns whether it was written; unlike catching an
     IntegrityError, it needs no savepoint, so the caller's transaction stays usable."""
-    sql, fields, auto = _statement(type(obj), 1)
-    if auto is not None:
-        sql = sql.replace(" RETURNING ", " ON CONFLICT DO NOTHING RETURNING ", 1)
-    else:
-        sql += " ON CONFLICT DO NOTHING"
+    sql, fields, auto = _statement(type(obj), 1, unless_conflict=True)
     with hot_cursor() as cursor:
         cursor.execute(sql, _insert_params([obj], fields))
         if auto is not None:
@@ -168,7 +166,9 @@ class ModelReader:
         return self.model.from_db(connection.alias, None, values)
 
 
-def rows_select(model: type[Model], where: str, params: Sequence, *, order_by: str = "") -> list[Model]:
+def rows_select(
+    model: type[Model], where: str, params: Sequence, *, order_by: str = "", limit: int | None = None
+) -> list[Model]:
     """Instances of `model` matching a hand-written `where` (columns of its own table,
     prefixed `t.`), as `Model.objects.filter(...)` would return them. `where` and
     `order_by` are constant SQL; values go in `params`."""
@@ -176,6 +176,8 @@ def rows_select(model: type[Model], where: str, params: Sequence, *, order_by: s
     sql = f"SELECT {reader.columns} FROM {connection.ops.quote_name(model._meta.db_table)} t WHERE {where}"  # noqa: S608
     if order_by:
         sql += f" ORDER BY {order_by}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
     with hot_cursor() as cursor:
         cursor.execute(sql, list(params))
         rows = cursor.fetchall()
