@@ -17,6 +17,25 @@ from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 _AUTO = (AutoField, BigAutoField, SmallAutoField)
 
+# psycopg caches the conversion of a statement's `%s` placeholders only up to 50
+# parameters (beyond, ORMs generate too many shapes to be worth it); the intake's chained
+# INSERT has a few fixed shapes of about 70, and converting it again on every call cost
+# about a fifth of the request. Raise that bound for our statements; the length bound
+# (4 KB of SQL) and the cache's size (128 statements) stay as psycopg sets them.
+HOT_STATEMENT_MAX_PARAMS = 200
+
+
+def _psycopg_conversion_cache_widen() -> None:
+    try:
+        from psycopg import _queries
+    except ImportError:  # SQLite-only installation
+        return
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", HOT_STATEMENT_MAX_PARAMS) < HOT_STATEMENT_MAX_PARAMS:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = HOT_STATEMENT_MAX_PARAMS
+
+
+_psycopg_conversion_cache_widen()
+
 
 @contextmanager
 def hot_cursor() -> Iterator:
@@ -78,35 +97,48 @@ def rows_insert(*groups: Sequence[Model]) -> None:
     """INSERT each group of instances (one model per group); auto primary keys are set.
 
     One statement per call on PostgreSQL: several groups are chained as data-modifying
-    CTEs (`WITH a AS (INSERT …) INSERT …`), which PostgreSQL runs to completion; only the
-    last group may have an auto primary key to read back. Foreign keys between the groups
-    are checked at commit (Django creates them deferrable). SQLite runs one statement per
-    group. Runs in the caller's transaction; constraints apply as for `save()`.
+    CTEs (`WITH i0 AS (INSERT … RETURNING id), … SELECT …`), which PostgreSQL runs to
+    completion whether or not their rows are read; the generated keys of every group come
+    back tagged with the group's position. Foreign keys between the groups are checked at
+    commit (Django creates them deferrable). SQLite runs one statement per group. Runs in
+    the caller's transaction; constraints apply as for `save()`.
     """
     groups = [g for g in groups if g]
     if not groups:
         return
     statements = []
-    for position, objs in enumerate(groups):
+    for objs in groups:
         sql, fields, auto = _statement(type(objs[0]), len(objs))
-        if auto is not None and position < len(groups) - 1 and connection.vendor == "postgresql":
-            raise ValueError("only the last group of a chained INSERT may have an auto primary key")
         statements.append((sql, _insert_params(objs, fields), auto, objs))
-    if connection.vendor == "postgresql" and len(statements) > 1:
-        prefix = ", ".join(f"i{n} AS ({sql})" for n, (sql, *_) in enumerate(statements[:-1]))
-        last_sql, _, auto, objs = statements[-1]
-        params = [p for _, group_params, _, _ in statements for p in group_params]
-        statements = [(f"WITH {prefix} {last_sql}", params, auto, objs)]
     with hot_cursor() as cursor:
-        for sql, params, auto, objs in statements:
-            cursor.execute(sql, params)
-            if auto is not None:
-                for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                    setattr(obj, auto.attname, pk)
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            _chained_insert(cursor, statements)
+        else:
+            for sql, params, auto, objs in statements:
+                cursor.execute(sql, params)
+                if auto is not None:
+                    for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                        setattr(obj, auto.attname, pk)
     for objs in groups:
         for obj in objs:
             obj._state.adding = False
             obj._state.db = connection.alias
+
+
+def _chained_insert(cursor, statements: list[tuple]) -> None:
+    """PostgreSQL: every INSERT as a CTE of one statement; the main query returns the
+    generated keys as (group position, key) rows, in each group's VALUES order."""
+    ctes = ", ".join(f"i{n} AS ({sql})" for n, (sql, *_) in enumerate(statements))
+    quote = connection.ops.quote_name
+    keyed = [(n, auto, objs) for n, (_, _, auto, objs) in enumerate(statements) if auto is not None]
+    main = " UNION ALL ".join(f"SELECT {n}, {quote(auto.column)} FROM i{n}" for n, auto, _ in keyed)  # noqa: S608 (model metadata)
+    cursor.execute(f"WITH {ctes} {main or 'SELECT 0, NULL'}", [p for _, params, *_ in statements for p in params])
+    returned: dict[int, list] = {}
+    for position, pk in cursor.fetchall():
+        returned.setdefault(position, []).append(pk)
+    for n, auto, objs in keyed:
+        for obj, pk in zip(objs, returned.get(n, []), strict=True):
+            setattr(obj, auto.attname, pk)
 
 
 def row_insert_unless_conflict(obj: Model) -> bool:

@@ -80,6 +80,31 @@ def test_an_attribution_gets_its_auto_primary_key():
     assert stored.status == "pending" and stored.counts_for_quota is True
 
 
+def test_chained_groups_are_one_statement_and_every_group_gets_its_keys(django_assert_num_queries):
+    from django.db import connection
+
+    commande = CommandeFactory()
+    now = datetime.datetime(2026, 3, 10, 9, 0, tzinfo=datetime.UTC)
+    lead = Lead(entity="ZR7", product=commande.product, phone="+33612345670", departement="13", status="routed")
+    events = [LeadEvent(lead=lead, kind=kind, message=kind, created_at=now) for kind in ("received", "routed")]
+    attribution = Attribution(
+        lead=lead,
+        commande=commande,
+        client_id=commande.client_id,
+        entity=commande.entity,
+        phone=lead.phone,
+        product_id=lead.product_id,
+        week_start=datetime.date(2026, 3, 9),
+        day=datetime.date(2026, 3, 10),
+        created_at=now,
+    )
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        rows_insert([lead], events, [attribution])
+    assert [e.pk for e in events] == list(lead.events.order_by("pk").values_list("pk", flat=True))
+    assert list(lead.events.order_by("pk").values_list("kind", flat=True)) == ["received", "routed"]
+    assert Attribution.objects.get(pk=attribution.pk).lead_id == lead.pk
+
+
 def _prepared_statements() -> int:
     from django.db import connection
 
