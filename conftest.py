@@ -14,10 +14,16 @@ pytest_plugins = ["tests.smtp", "tests.http_endpoint", "tests.celery_worker"]
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    # Throttle counters and circuit caches must not leak between tests.
-    cache.clear()
+    # Throttle counters and circuit caches must not leak between tests, nor the
+    # per-process caches of products and public forms (a rolled-back test's rows).
+    from leads.selectors import product_cache_clear
+    from leads.services_forms import leadform_public_cache_clear
+
+    for clear in (cache.clear, product_cache_clear, leadform_public_cache_clear):
+        clear()
     yield
-    cache.clear()
+    for clear in (cache.clear, product_cache_clear, leadform_public_cache_clear):
+        clear()
 
 
 @pytest.fixture(autouse=True)

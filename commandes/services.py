@@ -1,13 +1,14 @@
 """Commandes: OPEN state (§5), fill of the week, attributions (§7)."""
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection, models, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Model, Q, Sum
 
 from commandes.models import Attribution, Commande, CommandeFill, DeliveryChannel
-from rdz.core.fastsql import hot_cursor, rows_insert
+from rdz.core.fastsql import rows_insert
 from rdz.core.outbox import outbox_dispatch_on_commit
 from rdz.core.services import outbox_enqueue
 from rdz.core.timeutils import paris_now, week_start
@@ -122,23 +123,20 @@ def duplicate_clients(*, client_ids: list[int], phone: str, product_id: int, now
     )
 
 
-def client_lock(*, client_id: int) -> None:
-    """Row lock on the client: serializes attributions to one client (quota and §6 checks).
-
-    One plain `SELECT … FOR UPDATE` (it runs in every routed intake); SQLite has no row
-    locks, its single writer serializes the transactions instead.
-    """
-    suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with hot_cursor() as cursor:
-        cursor.execute("SELECT id FROM commandes_client WHERE id = %s" + suffix, [client_id])  # noqa: S608 (constant)
-        cursor.fetchone()
-
-
 @transaction.atomic(savepoint=False)  # one INSERT: a savepoint would only cost two round trips
 def attribution_create(
-    *, lead, commande, now: datetime.datetime, is_backlog: bool = False, explanation: dict | None = None
+    *,
+    lead,
+    commande,
+    now: datetime.datetime,
+    is_backlog: bool = False,
+    explanation: dict | None = None,
+    insert_with: Sequence[Sequence[Model]] = (),
 ) -> Attribution:
     """Store the attribution; for a client with an HTTP endpoint, also its outbox row (§10, §16).
+
+    `insert_with`: groups of other new rows written by the same INSERT statement, ahead of
+    the attribution (intake: the lead and its timeline, rdz.core.fastsql.rows_insert).
 
     `commande` is a `Commande` or the routing engine's candidate row (pk, client_id,
     entity, client.api_url). Runs inside the intake transaction: the only extra write is
@@ -161,7 +159,7 @@ def attribution_create(
         explanation=explanation or {},
         channel=DeliveryChannel.HTTP if http else DeliveryChannel.CSV,
     )
-    rows_insert([attribution])
+    rows_insert(*insert_with, [attribution])
     if http:
         item = outbox_enqueue(
             kind=OUTBOX_DELIVERY_POST, ref=str(attribution.pk), entity=commande.entity, max_attempts=HTTP_MAX_ATTEMPTS

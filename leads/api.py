@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from leads.models import Lead
 from leads.normalization import normalize_departement, normalize_email, normalize_name, normalize_phone
-from leads.selectors import product_active_by_code
+from leads.selectors import product_for_intake
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
 
@@ -74,7 +74,7 @@ class ProviderLeadSerializer(LeadBodySerializer):
     consent_text_version = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
 
     def validate_product(self, value):
-        product = product_active_by_code(code=value.strip())
+        product = product_for_intake(code=value.strip())
         if product is None:
             raise serializers.ValidationError(f"Produit inconnu ou inactif : « {value[:20]} ».")
         return product

@@ -1,6 +1,7 @@
 """Non-trivial reads on leads."""
 
 import datetime
+import time
 from collections import defaultdict
 
 from django.db.models import Count, Q
@@ -8,6 +9,7 @@ from django.db.models.functions import TruncDate
 
 from leads.models import Lead, OppositionEntry, Product, ProductField, TrackingEvent
 from rdz.core.fastsql import ModelReader, hot_cursor, rows_select
+from rdz.core.models import AppSettings
 from rdz.core.timeutils import PARIS, paris_day_bounds
 
 
@@ -19,6 +21,50 @@ def phone_is_opposed(*, phone: str) -> bool:
     with hot_cursor() as cursor:
         cursor.execute("SELECT 1 FROM leads_oppositionentry WHERE phone = %s LIMIT 1", [phone])
         return cursor.fetchone() is not None
+
+
+def intake_settings_and_opposition(*, phone: str) -> tuple[AppSettings, bool]:
+    """The settings record (§8) and whether `phone` is on the opposition list (§16): the two
+    reads every intake needs, in one statement."""
+    reader = ModelReader.get(AppSettings, "t")
+    sql = (
+        f"SELECT {reader.columns}, EXISTS(SELECT 1 FROM leads_oppositionentry o WHERE o.phone = %s)"  # noqa: S608
+        f" FROM {AppSettings._meta.db_table} t WHERE t.id = %s"
+    )
+    with hot_cursor() as cursor:
+        cursor.execute(sql, [phone, AppSettings.SINGLETON_ID])
+        row = cursor.fetchone()
+    if row is None:  # no record yet: settings_get creates it
+        from rdz.core.services import settings_get
+
+        return settings_get(), phone_is_opposed(phone=phone)
+    return reader.build(row[: reader.size]), bool(row[reader.size])
+
+
+# Provider intake reads the product of every lead: a short per-process cache saves that
+# statement. Saving a product or a product field clears it in this process; other
+# processes see a change within PRODUCT_CACHE_TTL seconds (as for the public forms).
+PRODUCT_CACHE_TTL = 5.0
+_products: dict[str, tuple[float, Product | None]] = {}
+
+
+def product_for_intake(*, code: str) -> Product | None:
+    """`product_active_by_code`, through the per-process cache (read-only instances: they
+    are shared between the requests of a process)."""
+    key = code.upper()
+    now = time.monotonic()
+    hit = _products.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    product = product_active_by_code(code=code)
+    if len(_products) > 1000:  # unknown codes are cached too: keep it bounded
+        _products.clear()
+    _products[key] = (now + PRODUCT_CACHE_TTL, product)
+    return product
+
+
+def product_cache_clear(*args, **kwargs) -> None:
+    _products.clear()
 
 
 def product_active_by_code(*, code: str) -> Product | None:

@@ -10,9 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
-from leads.selectors import phone_is_opposed, product_fields
+from leads.selectors import intake_settings_and_opposition, product_fields
 from rdz.core.fastsql import rows_insert
-from rdz.core.services import settings_get
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +190,12 @@ def lead_create(
     if existing is not None:
         return existing, False
     try:
-        lead = _lead_create_and_route(data=data, provider=provider, form=form, idempotency_key=idempotency_key, now=now)
+        # Nested in a caller's transaction (form submit), only a provider's lead needs a
+        # savepoint: its replay keys may collide (IntegrityError, then the winner is read).
+        with transaction.atomic(savepoint=provider is not None):
+            lead = _lead_create_and_route(
+                data=data, provider=provider, form=form, idempotency_key=idempotency_key, now=now
+            )
     except IntegrityError:
         existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
         if existing is not None:
@@ -200,14 +204,13 @@ def lead_create(
     return lead, True
 
 
-@transaction.atomic
 def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now) -> Lead:
-    """Insert the lead once, with its routing outcome, then attribute it (no UPDATE afterwards).
+    """Insert the lead once, with its routing outcome and its timeline (no UPDATE afterwards).
 
-    Routing ranks the candidates without locks, intake writes the lead and its timeline
-    with the expected outcome, and only then the chosen client's row is locked for the
-    re-check and the attribution, which keeps that lock short (§16). If the re-check
-    refuses (a race), the lead and its decision row are corrected in the same transaction.
+    Routing ranks the candidates without locks, then locks the chosen client's row for the
+    re-check; a routed lead, its timeline and its attribution are then one INSERT statement
+    (lead_route_in_transaction's `with_attribution`), so the client lock is held only for
+    that statement and the COMMIT (§16). A lead that is not routed is written after routing.
     """
     from routing.services import lead_route_in_transaction
 
@@ -219,7 +222,7 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
         entity, locked, source = form.entity, False, data.source or form.code
     else:
         raise LeadError({"non_field_errors": ["Un lead vient d'un provider ou d'un formulaire."]})
-    app_settings = settings_get()
+    app_settings, opposed = intake_settings_and_opposition(phone=data.phone)
     lead = Lead(
         entity=entity,
         entity_locked=locked,
@@ -268,53 +271,36 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
     blacklisted = _is_blacklisted(source=source, provider=provider, blacklist=app_settings.blacklisted_sources)
     if blacklisted:
         lead.status = LeadStatus.BLACKLISTED
-        _lead_insert(
-            lead=lead,
-            events=events,
-            kind=LeadEvent.Kind.NOT_ROUTED,
-            message=f"Non routé : source « {blacklisted} » blacklistée",
-            data={"status": "blacklisted"},
-            at=_elapsed(now, started),
+        decision = _decision(
+            lead,
+            LeadEvent.Kind.NOT_ROUTED,
+            f"Non routé : source « {blacklisted} » blacklistée",
+            {"status": "blacklisted"},
+            _elapsed(now, started),
         )
-    elif phone_is_opposed(phone=data.phone):
+        rows_insert([lead], [*events, decision])
+    elif opposed:
         lead.status = LeadStatus.OPPOSED
         lead.crm_status, lead.crm_target = "", ""  # never forwarded (§16)
-        _lead_insert(
-            lead=lead,
-            events=events,
-            kind=LeadEvent.Kind.NOT_ROUTED,
-            message="Non routé : numéro sur la liste d'opposition",
-            data={"status": "opposed"},
-            at=_elapsed(now, started),
+        decision = _decision(
+            lead,
+            LeadEvent.Kind.NOT_ROUTED,
+            "Non routé : numéro sur la liste d'opposition",
+            {"status": "opposed"},
+            _elapsed(now, started),
         )
+        rows_insert([lead], [*events, decision])
     else:
-        written: dict = {}
 
-        def write(expected) -> None:
-            # Before any client lock (see lead_route_in_transaction): the lead and its
-            # timeline, with the expected routing outcome.
-            lead.status = expected.status
-            kind, message = _routing_event(expected)
-            written["status"], written["explanation"] = expected.status, expected.explanation()
-            written["event"] = _lead_insert(
-                lead=lead,
-                events=events,
-                kind=kind,
-                message=message,
-                data=written["explanation"],
-                at=_elapsed(now, started),
-            )
-
-        result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings, on_plan=write)
-        explanation = result.explanation()
-        if result.status != written["status"]:
-            # The re-check under the lock refused every candidate (a race at the quota or
-            # duplicate boundary): rare, so the common path never pays this UPDATE.
+        def rows(result) -> list[list]:
+            # The lead and its timeline, with the routing outcome and its explanation.
             lead.status = result.status
-            Lead.objects.filter(pk=lead.pk).update(status=result.status)
-        if explanation != written["explanation"]:
             kind, message = _routing_event(result)
-            LeadEvent.objects.filter(pk=written["event"].pk).update(kind=kind, message=message, data=explanation)
+            return [[lead], [*events, _decision(lead, kind, message, result.explanation(), _elapsed(now, started))]]
+
+        result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings, with_attribution=rows)
+        if result.attribution is None:
+            rows_insert(*rows(result))
     return lead
 
 
@@ -331,11 +317,9 @@ def _routing_event(result) -> tuple[str, str]:
     return LeadEvent.Kind.NOT_ROUTED, f"Non attribué — {label} : {result.summary()}"
 
 
-def _lead_insert(*, lead: Lead, events: list[LeadEvent], kind: str, message: str, data: dict, at) -> LeadEvent:
-    """The lead and its timeline (received, validated, decision), one INSERT statement."""
-    decision = LeadEvent(lead=lead, kind=kind, created_at=at, message=message, data=data)
-    rows_insert([lead], [*events, decision])  # one statement on PostgreSQL
-    return decision
+def _decision(lead: Lead, kind: str, message: str, data: dict, at: datetime.datetime) -> LeadEvent:
+    """The timeline row of the routing decision (after « reçu » and « validé »)."""
+    return LeadEvent(lead=lead, kind=kind, created_at=at, message=message, data=data)
 
 
 def lead_events_bulk_add(*, events: list[tuple]) -> int:

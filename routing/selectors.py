@@ -138,10 +138,32 @@ def routing_candidates(
     ]
 
 
-def routing_recheck(*, commande_id: int, phone: str, product_id: int, now: datetime.datetime) -> tuple[Fill, bool]:
-    """Fill and §6 flag of one commande, read again (a new statement, so it sees what an
-    earlier holder of the client lock committed)."""
-    with hot_cursor() as cursor:
-        cursor.execute(_RECHECK, [*_fill_params(phone=phone, product_id=product_id, now=now), commande_id])
+def routing_lock_and_recheck(
+    *, savepoint: str, client_id: int, commande_id: int, phone: str, product_id: int, now: datetime.datetime
+) -> tuple[Fill, bool]:
+    """Open `savepoint`, lock the client's row, then read the commande's fill and §6 flag
+    again: one round trip on PostgreSQL.
+
+    The row lock (`SELECT … FOR UPDATE`) serializes attributions to one client. The re-check
+    is a statement of its own, after the lock, so it sees what the previous holder of the
+    lock committed (READ COMMITTED takes a snapshot per statement, also within one
+    multi-statement query). The three statements go together as one simple query with
+    client-side parameters (the connection's default cursor). SQLite has no row locks:
+    its transactions start IMMEDIATE (one writer at a time), so only the savepoint and the
+    re-check run there.
+    """
+    name = connection.ops.quote_name(savepoint)
+    params = [*_fill_params(phone=phone, product_id=product_id, now=now), commande_id]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SAVEPOINT {name}; SELECT id FROM commandes_client WHERE id = %s FOR UPDATE; {_RECHECK}",  # noqa: S608 (constant)
+                [client_id, *params],
+            )
+            cursor.nextset()  # the lock's row
+            cursor.nextset()  # the re-check's row
+        else:
+            cursor.execute(f"SAVEPOINT {name}")
+            cursor.execute(_RECHECK, params)
         week, day, duplicate = cursor.fetchone()
     return Fill(int(week), int(day)), bool(duplicate)

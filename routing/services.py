@@ -5,28 +5,27 @@ locked (`SELECT … FOR UPDATE`) inside a savepoint and the quota and the 30-day
 checked again under the lock. A transaction holds at most one client lock at a time (a
 refused candidate's savepoint is rolled back, which releases its lock), so two intakes can
 never deadlock, and two attributions to one client are always serialized: never a lead over
-quota, never the same phone and product twice to one client.
+quota, never the same phone and product twice to one client. The lock is held for one
+INSERT and the COMMIT: savepoint, lock and re-check are one round trip
+(routing.selectors.routing_lock_and_recheck), and the intake writes its lead and timeline
+with the attribution, in the same statement.
 """
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from commandes.models import Attribution
-from commandes.services import (
-    attribution_create,
-    client_lock,
-    commande_closed_reason,
-    commande_quota_reason,
-)
+from commandes.services import attribution_create, commande_closed_reason, commande_quota_reason
 from rdz.core.entities import other_entity
 from rdz.core.models import AppSettings
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_now
-from routing.selectors import Candidate, routing_candidates, routing_recheck
+from routing.selectors import Candidate, routing_candidates, routing_lock_and_recheck
 
 
 class RoutingError(Exception):
@@ -62,9 +61,6 @@ class RoutingResult:
     verdicts: list[Verdict] = field(default_factory=list)
     cross_entity: bool = False
     notes: list[str] = field(default_factory=list)
-    # Intake hook (see lead_route_in_transaction): called once with the expected outcome.
-    on_plan: Callable[["RoutingResult"], None] | None = field(default=None, repr=False, compare=False)
-    planned: bool = field(default=False, repr=False, compare=False)
 
     def explanation(self) -> dict:
         return {
@@ -94,8 +90,18 @@ def _verdict(c: Candidate, ratio: float, verdict: str, reason: str) -> Verdict:
     return Verdict(c.pk, c.label, c.entity, c.priority, ratio, verdict, reason)
 
 
+# Rows the caller writes with the attribution, in the same INSERT (see lead_route_in_transaction).
+RowsWithAttribution = Callable[["RoutingResult"], Sequence[Sequence[Model]]]
+
+
 def _route_in_entity(
-    *, lead, entity: str, now: datetime.datetime, backlog: bool, result: RoutingResult
+    *,
+    lead,
+    entity: str,
+    now: datetime.datetime,
+    backlog: bool,
+    result: RoutingResult,
+    with_attribution: RowsWithAttribution | None,
 ) -> Attribution | None:
     """Try one entity; verdicts for every matching commande go into `result`."""
     today = paris_now(now).date()
@@ -138,19 +144,15 @@ def _route_in_entity(
             )
             for _, other_ratio, _, _, other in ranked[position + 1 :]
         ]
-        if result.on_plan is not None and not result.planned:
-            # The expected outcome (this first candidate confirmed under the lock), handed
-            # to the caller before the lock is taken: see lead_route_in_transaction.
-            expected = RoutingResult(
-                status="routed",
-                verdicts=[*result.verdicts, _verdict(c, ratio, "chosen", "choisie"), *passed],
-                cross_entity=result.cross_entity,
-                notes=list(result.notes),
-            )
-            result.planned = True
-            result.on_plan(expected)
         attribution = _try_attribute(
-            lead=lead, commande=c, now=now, backlog=backlog, result=result, ratio=ratio, passed=passed
+            lead=lead,
+            commande=c,
+            now=now,
+            backlog=backlog,
+            result=result,
+            ratio=ratio,
+            passed=passed,
+            with_attribution=with_attribution,
         )
         if attribution is not None:
             return attribution
@@ -158,7 +160,15 @@ def _route_in_entity(
 
 
 def _try_attribute(
-    *, lead, commande: Candidate, now, backlog: bool, result: RoutingResult, ratio: float, passed: list[Verdict]
+    *,
+    lead,
+    commande: Candidate,
+    now,
+    backlog: bool,
+    result: RoutingResult,
+    ratio: float,
+    passed: list[Verdict],
+    with_attribution: RowsWithAttribution | None,
 ) -> Attribution | None:
     """Lock the client, re-check quota and §6 under the lock, attribute. Savepoint releases the lock on refusal.
 
@@ -166,10 +176,14 @@ def _try_attribute(
     verdicts), so it is stored by the INSERT itself. On success the savepoint is left to
     the COMMIT (no RELEASE round trip): nothing rolls back to it any more.
     """
-    savepoint = transaction.savepoint()
-    client_lock(client_id=commande.client_id)
-    # A new statement after the lock: it sees what the previous holder committed.
-    fill, duplicate = routing_recheck(commande_id=commande.pk, phone=lead.phone, product_id=lead.product_id, now=now)
+    fill, duplicate = routing_lock_and_recheck(
+        savepoint=LOCK_SAVEPOINT,
+        client_id=commande.client_id,
+        commande_id=commande.pk,
+        phone=lead.phone,
+        product_id=lead.product_id,
+        now=now,
+    )
     refused: Verdict | None = None
     reason = commande_quota_reason(commande, fill)
     if reason:
@@ -179,15 +193,25 @@ def _try_attribute(
     if refused is not None:
         # Rolling back to the savepoint releases the client's row lock: a transaction
         # holds at most one client lock at a time, so intakes never deadlock.
-        transaction.savepoint_rollback(savepoint)
+        transaction.savepoint_rollback(LOCK_SAVEPOINT)
         result.verdicts.append(refused)
         return None
     result.verdicts.append(_verdict(commande, ratio, "chosen", "choisie"))
     result.verdicts.extend(passed)
     result.status = "routed"
     return attribution_create(
-        lead=lead, commande=commande, now=now, is_backlog=backlog, explanation=result.explanation()
+        lead=lead,
+        commande=commande,
+        now=now,
+        is_backlog=backlog,
+        explanation=result.explanation(),
+        insert_with=with_attribution(result) if with_attribution is not None else (),
     )
+
+
+# Opened before each client lock. Savepoints of one name stack: a rollback goes back to the
+# latest, which is the current candidate's.
+LOCK_SAVEPOINT = "rdz_client_lock"
 
 
 @transaction.atomic
@@ -211,25 +235,27 @@ def lead_route_in_transaction(
     now: datetime.datetime | None = None,
     backlog: bool = False,
     app_settings: AppSettings | None = None,
-    on_plan: Callable[[RoutingResult], None] | None = None,
+    with_attribution: RowsWithAttribution | None = None,
 ) -> RoutingResult:
     """`lead_route` for a caller that already holds a transaction (intake): no extra savepoint.
 
     The lead row need not exist yet: the attribution's foreign key is checked at commit
     (Django creates foreign keys DEFERRABLE INITIALLY DEFERRED).
 
-    `on_plan(expected)` is called exactly once: just before the first client lock, with the
-    outcome expected if the best candidate is confirmed under the lock, or at the end with
-    the final outcome when no lock is needed. Intake writes the lead and its timeline there,
-    so the client lock is held only for the re-check, the attribution INSERT and COMMIT
-    (every attribution to one client waits for that window, §16); the returned result is
-    the truth, and differs from `expected` only when the re-check under the lock refused.
+    `with_attribution(result)` is called once an attribution is certain (confirmed under
+    the client lock), with the final result; the groups of rows it returns are written by
+    the attribution's own INSERT statement, ahead of it. Intake passes the new lead and its
+    timeline, so a routed lead costs one INSERT and the client lock is held only for that
+    statement and the COMMIT (every attribution to one client waits for that window, §16).
+    When nothing is attributed it is not called: the caller writes its rows itself.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RoutingError("Le routage doit s'exécuter dans une transaction.")
     now = now or timezone.now()
-    result = RoutingResult(status="no_order", on_plan=on_plan)
-    attribution = _route_in_entity(lead=lead, entity=lead.entity, now=now, backlog=backlog, result=result)
+    result = RoutingResult(status="no_order")
+    attribution = _route_in_entity(
+        lead=lead, entity=lead.entity, now=now, backlog=backlog, result=result, with_attribution=with_attribution
+    )
     if attribution is None:
         target = other_entity(lead.entity)
         if lead.entity_locked:
@@ -239,13 +265,12 @@ def lead_route_in_transaction(
         else:
             result.cross_entity = True
             result.notes.append(f"aucune commande {lead.entity} : essai des commandes {target}")
-            attribution = _route_in_entity(lead=lead, entity=target, now=now, backlog=backlog, result=result)
+            attribution = _route_in_entity(
+                lead=lead, entity=target, now=now, backlog=backlog, result=result, with_attribution=with_attribution
+            )
     if attribution is not None:
         result.status = "routed"
         result.attribution = attribution
     else:
         result.status = "duplicate" if any(v.verdict == "duplicate" for v in result.verdicts) else "no_order"
-    if on_plan is not None and not result.planned:
-        result.planned = True
-        on_plan(result)
     return result

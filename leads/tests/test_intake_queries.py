@@ -1,7 +1,8 @@
 """The number of SQL queries of one intake is fixed (§16: intake stays fast under load).
 
 Counted in a real transaction (`transaction=True`), as in production: BEGIN and COMMIT
-count, and so does the savepoint around the client lock. If a change adds a query,
+count. The product is read through its per-process cache, emptied before each test, so
+the counts below include that read unless a test says otherwise. If a change adds a query,
 update the count here on purpose and say why in the commit.
 """
 
@@ -24,16 +25,16 @@ def _settings_record():
 BODY = {"phone": "06 12 34 56 78", "product": "PV", "departement": "13"}
 
 # key lookup with its provider, product with its extra fields (one statement each), BEGIN,
-# settings, opposition list, matching commandes with their fill and duplicate flag (one
-# statement), lead INSERT (with its final status) chained with its timeline INSERT (one
-# statement on PostgreSQL, two on SQLite), SAVEPOINT, client lock, fill and duplicate
-# re-checked under the lock (one statement), attribution INSERT, COMMIT (the savepoint is
-# not released: COMMIT ends it).
-SPLIT_INSERT = 0 if connection.vendor == "postgresql" else 1
-ROUTED_QUERIES = 12 + SPLIT_INSERT
-# key lookup, product, BEGIN, settings, opposition list, matching commandes (none),
-# lead + timeline INSERT, COMMIT.
-NO_ORDER_QUERIES = 8 + SPLIT_INSERT
+# settings with the opposition flag (one statement), matching commandes with their fill
+# and duplicate flag (one statement), SAVEPOINT + client lock + fill and duplicate
+# re-checked under the lock (one round trip on PostgreSQL; SQLite has no row lock: two),
+# lead + timeline + attribution INSERT (one statement on PostgreSQL; three on SQLite),
+# COMMIT (the savepoint is not released: COMMIT ends it).
+POSTGRESQL = connection.vendor == "postgresql"
+ROUTED_QUERIES = 8 if POSTGRESQL else 11
+# key lookup, product, BEGIN, settings + opposition, matching commandes (none),
+# lead + timeline INSERT (two on SQLite), COMMIT.
+NO_ORDER_QUERIES = 7 if POSTGRESQL else 8
 
 
 def post(client, key, body=BODY, **headers):
@@ -72,7 +73,29 @@ def test_replay_keys_cost_one_lookup_and_a_replay_stops_there(
     body = {**BODY, "external_id": "ext-1"}
     with django_assert_num_queries(ROUTED_QUERIES + 1):
         first = post(api_client, zr7_provider.api_key, body, HTTP_IDEMPOTENCY_KEY="k1")
-    # key lookup, product, replay lookup.
-    with django_assert_num_queries(3):
+    # key lookup, replay lookup (the product comes from the process's cache now).
+    with django_assert_num_queries(2):
         again = post(api_client, zr7_provider.api_key, body, HTTP_IDEMPOTENCY_KEY="k1")
     assert (first.status_code, again.status_code) == (201, 200)
+
+
+def test_the_next_intakes_read_the_product_from_the_process_cache(
+    api_client, zr7_provider, product, django_assert_num_queries
+):
+    post(api_client, zr7_provider.api_key)
+    with django_assert_num_queries(NO_ORDER_QUERIES - 1):
+        response = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0612345679"})
+    assert response.status_code == 201
+
+
+def test_a_product_saved_in_this_process_is_read_again_at_once(api_client, zr7_provider, product):
+    from leads.models import ProductField
+
+    assert post(api_client, zr7_provider.api_key).status_code == 201
+    ProductField.objects.create(product=product, name="surface", label="Surface", type="integer", required=True)
+    response = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0612345679"})
+    assert response.status_code == 400 and "surface" in response.json()["extra"][0]
+    product.active = False
+    product.save()
+    response = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0612345670"})
+    assert response.status_code == 400 and "product" in response.json()

@@ -353,21 +353,21 @@ def test_the_backlog_only_goes_to_commandes_that_accept_it(product):
 
 
 # --- A race lost under the client lock ----------------------------------------------------------
-def test_a_race_lost_under_the_lock_corrects_the_stored_lead_and_its_timeline(zr7_provider, product, monkeypatch):
-    """The lead is written with the expected outcome before the lock; if the re-check under
-    the lock refuses (another intake took the last place meanwhile), it is corrected."""
+def test_a_race_lost_under_the_lock_stores_the_lead_with_the_true_outcome(zr7_provider, product, monkeypatch):
+    """The lead is written after the re-check under the lock: if it refuses (another
+    intake took the last place meanwhile), the lead and its timeline say so."""
     import routing.services
 
     commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=1)
-    real_lock = routing.services.client_lock
+    real_lock = routing.services.routing_lock_and_recheck
 
-    def lock_after_a_concurrent_intake(*, client_id):
+    def lock_after_a_concurrent_intake(**kwargs):
         AttributionFactory(
             commande=commande, lead__product=product, lead__phone=phone(9), week_start=datetime.date(2026, 1, 12)
         )
-        real_lock(client_id=client_id)
+        return real_lock(**kwargs)
 
-    monkeypatch.setattr(routing.services, "client_lock", lock_after_a_concurrent_intake)
+    monkeypatch.setattr(routing.services, "routing_lock_and_recheck", lock_after_a_concurrent_intake)
     lead = intake(zr7_provider, product=product)
     assert lead.status == "no_order"
     assert not Attribution.objects.filter(lead=lead).exists()
@@ -382,18 +382,18 @@ def test_a_race_lost_on_the_first_candidate_goes_to_the_next_one(zr7_provider, p
 
     first = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=1, priority=2)
     second = CommandeFactory(client__entity="ZR7", product=product, priority=1)
-    real_lock = routing.services.client_lock
+    real_lock = routing.services.routing_lock_and_recheck
     raced = []
 
-    def lock_after_a_concurrent_intake(*, client_id):
+    def lock_after_a_concurrent_intake(**kwargs):
         if not raced:
-            raced.append(client_id)
+            raced.append(kwargs["client_id"])
             AttributionFactory(
                 commande=first, lead__product=product, lead__phone=phone(9), week_start=datetime.date(2026, 1, 12)
             )
-        real_lock(client_id=client_id)
+        return real_lock(**kwargs)
 
-    monkeypatch.setattr(routing.services, "client_lock", lock_after_a_concurrent_intake)
+    monkeypatch.setattr(routing.services, "routing_lock_and_recheck", lock_after_a_concurrent_intake)
     lead = intake(zr7_provider, product=product)
     assert lead.status == "routed"
     assert Attribution.objects.get(lead=lead).commande == second
