@@ -148,3 +148,13 @@ def test_a_second_live_outbox_row_is_refused_and_the_transaction_stays_usable():
     OutboxItem.objects.filter(pk=first.pk).update(status="done")
     again = outbox_enqueue(kind="crm_forward", ref="lead-1", entity="ZR7")  # the earlier one is finished
     assert again is not None and again.pk != first.pk
+
+
+def test_psycopg_keeps_the_conversion_of_the_chained_insert():
+    # The intake's chained INSERT has ~70 parameters: above psycopg's own bound, its
+    # placeholders would be parsed again on every call (see fastsql).
+    from psycopg import _queries
+
+    from rdz.core.fastsql import HOT_STATEMENT_MAX_PARAMS
+
+    assert _queries.MAX_CACHED_STATEMENT_PARAMS >= HOT_STATEMENT_MAX_PARAMS
