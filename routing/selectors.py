@@ -47,13 +47,10 @@ class Candidate:
     active: bool
     starts_on: datetime.date | None
     ends_on: datetime.date | None
-    created_at: object  # only compared with other candidates' (ranking tie-break)
+    age_rank: int  # 0 for the oldest commande of its priority, and so on (ranking tie-break)
     client: ClientRow
     fill: Fill
     duplicate: bool
-
-    def covers(self, departement: str) -> bool:
-        return "*" in self.departements or departement in self.departements
 
     @property
     def label(self) -> str:
@@ -73,14 +70,20 @@ _FILL_AND_DUPLICATE = """
 # Constant fragments only; every value is a parameter.
 _CANDIDATES = f"""
 SELECT c.id, c.client_id, c.entity, c.name, p.code, c.departements, c.weekly_quota, c.daily_cap, c.priority,
-       c.active, c.starts_on, c.ends_on, c.created_at, cl.name, cl.active, cl.api_url,
+       c.active, c.starts_on, c.ends_on, cl.name, cl.active, cl.api_url,
        {_FILL_AND_DUPLICATE}
 FROM commandes_commande c
 JOIN commandes_client cl ON cl.id = c.client_id
 JOIN leads_product p ON p.id = c.product_id
-WHERE c.entity = %s AND c.product_id = %s {{backlog}}
+WHERE c.entity = %s AND c.product_id = %s AND {{covers}} {{backlog}}
 ORDER BY c.priority DESC, c.created_at ASC, c.id ASC
 """  # noqa: S608
+
+# The commande covers the departement (or every one, "*"): the list is JSON on both databases.
+_COVERS = {
+    "postgresql": "(c.departements ? %s OR c.departements ? '*')",
+    "sqlite": "EXISTS(SELECT 1 FROM json_each(c.departements) d WHERE d.value IN (%s, '*'))",
+}
 
 _RECHECK = f"SELECT {_FILL_AND_DUPLICATE} FROM commandes_commande c WHERE c.id = %s"  # noqa: S608
 
@@ -106,36 +109,43 @@ def _fill_params(*, phone: str, product_id: int, now: datetime.datetime) -> list
 
 
 def routing_candidates(
-    *, entity: str, product_id: int, phone: str, now: datetime.datetime, backlog: bool = False
+    *, entity: str, product_id: int, departement: str, phone: str, now: datetime.datetime, backlog: bool = False
 ) -> list[Candidate]:
-    """Every commande of `entity` for the product (open or not: the explanation lists
-    them all), by priority then age, with this week's and today's fill and the §6 flag."""
-    sql = _CANDIDATES.format(backlog="AND c.accepts_backlog" if backlog else "")
-    params = [*_fill_params(phone=phone, product_id=product_id, now=now), entity, product_id]
+    """Every commande of `entity` for the product that covers the departement (open or not:
+    the explanation lists them all), by priority then age, with this week's and today's
+    fill and the §6 flag."""
+    sql = _CANDIDATES.format(covers=_COVERS[connection.vendor], backlog="AND c.accepts_backlog" if backlog else "")
+    params = [*_fill_params(phone=phone, product_id=product_id, now=now), entity, product_id, departement]
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [
-        Candidate(
-            pk=r[0],
-            client_id=r[1],
-            entity=r[2],
-            name=r[3],
-            product_code=r[4],
-            departements=json.loads(r[5]) if isinstance(r[5], str) else r[5],
-            weekly_quota=r[6],
-            daily_cap=r[7],
-            priority=r[8],
-            active=bool(r[9]),
-            starts_on=_date(r[10]),
-            ends_on=_date(r[11]),
-            created_at=r[12],
-            client=ClientRow(id=r[1], name=r[13], active=bool(r[14]), api_url=r[15]),
-            fill=Fill(int(r[16]), int(r[17])),
-            duplicate=bool(r[18]),
+    candidates = []
+    previous_priority, age_rank = None, 0
+    for r in rows:
+        # Rows come by priority, then age: the rank within a priority orders by age.
+        age_rank = age_rank + 1 if r[8] == previous_priority else 0
+        previous_priority = r[8]
+        candidates.append(
+            Candidate(
+                pk=r[0],
+                client_id=r[1],
+                entity=r[2],
+                name=r[3],
+                product_code=r[4],
+                departements=json.loads(r[5]) if isinstance(r[5], str) else r[5],
+                weekly_quota=r[6],
+                daily_cap=r[7],
+                priority=r[8],
+                active=bool(r[9]),
+                starts_on=_date(r[10]),
+                ends_on=_date(r[11]),
+                age_rank=age_rank,
+                client=ClientRow(id=r[1], name=r[12], active=bool(r[13]), api_url=r[14]),
+                fill=Fill(int(r[15]), int(r[16])),
+                duplicate=bool(r[17]),
+            )
         )
-        for r in rows
-    ]
+    return candidates
 
 
 def routing_lock_and_recheck(

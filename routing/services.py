@@ -106,9 +106,13 @@ def _route_in_entity(
     """Try one entity; verdicts for every matching commande go into `result`."""
     today = paris_now(now).date()
     candidates = routing_candidates(
-        entity=entity, product_id=lead.product_id, phone=lead.phone, now=now, backlog=backlog
+        entity=entity,
+        product_id=lead.product_id,
+        departement=lead.departement,
+        phone=lead.phone,
+        now=now,
+        backlog=backlog,
     )
-    candidates = [c for c in candidates if c.covers(lead.departement)]
     if not candidates:
         return None
     open_commandes: list[Candidate] = []
@@ -132,7 +136,7 @@ def _route_in_entity(
         if c.client_id in dup:
             result.verdicts.append(_verdict(c, ratio, "duplicate", "doublon 30 jours"))
         else:
-            ranked.append((-c.priority, ratio, c.created_at, c.pk, c))
+            ranked.append((-c.priority, ratio, c.age_rank, c.pk, c))
     ranked.sort(key=lambda t: t[:4])
     for position, (_, ratio, _, _, c) in enumerate(ranked):
         passed = [
