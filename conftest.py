@@ -16,14 +16,13 @@ pytest_plugins = ["tests.smtp", "tests.http_endpoint", "tests.celery_worker"]
 def _clear_cache():
     # Throttle counters and circuit caches must not leak between tests, nor the
     # per-process caches of products and public forms (a rolled-back test's rows).
-    from leads.selectors import product_cache_clear
-    from leads.services_forms import leadform_public_cache_clear
+    from leads.apps import intake_caches_clear
 
-    for clear in (cache.clear, product_cache_clear, leadform_public_cache_clear):
-        clear()
+    cache.clear()
+    intake_caches_clear()
     yield
-    for clear in (cache.clear, product_cache_clear, leadform_public_cache_clear):
-        clear()
+    cache.clear()
+    intake_caches_clear()
 
 
 @pytest.fixture(autouse=True)

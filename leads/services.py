@@ -269,26 +269,13 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
         ),
     ]
     blacklisted = _is_blacklisted(source=source, provider=provider, blacklist=app_settings.blacklisted_sources)
-    if blacklisted:
-        lead.status = LeadStatus.BLACKLISTED
-        decision = _decision(
-            lead,
-            LeadEvent.Kind.NOT_ROUTED,
-            f"Non routé : source « {blacklisted} » blacklistée",
-            {"status": "blacklisted"},
-            _elapsed(now, started),
-        )
-        rows_insert([lead], [*events, decision])
-    elif opposed:
-        lead.status = LeadStatus.OPPOSED
-        lead.crm_status, lead.crm_target = "", ""  # never forwarded (§16)
-        decision = _decision(
-            lead,
-            LeadEvent.Kind.NOT_ROUTED,
-            "Non routé : numéro sur la liste d'opposition",
-            {"status": "opposed"},
-            _elapsed(now, started),
-        )
+    if blacklisted or opposed:
+        if blacklisted:
+            lead.status, message = LeadStatus.BLACKLISTED, f"Non routé : source « {blacklisted} » blacklistée"
+        else:
+            lead.status, message = LeadStatus.OPPOSED, "Non routé : numéro sur la liste d'opposition"
+            lead.crm_status, lead.crm_target = "", ""  # never forwarded (§16)
+        decision = _decision(lead, LeadEvent.Kind.NOT_ROUTED, message, {"status": lead.status}, _elapsed(now, started))
         rows_insert([lead], [*events, decision])
     else:
 

@@ -59,11 +59,9 @@ def test_a_lead_and_its_events_read_back_as_the_orm_would_store_them():
     ]
 
 
-def test_an_attribution_gets_its_auto_primary_key():
-    commande = CommandeFactory()
-    lead = Lead(entity="ZR7", product=commande.product, phone="+33612345679", departement="13", status="routed")
-    rows_insert([lead])
-    attribution = Attribution(
+def _attribution(lead: Lead, commande, **fields) -> Attribution:
+    """An unsaved attribution of `lead` to `commande` on Tuesday 10 March 2026."""
+    return Attribution(
         lead=lead,
         commande=commande,
         client_id=commande.client_id,
@@ -72,8 +70,15 @@ def test_an_attribution_gets_its_auto_primary_key():
         product_id=lead.product_id,
         week_start=datetime.date(2026, 3, 9),
         day=datetime.date(2026, 3, 10),
-        explanation={"status": "routed", "commandes": []},
+        **fields,
     )
+
+
+def test_an_attribution_gets_its_auto_primary_key():
+    commande = CommandeFactory()
+    lead = Lead(entity="ZR7", product=commande.product, phone="+33612345679", departement="13", status="routed")
+    rows_insert([lead])
+    attribution = _attribution(lead, commande, explanation={"status": "routed", "commandes": []})
     rows_insert([attribution])
     stored = Attribution.objects.get(pk=attribution.pk)
     assert stored.lead_id == lead.pk and stored.explanation == {"status": "routed", "commandes": []}
@@ -87,17 +92,7 @@ def test_chained_groups_are_one_statement_and_every_group_gets_its_keys(django_a
     now = datetime.datetime(2026, 3, 10, 9, 0, tzinfo=datetime.UTC)
     lead = Lead(entity="ZR7", product=commande.product, phone="+33612345670", departement="13", status="routed")
     events = [LeadEvent(lead=lead, kind=kind, message=kind, created_at=now) for kind in ("received", "routed")]
-    attribution = Attribution(
-        lead=lead,
-        commande=commande,
-        client_id=commande.client_id,
-        entity=commande.entity,
-        phone=lead.phone,
-        product_id=lead.product_id,
-        week_start=datetime.date(2026, 3, 9),
-        day=datetime.date(2026, 3, 10),
-        created_at=now,
-    )
+    attribution = _attribution(lead, commande, created_at=now)
     with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
         rows_insert([lead], events, [attribution])
     assert [e.pk for e in events] == list(lead.events.order_by("pk").values_list("pk", flat=True))
