@@ -14,6 +14,7 @@ from leads.normalization import normalize_departement, normalize_email, normaliz
 from leads.selectors import product_for_intake
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
+from rdz.core.api import BodyValidator
 
 
 def _normalizer(func):
@@ -80,6 +81,9 @@ class ProviderLeadSerializer(LeadBodySerializer):
         return product
 
 
+provider_lead_validate = BodyValidator(ProviderLeadSerializer)
+
+
 class LeadResultSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
@@ -123,10 +127,9 @@ class ProviderLeadCreateView(APIView):
         idempotency_key = request.headers.get("Idempotency-Key", "").strip()
         if len(idempotency_key) > 100:
             return Response({"Idempotency-Key": ["100 caractères au maximum."]}, status=status.HTTP_400_BAD_REQUEST)
-        serializer = ProviderLeadSerializer(data=request.data)
-        if not serializer.is_valid():
-            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
-        v = serializer.validated_data
+        v, errors = provider_lead_validate(request.data)
+        if errors:
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         try:
             extra = product_extra_validate(
                 product=v["product"], extra=v.get("extra"), fields=v["product"].declared_fields

@@ -28,6 +28,7 @@ from leads.services_forms import (
     tracking_event_record,
 )
 from leads.throttles import FormIpThrottle, TrackIpThrottle
+from rdz.core.api import NOT_AN_OBJECT, BodyValidator
 from rdz.core.scoping import can_change, scope_queryset, user_entities
 from rdz.core.timeutils import paris_today
 
@@ -89,6 +90,9 @@ class FormSubmitSerializer(LeadBodySerializer):
     )
 
 
+form_submit_validate = BodyValidator(FormSubmitSerializer)
+
+
 class FormSubmitView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -107,10 +111,9 @@ class FormSubmitView(APIView):
             return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
         if _origin_refused(request, form):
             return Response(ORIGIN_REFUSED, status=status.HTTP_403_FORBIDDEN)
-        serializer = FormSubmitSerializer(data=request.data)
-        if not serializer.is_valid():
-            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
-        v = serializer.validated_data
+        v, errors = form_submit_validate(request.data)
+        if errors:
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
         if v.get("website"):
             # A robot filled the hidden field: answer like a success, store nothing.
             return Response(
@@ -126,8 +129,8 @@ class FormSubmitView(APIView):
                 first_name=v.get("first_name") or "",
                 last_name=v.get("last_name") or "",
                 email=v.get("email") or "",
-                source=v.get("source", "").strip(),
-                consent=v.get("consent", False),
+                source=(v.get("source") or "").strip(),
+                consent=bool(v.get("consent")),
                 extra=extra,
                 ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", ""),
@@ -156,7 +159,7 @@ TRACK_VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 def _track_body(data) -> tuple[dict, dict]:
     if not isinstance(data, dict):
-        return {}, {"non_field_errors": ["Un objet JSON est attendu."]}
+        return {}, {"non_field_errors": [NOT_AN_OBJECT]}
     form, event = data.get("form"), data.get("event")
     visitor, variant = data.get("visitor_id"), data.get("variant") or ""
     errors: dict[str, list[str]] = {}

@@ -76,6 +76,14 @@ def test_a_bad_phone_and_departement_are_400_in_french_and_nothing_is_stored(api
     assert not Lead.objects.exists()
 
 
+def test_null_optional_fields_are_accepted_as_empty(api_client, form):
+    body = {**BODY, "source": None, "consent": None, "first_name": None, "email": None, "extra": None}
+    response = post(api_client, SUBMIT, body)
+    assert response.status_code == 201, response.content
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert (lead.source, lead.consent, lead.first_name, lead.email, lead.extra) == ("pv-sud", False, "", "", {})
+
+
 def test_extra_is_validated_against_the_product_fields(api_client, form, product):
     ProductFieldFactory(product=product, name="surface", type="integer", required=True)
     response = post(api_client, SUBMIT, {**BODY, "extra": {"surface": "beaucoup"}})

@@ -206,6 +206,7 @@ def test_malformed_json_is_400_and_nothing_is_stored(api_client, zr7_provider, p
 def test_a_json_body_that_is_not_an_object_is_400(api_client, zr7_provider, product, raw):
     response = post_raw(api_client, zr7_provider.api_key, raw)
     assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Un objet JSON est attendu."]}
     assert Lead.objects.count() == 0
 
 

@@ -1,13 +1,18 @@
-"""API plumbing shared by every endpoint: French error bodies, 413 for huge bodies."""
+"""API plumbing shared by every endpoint: French error bodies, 413 for huge bodies, body
+validation for the hot endpoints."""
 
 import io
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from rest_framework import status
-from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
+from rest_framework.fields import SkipField, get_error_detail
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -51,3 +56,53 @@ class SizeLimitedJSONParser(JSONParser):
                 raise RequestDataTooBig("Corps de requête trop volumineux.")
             stream = io.BytesIO(data)
         return super().parse(stream, media_type, parser_context)
+
+
+NOT_AN_OBJECT = "Un objet JSON est attendu."
+
+
+class BodyValidator:
+    """Validates request bodies with a serializer's fields, built once per process.
+
+    A DRF serializer deep-copies its declared fields every time it is instantiated, which on
+    the intake endpoints cost more than the validation itself. This runs the very same field
+    objects (same rules, same French messages) and the serializer's `validate_<field>`
+    methods, in DRF's order, and returns what `validated_data` and `errors` would hold (a body
+    that is not a JSON object gets the track endpoint's message instead of DRF's, which
+    names a Python type, or says "No data provided" in English for `null`). The
+    serializer class stays the documented schema (OpenAPI). Only field-level validation is
+    supported: a serializer with a `validate()` method or validators of its own is refused.
+    The fields are shared by the threads of a process: DRF fields keep no per-call state.
+    """
+
+    def __init__(self, serializer_class: type[serializers.Serializer]):
+        prototype = serializer_class()
+        if serializer_class.validate is not serializers.Serializer.validate or prototype.validators:
+            raise TypeError(f"{serializer_class.__name__}: serializer-level validation is not supported")
+        self._fields = []
+        for field in prototype._writable_fields:
+            if len(field.source_attrs) != 1:
+                raise TypeError(f"{serializer_class.__name__}.{field.field_name}: nested sources are not supported")
+            field.validators  # noqa: B018 (built now rather than lazily by concurrent requests)
+            self._fields.append((field, getattr(prototype, f"validate_{field.field_name}", None)))
+
+    def __call__(self, data) -> tuple[dict, dict]:
+        """(validated values, errors); errors maps a field (or non_field_errors) to messages."""
+        if not isinstance(data, Mapping):
+            return {}, {api_settings.NON_FIELD_ERRORS_KEY: [NOT_AN_OBJECT]}
+        values: dict = {}
+        errors: dict = {}
+        for field, validate in self._fields:
+            try:
+                value = field.run_validation(field.get_value(data))
+                if validate is not None:
+                    value = validate(value)
+            except ValidationError as exc:
+                errors[field.field_name] = exc.detail
+            except DjangoValidationError as exc:
+                errors[field.field_name] = get_error_detail(exc)
+            except SkipField:
+                pass
+            else:
+                values[field.source_attrs[0]] = value
+        return values, errors
