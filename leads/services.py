@@ -3,10 +3,11 @@
 import datetime
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
@@ -177,7 +178,13 @@ def _is_blacklisted(*, source: str, provider, blacklist: list[str]) -> str | Non
 
 
 def lead_create(
-    *, data: LeadInput, provider=None, form=None, idempotency_key: str = "", now: datetime.datetime | None = None
+    *,
+    data: LeadInput,
+    provider=None,
+    form=None,
+    idempotency_key: str = "",
+    now: datetime.datetime | None = None,
+    with_rows: Callable[[Lead], list[list[Model]]] | None = None,
 ) -> tuple[Lead, bool]:
     """Store a lead and route it in the same transaction. Returns (lead, created).
 
@@ -185,6 +192,10 @@ def lead_create(
     with created=False — also under concurrency: the unique constraints decide, the loser
     reads the winner's row. Provider leads take the provider's entity and are locked (§9);
     form leads take the form's entity and are not locked (§11).
+
+    `with_rows(lead)`, called once the lead's outcome is known, returns groups of other new
+    rows (one model per group, no foreign key to the lead needed) that the lead's own INSERT
+    writes too (form submit: the CRM forwarding's outbox row).
     """
     existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
     if existing is not None:
@@ -194,7 +205,7 @@ def lead_create(
         # savepoint: its replay keys may collide (IntegrityError, then the winner is read).
         with transaction.atomic(savepoint=provider is not None):
             lead = _lead_create_and_route(
-                data=data, provider=provider, form=form, idempotency_key=idempotency_key, now=now
+                data=data, provider=provider, form=form, idempotency_key=idempotency_key, now=now, with_rows=with_rows
             )
     except IntegrityError:
         existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
@@ -204,7 +215,7 @@ def lead_create(
     return lead, True
 
 
-def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now) -> Lead:
+def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now, with_rows=None) -> Lead:
     """Insert the lead once, with its routing outcome and its timeline (no UPDATE afterwards).
 
     Routing ranks the candidates without locks, then locks the chosen client's row for the
@@ -276,14 +287,15 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
             lead.status, message = LeadStatus.OPPOSED, "Non routé : numéro sur la liste d'opposition"
             lead.crm_status, lead.crm_target = "", ""  # never forwarded (§16)
         decision = _decision(lead, LeadEvent.Kind.NOT_ROUTED, message, {"status": lead.status}, _elapsed(now, started))
-        rows_insert([lead], [*events, decision])
+        rows_insert([lead], [*events, decision], *(with_rows(lead) if with_rows else ()))
     else:
 
         def rows(result) -> list[list]:
             # The lead and its timeline, with the routing outcome and its explanation.
             lead.status = result.status
             kind, message = _routing_event(result)
-            return [[lead], [*events, _decision(lead, kind, message, result.explanation(), _elapsed(now, started))]]
+            decision = _decision(lead, kind, message, result.explanation(), _elapsed(now, started))
+            return [[lead], [*events, decision], *(with_rows(lead) if with_rows else ())]
 
         result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings, with_attribution=rows)
         if result.attribution is None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add
-from rdz.core.fastsql import rows_select
+from rdz.core.fastsql import ModelReader
 from rdz.core.services import audit_log
 
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
@@ -259,48 +259,59 @@ def leadform_crm_key_rotate(*, form: LeadForm, key: str, user, reason: str = "")
 
 
 # --- Form intake -------------------------------------------------------------------------
-def _dedupe_lock(*, form_id: int, visitor_id: str, phone: str) -> None:
-    """Serialize identical submissions until commit (PostgreSQL advisory lock).
+def _dedupe_lock_and_recent(*, form_id: int, visitor_id: str, phone: str, now: datetime.datetime) -> Lead | None:
+    """Serialize identical submissions until commit, then read the lead of this form,
+    visitor and phone within FORM_DEDUPE_WINDOW.
 
-    SQLite needs nothing: its IMMEDIATE transactions already serialize writers.
+    On PostgreSQL an advisory lock on (form, visitor, phone), then the read, as two
+    statements of one simple query: one round trip, and the read, a statement of its own
+    after the lock, sees what the previous holder of the lock committed (READ COMMITTED
+    takes a snapshot per statement). SQLite needs no lock: its IMMEDIATE transactions
+    already serialize writers. No ORDER BY: any lead of the window will do, and the planner
+    then uses the (form, visitor_id, phone) index instead of scanning the form's recent leads.
     """
-    if connection.vendor != "postgresql":
-        return
-    digest = hashlib.blake2b(f"form-submit:{form_id}:{visitor_id}:{phone}".encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
-def _recent_submission(*, form_id: int, visitor_id: str, phone: str, now: datetime.datetime) -> Lead | None:
-    """The lead of this form, visitor and phone within FORM_DEDUPE_WINDOW (plain SQL: every
-    submission runs it). No ORDER BY: any lead of the window will do, and the planner then
-    uses the (form, visitor_id, phone) index instead of scanning the form's recent leads."""
-    found = rows_select(
-        Lead,
-        "form_id = %s AND visitor_id = %s AND phone = %s AND created_at >= %s",
-        [form_id, visitor_id, phone, connection.ops.adapt_datetimefield_value(now - FORM_DEDUPE_WINDOW)],
-        limit=1,
+    reader = ModelReader.get(Lead, "t")
+    recent = (
+        f"SELECT {reader.columns} FROM leads_lead t"  # noqa: S608 (constant)
+        " WHERE t.form_id = %s AND t.visitor_id = %s AND t.phone = %s AND t.created_at >= %s LIMIT 1"
     )
-    return found[0] if found else None
+    params = [form_id, visitor_id, phone, connection.ops.adapt_datetimefield_value(now - FORM_DEDUPE_WINDOW)]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            digest = hashlib.blake2b(f"form-submit:{form_id}:{visitor_id}:{phone}".encode(), digest_size=8).digest()
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock(%s); {recent}", [int.from_bytes(digest, "big", signed=True), *params]
+            )
+            cursor.nextset()  # the read's rows
+        else:
+            cursor.execute(recent, params)
+        row = cursor.fetchone()
+    return None if row is None else reader.build(row)
 
 
 def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime | None = None) -> tuple[Lead, bool]:
     """A landing-page submission (§11, §15): same validation and routing as provider
     intake, not entity-locked. The same form + visitor + phone within FORM_DEDUPE_WINDOW
     returns the first lead (created=False) — also when identical requests race. The CRM
-    forwarding is queued in the same transaction (outbox) and sent after commit.
+    forwarding's outbox row is written by the lead's own INSERT and sent after commit.
     """
-    from routing.crm import crm_forward_enqueue
+    from routing.crm import crm_forward_new_item, crm_forward_queued
 
     now = now or timezone.now()
+    outbox: list = []
+
+    def crm_rows(lead: Lead) -> list[list]:
+        item = crm_forward_new_item(lead)
+        outbox.append(item)
+        return [[item]] if item is not None else []
+
     with transaction.atomic():
-        _dedupe_lock(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone)
-        existing = _recent_submission(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone, now=now)
+        existing = _dedupe_lock_and_recent(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone, now=now)
         if existing is not None:
             return existing, False
-        lead, _ = lead_create(data=dataclasses.replace(data, crm_target=form.target_crm), form=form, now=now)
-        crm_forward_enqueue(lead=lead)
+        data = dataclasses.replace(data, crm_target=form.target_crm)
+        lead, _ = lead_create(data=data, form=form, now=now, with_rows=crm_rows)
+        crm_forward_queued(lead=lead, item=outbox[-1])
     return lead, True
 
 

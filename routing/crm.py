@@ -188,6 +188,33 @@ def _breaker(entity: str) -> str:
 
 
 # --- Enqueue -----------------------------------------------------------------------------
+def crm_forward_new_item(lead: Lead) -> OutboxItem | None:
+    """The outbox row forwarding a new form lead, for the caller to write with the lead
+    itself (form submit: `lead_create(with_rows=…)`), or None when the lead is not forwarded
+    (opposed number). The lead is inserted pending for its form's CRM. Then call
+    `crm_forward_queued`."""
+    if not lead_crm_forwardable(lead):
+        return None
+    return OutboxItem(
+        kind=CRM_FORWARD_KIND,
+        ref=str(lead.pk),
+        entity=lead.entity,
+        max_attempts=settings.CRM_MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+    )
+
+
+def crm_forward_queued(*, lead: Lead, item: OutboxItem | None) -> None:
+    """After the lead and `crm_forward_new_item`'s row were written: send it after commit,
+    or say on the timeline why the lead is not forwarded."""
+    if item is None:
+        lead_crm_state_set(
+            lead=lead, event_kind=LeadEvent.Kind.NOTE, message="Non transmis au CRM : numéro sur la liste d'opposition"
+        )
+        return
+    outbox_dispatch_on_commit(item)
+
+
 def crm_forward_enqueue(
     *, lead: Lead, restart: bool = False, reason: str = "", max_attempts: int | None = None
 ) -> bool:

@@ -99,3 +99,26 @@ def test_a_product_saved_in_this_process_is_read_again_at_once(api_client, zr7_p
     product.save()
     response = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0612345670"})
     assert response.status_code == 400 and "product" in response.json()
+
+
+# Form submit, routed: the form with its product, then the product's fields (per-process
+# cache, emptied before each test: two statements), BEGIN, double-click lock + recent submission (one round
+# trip on PostgreSQL; SQLite needs no lock), settings + opposition, matching commandes,
+# SAVEPOINT + client lock + re-check (two on SQLite), lead + timeline + attribution + CRM
+# outbox row INSERT (one statement on PostgreSQL; four on SQLite), COMMIT.
+FORM_QUERIES = 9 if POSTGRESQL else 13
+
+
+def test_a_routed_form_submission_takes_a_fixed_number_of_queries(api_client, product, django_assert_num_queries):
+    from rdz.core.models import OutboxItem
+    from tests.factories import LeadFormFactory
+
+    LeadFormFactory(code="pv-sud", entity="ZR7", product=product, allowed_origins=["https://landing.exemple.fr"])
+    CommandeFactory(client__entity="ZR7", product=product)
+    body = {**BODY, "visitor_id": "visitor-000001"}
+    with django_assert_num_queries(FORM_QUERIES):
+        response = api_client.post(
+            "/api/v1/forms/pv-sud/submit/", body, format="json", HTTP_ORIGIN="https://landing.exemple.fr"
+        )
+    assert response.json()["status"] == "routed"
+    assert OutboxItem.objects.filter(kind="crm_forward", ref=response.json()["id"], status="pending").exists()
