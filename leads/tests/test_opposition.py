@@ -144,7 +144,8 @@ def test_an_opposed_number_from_a_form_is_never_forwarded_to_a_crm(api_client, p
     lead = Lead.objects.get()
     assert not OutboxItem.objects.filter(ref=str(lead.pk)).exists()
     assert not CrmAttempt.objects.exists()
-    assert lead.crm_status not in ("sent", "fallback_sent")
+    assert (lead.crm_status, lead.crm_target) == ("", "")
+    assert lead.events.filter(message="Non transmis au CRM : numéro sur la liste d'opposition").exists()
 
 
 def test_the_list_selector_finds_a_number_typed_in_any_format():
