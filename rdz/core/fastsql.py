@@ -5,7 +5,7 @@ call, which costs several times the INSERT itself. `rows_insert` writes the same
 concrete field, `pre_save` and `get_db_prep_save` applied as the ORM does, so defaults,
 JSON and UUIDs are stored identically) with a statement built once per model and backend.
 It sends no model signals: callers use it only for models that have no receivers
-(leads, timeline events, attributions — see the test that checks this).
+(leads, timeline events, attributions, outbox rows — see the test that checks this).
 """
 
 from collections.abc import Iterator, Sequence
