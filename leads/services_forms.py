@@ -15,7 +15,7 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leads.models import CrmStatus, Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
+from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add
 from rdz.core.fastsql import ModelReader
 from rdz.core.services import audit_log
@@ -359,15 +359,6 @@ def lead_crm_state_set(
     if event_kind:
         lead_event_add(lead=lead, kind=event_kind, message=message, data=data, actor="CRM")
     return lead
-
-
-def lead_crm_pending_set(*, lead: Lead, target: str) -> None:
-    """Mark a new form lead as waiting for its CRM (inside the intake transaction): one
-    UPDATE, unless the lead was inserted pending for that CRM already (form submissions)."""
-    if lead.crm_status == CrmStatus.PENDING and lead.crm_target == target:
-        return
-    Lead.objects.filter(pk=lead.pk).update(crm_status=CrmStatus.PENDING, crm_target=target)
-    lead.crm_status, lead.crm_target = CrmStatus.PENDING, target
 
 
 def lead_crm_forwardable(lead: Lead) -> bool:

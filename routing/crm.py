@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
 from leads.selectors import phone_is_opposed
-from leads.services_forms import lead_crm_forwardable, lead_crm_pending_set, lead_crm_state_set
+from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
 from rdz.core.entities import other_entity
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch, outbox_dispatch_on_commit
@@ -208,29 +208,26 @@ def crm_forward_queued(*, lead: Lead, item: OutboxItem | None) -> None:
     """After the lead and `crm_forward_new_item`'s row were written: send it after commit,
     or say on the timeline why the lead is not forwarded."""
     if item is None:
-        lead_crm_state_set(
-            lead=lead, event_kind=LeadEvent.Kind.NOTE, message="Non transmis au CRM : numéro sur la liste d'opposition"
-        )
+        _not_forwarded_note(lead)
         return
     outbox_dispatch_on_commit(item)
 
 
-def crm_forward_enqueue(
-    *, lead: Lead, restart: bool = False, reason: str = "", max_attempts: int | None = None
-) -> bool:
-    """Queue the forwarding of a form lead (call inside the intake transaction).
+def _not_forwarded_note(lead: Lead) -> None:
+    lead_crm_state_set(
+        lead=lead, event_kind=LeadEvent.Kind.NOTE, message="Non transmis au CRM : numéro sur la liste d'opposition"
+    )
 
-    `restart` starts again from the form's target CRM (replay of a failure); `max_attempts`
-    per CRM defaults to CRM_MAX_ATTEMPTS. Returns False when nothing was queued (not a form
-    lead, opposed number, already queued).
+
+def crm_forward_requeue(*, lead: Lead, reason: str = "", max_attempts: int | None = None) -> bool:
+    """Queue the forwarding of a form lead again, from its form's target CRM (replay of a
+    failure; call inside a transaction). `max_attempts` per CRM defaults to
+    CRM_MAX_ATTEMPTS. Returns False when nothing was queued (not a form lead, opposed
+    number, already queued). A new lead is queued by `crm_forward_new_item`.
     """
     if not lead_crm_forwardable(lead):
         if lead.form_id is not None:
-            lead_crm_state_set(
-                lead=lead,
-                event_kind=LeadEvent.Kind.NOTE,
-                message="Non transmis au CRM : numéro sur la liste d'opposition",
-            )
+            _not_forwarded_note(lead)
         return False
     item = outbox_enqueue(
         kind=CRM_FORWARD_KIND,
@@ -241,16 +238,13 @@ def crm_forward_enqueue(
     if item is None:
         return False
     target = lead.form.target_crm
-    if restart:
-        lead_crm_state_set(
-            lead=lead,
-            status=CrmStatus.PENDING,
-            target=target,
-            event_kind=LeadEvent.Kind.NOTE,
-            message=f"Nouvelle transmission au CRM {target} programmée" + (f" ({reason})" if reason else ""),
-        )
-    else:
-        lead_crm_pending_set(lead=lead, target=target)
+    lead_crm_state_set(
+        lead=lead,
+        status=CrmStatus.PENDING,
+        target=target,
+        event_kind=LeadEvent.Kind.NOTE,
+        message=f"Nouvelle transmission au CRM {target} programmée" + (f" ({reason})" if reason else ""),
+    )
     outbox_dispatch_on_commit(item)
     return True
 
@@ -454,6 +448,6 @@ def crm_forward_replay(
             count += 1
             continue
         with transaction.atomic():
-            if crm_forward_enqueue(lead=lead, restart=True, reason=reason, max_attempts=max_attempts):
+            if crm_forward_requeue(lead=lead, reason=reason, max_attempts=max_attempts):
                 count += 1
     return count
