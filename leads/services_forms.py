@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add
-from rdz.core.fastsql import ModelReader
+from rdz.core.fastsql import ModelReader, hot_cursor, hot_pipeline, hot_statements_prepared
 from rdz.core.services import audit_log
 
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
@@ -263,10 +263,11 @@ def _dedupe_lock_and_recent(*, form_id: int, visitor_id: str, phone: str, now: d
     """Serialize identical submissions until commit, then read the lead of this form,
     visitor and phone within FORM_DEDUPE_WINDOW.
 
-    On PostgreSQL an advisory lock on (form, visitor, phone), then the read, as two
-    statements of one simple query: one round trip, and the read, a statement of its own
-    after the lock, sees what the previous holder of the lock committed (READ COMMITTED
-    takes a snapshot per statement). SQLite needs no lock: its IMMEDIATE transactions
+    On PostgreSQL an advisory lock on (form, visitor, phone), then the read: two statements
+    sent together (rdz.core.fastsql.hot_pipeline, or one simple query when statements are
+    not prepared), one round trip; the read, a statement of its own after the lock, sees
+    what the previous holder of the lock committed (READ COMMITTED takes a snapshot per
+    statement). SQLite needs no lock: its IMMEDIATE transactions
     already serialize writers. No ORDER BY: any lead of the window will do, and the planner
     then uses the (form, visitor_id, phone) index instead of scanning the form's recent leads.
     """
@@ -276,16 +277,23 @@ def _dedupe_lock_and_recent(*, form_id: int, visitor_id: str, phone: str, now: d
         " WHERE t.form_id = %s AND t.visitor_id = %s AND t.phone = %s AND t.created_at >= %s LIMIT 1"
     )
     params = [form_id, visitor_id, phone, connection.ops.adapt_datetimefield_value(now - FORM_DEDUPE_WINDOW)]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            digest = hashlib.blake2b(f"form-submit:{form_id}:{visitor_id}:{phone}".encode(), digest_size=8).digest()
-            cursor.execute(
-                f"SELECT pg_advisory_xact_lock(%s); {recent}", [int.from_bytes(digest, "big", signed=True), *params]
-            )
-            cursor.nextset()  # the read's rows
+    if connection.vendor == "postgresql":
+        digest = hashlib.blake2b(f"form-submit:{form_id}:{visitor_id}:{phone}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        if hot_statements_prepared():
+            with hot_pipeline() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+                cursor.execute(recent, params)
+                row = cursor.fetchone()
         else:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT pg_advisory_xact_lock(%s); {recent}", [key, *params])
+                cursor.nextset()  # the read's rows
+                row = cursor.fetchone()
+    else:
+        with hot_cursor() as cursor:
             cursor.execute(recent, params)
-        row = cursor.fetchone()
+            row = cursor.fetchone()
     return None if row is None else reader.build(row)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from commandes.services import DUPLICATE_WINDOW, WEEK, Fill
-from rdz.core.fastsql import hot_cursor
+from rdz.core.fastsql import hot_cursor, hot_pipeline, hot_statements_prepared
 from rdz.core.timeutils import paris_now, week_start
 
 
@@ -86,6 +86,7 @@ _COVERS = {
 }
 
 _RECHECK = f"SELECT {_FILL_AND_DUPLICATE} FROM commandes_commande c WHERE c.id = %s"  # noqa: S608
+_LOCK_CLIENT = "SELECT id FROM commandes_client WHERE id = %s FOR UPDATE"
 
 
 def _date(value) -> datetime.date | None:
@@ -156,20 +157,25 @@ def routing_lock_and_recheck(
 
     The row lock (`SELECT … FOR UPDATE`) serializes attributions to one client. The re-check
     is a statement of its own, after the lock, so it sees what the previous holder of the
-    lock committed (READ COMMITTED takes a snapshot per statement, also within one
-    multi-statement query). The three statements go together as one simple query with
-    client-side parameters (the connection's default cursor). SQLite has no row locks:
-    its transactions start IMMEDIATE (one writer at a time), so only the savepoint and the
+    lock committed (READ COMMITTED takes a snapshot per statement). The three statements
+    are sent together: in pipeline mode, each prepared (the re-check is then planned once
+    per connection instead of at every intake), or, when statements are not prepared, as
+    one simple query with client-side parameters. SQLite has no row locks: its
+    transactions start IMMEDIATE (one writer at a time), so only the savepoint and the
     re-check run there.
     """
     name = connection.ops.quote_name(savepoint)
     params = [*_fill_params(phone=phone, product_id=product_id, now=now), commande_id]
+    if hot_statements_prepared():
+        with hot_pipeline() as cursor:
+            cursor.execute(f"SAVEPOINT {name}")
+            cursor.execute(_LOCK_CLIENT, [client_id])
+            cursor.execute(_RECHECK, params)
+            week, day, duplicate = cursor.fetchone()
+        return Fill(int(week), int(day)), bool(duplicate)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"SAVEPOINT {name}; SELECT id FROM commandes_client WHERE id = %s FOR UPDATE; {_RECHECK}",  # noqa: S608 (constant)
-                [client_id, *params],
-            )
+            cursor.execute(f"SAVEPOINT {name}; {_LOCK_CLIENT}; {_RECHECK}", [client_id, *params])
             cursor.nextset()  # the lock's row
             cursor.nextset()  # the re-check's row
         else:

@@ -6,7 +6,7 @@ checked again under the lock. A transaction holds at most one client lock at a t
 refused candidate's savepoint is rolled back, which releases its lock), so two intakes can
 never deadlock, and two attributions to one client are always serialized: never a lead over
 quota, never the same phone and product twice to one client. The lock is held for one
-INSERT and the COMMIT: savepoint, lock and re-check are one round trip
+INSERT and the COMMIT: savepoint, lock and re-check are sent together, in one round trip
 (routing.selectors.routing_lock_and_recheck), and the intake writes its lead and timeline
 with the attribution, in the same statement.
 """

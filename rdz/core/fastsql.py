@@ -66,6 +66,29 @@ def hot_cursor() -> Iterator:
     yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
+def hot_statements_prepared() -> bool:
+    """Whether the hot statements are prepared on the server (PostgreSQL, unless
+    DB_PREPARED_STATEMENTS is off): `hot_pipeline` is then available."""
+    return connection.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS
+
+
+@contextmanager
+def hot_pipeline() -> Iterator:
+    """The hot cursor in psycopg's pipeline mode: the statements executed in the block go
+    to the server together, in one round trip, each one prepared like any hot statement,
+    and run there one after the other, each with its own snapshot (READ COMMITTED). A
+    fetch waits for every statement sent so far; the cursor holds the last one's rows; an
+    error surfaces at that fetch (Django's wrapper turns it into a DatabaseError) and the
+    statements after the failed one are not run. Only when `hot_statements_prepared()`:
+    psycopg pipelines server-bound statements only, so callers keep a one-query form for
+    the other cases (see routing.selectors.routing_lock_and_recheck).
+    """
+    if not hot_statements_prepared():
+        raise RuntimeError("hot_pipeline needs prepared statements on PostgreSQL")
+    with hot_cursor() as cursor, connections[DEFAULT_DB_ALIAS].connection.pipeline():
+        yield cursor
+
+
 _STATEMENTS: dict[tuple, tuple] = {}
 
 
