@@ -9,7 +9,12 @@ from rdz.core.scoping import can_change, scope_queryset, user_entities, user_rol
 
 
 class RoleAdminMixin:
-    """Staff with a profile may use the admin; viewers read, managers and admins write."""
+    """Staff with a profile may use the admin; viewers read, managers and admins write.
+
+    A URL typed without its scheme (a client's delivery endpoint) is taken as https.
+    """
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_module_permission(self, request):
         return user_role(request.user) is not None

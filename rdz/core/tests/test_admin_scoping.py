@@ -131,6 +131,25 @@ def test_entity_choices_are_limited_to_the_accounts_entities(client, zr7_staff, 
     assert not Client.objects.filter(name="Intrus").exists()
 
 
+def test_a_delivery_url_typed_without_its_scheme_is_taken_as_https(client, zr7_staff, rows):
+    client.force_login(zr7_staff)
+    response = client.post(
+        reverse("admin:commandes_client_add"),
+        {
+            "entity": "ZR7",
+            "name": "Client HTTP",
+            "emails": "[]",
+            "api_url": "leads.client-http.fr/rdz",
+            "api_auth_header": "Authorization",
+            "api_timeout_seconds": 10,
+            "created_at_0": "24/11/2026",
+            "created_at_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Client.objects.get(name="Client HTTP").api_url == "https://leads.client-http.fr/rdz"
+
+
 def test_foreign_key_choices_are_limited_to_the_accounts_entities(client, zr7_staff, rows):
     client.force_login(zr7_staff)
     page = client.get(reverse("admin:commandes_commande_add")).content.decode()
