@@ -267,9 +267,9 @@ def _dedupe_lock_and_recent(*, form_id: int, visitor_id: str, phone: str, now: d
     sent together (rdz.core.fastsql.hot_pipeline, or one simple query when statements are
     not prepared), one round trip; the read, a statement of its own after the lock, sees
     what the previous holder of the lock committed (READ COMMITTED takes a snapshot per
-    statement). SQLite needs no lock: its IMMEDIATE transactions
-    already serialize writers. No ORDER BY: any lead of the window will do, and the planner
-    then uses the (form, visitor_id, phone) index instead of scanning the form's recent leads.
+    statement). SQLite needs no lock: its IMMEDIATE transactions already serialize writers.
+    No ORDER BY: any lead of the window will do, and the planner then uses the (form,
+    visitor_id, phone) index instead of scanning the form's recent leads.
     """
     reader = ModelReader.get(Lead, "t")
     recent = (
