@@ -3,11 +3,12 @@
 (bench/intake/urls.py: parse the JSON body, INSERT one lead row), in the same run.
 
     python bench/track/run.py [--requests 600] [--rounds 3] [--concurrency 8]
-                              [--database-url postgres://…/rdz_bench_track]
+                              [--database-url postgres://…/rdz_bench_track] [--keep-db]
 
 A gunicorn server (bench.common.SERVER: the Dockerfile's 2 workers x 4 threads; the project's
 settings plus that baseline route:
-bench/track/settings.py) runs on a freshly migrated benchmark database; client threads
+bench/track/settings.py) runs on a freshly migrated benchmark database (a PostgreSQL one is
+dropped at the end unless `--keep-db`); client threads
 with keep-alive connections send the requests. Rounds alternate baseline, track, submit;
 the throughput of each endpoint is the median over rounds, p50/p99 over all requests.
 Every submission is a new person (its own phone, visitor and address) from one of 70
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.common import (
     ROOT,
     SERVER,
+    database_drop,
     database_recreate,
     free_port,
     load,
@@ -166,6 +168,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--database-url", default=DEFAULT_DB)
+    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database at the end")
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
@@ -193,6 +196,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if not args.keep_db and urlsplit(args.database_url).scheme.startswith("postgres"):
+            database_drop(args.database_url)
 
     summary: dict = {
         "bench": "track",
