@@ -34,28 +34,50 @@ def lock_and_recheck(commande, phone: str, now=None):
     )
 
 
-def other_connection_can_lock(client_id: int) -> bool:
-    """Whether another connection can take the client's row lock right now (NOWAIT)."""
-    outcome = []
+def in_other_transaction(work) -> threading.Thread:
+    """Start a thread running `work(cursor)` in a transaction of a connection of its own,
+    rolled back at the end."""
 
-    def attempt():
+    def run():
         other = connections.create_connection("default")
         try:
             with other.cursor() as cursor:
                 cursor.execute("BEGIN")
                 try:
-                    cursor.execute("SELECT id FROM commandes_client WHERE id = %s FOR UPDATE NOWAIT", [client_id])
-                    outcome.append(True)
-                except OperationalError:
-                    outcome.append(False)
-                cursor.execute("ROLLBACK")
+                    work(cursor)
+                finally:
+                    cursor.execute("ROLLBACK")
         finally:
             other.close()
 
-    thread = threading.Thread(target=attempt)
+    thread = threading.Thread(target=run)
     thread.start()
-    thread.join(timeout=30)
+    return thread
+
+
+def other_connection_can_lock(client_id: int) -> bool:
+    """Whether another connection can take the client's row lock right now (NOWAIT)."""
+    outcome = []
+
+    def attempt(cursor):
+        try:
+            cursor.execute("SELECT id FROM commandes_client WHERE id = %s FOR UPDATE NOWAIT", [client_id])
+            outcome.append(True)
+        except OperationalError:
+            outcome.append(False)
+
+    in_other_transaction(attempt).join(timeout=30)
     return outcome == [True]
+
+
+@pytest.fixture
+def pg_commande(settings, product, prepared):
+    """A commande, on PostgreSQL only (SQLite has no row locks: it serializes writers),
+    with the hot statements prepared or not as the test is parametrized."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are a PostgreSQL feature (SQLite serializes writers)")
+    settings.DB_PREPARED_STATEMENTS = prepared
+    return CommandeFactory(product=product)
 
 
 @PREPARED
@@ -72,11 +94,8 @@ def test_the_fill_and_the_duplicate_flag_are_read_under_the_lock(settings, produ
 
 
 @PREPARED
-def test_the_client_row_stays_locked_until_the_savepoint_is_rolled_back(settings, product, prepared):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks are a PostgreSQL feature (SQLite serializes writers)")
-    settings.DB_PREPARED_STATEMENTS = prepared
-    commande = CommandeFactory(product=product)
+def test_the_client_row_stays_locked_until_the_savepoint_is_rolled_back(pg_commande, prepared):
+    commande = pg_commande
     with transaction.atomic():
         lock_and_recheck(commande, "+33611110001")
         assert not other_connection_can_lock(commande.client_id)
@@ -88,27 +107,16 @@ def test_the_client_row_stays_locked_until_the_savepoint_is_rolled_back(settings
 
 
 @PREPARED
-def test_a_lock_that_cannot_be_taken_is_a_database_error_and_the_connection_recovers(settings, product, prepared):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks are a PostgreSQL feature (SQLite serializes writers)")
-    settings.DB_PREPARED_STATEMENTS = prepared
-    commande = CommandeFactory(product=product)
+def test_a_lock_that_cannot_be_taken_is_a_database_error_and_the_connection_recovers(pg_commande, prepared):
+    commande = pg_commande
     holder_ready, release = threading.Event(), threading.Event()
 
-    def hold_the_lock():
-        other = connections.create_connection("default")
-        try:
-            with other.cursor() as cursor:
-                cursor.execute("BEGIN")
-                cursor.execute("SELECT id FROM commandes_client WHERE id = %s FOR UPDATE", [commande.client_id])
-                holder_ready.set()
-                release.wait(timeout=30)
-                cursor.execute("ROLLBACK")
-        finally:
-            other.close()
+    def hold_the_lock(cursor):
+        cursor.execute("SELECT id FROM commandes_client WHERE id = %s FOR UPDATE", [commande.client_id])
+        holder_ready.set()
+        release.wait(timeout=30)
 
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
+    holder = in_other_transaction(hold_the_lock)
     try:
         assert holder_ready.wait(timeout=30)
         with pytest.raises(OperationalError), transaction.atomic():
