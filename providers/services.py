@@ -5,7 +5,7 @@ from django.utils.text import slugify
 
 from providers.models import Provider, ProviderAPIKey
 from rdz.core.entities import Entity
-from rdz.core.fastsql import ModelReader, hot_cursor
+from rdz.core.fastsql import HotRead, ModelReader, hot_reads
 from rdz.core.services import audit_log
 
 
@@ -21,14 +21,15 @@ def provider_authenticate(*, key: str) -> Provider | None:
     # One plain SQL statement (every provider call authenticates): the newest live key
     # with this prefix and its provider, converted as the ORM would (rdz.core.fastsql).
     keys, providers = ModelReader.get(ProviderAPIKey, "k"), ModelReader.get(Provider, "p")
-    with hot_cursor() as cursor:
-        cursor.execute(
+    # The first statement of the request: it is also the connection's health check.
+    (row,) = hot_reads(
+        HotRead(
             f"SELECT {keys.columns}, {providers.columns}"  # noqa: S608 (constant)
             " FROM providers_providerapikey k JOIN providers_provider p ON p.id = k.provider_id"
             " WHERE k.prefix = %s AND NOT k.revoked ORDER BY k.created DESC LIMIT 1",
             [prefix],
         )
-        row = cursor.fetchone()
+    )
     if row is None:
         return None
     api_key = keys.build(row[: keys.size])

@@ -8,11 +8,13 @@ It sends no model signals: callers use it only for models that have no receivers
 (leads, timeline events, attributions, outbox rows — see the test that checks this).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 _AUTO = (AutoField, BigAutoField, SmallAutoField)
@@ -37,6 +39,24 @@ def _psycopg_conversion_cache_widen() -> None:
 _psycopg_conversion_cache_widen()
 
 
+def _server_binding_cursor(db, index: int = 0):
+    """The connection's `index`-th kept server-binding cursor (made on first use)."""
+    kept = db.__dict__.get("_rdz_hot_cursors")
+    if kept is None or not kept or kept[0].closed or kept[0].connection is not db.connection:
+        kept = db.__dict__["_rdz_hot_cursors"] = []
+    while len(kept) <= index:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        db.connection.prepare_threshold = 2
+        kept.append(ServerBindingCursor(db.connection))
+    return kept[index]
+
+
+def _wrapped(db, raw):
+    db.validate_thread_sharing()
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+
+
 @contextmanager
 def hot_cursor() -> Iterator:
     """A cursor for the statements every intake runs.
@@ -47,23 +67,86 @@ def hot_cursor() -> Iterator:
     cursors bind on the client and are never prepared. One such cursor is kept per
     database connection (connections are per thread) and reused. It is handed out in
     Django's wrapper, so query logging and `CaptureQueriesContext` see these statements
-    like any other.
+    like any other. As for Django's own cursors, a connection kept from an earlier request
+    is health-checked first (CONN_HEALTH_CHECKS), unless `hot_reads` already did.
     """
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         with db.cursor() as cursor:
             yield cursor
         return
+    db.close_if_health_check_failed()
     db.ensure_connection()
-    raw = db.__dict__.get("_rdz_hot_cursor")
-    if raw is None or raw.closed or raw.connection is not db.connection:
-        from django.db.backends.postgresql.base import ServerBindingCursor
-
-        db.connection.prepare_threshold = 2
-        raw = db.__dict__["_rdz_hot_cursor"] = ServerBindingCursor(db.connection)
-    db.validate_thread_sharing()
     # Not closed on exit: the next hot statement of this connection reuses it.
-    yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+    yield _wrapped(db, _server_binding_cursor(db))
+
+
+@dataclass(frozen=True)
+class HotRead:
+    """One read-only statement for `hot_reads`: its SQL and parameters, whether it returns
+    many rows (else one row or None), and what to make of them (`build(rows)`)."""
+
+    sql: str
+    params: Sequence
+    many: bool = False
+    build: Callable[[Any], Any] = lambda rows: rows
+
+
+def hot_reads(*reads: HotRead) -> list:
+    """Run these reads and return what each one's `build` made of its rows, in order.
+
+    On PostgreSQL with prepared statements, they go to the server together, in one round
+    trip (pipeline mode, one kept cursor each); elsewhere one after the other.
+
+    Outside a transaction, on a connection kept from an earlier request whose health check
+    (CONN_HEALTH_CHECKS) is still due, these reads are that check: Django would first send
+    `SELECT 1`; here, if they fail because the connection is dead (the server restarted,
+    an idle connection was cut), the connection is replaced and the reads run once more —
+    they change nothing, so running them again is safe — and on success the check is done
+    for the rest of the request.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        return _reads_in_turn(reads)
+    check_due = (
+        db.connection is not None and db.health_check_enabled and not db.health_check_done and not db.in_atomic_block
+    )
+    try:
+        results = _reads_pipelined(db, reads)
+    except (OperationalError, InterfaceError):
+        if not check_due or db.is_usable():
+            raise
+        db.close()
+        results = _reads_pipelined(db, reads)
+    if check_due:
+        db.health_check_done = True
+    return results
+
+
+def _reads_in_turn(reads: Sequence[HotRead]) -> list:
+    results = []
+    for read in reads:
+        with hot_cursor() as cursor:
+            cursor.execute(read.sql, list(read.params))
+            results.append(read.build(cursor.fetchall() if read.many else cursor.fetchone()))
+    return results
+
+
+def _reads_pipelined(db, reads: Sequence[HotRead]) -> list:
+    db.ensure_connection()
+    cursors = [_wrapped(db, _server_binding_cursor(db, n)) for n in range(len(reads))]
+    if len(reads) == 1:
+        cursors[0].execute(reads[0].sql, list(reads[0].params))
+        rows = [cursors[0].fetchall() if reads[0].many else cursors[0].fetchone()]
+    else:
+        with db.wrap_database_errors, db.connection.pipeline():
+            for cursor, read in zip(cursors, reads, strict=True):
+                cursor.execute(read.sql, list(read.params))
+            rows = [
+                cursor.fetchall() if read.many else cursor.fetchone()
+                for cursor, read in zip(cursors, reads, strict=True)
+            ]
+    return [read.build(r) for read, r in zip(reads, rows, strict=True)]
 
 
 def hot_statements_prepared() -> bool:
