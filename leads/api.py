@@ -99,13 +99,15 @@ def client_ip(request) -> str | None:
 
     The peer's address, or — behind NUM_PROXIES trusted proxies — the X-Forwarded-For entry
     those proxies appended (DRF's rule, the one the throttles use). Anything that is not an IP
-    address falls back to the peer's.
+    address falls back to the peer's, and no address (a UNIX socket, a server that leaves
+    REMOTE_ADDR out) gives None.
     """
-    ident = BaseThrottle().get_ident(request)
-    try:
-        return str(ipaddress.ip_address(ident.strip()))
-    except ValueError:
-        return request.META.get("REMOTE_ADDR") or None
+    for candidate in (BaseThrottle().get_ident(request), request.META.get("REMOTE_ADDR")):
+        try:
+            return str(ipaddress.ip_address((candidate or "").strip()))
+        except ValueError:
+            continue
+    return None
 
 
 class ProviderLeadCreateView(APIView):

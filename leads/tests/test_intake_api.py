@@ -346,3 +346,11 @@ def test_the_lead_ip_is_the_peer_unless_trusted_proxies_forward_it(
     response = post(api_client, zr7_provider.api_key, X_Forwarded_For=forwarded_for)
     assert response.status_code == 201, response.content
     assert Lead.objects.get(pk=response.json()["id"]).ip == expected
+
+
+@pytest.mark.parametrize("remote_addr", [None, "", "unix:/run/gunicorn.sock"])
+def test_a_server_that_gives_no_peer_address_still_stores_the_lead(api_client, zr7_provider, product, remote_addr):
+    # Behind a UNIX socket, or a server that leaves REMOTE_ADDR out: no address, no error.
+    response = api_client.post(URL, BODY, format="json", HTTP_X_API_KEY=zr7_provider.api_key, REMOTE_ADDR=remote_addr)
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).ip is None
