@@ -3,12 +3,13 @@
 import datetime
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from leads.models import Lead, OppositionEntry, Product, ProductField, TrackingEvent
-from rdz.core.fastsql import ModelReader, hot_cursor, rows_select
+from rdz.core.fastsql import HotRead, ModelReader, hot_cursor, hot_reads, rows_select
 from rdz.core.models import AppSettings
 from rdz.core.timeutils import PARIS, paris_day_bounds
 
@@ -23,22 +24,33 @@ def phone_is_opposed(*, phone: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def intake_settings_and_opposition(*, phone: str) -> tuple[AppSettings, bool]:
+def settings_and_opposition_read(*, phone: str) -> HotRead:
     """The settings record (§8) and whether `phone` is on the opposition list (§16): the two
-    reads every intake needs, in one statement."""
+    reads every intake needs, in one statement; builds (settings or None, opposed)."""
     reader = ModelReader.get(AppSettings, "t")
-    sql = (
+
+    def build(row) -> tuple[AppSettings | None, bool]:
+        if row is None:  # no record yet
+            return None, False
+        return reader.build(row[: reader.size]), bool(row[reader.size])
+
+    return HotRead(
         f"SELECT {reader.columns}, EXISTS(SELECT 1 FROM leads_oppositionentry o WHERE o.phone = %s)"  # noqa: S608
-        f" FROM {AppSettings._meta.db_table} t WHERE t.id = %s"
+        f" FROM {AppSettings._meta.db_table} t WHERE t.id = %s",
+        [phone, AppSettings.SINGLETON_ID],
+        build=build,
     )
-    with hot_cursor() as cursor:
-        cursor.execute(sql, [phone, AppSettings.SINGLETON_ID])
-        row = cursor.fetchone()
-    if row is None:  # no record yet: settings_get creates it
+
+
+def intake_settings_and_opposition(*, phone: str, also: Sequence[HotRead] = ()) -> tuple:
+    """(settings, opposed, *what the reads in `also` return): one round trip with them on
+    PostgreSQL (rdz.core.fastsql.hot_reads). Intake passes its routing candidates."""
+    (app_settings, opposed), *others = hot_reads(settings_and_opposition_read(phone=phone), *also)
+    if app_settings is None:  # no record yet: settings_get creates it
         from rdz.core.services import settings_get
 
-        return settings_get(), phone_is_opposed(phone=phone)
-    return reader.build(row[: reader.size]), bool(row[reader.size])
+        app_settings, opposed = settings_get(), phone_is_opposed(phone=phone)
+    return app_settings, opposed, *others
 
 
 # Provider intake reads the product of every lead: a short per-process cache saves that

@@ -185,6 +185,7 @@ def lead_create(
     idempotency_key: str = "",
     now: datetime.datetime | None = None,
     with_rows: Callable[[Lead], list[list[Model]]] | None = None,
+    reads: tuple | None = None,
 ) -> tuple[Lead, bool]:
     """Store a lead and route it in the same transaction. Returns (lead, created).
 
@@ -196,16 +197,40 @@ def lead_create(
     `with_rows(lead)`, called once the lead's outcome is known, returns groups of other new
     rows (one model per group, no foreign key to the lead needed) that the lead's own INSERT
     writes too (form submit: the CRM forwarding's outbox row).
+
+    `reads`: what `lead_intake_reads` returned for this lead, `now` and entity, when the
+    caller read it before opening its own transaction (form submit); else they are read
+    here, before this function's transaction.
     """
     existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
     if existing is not None:
         return existing, False
+    started = time.monotonic()
+    now = now or timezone.now()
+    if provider is not None:
+        entity, locked, source = provider.entity, True, data.source or provider.slug
+    elif form is not None:
+        entity, locked, source = form.entity, False, data.source or form.code
+    else:
+        raise LeadError({"non_field_errors": ["Un lead vient d'un provider ou d'un formulaire."]})
+    if reads is None:
+        reads = lead_intake_reads(data=data, entity=entity, now=now)
     try:
         # Nested in a caller's transaction (form submit), only a provider's lead needs a
         # savepoint: its replay keys may collide (IntegrityError, then the winner is read).
         with transaction.atomic(savepoint=provider is not None):
             lead = _lead_create_and_route(
-                data=data, provider=provider, form=form, idempotency_key=idempotency_key, now=now, with_rows=with_rows
+                data=data,
+                provider=provider,
+                form=form,
+                idempotency_key=idempotency_key,
+                now=now,
+                started=started,
+                entity=entity,
+                locked=locked,
+                source=source,
+                reads=reads,
+                with_rows=with_rows,
             )
     except IntegrityError:
         existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
@@ -215,7 +240,34 @@ def lead_create(
     return lead, True
 
 
-def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: str, now, with_rows=None) -> Lead:
+def lead_intake_reads(*, data: LeadInput, entity: str, now: datetime.datetime) -> tuple:
+    """(settings, opposed, candidates of the lead's own entity): what every intake reads
+    before deciding, in one round trip on PostgreSQL, sent before the intake's transaction
+    starts. Nothing is locked then: routing ranks these candidates, and the re-check under
+    the chosen client's lock decides (§16). Outside a transaction, these reads are also
+    the kept connection's health check (rdz.core.fastsql.hot_reads)."""
+    from routing.selectors import routing_candidates_read
+
+    candidates = routing_candidates_read(
+        entity=entity, product_id=data.product.pk, departement=data.departement, phone=data.phone, now=now
+    )
+    return intake_settings_and_opposition(phone=data.phone, also=[candidates])
+
+
+def _lead_create_and_route(
+    *,
+    data: LeadInput,
+    provider,
+    form,
+    idempotency_key: str,
+    now: datetime.datetime,
+    started: float,
+    entity: str,
+    locked: bool,
+    source: str,
+    reads: tuple,
+    with_rows=None,
+) -> Lead:
     """Insert the lead once, with its routing outcome and its timeline (no UPDATE afterwards).
 
     Routing ranks the candidates without locks, then locks the chosen client's row for the
@@ -225,15 +277,7 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
     """
     from routing.services import lead_route_in_transaction
 
-    started = time.monotonic()
-    now = now or timezone.now()
-    if provider is not None:
-        entity, locked, source = provider.entity, True, data.source or provider.slug
-    elif form is not None:
-        entity, locked, source = form.entity, False, data.source or form.code
-    else:
-        raise LeadError({"non_field_errors": ["Un lead vient d'un provider ou d'un formulaire."]})
-    app_settings, opposed = intake_settings_and_opposition(phone=data.phone)
+    app_settings, opposed, candidates = reads
     lead = Lead(
         entity=entity,
         entity_locked=locked,
@@ -297,7 +341,9 @@ def _lead_create_and_route(*, data: LeadInput, provider, form, idempotency_key: 
             decision = _decision(lead, kind, message, result.explanation(), _elapsed(now, started))
             return [[lead], [*events, decision], *(with_rows(lead) if with_rows else ())]
 
-        result = lead_route_in_transaction(lead=lead, now=now, app_settings=app_settings, with_attribution=rows)
+        result = lead_route_in_transaction(
+            lead=lead, now=now, app_settings=app_settings, with_attribution=rows, candidates=candidates
+        )
         if result.attribution is None:
             rows_insert(*rows(result))
     return lead

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
-from leads.services import LeadError, LeadInput, lead_create, lead_event_add
+from leads.services import LeadError, LeadInput, lead_create, lead_event_add, lead_intake_reads
 from rdz.core.fastsql import ModelReader, hot_cursor, hot_pipeline, hot_statements_prepared
 from rdz.core.services import audit_log
 
@@ -313,12 +313,15 @@ def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime 
         outbox.append(item)
         return [[item]] if item is not None else []
 
+    # Read before the transaction, as for a provider's lead (a double-click's second
+    # submission reads for nothing: it finds the first lead under the lock below).
+    reads = lead_intake_reads(data=data, entity=form.entity, now=now)
     with transaction.atomic():
         existing = _dedupe_lock_and_recent(form_id=form.pk, visitor_id=data.visitor_id, phone=data.phone, now=now)
         if existing is not None:
             return existing, False
         data = dataclasses.replace(data, crm_target=form.target_crm)
-        lead, _ = lead_create(data=data, form=form, now=now, with_rows=crm_rows)
+        lead, _ = lead_create(data=data, form=form, now=now, with_rows=crm_rows, reads=reads)
         crm_forward_queued(lead=lead, item=outbox[-1])
     return lead, True
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from commandes.services import DUPLICATE_WINDOW, WEEK, Fill
-from rdz.core.fastsql import hot_cursor, hot_pipeline, hot_statements_prepared
+from rdz.core.fastsql import HotRead, hot_pipeline, hot_reads, hot_statements_prepared
 from rdz.core.timeutils import paris_now, week_start
 
 
@@ -115,11 +115,24 @@ def routing_candidates(
     """Every commande of `entity` for the product that covers the departement (open or not:
     the explanation lists them all), by priority then age, with this week's and today's
     fill and the §6 flag."""
+    (candidates,) = hot_reads(
+        routing_candidates_read(
+            entity=entity, product_id=product_id, departement=departement, phone=phone, now=now, backlog=backlog
+        )
+    )
+    return candidates
+
+
+def routing_candidates_read(
+    *, entity: str, product_id: int, departement: str, phone: str, now: datetime.datetime, backlog: bool = False
+) -> HotRead:
+    """`routing_candidates` as a read to send with others (rdz.core.fastsql.hot_reads)."""
     sql = _CANDIDATES.format(covers=_COVERS[connection.vendor], backlog="AND c.accepts_backlog" if backlog else "")
     params = [*_fill_params(phone=phone, product_id=product_id, now=now), entity, product_id, departement]
-    with hot_cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    return HotRead(sql, params, many=True, build=_candidates_build)
+
+
+def _candidates_build(rows) -> list[Candidate]:
     candidates = []
     previous_priority, age_rank = None, 0
     for r in rows:

@@ -102,17 +102,20 @@ def _route_in_entity(
     backlog: bool,
     result: RoutingResult,
     with_attribution: RowsWithAttribution | None,
+    candidates: list[Candidate] | None = None,
 ) -> Attribution | None:
-    """Try one entity; verdicts for every matching commande go into `result`."""
+    """Try one entity; verdicts for every matching commande go into `result`. `candidates`:
+    already read by the caller (routing.selectors.routing_candidates_read)."""
     today = paris_now(now).date()
-    candidates = routing_candidates(
-        entity=entity,
-        product_id=lead.product_id,
-        departement=lead.departement,
-        phone=lead.phone,
-        now=now,
-        backlog=backlog,
-    )
+    if candidates is None:
+        candidates = routing_candidates(
+            entity=entity,
+            product_id=lead.product_id,
+            departement=lead.departement,
+            phone=lead.phone,
+            now=now,
+            backlog=backlog,
+        )
     if not candidates:
         return None
     open_commandes: list[Candidate] = []
@@ -240,8 +243,13 @@ def lead_route_in_transaction(
     backlog: bool = False,
     app_settings: AppSettings | None = None,
     with_attribution: RowsWithAttribution | None = None,
+    candidates: list[Candidate] | None = None,
 ) -> RoutingResult:
     """`lead_route` for a caller that already holds a transaction (intake): no extra savepoint.
+
+    `candidates`: the commandes of the lead's own entity, already read with the same `now`
+    and `backlog` (intake sends that read with its other reads, before its transaction:
+    nothing is locked then, and the client lock's re-check decides).
 
     The lead row need not exist yet: the attribution's foreign key is checked at commit
     (Django creates foreign keys DEFERRABLE INITIALLY DEFERRED).
@@ -258,7 +266,13 @@ def lead_route_in_transaction(
     now = now or timezone.now()
     result = RoutingResult(status="no_order")
     attribution = _route_in_entity(
-        lead=lead, entity=lead.entity, now=now, backlog=backlog, result=result, with_attribution=with_attribution
+        lead=lead,
+        entity=lead.entity,
+        now=now,
+        backlog=backlog,
+        result=result,
+        with_attribution=with_attribution,
+        candidates=candidates,
     )
     if attribution is None:
         target = other_entity(lead.entity)

@@ -24,16 +24,18 @@ def _settings_record():
 
 BODY = {"phone": "06 12 34 56 78", "product": "PV", "departement": "13"}
 
-# key lookup with its provider, product with its extra fields (one statement each), BEGIN,
-# settings with the opposition flag (one statement), matching commandes with their fill
-# and duplicate flag (one statement), SAVEPOINT + client lock + fill and duplicate
-# re-checked under the lock (three statements sent together, one round trip, on
-# PostgreSQL; SQLite has no row lock: two), lead + timeline + attribution INSERT (one
-# statement on PostgreSQL; three on SQLite), COMMIT (the savepoint is not released:
-# COMMIT ends it). PostgreSQL: 10 statements in 8 round trips.
+# key lookup with its provider, product with its extra fields (one statement each),
+# settings with the opposition flag and the matching commandes with their fill and
+# duplicate flag (two statements, one round trip on PostgreSQL, before the transaction),
+# BEGIN, SAVEPOINT + client lock + fill and duplicate re-checked under the lock (three
+# statements sent together with the BEGIN, one round trip, on PostgreSQL; SQLite has no
+# row lock: two), lead + timeline + attribution INSERT (one statement on PostgreSQL; three
+# on SQLite), COMMIT (the savepoint is not released: COMMIT ends it). PostgreSQL: 10
+# statements in 6 round trips (5 with the product cached); in production the key lookup
+# is also the kept connection's health check (no `SELECT 1`, see rdz.core.fastsql.hot_reads).
 POSTGRESQL = connection.vendor == "postgresql"
 ROUTED_QUERIES = 10 if POSTGRESQL else 11
-# key lookup, product, BEGIN, settings + opposition, matching commandes (none),
+# key lookup, product, settings + opposition with the matching commandes (none), BEGIN,
 # lead + timeline INSERT (two on SQLite), COMMIT.
 NO_ORDER_QUERIES = 7 if POSTGRESQL else 8
 
@@ -47,6 +49,23 @@ def test_a_routed_intake_takes_a_fixed_number_of_queries(api_client, zr7_provide
     with django_assert_num_queries(ROUTED_QUERIES):
         response = post(api_client, zr7_provider.api_key)
     assert response.json()["status"] == "routed"
+
+
+def test_a_provider_intake_reads_before_its_transaction_and_locks_inside_it(api_client, zr7_provider, product):
+    from django.test.utils import CaptureQueriesContext
+
+    CommandeFactory(client__entity="ZR7", product=product)
+    with CaptureQueriesContext(connection) as ctx:
+        response = post(api_client, zr7_provider.api_key)
+    assert response.json()["status"] == "routed"
+    sql = [q["sql"] for q in ctx.captured_queries]
+    begin = sql.index("BEGIN")
+    reads, transaction = sql[:begin], sql[begin:]
+    assert any("FROM commandes_commande c" in q for q in reads)  # candidates: no lock held yet
+    assert any("leads_oppositionentry" in q for q in reads)
+    assert any("FOR UPDATE" in q for q in transaction)
+    assert any(q.startswith("WITH i0 AS (INSERT") or q.startswith("INSERT") for q in transaction)
+    assert sql[-1] == "COMMIT"
 
 
 def test_the_count_does_not_grow_with_the_number_of_commandes(
@@ -103,12 +122,13 @@ def test_a_product_saved_in_this_process_is_read_again_at_once(api_client, zr7_p
 
 
 # Form submit, routed: the form with its product, then the product's fields (per-process
-# cache, emptied before each test: two statements), BEGIN, double-click lock + recent
-# submission (two statements in one round trip on PostgreSQL; SQLite needs no lock),
-# settings + opposition, matching commandes, SAVEPOINT + client lock + re-check (three
+# cache, emptied before each test: two statements), settings + opposition and matching
+# commandes (two statements, one round trip, before the transaction), BEGIN, double-click
+# lock + recent submission (two statements sent with the BEGIN, one round trip, on
+# PostgreSQL; SQLite needs no lock), SAVEPOINT + client lock + re-check (three
 # statements in one round trip; two on SQLite), lead + timeline + attribution + CRM outbox
 # row INSERT (one statement on PostgreSQL; four on SQLite), COMMIT. PostgreSQL: 12
-# statements in 9 round trips.
+# statements in 7 round trips.
 FORM_QUERIES = 12 if POSTGRESQL else 13
 
 
