@@ -284,7 +284,7 @@ def _dedupe_lock_and_recent(*, form_id: int, visitor_id: str, phone: str, now: d
             with hot_pipeline() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
                 cursor.execute(recent, params)
-                row = cursor.fetchone()
+            row = cursor.fetchone()  # the read's row
         else:
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT pg_advisory_xact_lock(%s); {recent}", [key, *params])

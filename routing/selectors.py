@@ -184,7 +184,7 @@ def routing_lock_and_recheck(
             cursor.execute(f"SAVEPOINT {name}")
             cursor.execute(_LOCK_CLIENT, [client_id])
             cursor.execute(_RECHECK, params)
-            week, day, duplicate = cursor.fetchone()
+        week, day, duplicate = cursor.fetchone()  # the re-check's row
         return Fill(int(week), int(day)), bool(duplicate)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -96,7 +96,8 @@ def hot_reads(*reads: HotRead) -> list:
     """Run these reads and return what each one's `build` made of its rows, in order.
 
     On PostgreSQL with prepared statements, they go to the server together, in one round
-    trip (pipeline mode, one kept cursor each); elsewhere one after the other.
+    trip (pipeline mode, one kept cursor each, read after the pipeline's Sync); elsewhere
+    one after the other.
 
     Outside a transaction, on a connection kept from an earlier request whose health check
     (CONN_HEALTH_CHECKS) is still due, these reads are that check: Django would first send
@@ -142,10 +143,10 @@ def _reads_pipelined(db, reads: Sequence[HotRead]) -> list:
         with db.wrap_database_errors, db.connection.pipeline():
             for cursor, read in zip(cursors, reads, strict=True):
                 cursor.execute(read.sql, list(read.params))
-            rows = [
-                cursor.fetchall() if read.many else cursor.fetchone()
-                for cursor, read in zip(cursors, reads, strict=True)
-            ]
+        # Leaving the block sent them with one Sync and read every result.
+        rows = [
+            cursor.fetchall() if read.many else cursor.fetchone() for cursor, read in zip(cursors, reads, strict=True)
+        ]
     return [read.build(r) for read, r in zip(reads, rows, strict=True)]
 
 
@@ -158,17 +159,20 @@ def hot_statements_prepared() -> bool:
 @contextmanager
 def hot_pipeline() -> Iterator:
     """The hot cursor in psycopg's pipeline mode: the statements executed in the block go
-    to the server together, in one round trip, each one prepared like any hot statement,
-    and run there one after the other, each with its own snapshot (READ COMMITTED). A
-    fetch waits for every statement sent so far; the cursor holds the last one's rows; an
-    error surfaces at that fetch (Django's wrapper turns it into a DatabaseError) and the
-    statements after the failed one are not run. Only when `hot_statements_prepared()`:
-    psycopg pipelines server-bound statements only, so callers keep a one-query form for
-    the other cases (see routing.selectors.routing_lock_and_recheck).
+    to the server together, each one prepared like any hot statement, and run there one
+    after the other, each with its own snapshot (READ COMMITTED). Leaving the block sends
+    them with one Sync and reads every result: fetch after the block (the cursor then
+    holds the last statement's rows). A fetch inside the block would cost a round trip of
+    its own before the Sync's. An error surfaces when the block is left, as Django's
+    DatabaseError, and the statements after the failed one are not run. Only when
+    `hot_statements_prepared()`: psycopg pipelines server-bound statements only, so
+    callers keep a one-query form for the other cases (see
+    routing.selectors.routing_lock_and_recheck).
     """
     if not hot_statements_prepared():
         raise RuntimeError("hot_pipeline needs prepared statements on PostgreSQL")
-    with hot_cursor() as cursor, connections[DEFAULT_DB_ALIAS].connection.pipeline():
+    db = connections[DEFAULT_DB_ALIAS]
+    with hot_cursor() as cursor, db.wrap_database_errors, db.connection.pipeline():
         yield cursor
 
 
