@@ -10,7 +10,6 @@ Fills come from the per-day counters the database keeps (`commandes.CommandeFill
 """
 
 import datetime
-import json
 from dataclasses import dataclass
 
 from django.db import connection
@@ -32,7 +31,9 @@ class ClientRow:
 class Candidate:
     """A commande matching a lead's entity and product, with its fill and §6 flag.
 
-    Reads like a `Commande` for `commande_closed_reason` / `commande_quota_reason`.
+    Reads like a `Commande` for `commande_closed_reason` / `commande_quota_reason`. The
+    departement coverage is decided by the read itself, so the commande's departement list
+    is not read (JSON, which the driver would parse for every row of every intake).
     """
 
     pk: int
@@ -40,7 +41,6 @@ class Candidate:
     entity: str
     name: str
     product_code: str
-    departements: list
     weekly_quota: int
     daily_cap: int | None
     priority: int
@@ -69,7 +69,7 @@ _FILL_AND_DUPLICATE = """
 
 # Constant fragments only; every value is a parameter.
 _CANDIDATES = f"""
-SELECT c.id, c.client_id, c.entity, c.name, p.code, c.departements, c.weekly_quota, c.daily_cap, c.priority,
+SELECT c.id, c.client_id, c.entity, c.name, p.code, c.weekly_quota, c.daily_cap, c.priority,
        c.active, c.starts_on, c.ends_on, cl.name, cl.active, cl.api_url,
        {_FILL_AND_DUPLICATE}
 FROM commandes_commande c
@@ -137,8 +137,8 @@ def _candidates_build(rows) -> list[Candidate]:
     previous_priority, age_rank = None, 0
     for r in rows:
         # Rows come by priority, then age: the rank within a priority orders by age.
-        age_rank = age_rank + 1 if r[8] == previous_priority else 0
-        previous_priority = r[8]
+        age_rank = age_rank + 1 if r[7] == previous_priority else 0
+        previous_priority = r[7]
         candidates.append(
             Candidate(
                 pk=r[0],
@@ -146,17 +146,16 @@ def _candidates_build(rows) -> list[Candidate]:
                 entity=r[2],
                 name=r[3],
                 product_code=r[4],
-                departements=json.loads(r[5]) if isinstance(r[5], str) else r[5],
-                weekly_quota=r[6],
-                daily_cap=r[7],
-                priority=r[8],
-                active=bool(r[9]),
-                starts_on=_date(r[10]),
-                ends_on=_date(r[11]),
+                weekly_quota=r[5],
+                daily_cap=r[6],
+                priority=r[7],
+                active=bool(r[8]),
+                starts_on=_date(r[9]),
+                ends_on=_date(r[10]),
                 age_rank=age_rank,
-                client=ClientRow(id=r[1], name=r[12], active=bool(r[13]), api_url=r[14]),
-                fill=Fill(int(r[15]), int(r[16])),
-                duplicate=bool(r[17]),
+                client=ClientRow(id=r[1], name=r[11], active=bool(r[12]), api_url=r[13]),
+                fill=Fill(int(r[14]), int(r[15])),
+                duplicate=bool(r[16]),
             )
         )
     return candidates
