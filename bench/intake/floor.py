@@ -11,6 +11,8 @@ run on this machine), rounds alternating:
 
 - baseline: the bare-INSERT view of bench/intake, called through Django's WSGI handler;
 - intake: `POST /api/v1/leads/` through the same handler, every request a new routed person;
+- django_request: `GET /bench/ready/` through the same handler, a view that does nothing:
+  Django's own handling of a request with the project's middleware;
 - conversation: the statements one intake sends, recorded at the driver (psycopg) with
   their cursors, pipelines, transaction boundaries and prepared statements, then replayed
   with bare psycopg, fetching every result, without Django or any code of RDZ (fresh UUIDs
@@ -191,10 +193,10 @@ def measure(key: str, requests: int, rounds: int) -> None:
     handler = WSGIHandler()
     sequence = iter(range(10**7))
 
-    def request(path: str, headers: dict) -> None:
-        body = Endpoint.body(next(sequence)).encode()
+    def request(path: str, headers: dict, method: str = "POST", expect: str = "201") -> None:
+        body = Endpoint.body(next(sequence)).encode() if method == "POST" else b""
         environ = {
-            "REQUEST_METHOD": "POST",
+            "REQUEST_METHOD": method,
             "PATH_INFO": path,
             "SCRIPT_NAME": "",
             "QUERY_STRING": "",
@@ -217,7 +219,7 @@ def measure(key: str, requests: int, rounds: int) -> None:
         response = handler(environ, lambda status, headers, exc_info=None: statuses.append(status))
         content = b"".join(response)
         response.close()
-        if not statuses[0].startswith("201"):
+        if not statuses[0].startswith(expect):
             raise SystemExit(f"{path}: {statuses[0]} {content[:300]!r}")
 
     def baseline() -> None:
@@ -226,9 +228,13 @@ def measure(key: str, requests: int, rounds: int) -> None:
     def intake() -> None:
         request("/api/v1/leads/", {"HTTP_X_API_KEY": key})
 
+    def django_request() -> None:
+        request("/bench/ready/", {}, method="GET", expect="200")
+
     for _ in range(200):  # warm-up: imports, the kept connection, prepared statements, caches
         baseline()
         intake()
+        django_request()
     recorder.recording = True
     intake()
     recorder.recording = False
@@ -243,8 +249,9 @@ def measure(key: str, requests: int, rounds: int) -> None:
     for _ in range(200):
         replay()
 
-    figures: dict[str, list[dict]] = {"baseline": [], "intake": [], "conversation": []}
+    figures: dict[str, list[dict]] = {"baseline": [], "intake": [], "conversation": [], "django_request": []}
     for _ in range(rounds):
+        figures["django_request"].append(_timed(django_request, requests, django_backend))
         figures["baseline"].append(_timed(baseline, requests, django_backend))
         figures["intake"].append(_timed(intake, requests, django_backend))
         figures["conversation"].append(_timed(replay, requests, replay.backend_pid))
@@ -264,6 +271,14 @@ def measure(key: str, requests: int, rounds: int) -> None:
                 "conversation_round_trips": replay.round_trips,
                 "baseline_over_intake": round(base / medians["intake"]["total_ms"], 3),
                 "baseline_over_conversation": round(base / medians["conversation"]["total_ms"], 3),
+                # The intake's Python that is neither Django's handling of a request nor
+                # the driver's share of the conversation: DRF and all of RDZ's own code.
+                "intake_python_above_driver_ms": round(
+                    medians["intake"]["python_ms"]
+                    - medians["conversation"]["python_ms"]
+                    - medians["django_request"]["python_ms"],
+                    3,
+                ),
             }
         )
     )
