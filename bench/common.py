@@ -271,6 +271,16 @@ def fixed_rate(
 # --- figures -----------------------------------------------------------------------------
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` on this machine (a PostgreSQL backend,
+    say), read from /proc; None once the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (no interpolation): always a latency that was measured."""
     ordered = sorted(values)

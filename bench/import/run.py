@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import ROOT, child_env, database_ensure
+from bench.common import ROOT, child_env, database_ensure, process_cpu_seconds
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_import"
 
@@ -67,14 +67,6 @@ class ServerCpu:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
 
-    @staticmethod
-    def _cpu(pid: int) -> float | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def _poll(self) -> None:
         import psycopg
 
@@ -85,7 +77,7 @@ class ServerCpu:
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> %s", (own,)
                 ).fetchall()
                 for (pid,) in pids:
-                    cpu = self._cpu(pid)
+                    cpu = process_cpu_seconds(pid)
                     if cpu is not None:
                         first = self.seen.get(pid, (cpu, cpu))[0]
                         self.seen[pid] = (first, cpu)

@@ -26,7 +26,6 @@ pipeline. Prints one JSON line (medians over the rounds).
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,25 +34,18 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.common import ROOT, database_drop, server_env
+from bench.common import ROOT, database_drop, process_cpu_seconds, server_env
 from bench.intake.run import SETTINGS, Endpoint, prepare_database
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/rdz_bench_floor"
 
 
-def _backend_cpu(pid: int) -> float:
-    """User + system CPU seconds of process `pid` (a PostgreSQL backend on this machine)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _timed(call, count: int, backend_pid: int) -> dict:
-    thread0, backend0 = time.thread_time(), _backend_cpu(backend_pid)
+    thread0, backend0 = time.thread_time(), process_cpu_seconds(backend_pid)
     for _ in range(count):
         call()
     python_ms = (time.thread_time() - thread0) / count * 1000
-    postgres_ms = (_backend_cpu(backend_pid) - backend0) / count * 1000
+    postgres_ms = (process_cpu_seconds(backend_pid) - backend0) / count * 1000
     return {"python_ms": python_ms, "postgres_ms": postgres_ms, "total_ms": python_ms + postgres_ms}
 
 
