@@ -113,3 +113,16 @@ def test_a_lead_page_shows_its_timeline_and_its_route(page):
     assert "Livré" in steps
     assert "choisie" in page.locator("text=Pourquoi ce routage ?").locator("..").inner_text()
     page.screenshot(path=str(ARTIFACTS / "fiche-lead.png"), full_page=True)
+
+
+def test_no_page_scrolls_sideways_on_a_laptop_screen(page):
+    """Wide tables scroll inside their own box: the page itself never does at 1024 px."""
+    _login(page)
+    page.set_viewport_size({"width": 1024, "height": 768})
+    hrefs = page.eval_on_selector_all("nav.sidebar .nav-group a", "els => els.map(a => a.getAttribute('href'))")
+    page.goto("/leads/")
+    hrefs.append(page.locator("table.leads tbody tr td a").first.get_attribute("href"))
+    for href in hrefs:
+        page.goto(href)
+        scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll <= client, f"{href}: {scroll} px wide on a {client} px window"
