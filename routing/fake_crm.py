@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeCrm:
-    """`script`: answers consumed in order, each an HTTP status (int) or ("slow", seconds)
-    (the record is stored, then the answer comes late: a client timeout); then "ok"."""
+    """`script`: answers consumed in order, each an HTTP status (int), a status with its JSON
+    body ((status, dict)) or ("slow", seconds) (the record is stored, then the answer comes
+    late: a client timeout); then "ok"."""
 
     def __init__(
         self, *, name: str = "CRM", key: str = "", auth_header: str = "X-API-Key", port: int = 0, on_record=None
@@ -51,12 +52,12 @@ class FakeCrm:
             answer = self.script.pop(0) if self.script else "ok"
             self.calls.append({"path": handler.path, "headers": headers, "body": body, "answer": answer})
             status, payload = self._decide(headers, body, answer)
-        if isinstance(answer, tuple):
+        if isinstance(answer, tuple) and answer[0] == "slow":
             time.sleep(answer[1])
-        data = json.dumps(payload).encode()
+        data = json.dumps(payload, ensure_ascii=False).encode()
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Type", "application/json; charset=utf-8")
             handler.send_header("Content-Length", str(len(data)))
             handler.end_headers()
             handler.wfile.write(data)
@@ -66,6 +67,8 @@ class FakeCrm:
     def _decide(self, headers: dict, body, answer) -> tuple[int, dict]:
         if isinstance(answer, int) and answer != 200:
             return answer, {"error": f"scripted {answer}"}
+        if isinstance(answer, tuple) and isinstance(answer[0], int):
+            return answer
         if self.key and headers.get(self.auth_header) != self.key:
             return 401, {"error": "invalid key"}
         if not isinstance(body, dict):

@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from leads.models import LeadForm, Product
+from leads.demo import demo_form_ensure
+from leads.models import LeadForm
 from leads.services import LeadError
-from leads.services_forms import leadform_create
 from leads.views_tracking import tracking_script_url
 from routing.fake_crm import FakeCrm
 
@@ -141,25 +141,13 @@ class Command(BaseCommand):
         return on_record
 
     def _form(self, code: str, origin: str) -> LeadForm:
-        existing = LeadForm.objects.filter(code=code).first()
-        if existing is not None:
-            return existing
-        if code != DEMO_CODE:
-            raise CommandError(f"Formulaire inconnu : « {code} ».")
-        product = Product.objects.filter(code="PV").first() or Product.objects.filter(active=True).first()
-        if product is None:
-            raise CommandError("Aucun produit : lancez d'abord « manage.py demo_data ».")
+        existed = LeadForm.objects.filter(code=code).exists()
         try:
-            form = leadform_create(
-                code=DEMO_CODE,
-                name="Démonstration panneaux solaires",
-                entity="ZR7",
-                product=product,
-                allowed_origins=[origin, origin.replace("127.0.0.1", "localhost")],
-                variants=[{"name": "A", "weight": 50}, {"name": "B", "weight": 50}],
-                crm_api_key="demo-cle-crm-zr7",
-            )
+            form = demo_form_ensure(code, origins=[origin, origin.replace("127.0.0.1", "localhost")])
         except LeadError as exc:
             raise CommandError(str(exc.errors)) from exc
-        self.stdout.write(f"Formulaire de démonstration « {DEMO_CODE} » créé (origine autorisée {origin}).")
+        if form is None:
+            raise CommandError(f"Formulaire inconnu : « {code} ».")
+        if not existed:
+            self.stdout.write(f"Formulaire de démonstration « {code} » créé (origine autorisée {origin}).")
         return form

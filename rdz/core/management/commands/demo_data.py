@@ -1,5 +1,6 @@
 """Demo data for the embedded default: both entities, products, providers (keys printed),
-clients, commandes, staff accounts and a few weeks of leads routed through the real intake.
+clients, commandes, staff accounts, a few weeks of leads routed through the real intake, and
+two landing forms with their visits, starts and leads (`leads.demo`).
 
 Safe to run again: existing rows are kept; provider keys are rotated (a key is only ever
 shown once) and printed again.
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from commandes.delivery import delivery_send_daily
 from commandes.models import Client, Commande
+from leads.demo import demo_form_history, demo_forms_ensure
 from leads.models import Lead, Product, ProductField
 from leads.services import LeadInput, lead_create
 from leads.stats import rollup_refresh
@@ -63,8 +65,11 @@ class Command(BaseCommand):
                 app_settings.save()
         keys = self._providers()
         self._media()
+        demo_forms_ensure()
         if not Lead.objects.exists():
             self._leads(rng, products, count=leads, days=days)
+            # Landing forms: visits, starts and leads, forwarded to stand-in CRMs (§11).
+            demo_form_history(rng=rng, days=days, now=timezone.now())
             self._deliver_past_days()
         # The dashboard and the stats API read daily rollups: build them for the demo period.
         today = paris_today()
