@@ -134,7 +134,7 @@ def _one_day(*, rng, form, start, now, crms, horizon) -> int:
         variant = rng.choices(variants, weights)[0]
         events.append(TrackingEvent(form=form, event="visit", visitor_id=visitor, variant=variant, created_at=visited))
         # Variant B converts a little better, so the A/B numbers differ.
-        if rng.random() > (0.45 if variant == "B" else 0.55):
+        if rng.random() > (0.55 if variant == "B" else 0.45):
             continue
         started = visited + datetime.timedelta(seconds=rng.randint(5, 90))
         events.append(TrackingEvent(form=form, event="start", visitor_id=visitor, variant=variant, created_at=started))

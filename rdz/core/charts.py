@@ -67,6 +67,13 @@ def stacked_bars(
     return mark_safe("".join(parts))  # noqa: S308 (labels escaped above)
 
 
+def _label(label: str, size: int) -> str:
+    """A label that fits its column: cut with « … », the whole label in its tooltip."""
+    if len(label) <= size:
+        return escape(label)
+    return f"<title>{escape(label)}</title>{escape(label[: size - 1].rstrip())}…"
+
+
 def horizontal_bars(
     *, items: list[tuple[str, int]], title: str, width: int = 480, color: str = PALETTE[0], max_items: int = 8
 ) -> SafeString:
@@ -87,7 +94,7 @@ def horizontal_bars(
         y = i * row_h + 2
         w = (width - label_w - 50) * value / top
         parts.append(
-            f'<text x="0" y="{y + 14}" class="label">{escape(label[:26])}</text>'
+            f'<text x="0" y="{y + 14}" class="label">{_label(label, 26)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{color}">'
             f"<title>{escape(label)} : {value}</title></rect>"
             f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="value">{value}</text>'
@@ -114,7 +121,7 @@ def fill_bars(*, items: list[tuple[str, int, int, bool]], title: str, width: int
         if is_open and ratio >= 0.9:
             color = PALETTE[2]
         parts.append(
-            f'<text x="0" y="{y + 15}" class="label">{escape(label[:30])}</text>'
+            f'<text x="0" y="{y + 15}" class="label">{_label(label, 30)}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{gauge_w}" height="{row_h - 10}" class="gauge-bg"/>'
             f'<rect x="{label_w}" y="{y + 4}" width="{gauge_w * ratio:.1f}" height="{row_h - 10}" fill="{color}">'
             f"<title>{escape(label)} : {fill}/{quota}</title></rect>"

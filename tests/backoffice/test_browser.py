@@ -49,6 +49,9 @@ def _login(page, username="admin"):
 
 
 def test_every_sidebar_entry_opens_its_page_and_is_highlighted(page):
+    failed = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: failed.append(f"{page.url}: {m.text}") if m.type == "error" else None)
     _login(page)
     groups = [t.strip() for t in page.locator("nav.sidebar .nav-group h2").all_text_contents()]
     assert groups == ["Acquisition", "Distribution", "Pilotage", "Administration"]
@@ -77,6 +80,7 @@ def test_every_sidebar_entry_opens_its_page_and_is_highlighted(page):
         active = page.locator("nav.sidebar a.active")
         assert active.count() == 1 and active.inner_text().strip() == label
         assert page.locator("h1").count() >= 1
+    assert failed == []  # no missing stylesheet, script or icon, no script error, on any page
     # Logout, then a single-entity account: no switcher, only its entity on the dashboard.
     page.click("text=Se déconnecter")
     page.wait_for_url("**/connexion/")
