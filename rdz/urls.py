@@ -44,3 +44,9 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# French error pages (JSON under /api/): rdz/core/errors.py.
+handler400 = "rdz.core.errors.bad_request"
+handler403 = "rdz.core.errors.permission_denied"
+handler404 = "rdz.core.errors.page_not_found"
+handler500 = "rdz.core.errors.server_error"

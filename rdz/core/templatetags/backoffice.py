@@ -6,7 +6,7 @@ from django import template
 from django.http import QueryDict
 
 from rdz.core.backoffice import selected_entities
-from rdz.core.scoping import user_entities, user_role
+from rdz.core.scoping import is_account_admin, user_entities, user_role
 
 register = template.Library()
 
@@ -48,6 +48,9 @@ SIDEBAR = [
     ),
 ]
 
+# Entries only account admins may open: hidden from the other roles.
+ADMIN_ONLY = {"/comptes/"}
+
 # Pages reached from a sidebar entry keep that entry highlighted.
 ALIASES = {"/leads/": "/"}
 
@@ -70,8 +73,14 @@ def _active_href(path: str) -> str:
 def backoffice_sidebar(context):
     request = context["request"]
     active = _active_href(request.path)
+    hidden = set() if is_account_admin(request.user) else ADMIN_ONLY
     groups = [
-        {"title": title, "items": [{"label": label, "href": href, "active": href == active} for label, href in items]}
+        {
+            "title": title,
+            "items": [
+                {"label": label, "href": href, "active": href == active} for label, href in items if href not in hidden
+            ],
+        }
         for title, items in SIDEBAR
     ]
     return {"groups": groups}
