@@ -104,8 +104,12 @@ class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
 
 @admin.register(SettingsAudit)
 class SettingsAuditAdmin(ReadOnlyAdminMixin, RoleAdminMixin, admin.ModelAdmin):
-    list_display = ("changed_at", "changed_by", "field", "old_value", "new_value")
+    list_display = ("changed_at", "changed_by", "setting", "old_value", "new_value")
     list_filter = ("field",)
+
+    @admin.display(description="paramètre", ordering="field")
+    def setting(self, obj):
+        return obj.field_label
 
 
 @admin.register(AuditLog)

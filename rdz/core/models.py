@@ -134,7 +134,18 @@ class SettingsAudit(models.Model):
         ordering = ["-changed_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.field} : {self.old_value} → {self.new_value}"
+        return f"{self.field_label} : {self.old_value} → {self.new_value}"
+
+    @property
+    def field_label(self) -> str:
+        """The setting's French label (« Clé CRM MDL de repli »), or its name if it is gone."""
+        from django.core.exceptions import FieldDoesNotExist
+        from django.utils.text import capfirst
+
+        try:
+            return capfirst(str(AppSettings._meta.get_field(self.field).verbose_name))
+        except FieldDoesNotExist:
+            return self.field
 
 
 class AuditLog(models.Model):

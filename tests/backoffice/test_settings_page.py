@@ -55,7 +55,9 @@ def test_an_admin_changes_settings_and_each_change_is_audited_and_shown(client, 
     assert audits["daily_delivery_time"].changed_by == both_admin
     assert audits["fallback_crm_key_mdl"].new_value == "••••"  # secrets never appear in the audit
     page = client.get("/parametres/").content.decode()
-    assert "daily_delivery_time" in page and "10:15" in page
+    # The history names each setting as the form does, not by its column.
+    assert "<td>Heure d&#x27;envoi quotidien</td>" in page and "10:15" in page
+    assert "daily_delivery_time" not in page.split("Historique des modifications")[1]
     assert "cle-secrete-mdl" not in page
 
 

@@ -247,3 +247,27 @@ def test_a_superuser_may_give_both_entities(client, superuser, zr7_staff):
     client.force_login(superuser)
     page = client.get(reverse("admin:auth_user_change", args=[zr7_staff.pk])).content.decode()
     assert 'value="BOTH"' in page and 'value="MDL"' in page
+
+
+def test_every_admin_list_and_change_page_opens_on_the_demo_data(client, superuser, settings, tmp_path):
+    import io
+
+    from django.contrib import admin
+    from django.core.management import call_command
+
+    settings.ENTITY_EMAIL = {
+        entity: {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "FROM": f"{entity.lower()}@rdz.test"}
+        for entity in ("ZR7", "MDL")
+    }
+    settings.DELIVERY_ROOT = tmp_path / "deliveries"
+    call_command("demo_data", leads=20, days=6, stdout=io.StringIO())
+    client.force_login(superuser)
+    for model in admin.site._registry:
+        name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        # The settings record's list redirects to its single row.
+        assert client.get(reverse(f"{name}_changelist"), follow=True).status_code == 200, name
+        obj = model.objects.first()
+        if obj is not None:
+            assert client.get(reverse(f"{name}_change", args=[obj.pk])).status_code == 200, (name, obj.pk)
+    page = client.get(reverse("admin:core_settingsaudit_changelist")).content.decode()
+    assert "Clé CRM ZR7 de repli" in page  # set by the demo, named as in the form
