@@ -8,6 +8,7 @@ receive. Start RDZ with CRM_ZR7_URL / CRM_MDL_URL pointing at them (the command 
 line) to watch the forwarding succeed.
 """
 
+import functools
 import html
 import json
 import threading
@@ -109,10 +110,24 @@ class Command(BaseCommand):
                 pass
 
         crms = []
-        for entity, crm_port in (("ZR7", zr7_crm_port), ("MDL", mdl_crm_port)):
-            if crm_port:
-                crms.append(FakeCrm(name=entity, port=crm_port, on_record=self._printer(entity)).start())
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        try:
+            for entity, crm_port, option in (
+                ("ZR7", zr7_crm_port, "--zr7-crm-port"),
+                ("MDL", mdl_crm_port, "--mdl-crm-port"),
+            ):
+                if crm_port:
+                    crms.append(
+                        _bind(
+                            functools.partial(FakeCrm, name=entity, port=crm_port, on_record=self._printer(entity)),
+                            crm_port,
+                            option,
+                        ).start()
+                    )
+            server = _bind(lambda: ThreadingHTTPServer(("127.0.0.1", port), Handler), port, "--port")
+        except CommandError:
+            for crm in crms:
+                crm.stop()
+            raise
         out = self.stdout
         out.write(f"Page d'atterrissage : {origin}/  (formulaire « {lead_form.code} », script {script})")
         if lead_form.allowed_origins and origin not in lead_form.allowed_origins:
@@ -151,3 +166,13 @@ class Command(BaseCommand):
         if not existed:
             self.stdout.write(f"Formulaire de démonstration « {code} » créé (origine autorisée {origin}).")
         return form
+
+
+def _bind(make, port: int, option: str):
+    """Start a local server, or say in French which port is taken and how to choose another."""
+    try:
+        return make()
+    except OSError as exc:
+        raise CommandError(
+            f"Le port {port} est déjà utilisé ({exc.strerror}) : choisissez-en un autre avec {option}."
+        ) from exc
