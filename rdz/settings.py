@@ -206,6 +206,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # How often an idle worker looks for new messages (kombu's default: 1 s).
+        "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.1),
     }
 else:
     # visibility_timeout: an unacked message (worker killed) is redelivered after this.
@@ -219,6 +221,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if CELERY_BROKER_URL == "filesystem://":
+    # The filesystem transport has no asynchronous loop: the worker takes its prefetch
+    # count of messages, then waits 2 s before acknowledging them and taking more. At 1
+    # per process, a hundred queued tasks (the demo's CRM forwardings) would hold a new
+    # lead's forwarding for a minute. The transport deletes a message file when it reads
+    # it, so a larger prefetch risks nothing more on a killed worker: the outbox sweeper
+    # re-sends what was not done, whatever the broker.
+    CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_FILESYSTEM_PREFETCH_MULTIPLIER", default=25)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_DEFAULT_RETRY_DELAY = 30

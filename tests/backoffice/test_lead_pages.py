@@ -1,5 +1,7 @@
 """Lead list (filters, search, pagination), CSV export and the lead page (§13, §16)."""
 
+import datetime
+
 import pytest
 from django.http import StreamingHttpResponse
 
@@ -139,3 +141,21 @@ def test_the_scripts_page_gives_the_snippet_of_each_form_of_the_entity(client, z
     assert "&lt;script src=&quot;https://rdz.exemple.fr/t/pac-nord.js&quot; defer&gt;" in page
     assert "data-rdz-form=&quot;pac-nord&quot;" in page
     assert "ite-ouest" not in page
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (datetime.timedelta(milliseconds=300), "0,3 s"),
+        (datetime.timedelta(milliseconds=999), "1,0 s"),
+        (datetime.timedelta(milliseconds=1020), "1,0 s"),
+        (datetime.timedelta(seconds=9, milliseconds=940), "9,9 s"),
+        (datetime.timedelta(seconds=9, milliseconds=960), "10 s"),
+        (datetime.timedelta(minutes=4, seconds=5), "4 min 05 s"),
+        (datetime.timedelta(days=2, hours=3), "2 j 3 h"),
+    ],
+)
+def test_timeline_durations_read_the_same_on_either_side_of_a_second(delta, text):
+    from rdz.core.templatetags.backoffice import duration
+
+    assert duration(delta) == text

@@ -116,13 +116,14 @@ def url_with(context, **kwargs):
 
 @register.filter
 def duration(value) -> str:
-    """timedelta → « 2 j 3 h », « 4 min 05 s », « 0,3 s »."""
+    """timedelta → « 2 j 3 h », « 4 min 05 s », « 12 s », « 0,3 s » (a tenth under 10 s, so
+    that 0,96 s and 1,02 s both read « 1,0 s »)."""
     if not isinstance(value, datetime.timedelta):
         return ""
     seconds = value.total_seconds()
-    if seconds < 1:
+    if seconds < 9.95:
         return f"{seconds:.1f} s".replace(".", ",")
-    seconds = int(seconds)
+    seconds = round(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
