@@ -1,10 +1,15 @@
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.html import format_html
+from rest_framework_api_key.models import APIKey
 
 from providers.models import Provider, ProviderAPIKey
 from providers.services import provider_rotate_key
 from rdz.core.admin_mixins import EntityScopedAdmin
+
+# The library's own key model is not used: provider keys are ProviderAPIKey, rotated from
+# the provider's page. Its admin would offer keys that open nothing.
+admin.site.unregister(APIKey)
 
 
 @admin.register(Provider)

@@ -7,6 +7,7 @@ from commandes.views_public import rejection_public
 from leads.api import ProviderLeadCreateView, ProviderLeadDetailView
 from leads.urls_forms import form_api_urls, tracking_urls
 from media_library.views import media_file
+from rdz.core import views as core_views
 from rdz.core.backoffice_urls import api_urlpatterns as backoffice_api_urls
 
 admin.site.site_header = "RDZ — administration"
@@ -22,6 +23,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", core_views.favicon),
     path("admin/", admin.site.urls),
     *tracking_urls,
     path("medias/", include("media_library.urls")),

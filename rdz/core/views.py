@@ -4,8 +4,9 @@ Alertes, Paramètres and Comptes (§2, §8, §13, §14)."""
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView, LogoutView
-from django.http import HttpResponseRedirect
+from django.http import HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import TemplateView
@@ -26,6 +27,11 @@ from rdz.core.selectors import dashboard_context
 from rdz.core.services import CoreError, settings_get, settings_update
 
 User = get_user_model()
+
+
+def favicon(request):
+    """/favicon.ico, asked by browsers on pages that name no icon (admin, API docs)."""
+    return HttpResponsePermanentRedirect(static("backoffice/favicon.svg"))
 
 
 class BackofficeLoginView(LoginView):

@@ -271,3 +271,21 @@ def test_every_admin_list_and_change_page_opens_on_the_demo_data(client, superus
             assert client.get(reverse(f"{name}_change", args=[obj.pk])).status_code == 200, (name, obj.pk)
     page = client.get(reverse("admin:core_settingsaudit_changelist")).content.decode()
     assert "Clé CRM ZR7 de repli" in page  # set by the demo, named as in the form
+
+
+def test_scoped_staff_cannot_open_the_admins_that_are_not_scoped_by_entity(client, zr7_staff):
+    """Staff API tokens (a token acts as its user), beat schedules: superusers only."""
+    client.force_login(zr7_staff)
+    for url in (
+        reverse("admin:authtoken_tokenproxy_changelist"),
+        reverse("admin:django_celery_beat_periodictask_changelist"),
+    ):
+        assert client.get(url).status_code == 403, url
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "authtoken" not in index and "django_celery_beat" not in index
+
+
+def test_the_unused_library_api_key_admin_is_not_offered(client, superuser):
+    client.force_login(superuser)
+    assert client.get("/admin/rest_framework_api_key/apikey/").status_code == 404
+    assert "API key" not in client.get(reverse("admin:index")).content.decode()

@@ -56,3 +56,9 @@ def test_a_back_office_form_posted_without_its_csrf_token_says_so_in_french():
     assert response.status_code == 403
     body = response.content.decode()
     assert "Formulaire expiré" in body and "rien n'a été enregistré" in body
+
+
+def test_favicon_ico_leads_to_the_icon_for_pages_that_name_none(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("backoffice/favicon.svg")
