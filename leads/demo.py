@@ -104,6 +104,7 @@ def demo_form_history(*, rng: random.Random, days: int, now: datetime.datetime) 
     }
     created = 0
     try:
+        # The stand-in CRMs replace CRM_ZR7_URL / CRM_MDL_URL for this run only.
         with override_settings(CRM_CONNECTORS=connectors):
             for form in forms:
                 for day in range(days, -1, -1):
