@@ -32,6 +32,24 @@ def _media_root(settings, tmp_path_factory):
 
 
 @pytest.fixture
+def demo_data(settings, tmp_path):
+    """Runs `demo_data` (small): its deliveries go to memory and to a temporary folder.
+    Returns what it printed."""
+    import io
+
+    from django.core.management import call_command
+
+    settings.ENTITY_EMAIL = {
+        entity: {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "FROM": f"{entity.lower()}@rdz.test"}
+        for entity in ("ZR7", "MDL")
+    }
+    settings.DELIVERY_ROOT = tmp_path / "deliveries"
+    out = io.StringIO()
+    call_command("demo_data", leads=40, days=10, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
 def api_client():
     return APIClient()
 

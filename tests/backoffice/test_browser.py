@@ -2,12 +2,10 @@
 entry, read the dashboard charts, open a lead's timeline (§13, §16). Screenshots of the
 dashboard and of a lead page are kept under test-artifacts/."""
 
-import os
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.management import call_command
 
 from rdz.core.management.commands.demo_data import DEMO_PASSWORD
 from tests.browser import chromium
@@ -18,18 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def demo(settings, tmp_path):
-    # Demo deliveries go to memory, not to the local mail folder.
-    settings.ENTITY_EMAIL = {
-        entity: {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "FROM": f"{entity.lower()}@rdz.test"}
-        for entity in ("ZR7", "MDL")
-    }
-    settings.DELIVERY_ROOT = tmp_path / "deliveries"
-    call_command("demo_data", leads=50, days=10, stdout=open(os.devnull, "w"))  # noqa: SIM115
-
-
-@pytest.fixture
-def page(live_server, demo, monkeypatch):
+def page(live_server, demo_data, monkeypatch):
     ARTIFACTS.mkdir(exist_ok=True)
     with chromium(monkeypatch) as browser:
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})

@@ -249,18 +249,9 @@ def test_a_superuser_may_give_both_entities(client, superuser, zr7_staff):
     assert 'value="BOTH"' in page and 'value="MDL"' in page
 
 
-def test_every_admin_list_and_change_page_opens_on_the_demo_data(client, superuser, settings, tmp_path):
-    import io
-
+def test_every_admin_list_and_change_page_opens_on_the_demo_data(client, superuser, demo_data):
     from django.contrib import admin
-    from django.core.management import call_command
 
-    settings.ENTITY_EMAIL = {
-        entity: {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "FROM": f"{entity.lower()}@rdz.test"}
-        for entity in ("ZR7", "MDL")
-    }
-    settings.DELIVERY_ROOT = tmp_path / "deliveries"
-    call_command("demo_data", leads=20, days=6, stdout=io.StringIO())
     client.force_login(superuser)
     for model in admin.site._registry:
         name = f"admin:{model._meta.app_label}_{model._meta.model_name}"

@@ -16,23 +16,11 @@ from routing.models import CrmAttempt
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def demo(settings, tmp_path):
-    settings.ENTITY_EMAIL = {
-        entity: {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend", "FROM": f"{entity.lower()}@rdz.test"}
-        for entity in ("ZR7", "MDL")
-    }
-    settings.DELIVERY_ROOT = tmp_path / "deliveries"
-    out = io.StringIO()
-    call_command("demo_data", leads=40, days=14, stdout=out)
-    return out.getvalue()
-
-
-def test_each_entity_has_a_landing_form_with_visits_starts_and_termine(demo):
+def test_each_entity_has_a_landing_form_with_visits_starts_and_termine(demo_data):
     forms = {form.entity: form for form in LeadForm.objects.all()}
     assert set(forms) == {"ZR7", "MDL"}
     today = paris_today()
-    stats = form_stats(form=forms["ZR7"], date_from=today - datetime.timedelta(days=14), date_to=today)
+    stats = form_stats(form=forms["ZR7"], date_from=today - datetime.timedelta(days=10), date_to=today)
     totals = stats["totals"]
     assert totals["visits"] > totals["starts"] > totals["termine"] > 0
     assert totals["termine"] == Lead.objects.filter(form=forms["ZR7"]).count()
@@ -40,7 +28,7 @@ def test_each_entity_has_a_landing_form_with_visits_starts_and_termine(demo):
     assert all(v["visits"] > 0 for v in stats["variants"])
 
 
-def test_demo_form_leads_went_through_the_real_crm_forwarding_with_fallbacks_and_failures(demo, settings):
+def test_demo_form_leads_went_through_the_real_crm_forwarding_with_fallbacks_and_failures(demo_data, settings):
     form_leads = Lead.objects.filter(form__isnull=False)
     statuses = set(form_leads.values_list("crm_status", flat=True))
     assert {CrmStatus.SENT, CrmStatus.FALLBACK_SENT} <= statuses
@@ -63,8 +51,8 @@ def test_demo_form_leads_went_through_the_real_crm_forwarding_with_fallbacks_and
     )
 
 
-def test_demo_data_runs_again_without_adding_forms_or_leads(demo):
+def test_demo_data_runs_again_without_adding_forms_or_leads(demo_data):
     counts = (LeadForm.objects.count(), Lead.objects.count(), CrmAttempt.objects.count())
-    call_command("demo_data", leads=40, days=14, stdout=io.StringIO())
+    call_command("demo_data", leads=40, days=10, stdout=io.StringIO())
     assert (LeadForm.objects.count(), Lead.objects.count(), CrmAttempt.objects.count()) == counts
-    assert "Clé API du provider leadmax (ZR7)" in demo
+    assert "Clé API du provider leadmax (ZR7)" in demo_data
