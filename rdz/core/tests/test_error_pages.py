@@ -28,25 +28,22 @@ def test_a_page_the_account_may_not_open_answers_a_french_403(client, zr7_staff)
 
 
 @pytest.mark.django_db
-def test_an_unknown_page_answers_a_french_404_and_an_unknown_api_path_json(client):
-    page = client.get("/nulle-part/")
-    assert page.status_code == 404
-    assert "Page introuvable" in page.content.decode()
-    api = client.get("/api/v1/nulle-part/")
-    assert api.status_code == 404
-    assert api.json() == {"detail": "Introuvable."}
-
-
-@pytest.mark.django_db
-def test_a_crash_answers_a_french_500_page_or_json_under_the_api(settings):
-    settings.ROOT_URLCONF = __name__
+@pytest.mark.parametrize(
+    ("path", "status", "title", "detail"),
+    [
+        ("nulle-part/", 404, "Page introuvable", "Introuvable."),
+        ("boom/", 500, "Erreur du serveur", "Erreur interne du serveur."),
+    ],
+)
+def test_people_get_a_french_page_and_api_clients_json(settings, path, status, title, detail):
+    settings.ROOT_URLCONF = __name__  # adds a view that crashes
     client = Client(raise_request_exception=False)
-    page = client.get("/boom/")
-    assert page.status_code == 500
-    assert "Erreur du serveur" in page.content.decode()
-    api = client.get("/api/v1/boom/")
-    assert api.status_code == 500
-    assert api.json() == {"detail": "Erreur interne du serveur."}
+    page = client.get(f"/{path}")
+    assert page.status_code == status
+    assert title in page.content.decode()
+    api = client.get(f"/api/v1/{path}")
+    assert api.status_code == status
+    assert api.json() == {"detail": detail}
 
 
 @pytest.mark.django_db
