@@ -12,6 +12,7 @@ def _boom(request):
 
 
 urlpatterns = [*rdz_urls.urlpatterns, path("boom/", _boom), path("api/v1/boom/", _boom)]
+handler404 = rdz_urls.handler404
 handler500 = rdz_urls.handler500
 
 
