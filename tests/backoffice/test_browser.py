@@ -16,8 +16,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page(live_server, demo_data, monkeypatch):
+def page(live_server, demo_data, monkeypatch, settings):
     ARTIFACTS.mkdir(exist_ok=True)
+    # Absolute links (media images) point at this server, not at the default SITE_URL.
+    settings.SITE_URL = live_server.url
+    settings.MEDIA_PUBLIC_URL = f"{live_server.url}/media/"
     with chromium(monkeypatch) as browser:
         context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
         page = context.new_page()
