@@ -83,12 +83,11 @@ def demo_forms_ensure() -> list[LeadForm]:
     return [demo_form_ensure(code) for code in DEMO_FORMS]
 
 
-def demo_form_history(*, rng: random.Random, days: int, now: datetime.datetime) -> int:
-    """Visits, starts and form leads of the demo forms over `days` days, their CRM forwarding
-    done. Only when no form lead exists yet. Returns the number of leads created."""
+def demo_form_history(*, forms: list[LeadForm], rng: random.Random, days: int, now: datetime.datetime) -> int:
+    """Visits, starts and leads of the demo `forms` (`demo_forms_ensure`) over `days` days,
+    their CRM forwarding done. Only when no form lead exists yet. Returns the number of leads."""
     if Lead.objects.filter(form__isnull=False).exists():
         return 0
-    forms = demo_forms_ensure()
     app_settings = settings_get()
     if not (app_settings.fallback_crm_key_zr7 or app_settings.fallback_crm_key_mdl):
         with transaction.atomic():

@@ -4,9 +4,11 @@ alerts (§14), circuit breakers and the outbox of outside calls (§16)."""
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from rdz.core.entities import Entity
 
@@ -139,9 +141,6 @@ class SettingsAudit(models.Model):
     @property
     def field_label(self) -> str:
         """The setting's French label (« Clé CRM MDL de repli »), or its name if it is gone."""
-        from django.core.exceptions import FieldDoesNotExist
-        from django.utils.text import capfirst
-
         try:
             return capfirst(str(AppSettings._meta.get_field(self.field).verbose_name))
         except FieldDoesNotExist:

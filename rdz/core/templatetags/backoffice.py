@@ -1,9 +1,11 @@
 """Sidebar (§13 categories, current page highlighted), entity switcher and small filters."""
 
 import datetime
+import functools
 
 from django import template
 from django.http import QueryDict
+from django.urls import resolve
 
 from rdz.core.backoffice import selected_entities
 from rdz.core.scoping import is_account_admin, user_entities, user_role
@@ -48,9 +50,6 @@ SIDEBAR = [
     ),
 ]
 
-# Entries only account admins may open: hidden from the other roles.
-ADMIN_ONLY = {"/comptes/"}
-
 # Pages reached from a sidebar entry keep that entry highlighted.
 ALIASES = {"/leads/": "/"}
 
@@ -69,11 +68,22 @@ def _active_href(path: str) -> str:
     return "/" if path == "/" else ""
 
 
+@functools.cache
+def _admin_only_hrefs() -> frozenset[str]:
+    """Entries whose view is `admin_only` (StaffRequiredMixin): hidden from the other roles."""
+    return frozenset(
+        href
+        for _, items in SIDEBAR
+        for _, href in items
+        if getattr(getattr(resolve(href).func, "view_class", None), "admin_only", False)
+    )
+
+
 @register.inclusion_tag("backoffice/_sidebar.html", takes_context=True)
 def backoffice_sidebar(context):
     request = context["request"]
     active = _active_href(request.path)
-    hidden = set() if is_account_admin(request.user) else ADMIN_ONLY
+    hidden = frozenset() if is_account_admin(request.user) else _admin_only_hrefs()
     groups = [
         {
             "title": title,

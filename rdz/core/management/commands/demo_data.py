@@ -65,11 +65,11 @@ class Command(BaseCommand):
                 app_settings.save()
         keys = self._providers()
         self._media()
-        demo_forms_ensure()
+        forms = demo_forms_ensure()
         if not Lead.objects.exists():
             self._leads(rng, products, count=leads, days=days)
             # Landing forms: visits, starts and leads, forwarded to stand-in CRMs (§11).
-            demo_form_history(rng=rng, days=days, now=timezone.now())
+            demo_form_history(forms=forms, rng=rng, days=days, now=timezone.now())
             self._deliver_past_days()
         # The dashboard and the stats API read daily rollups: build them for the demo period.
         today = paris_today()
