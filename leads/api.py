@@ -15,6 +15,7 @@ from leads.selectors import product_for_intake
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
 from rdz.core.api import BodyValidator
+from rdz.core.text import forbidden_message, text_forbidden_char
 
 
 def _normalizer(func):
@@ -129,6 +130,8 @@ class ProviderLeadCreateView(APIView):
         idempotency_key = request.headers.get("Idempotency-Key", "").strip()
         if len(idempotency_key) > 100:
             return Response({"Idempotency-Key": ["100 caractères au maximum."]}, status=status.HTTP_400_BAD_REQUEST)
+        if char := text_forbidden_char(idempotency_key):
+            return Response({"Idempotency-Key": [forbidden_message(char)]}, status=status.HTTP_400_BAD_REQUEST)
         v, errors = provider_lead_validate(request.data)
         if errors:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from leads.models import CrmStatus, Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
 from leads.selectors import intake_settings_and_opposition, product_fields
 from rdz.core.fastsql import rows_insert
+from rdz.core.text import text_clean
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +294,7 @@ def _lead_create_and_route(
         extra=data.extra,
         consent=data.consent,
         ip=data.ip,
-        user_agent=data.user_agent[:500],
+        user_agent=text_clean(data.user_agent)[:500],
         created_at=now,
         external_id=data.external_id,
         idempotency_key=idempotency_key,

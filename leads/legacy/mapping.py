@@ -3,6 +3,9 @@
 Each `map_<collection>` takes a plain dict from `readers` and returns a `Mapped` (the RDZ
 field values, references still as legacy ids, and warnings), or raises `MappingError`
 with the French reason the document cannot be imported. The README holds the full table.
+
+Text that no database column can hold (NUL characters, lone surrogates: `rdz.core.text`) is
+cleaned where it is read, with a warning on the named fields, rather than refusing the row.
 """
 
 import datetime
@@ -17,6 +20,7 @@ from django.utils.text import slugify
 from leads.models import LeadStatus
 from leads.normalization import DEPARTEMENTS, normalize_departement, normalize_email, normalize_name, normalize_phone
 from rdz.core.entities import Entity
+from rdz.core.text import text_clean, text_forbidden_char
 
 
 class MappingError(Exception):
@@ -111,7 +115,7 @@ def legacy_id_of(doc: dict) -> str:
     if value is None or isinstance(value, dict | list | bool):
         raise MappingError("identifiant (_id) manquant")
     text = str(value).strip()
-    if not text or len(text) > 64:
+    if not text or len(text) > 64 or text_forbidden_char(text):
         raise MappingError("identifiant (_id) invalide")
     return text
 
@@ -226,17 +230,27 @@ def to_text(value, *, label: str, warnings: list[str], max_length: int) -> str:
     if isinstance(value, dict | list):
         warnings.append(f"{label} : texte attendu, valeur ignorée")
         return ""
-    text = " ".join(str(value).split())
+    text = _cleaned(str(value), label=label, warnings=warnings)
+    text = " ".join(text.split())
     if len(text) > max_length:
         warnings.append(f"{label} tronqué à {max_length} caractères")
         text = text[:max_length]
     return text
 
 
+def _cleaned(text: str, *, label: str, warnings: list[str]) -> str:
+    cleaned = text_clean(text)
+    if cleaned != text:
+        warnings.append(f"{label} : caractères invalides retirés")
+    return cleaned
+
+
 def jsonable(value):
-    """Values a JSONField can store (Decimal and datetimes become text)."""
+    """Values a JSONField can store (Decimal and datetimes become text, text is cleaned)."""
+    if isinstance(value, str):
+        return text_clean(value)
     if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
+        return {jsonable(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [jsonable(v) for v in value]
     if isinstance(value, decimal.Decimal):
@@ -350,8 +364,10 @@ def map_lead(doc: dict, *, products: dict[str, int]) -> Mapped:
     names = {}
     for key, aliases, label in (("first_name", FIRST_NAME, "prénom"), ("last_name", LAST_NAME, "nom")):
         value = pick(doc, aliases, used)
+        if value is not None:
+            value = _cleaned(value if isinstance(value, str) else str(value), label=label, warnings=warnings)
         try:
-            names[key] = normalize_name(value if value is None or isinstance(value, str) else str(value))
+            names[key] = normalize_name(value)
         except ValueError:
             names[key] = " ".join(str(value).split())[:100]
             warnings.append(f"{label} tronqué à 100 caractères")
@@ -548,7 +564,7 @@ def map_form(doc: dict, *, products: dict[str, int]) -> Mapped:
         "name": name,
         "entity": entity,
         "product_id": _product_id(doc, products),
-        "allowed_origins": [str(o).strip().rstrip("/") for o in origins or []],
+        "allowed_origins": [text_clean(str(o)).strip().rstrip("/") for o in origins or []],
         "variants": jsonable(variants or []),
         "target_crm": target,
         "active": to_bool(pick(doc, ACTIVE), label="actif", warnings=warnings, default=True),
@@ -650,7 +666,7 @@ def map_media(doc: dict) -> Mapped:
             warnings=warnings,
             max_length=300,
         ),
-        "tags": [str(t).strip()[:50] for t in tags] if isinstance(tags, list) else [],
+        "tags": [text_clean(str(t)).strip()[:50] for t in tags] if isinstance(tags, list) else [],
     }
     return Mapped(legacy_id=legacy_id, fields=fields, warnings=warnings, meta={"file": file_name})
 
@@ -696,7 +712,7 @@ def map_settings(doc: dict) -> tuple[dict, list[str]]:
                 changes[name] = number
         elif kind == "list":
             items = value if isinstance(value, list) else re.split(r"[,;\n]+", str(value or ""))
-            changes[name] = [str(i).strip() for i in items if str(i).strip()]
+            changes[name] = [text_clean(str(i)).strip() for i in items if text_clean(str(i)).strip()]
         elif kind == "time":
             match = re.fullmatch(r"\s*(\d{1,2})[:h](\d{2})\s*", str(value))
             if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:

@@ -5,16 +5,21 @@ through `rdz.core.scoping`, and maps roles to admin permissions."""
 from django.contrib import admin
 from django.db import models
 
+from rdz.core.forms import SafeJSONField
 from rdz.core.scoping import can_change, scope_queryset, user_entities, user_role
 
 
 class RoleAdminMixin:
     """Staff with a profile may use the admin; viewers read, managers and admins write.
 
-    A URL typed without its scheme (a client's delivery endpoint) is taken as https.
+    A URL typed without its scheme (a client's delivery endpoint) is taken as https. JSON
+    fields refuse the characters no database column can hold (`SafeJSONField`).
     """
 
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"form_class": SafeJSONField},
+    }
 
     def has_module_permission(self, request):
         return user_role(request.user) is not None

@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from rdz.core.text import forbidden_message, json_forbidden_char, json_may_hold_forbidden_chars, text_forbidden_char
+
 
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
@@ -37,6 +39,10 @@ class SizeLimitedJSONParser(JSONParser):
     DRF parsers read the request stream directly, so Django's own limit (checked only by
     `request.body` and form parsing) never applies to JSON bodies. A declared or actual
     size above the limit raises RequestDataTooBig, turned into a 413 above.
+
+    It also refuses, with a 400 naming the field, the characters no database column can hold
+    (NUL, lone surrogates: `rdz.core.text`), which JSON can carry as escapes; the check on
+    the raw bytes costs nothing when there is no such escape.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -54,8 +60,33 @@ class SizeLimitedJSONParser(JSONParser):
             data = stream.read(limit + 1)
             if len(data) > limit:
                 raise RequestDataTooBig("Corps de requête trop volumineux.")
-            stream = io.BytesIO(data)
-        return super().parse(stream, media_type, parser_context)
+        else:
+            data = stream.read()
+        parsed = super().parse(io.BytesIO(data), media_type, parser_context)
+        if json_may_hold_forbidden_chars(data):
+            _forbidden_chars_refuse(parsed)
+        return parsed
+
+
+def _forbidden_chars_refuse(parsed) -> None:
+    """400 naming each top-level field whose value (at any depth) holds a character no
+    database column can store (`rdz.core.text`), before any view or service sees it."""
+    if not isinstance(parsed, Mapping):
+        char = json_forbidden_char(parsed)
+        if char:
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [forbidden_message(char)]})
+        return
+    errors = {}
+    for key, value in parsed.items():
+        char = text_forbidden_char(key) if isinstance(key, str) else None
+        if char:
+            errors.setdefault(api_settings.NON_FIELD_ERRORS_KEY, []).append(forbidden_message(char))
+            continue
+        char = json_forbidden_char(value)
+        if char:
+            errors[key] = [forbidden_message(char)]
+    if errors:
+        raise ValidationError(errors)
 
 
 NOT_AN_OBJECT = "Un objet JSON est attendu."

@@ -6,6 +6,7 @@ from django.core.validators import validate_email
 
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.models import AppSettings, EntityScope, Role
+from rdz.core.text import forbidden_message, json_forbidden_char
 
 LIST_HELP = "Une valeur par ligne."
 # Settings that belong to one entity: an admin of that entity may change them.
@@ -16,6 +17,18 @@ ENTITY_FIELDS = {
     "fallback_crm_key_mdl": "MDL",
 }
 SECRET_FIELDS = ("fallback_crm_key_zr7", "fallback_crm_key_mdl")
+
+
+class SafeJSONField(forms.JSONField):
+    """The admin's JSON field, refusing what no database column can hold (NUL, lone
+    surrogates): JSON typed as "\u0000" would otherwise reach PostgreSQL as an error."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        char = json_forbidden_char(value)
+        if char:
+            raise ValidationError(forbidden_message(char), code="invalid")
+        return value
 
 
 class LinesField(forms.CharField):

@@ -1,0 +1,68 @@
+"""Characters no database text column can hold.
+
+PostgreSQL refuses the NUL character (U+0000) in `text`/`varchar` and in `jsonb`, and a lone
+UTF-16 surrogate (U+D800–U+DFFF, which JSON can carry as an escape such as "\\ud800") cannot
+be encoded in UTF-8 at all. Either would reach the database as an error, so inputs are
+checked before: the API refuses them with a field message (400), imports clean them.
+"""
+
+import re
+
+_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
+# What a JSON text must contain to decode to one of them: a raw NUL is already refused by the
+# JSON parser, so only the escapes matter (a lone surrogate is not valid UTF-8 either).
+_FORBIDDEN_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+FORBIDDEN_MESSAGE = "Caractère non autorisé (U+{code:04X})."
+
+
+def text_forbidden_char(text: str) -> str | None:
+    """The first forbidden character of `text`, or None."""
+    match = _FORBIDDEN.search(text)
+    return match.group() if match else None
+
+
+def json_forbidden_char(value) -> str | None:
+    """The first forbidden character in a decoded JSON value (keys included), or None."""
+    if isinstance(value, str):
+        return text_forbidden_char(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = json_forbidden_char(key) or json_forbidden_char(item)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = json_forbidden_char(item)
+            if found:
+                return found
+    return None
+
+
+def json_may_hold_forbidden_chars(raw: bytes) -> bool:
+    """Cheap test on a JSON body before decoding: False means no forbidden character.
+
+    True may be a false alarm (an escaped backslash before "u0000", a valid surrogate pair for
+    an emoji); `json_forbidden_char` on the decoded value decides.
+    """
+    return _FORBIDDEN_ESCAPE.search(raw) is not None
+
+
+def forbidden_message(char: str) -> str:
+    return FORBIDDEN_MESSAGE.format(code=ord(char))
+
+
+def text_clean(text: str) -> str:
+    """`text` without NUL characters, lone surrogates replaced by U+FFFD."""
+    return _FORBIDDEN.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def json_clean(value):
+    """`text_clean` applied to every string of a decoded JSON value, keys included."""
+    if isinstance(value, str):
+        return text_clean(value)
+    if isinstance(value, dict):
+        return {json_clean(k): json_clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_clean(v) for v in value]
+    return value
