@@ -11,6 +11,7 @@ cleaned where it is read, with a warning on the named fields, rather than refusi
 import datetime
 import decimal
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -249,6 +250,8 @@ def jsonable(value):
     """Values a JSONField can store (Decimal and datetimes become text, text is cleaned)."""
     if isinstance(value, str):
         return text_clean(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # a JSON column cannot hold NaN or infinity
     if isinstance(value, dict):
         return {jsonable(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -202,6 +202,39 @@ def test_malformed_json_is_400_and_nothing_is_stored(api_client, zr7_provider, p
     assert Lead.objects.count() == 0
 
 
+LEAD_JSON = '{"phone": "0612345678", "product": "PV", "departement": "13", '
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (LEAD_JSON + '"extra": {"surface": 1e400}}', "Nombre hors limites : 1e400."),
+        (LEAD_JSON + '"extra": {"surface": -1E999}}', "Nombre hors limites : -1E999."),
+        (LEAD_JSON + '"extra": {"surface": NaN}}', "Corps JSON invalide."),
+        (LEAD_JSON + '"extra": {"surface": Infinity}}', "Corps JSON invalide."),
+        (LEAD_JSON + '"extra": {"n": 1' + "0" * 5000 + "}}", "Corps JSON invalide."),
+        (LEAD_JSON + '"extra": {"a": ' + "[" * 40 + "]" * 40 + "}}", "JSON trop imbriqué (32 niveaux au plus)."),
+        (
+            LEAD_JSON + '"extra": {"a": ' + "[" * 50_000 + "]" * 50_000 + "}}",
+            "JSON trop imbriqué (32 niveaux au plus).",
+        ),
+    ],
+)
+def test_json_values_no_column_can_hold_are_400_and_nothing_is_stored(api_client, zr7_provider, product, raw, message):
+    # Each of these used to reach PostgreSQL (infinity in jsonb) or exhaust Python's recursion: a 500.
+    response = post_raw(api_client, zr7_provider.api_key, raw)
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": [message]}
+    assert Lead.objects.count() == 0
+
+
+def test_nesting_within_the_limit_and_big_integers_are_kept(api_client, zr7_provider, product):
+    raw = LEAD_JSON + '"extra": {"a": ' + "[" * 30 + "]" * 30 + ', "n": 123456789012345678901234567890}}'
+    response = post_raw(api_client, zr7_provider.api_key, raw)
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get().extra["n"] == 123456789012345678901234567890
+
+
 @pytest.mark.parametrize("raw", ["[]", '"texte"', "42", "null"])
 def test_a_json_body_that_is_not_an_object_is_400(api_client, zr7_provider, product, raw):
     response = post_raw(api_client, zr7_provider.api_key, raw)

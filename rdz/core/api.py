@@ -1,7 +1,8 @@
 """API plumbing shared by every endpoint: French error bodies, 413 for huge bodies, body
 validation for the hot endpoints."""
 
-import io
+import json
+import math
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from rest_framework.fields import SkipField, get_error_detail
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.utils.json import strict_constant as json_strict_constant
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from rdz.core.text import forbidden_message, json_forbidden_char, json_may_hold_forbidden_chars, text_forbidden_char
@@ -40,9 +42,11 @@ class SizeLimitedJSONParser(JSONParser):
     `request.body` and form parsing) never applies to JSON bodies. A declared or actual
     size above the limit raises RequestDataTooBig, turned into a 413 above.
 
-    It also refuses, with a 400 naming the field, the characters no database column can hold
-    (NUL, lone surrogates: `rdz.core.text`), which JSON can carry as escapes; the check on
-    the raw bytes costs nothing when there is no such escape.
+    It also refuses, with a 400, what JSON can carry but no database column can hold: NaN,
+    infinities (1e400), nesting deeper than MAX_JSON_DEPTH (which would exhaust Python's
+    recursion on the way to the database), and NUL or lone-surrogate characters
+    (`rdz.core.text`, named by field). The checks on the raw bytes cost nothing on ordinary
+    bodies.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -62,10 +66,41 @@ class SizeLimitedJSONParser(JSONParser):
                 raise RequestDataTooBig("Corps de requête trop volumineux.")
         else:
             data = stream.read()
-        parsed = super().parse(io.BytesIO(data), media_type, parser_context)
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            parsed = json.loads(data.decode(encoding), parse_constant=json_strict_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [TOO_DEEP]}) from None
+        except ValueError as exc:  # also invalid UTF-8 and numbers of more than 4 300 digits
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and _json_depth_exceeds(parsed, MAX_JSON_DEPTH):
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [TOO_DEEP]})
         if json_may_hold_forbidden_chars(data):
             _forbidden_chars_refuse(parsed)
         return parsed
+
+
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"JSON trop imbriqué ({MAX_JSON_DEPTH} niveaux au plus)."
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number too large for a float (1e400) would decode to infinity, which no JSON
+    column can store: refused like NaN."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [f"Nombre hors limites : {text[:20]}."]})
+    return value
+
+
+def _json_depth_exceeds(value, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_json_depth_exceeds(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_json_depth_exceeds(v, limit - 1) for v in value)
+    return False
 
 
 def _forbidden_chars_refuse(parsed) -> None:

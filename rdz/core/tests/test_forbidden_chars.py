@@ -1,6 +1,6 @@
 """Characters no database column can hold (NUL, lone surrogates) never reach the database:
 the API refuses them with a field message, the admin with a form error, the legacy import
-cleans them. On PostgreSQL each of these used to be a 500."""
+cleans them (and keeps infinities as text). On PostgreSQL each of these used to be a 500."""
 
 import json
 
@@ -138,7 +138,7 @@ def test_the_legacy_import_cleans_them_and_says_so(tmp_path):
         "prenom": "Jea\x00n",
         "nom": "Mar\ud800tin",
         "source": "fb\x00",
-        "extra": {"toit\x00": "ardoise\x00", "liste": ["\ud800"]},
+        "extra": {"toit\x00": "ardoise\x00", "liste": ["\ud800"], "mesure": float("inf")},
     }
     (tmp_path / "leads.jsonl").write_text(json_util.dumps(doc) + "\n", encoding="utf-8")
     report = LegacyImporter(source=DirectorySource(tmp_path)).run()
@@ -148,6 +148,7 @@ def test_the_legacy_import_cleans_them_and_says_so(tmp_path):
     assert (lead.first_name, lead.last_name, lead.source) == ("Jean", "Mar\ufffdtin", "fb")
     assert lead.extra["toit"] == "ardoise"
     assert lead.extra["liste"] == ["\ufffd"]
+    assert lead.extra["mesure"] == "inf"  # a JSON column cannot hold infinity
     assert leads.warning_counts["prénom : caractères invalides retirés"] == 1
     assert leads.warning_counts["source : caractères invalides retirés"] == 1
 
