@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from leads.models import CrmStatus, Lead, LeadStatus, Product
 from leads.normalization import normalize_departement, normalize_phone
 from rdz.core.entities import Entity
-from rdz.core.timeutils import paris_day_bounds
+from rdz.core.timeutils import date_range_validators, paris_day_bounds
 
 
 class LeadFilterForm(forms.Form):
@@ -29,8 +29,12 @@ class LeadFilterForm(forms.Form):
     crm_status = forms.ChoiceField(
         label="Statut CRM", required=False, choices=[("", "Tous"), *[c for c in CrmStatus.choices if c[0]]]
     )
-    date_from = forms.DateField(label="Du", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="Au", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label="Du", required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=date_range_validators()
+    )
+    date_to = forms.DateField(
+        label="Au", required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=date_range_validators()
+    )
 
     def __init__(self, data=None, **kwargs):
         # The URL uses `from` / `to` (links from the dashboard); Python cannot name a field `from`.

@@ -14,7 +14,7 @@ from leads.models import LeadStatus
 from leads.stats import daily_rows, rollup_ensure_today
 from rdz.core.entities import Entity
 from rdz.core.scoping import user_entities
-from rdz.core.timeutils import paris_today
+from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range, date_range_validators, paris_today
 
 MAX_DAYS = 366
 
@@ -28,7 +28,11 @@ class IsScopedStaff(permissions.BasePermission):
 
 class DailyStatsQuerySerializer(serializers.Serializer):
     # `from` is a Python keyword: the field is renamed in to_internal_value.
-    to = serializers.DateField(required=False, help_text="Dernier jour inclus (AAAA-MM-JJ), défaut : aujourd'hui.")
+    to = serializers.DateField(
+        required=False,
+        validators=date_range_validators(),
+        help_text="Dernier jour inclus (AAAA-MM-JJ), défaut : aujourd'hui.",
+    )
     entity = serializers.ChoiceField(
         choices=Entity.choices, required=False, help_text="ZR7 ou MDL ; défaut : les vôtres."
     )
@@ -41,6 +45,8 @@ class DailyStatsQuerySerializer(serializers.Serializer):
                 value["from"] = datetime.date.fromisoformat(raw)
             except ValueError as exc:
                 raise serializers.ValidationError({"from": ["Date invalide : format AAAA-MM-JJ attendu."]}) from exc
+            if not date_in_range(value["from"]):
+                raise serializers.ValidationError({"from": [DATE_OUT_OF_RANGE]})
         return value
 
     def validate(self, attrs):

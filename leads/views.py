@@ -24,7 +24,7 @@ from leads.stats import daily_rows, rollup_ensure_today, rollup_group
 from providers.models import Provider
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
 from rdz.core.scoping import scope_queryset
-from rdz.core.timeutils import paris_now, paris_today
+from rdz.core.timeutils import date_in_range, paris_now, paris_today
 
 EXPORT_HEADERS = [
     "Identifiant",
@@ -310,6 +310,7 @@ def _int(value, default: int, low: int, high: int) -> int:
 
 def _date(value) -> datetime.date | None:
     try:
-        return datetime.date.fromisoformat(value) if value else None
+        day = datetime.date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if date_in_range(day) else None

@@ -248,5 +248,7 @@ def test_the_commands_resend_a_batch_and_refuse_a_bad_date_in_french(entity_smtp
     assert len(entity_smtp.messages) == 2
     with pytest.raises(CommandError, match="Date invalide"):
         call_command("delivery_send_daily", "--date", "24/11/2026")
+    with pytest.raises(CommandError, match="Date hors limites"):
+        call_command("delivery_send_daily", "--date", "0001-01-01")
     with pytest.raises(CommandError, match="introuvable"):
         call_command("delivery_resend", "999999")

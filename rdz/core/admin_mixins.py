@@ -3,13 +3,30 @@
 through `rdz.core.scoping`, and maps roles to admin permissions."""
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 
 from rdz.core.forms import SafeJSONField
 from rdz.core.scoping import can_change, scope_queryset, user_entities, user_role
 
+# Date-part lookups a list URL may carry (the date hierarchy's, or typed by hand), with the
+# values Python's dates accept: year 0 or 99999 would fail while the list is computed (a 500).
+DATE_PART_RANGES = {"__year": (1, 9998), "__month": (1, 12), "__day": (1, 31)}
 
-class RoleAdminMixin:
+
+class SafeChangelistMixin:
+    """Out-of-range date parts in a list URL (`?created_at__year=0`) get Django's answer to
+    any wrong list parameter — the list again with « ?e=1 » — instead of a server error."""
+
+    def get_changelist_instance(self, request):
+        for key, value in request.GET.items():
+            for suffix, (low, high) in DATE_PART_RANGES.items():
+                if key.endswith(suffix) and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+                    raise IncorrectLookupParameters(f"{key}={value[:20]}")
+        return super().get_changelist_instance(request)
+
+
+class RoleAdminMixin(SafeChangelistMixin):
     """Staff with a profile may use the admin; viewers read, managers and admins write.
 
     A URL typed without its scheme (a client's delivery endpoint) is taken as https. JSON

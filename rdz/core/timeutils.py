@@ -3,6 +3,7 @@
 import datetime
 from zoneinfo import ZoneInfo
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -26,3 +27,20 @@ def paris_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.da
     start = datetime.datetime.combine(day, datetime.time.min, tzinfo=PARIS)
     end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min, tzinfo=PARIS)
     return start, end
+
+
+# Dates typed in filters and query parameters: far enough to never hinder a real query,
+# near enough that a day added or removed (bounds of a period) never overflows Python's
+# date type (years 1–9999).
+DATE_MIN = datetime.date(2000, 1, 1)
+DATE_MAX = datetime.date(2999, 12, 31)
+DATE_OUT_OF_RANGE = "Date hors limites : entre le 01/01/2000 et le 31/12/2999."
+
+
+def date_in_range(day: datetime.date | None) -> bool:
+    return day is None or DATE_MIN <= day <= DATE_MAX
+
+
+def date_range_validators() -> list:
+    """Validators for a form or serializer date field, with the French message above."""
+    return [MinValueValidator(DATE_MIN, DATE_OUT_OF_RANGE), MaxValueValidator(DATE_MAX, DATE_OUT_OF_RANGE)]

@@ -3,7 +3,7 @@
 import datetime
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
@@ -220,6 +220,8 @@ def test_failed_forwardings_are_replayed_by_the_beat_job_and_the_command(crms, f
     today = timezone.localdate()
     call_command("crm_replay", "--from", (today - datetime.timedelta(days=1)).isoformat(), "--to", today.isoformat())
     assert run_outbox() == ["sent"]
+    with pytest.raises(CommandError, match="Date hors limites"):
+        call_command("crm_replay", "--from", "0001-01-01", "--to", "9999-12-31")
     other.refresh_from_db()
     assert other.crm_status == CrmStatus.SENT
 

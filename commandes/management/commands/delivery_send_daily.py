@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from commandes.delivery import delivery_send_daily
 from commandes.models import Client
+from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range
 
 
 class Command(BaseCommand):
@@ -23,6 +24,8 @@ class Command(BaseCommand):
                 day = datetime.date.fromisoformat(date)
             except ValueError as exc:
                 raise CommandError(f"Date invalide « {date} » : format attendu AAAA-MM-JJ.") from exc
+            if not date_in_range(day):
+                raise CommandError(f"« {date} » : {DATE_OUT_OF_RANGE}")
         if client is not None and not Client.objects.filter(pk=client).exists():
             raise CommandError(f"Client {client} introuvable.")
         report = delivery_send_daily(day=day, client_id=client)

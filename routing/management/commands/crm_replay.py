@@ -5,15 +5,18 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from leads.models import CrmStatus
-from rdz.core.timeutils import paris_day_bounds
+from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range, paris_day_bounds
 from routing.crm import crm_forward_replay
 
 
 def _date(value: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(value)
+        day = datetime.date.fromisoformat(value)
     except ValueError as exc:
         raise CommandError(f"Date invalide : « {value} » (format AAAA-MM-JJ).") from exc
+    if not date_in_range(day):
+        raise CommandError(f"« {value} » : {DATE_OUT_OF_RANGE}")
+    return day
 
 
 class Command(BaseCommand):
