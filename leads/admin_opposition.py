@@ -18,6 +18,7 @@ from leads.services_opposition import (
 )
 from rdz.core.admin_mixins import RoleAdminMixin
 from rdz.core.scoping import can_change
+from rdz.core.text import forbidden_message, text_forbidden_char
 
 MAX_LIST_BYTES = 50 * 1024 * 1024
 
@@ -35,6 +36,9 @@ class ChoicesField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value) or ""
+        # CharField's own NUL check would look at the list's repr, where NUL shows as "\x00".
+        if char := text_forbidden_char(text):
+            raise ValidationError(forbidden_message(char))
         return [line.strip() for line in text.splitlines() if line.strip()]
 
 

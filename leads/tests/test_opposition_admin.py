@@ -70,6 +70,7 @@ def test_removing_from_the_admin_goes_through_the_audited_service(client, zr7_st
         ("choice", "", "au moins un choix"),
         ("text", "a\nb", "ne servent qu'au type"),
         ("choice", "Tuiles\ntuiles", "qu'une fois"),
+        ("choice", "Tuiles\nArd\x00oise", "Caractère non autorisé (U+0000)."),
     ],
 )
 def test_the_product_field_form_refuses_inconsistent_choices(product, type_, choices, error):

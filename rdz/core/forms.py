@@ -6,7 +6,7 @@ from django.core.validators import validate_email
 
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.models import AppSettings, EntityScope, Role
-from rdz.core.text import forbidden_message, json_forbidden_char
+from rdz.core.text import forbidden_message, json_forbidden_char, text_forbidden_char
 
 LIST_HELP = "Une valeur par ligne."
 # Settings that belong to one entity: an admin of that entity may change them.
@@ -43,6 +43,9 @@ class LinesField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value) or ""
+        # CharField's own NUL check would look at the list's repr, where NUL shows as "\x00".
+        if char := text_forbidden_char(text):
+            raise ValidationError(forbidden_message(char))
         items = []
         for part in text.replace(",", "\n").splitlines():
             part = part.strip()

@@ -81,7 +81,10 @@ class AppSettings(models.Model):
     alert_recipients_zr7 = models.JSONField("destinataires des alertes ZR7", default=list, blank=True)
     alert_recipients_mdl = models.JSONField("destinataires des alertes MDL", default=list, blank=True)
     alert_silence_hours = models.PositiveIntegerField(
-        "silence provider/formulaire (heures)", default=6, validators=[MinValueValidator(1)]
+        "silence provider/formulaire (heures)",
+        default=6,
+        # At most a year: a silence counted further back than Python's dates reach broke the alert job.
+        validators=[MinValueValidator(1), MaxValueValidator(8760)],
     )
     alert_crm_failure_threshold = models.PositiveIntegerField(
         "seuil d'échecs CRM", default=5, validators=[MinValueValidator(1)]

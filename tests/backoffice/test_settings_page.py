@@ -78,6 +78,10 @@ def test_a_blank_crm_key_keeps_the_stored_one(client, both_admin):
         ("daily_delivery_time", "25:99", "Saisissez une heure valide."),
         ("backlog_age_days", "0", "supérieure ou égale à 1"),
         ("rejection_ceiling_percent", "150", "inférieure ou égale à 100"),
+        ("alert_silence_hours", "2147483647", "inférieure ou égale à 8760"),
+        ("circuit_failure_threshold", "99999999999999999999", "inférieure ou égale à 2147483647"),
+        ("blacklisted_sources", "fb\x00", "Caractère non autorisé (U+0000)."),
+        ("alert_recipients_zr7", "a\x00@exemple.fr", "Caractère non autorisé (U+0000)."),
     ],
 )
 def test_invalid_settings_are_refused_with_a_french_message_and_nothing_saved(
