@@ -5,8 +5,7 @@ import datetime
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.generic import TemplateView
 
@@ -38,7 +37,7 @@ from commandes.services import (
     commande_set_active,
 )
 from leads.models import LeadStatus, Product
-from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate
+from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, posted_object_or_404
 from rdz.core.models import CircuitBreaker, CircuitState
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
@@ -90,7 +89,7 @@ class ClientListView(StaffRequiredMixin, TemplateView):
 
     def post(self, request):
         """Put a paused HTTP endpoint back in service (circuit breaker, §16)."""
-        client = get_object_or_404(self.scoped(Client.objects.all()), pk=request.POST.get("client"))
+        client = posted_object_or_404(self.scoped(Client.objects.all()), request, "client")
         count = client_endpoint_resume(client=client, actor=request.user)
         messages.success(request, f"Point d'accès de {client.name} remis en service ({count} envoi(s) relancé(s)).")
         return redirect("backoffice-clients")
@@ -135,9 +134,8 @@ class CommandeListView(StaffRequiredMixin, TemplateView):
         return context
 
     def post(self, request):
-        commandes = self.scoped(Commande.objects.all()).filter(pk=request.POST.get("commande") or 0)
-        if not commandes.exists():
-            raise Http404("Commande introuvable.")
+        commande = posted_object_or_404(self.scoped(Commande.objects.all()), request, "commande")
+        commandes = self.scoped(Commande.objects.all()).filter(pk=commande.pk)
         active = request.POST.get("active") == "1"
         commande_set_active(commandes=commandes, active=active, actor=request.user)
         messages.success(request, "Commande activée." if active else "Commande désactivée.")
@@ -173,9 +171,7 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         return context
 
     def post(self, request):
-        batch = get_object_or_404(
-            self.scoped(DeliveryBatch.objects.select_related("client")), pk=request.POST.get("batch")
-        )
+        batch = posted_object_or_404(self.scoped(DeliveryBatch.objects.select_related("client")), request, "batch")
         try:
             delivery_batch_resend(batch=batch, actor=request.user)
         except CommandeError as exc:
@@ -257,7 +253,7 @@ class RejectionListView(StaffRequiredMixin, TemplateView):
         return context
 
     def post(self, request):
-        rejection = get_object_or_404(self.scoped(Rejection.objects.all()), pk=request.POST.get("rejection"))
+        rejection = posted_object_or_404(self.scoped(Rejection.objects.all()), request, "rejection")
         decision = request.POST.get("decision")
         try:
             if decision == "approve":

@@ -5,6 +5,7 @@ import datetime
 from django import forms
 from django.db.models import Q, QuerySet
 
+from commandes.models import RejectionReason
 from leads.models import CrmStatus, Lead, LeadStatus, Product
 from leads.normalization import normalize_departement, normalize_phone
 from rdz.core.entities import Entity
@@ -107,3 +108,11 @@ def search_condition(term: str) -> Q:
     for word in term.split()[:3]:
         condition &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
     return condition
+
+
+class StaffRejectionForm(forms.Form):
+    """The rejection form of the lead page (§10): one of the lead's attributions, a reason."""
+
+    attribution = forms.IntegerField(label="Attribution", min_value=1, max_value=2**63 - 1)
+    reason = forms.ChoiceField(label="Motif du rejet", choices=RejectionReason.choices)
+    comment = forms.CharField(label="Commentaire", required=False, max_length=500)

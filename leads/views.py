@@ -16,7 +16,7 @@ from django.views.generic import TemplateView
 from commandes.models import Rejection, RejectionReason
 from commandes.rejections import rejection_create
 from commandes.services import CommandeError
-from leads.forms import LeadFilterForm
+from leads.forms import LeadFilterForm, StaffRejectionForm
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
 from leads.services import lead_timeline
@@ -146,14 +146,19 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
     def post(self, request, pk):
         """Staff rejection of a delivered attribution (§10), on behalf of the client."""
         lead = self._lead()
+        form = StaffRejectionForm(request.POST)
+        if not form.is_valid():
+            errors = "; ".join(f"{form.fields[name].label or name} : {' '.join(e)}" for name, e in form.errors.items())
+            messages.error(request, f"Rejet impossible. {errors}")
+            return redirect("backoffice-lead", pk=lead.pk)
         attribution = get_object_or_404(
-            scope_queryset(lead.attributions.all(), request.user), pk=request.POST.get("attribution")
+            scope_queryset(lead.attributions.all(), request.user), pk=form.cleaned_data["attribution"]
         )
         try:
             rejection_create(
                 attribution=attribution,
-                reason=request.POST.get("reason", ""),
-                comment=request.POST.get("comment", ""),
+                reason=form.cleaned_data["reason"],
+                comment=form.cleaned_data["comment"],
                 actor=request.user,
             )
         except CommandeError as exc:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
 
 from rdz.core.entities import Entity
 from rdz.core.scoping import can_change, is_account_admin, scope_queryset, user_entities
@@ -128,3 +129,13 @@ def query_without(request: HttpRequest, *names: str) -> str:
     for name in names:
         params.pop(name, None)
     return params.urlencode()
+
+
+def posted_object_or_404(qs: QuerySet, request: HttpRequest, name: str):
+    """The object of `qs` whose id the POST field `name` holds; 404 when the field is missing,
+    is not an id (a hand-made request: the ORM would raise on « abc »), or names no object
+    of `qs` (already scoped by the caller)."""
+    raw = request.POST.get(name, "")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**63 - 1:
+        raise Http404("Objet introuvable.")
+    return get_object_or_404(qs, pk=int(raw))

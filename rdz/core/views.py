@@ -19,7 +19,7 @@ from rdz.core.accounts import (
     staff_password_set,
 )
 from rdz.core.alerts import alert_dismiss
-from rdz.core.backoffice import StaffRequiredMixin, entity_choose, light_paginate
+from rdz.core.backoffice import StaffRequiredMixin, entity_choose, light_paginate, posted_object_or_404
 from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm
 from rdz.core.models import Alert, AlertState, SettingsAudit
 from rdz.core.scoping import is_account_admin, user_entities
@@ -85,7 +85,7 @@ class AlertListView(StaffRequiredMixin, TemplateView):
         return context
 
     def post(self, request):
-        alert = get_object_or_404(self.scoped(Alert.objects.all()), pk=request.POST.get("alert"))
+        alert = posted_object_or_404(self.scoped(Alert.objects.all()), request, "alert")
         alert_dismiss(alert=alert, user=request.user)
         messages.success(request, "Alerte marquée comme résolue.")
         return redirect("backoffice-alerts")

@@ -159,3 +159,27 @@ def test_timeline_durations_read_the_same_on_either_side_of_a_second(delta, text
     from rdz.core.templatetags.backoffice import duration
 
     assert duration(delta) == text
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"attribution": "abc", "reason": "wrong_number"}, "Attribution : Saisissez un nombre entier."),
+        ({"reason": "wrong_number"}, "Attribution : Ce champ est obligatoire."),
+        ({"attribution": "1", "reason": "pas-un-motif"}, "Motif du rejet : Sélectionnez un choix valide."),
+        ({"attribution": "1", "reason": "wrong_number", "comment": "a\x00"}, "Le caractère nul n’est pas autorisé."),
+    ],
+)
+def test_a_hand_made_rejection_post_gets_a_french_message_and_rejects_nothing(
+    client, zr7_staff, routed_lead, data, message
+):
+    from django.contrib.messages import get_messages
+
+    from commandes.models import Rejection
+
+    client.force_login(zr7_staff)
+    response = client.post(f"/leads/{routed_lead.pk}/", data)
+    assert response.status_code == 302
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert len(shown) == 1 and shown[0].startswith("Rejet impossible.") and message in shown[0]
+    assert not Rejection.objects.exists()

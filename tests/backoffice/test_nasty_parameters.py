@@ -93,3 +93,19 @@ def test_far_dates_are_refused_in_french_by_the_filters_and_the_apis(client, sup
     assert response.json() == {"from": ["Date hors limites : entre le 01/01/2000 et le 31/12/2999."]}
     response = api_client.get("/api/v1/stats/daily/", {"to": "9999-12-31"})
     assert response.json() == {"to": ["Date hors limites : entre le 01/01/2000 et le 31/12/2999."]}
+
+
+@pytest.mark.parametrize("value", ["abc", "", "-1", "1.5", "99999999999999999999", "\x00"])
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/clients/", "client"),
+        ("/commandes/", "commande"),
+        ("/livraisons/", "batch"),
+        ("/rejets/", "rejection"),
+        ("/alertes/", "alert"),
+    ],
+)
+def test_a_hand_made_post_naming_no_object_is_a_404(client, superuser, url, field, value):
+    client.force_login(superuser)
+    assert client.post(url, {field: value}).status_code == 404
