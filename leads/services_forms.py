@@ -42,7 +42,19 @@ def leadform_origins_clean(value) -> list[str]:
     for raw in value:
         text = str(raw).strip().rstrip("/").lower()
         parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        try:
+            parts.port  # noqa: B018 (raises on a port that is not one: « :abc », « :99999 »)
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if (
+            len(text) > 255
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
             errors.append(f"« {str(raw)[:80]} » n'est pas une origine valide (ex. https://www.exemple.fr).")
             continue
         if text not in cleaned:

@@ -222,3 +222,25 @@ def test_the_admin_pages_of_forms_render_for_managers_and_viewers(client, form, 
     assert form.crm_api_key_hint in listing and "Rotation de la clé CRM" not in listing
     client.force_login(zr7_staff)
     assert "Rotation de la clé CRM" in client.get(f"/admin/leads/leadform/{form.pk}/change/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://exemple.fr:abc",
+        "https://exemple.fr:99999",
+        "https://moi@exemple.fr",
+        "https://exemple.fr/#x",
+        "https://" + "a" * 300 + ".fr",
+        "ftp://exemple.fr",
+        "https://exemple.fr/page",
+    ],
+)
+def test_an_origin_a_browser_never_sends_is_refused(origin):
+    from leads.services import LeadError
+    from leads.services_forms import leadform_origins_clean
+
+    with pytest.raises(LeadError) as exc:
+        leadform_origins_clean([origin])
+    assert "n'est pas une origine valide" in exc.value.errors["allowed_origins"][0]
+    assert leadform_origins_clean(["HTTPS://Exemple.fr:8443/"]) == ["https://exemple.fr:8443"]
