@@ -44,6 +44,7 @@ from rdz.core.services import (
     outbox_retry_later,
     send_entity_mail,
 )
+from rdz.core.text import csv_cell
 from rdz.core.timeutils import PARIS, paris_today
 
 logger = logging.getLogger(__name__)
@@ -130,13 +131,13 @@ def delivery_csv_write(*, attributions, out, extra_fields: list[ProductField] | 
             [
                 str(lead_id),
                 created.astimezone(PARIS).strftime("%d/%m/%Y %H:%M"),
-                first,
-                last,
+                csv_cell(first),
+                csv_cell(last),
                 phone,
-                email,
+                csv_cell(email),
                 dep,
                 product,
-                f"#{cid} {cname}".strip(),
+                csv_cell(f"#{cid} {cname}".strip()),
                 "oui" if backlog else "non",
                 *[_cell(extra.get(name)) for name in extra_names],
                 link(aid),
@@ -151,7 +152,7 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return "oui" if value else "non"
-    return str(value)
+    return csv_cell(value) if isinstance(value, str) else str(value)  # a number (-5) stays a number
 
 
 # --- Daily batches -----------------------------------------------------------------------

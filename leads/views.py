@@ -24,6 +24,7 @@ from leads.stats import daily_rows, rollup_ensure_today, rollup_group
 from providers.models import Provider
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
 from rdz.core.scoping import scope_queryset
+from rdz.core.text import csv_cell
 from rdz.core.timeutils import date_in_range, paris_now, paris_today
 
 EXPORT_HEADERS = [
@@ -70,12 +71,6 @@ class _Echo:
         return value
 
 
-def _cell(value) -> str:
-    """Neutralize spreadsheet formulas in free text (names, e-mail, source)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 class LeadExportView(LeadQueryMixin, View):
     """The filtered list as CSV (`;`, UTF-8 with BOM, French headers), streamed."""
 
@@ -114,12 +109,12 @@ class LeadExportView(LeadQueryMixin, View):
                         r[2],
                         r[3],
                         r[4],
-                        _cell(r[5]),
-                        _cell(r[6]),
-                        _cell(r[7]),
+                        csv_cell(r[5]),
+                        csv_cell(r[6]),
+                        csv_cell(r[7]),
                         r[8],
-                        _cell(r[9]),
-                        _cell(r[10]),
+                        csv_cell(r[9]),
+                        csv_cell(r[10]),
                         r[11] or "",
                         statuses.get(r[12], r[12]),
                         r[13],

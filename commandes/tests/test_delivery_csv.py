@@ -78,6 +78,30 @@ def test_each_client_gets_one_email_from_its_entitys_sender_with_exactly_its_pen
     assert batch.status == BatchStatus.SENT and batch.count == 4 and batch.file
 
 
+def test_the_clients_csv_neutralizes_formulas_typed_into_a_lead(entity_smtp, product):
+    """A landing form is public: « =HYPERLINK(…) » typed as a name must reach the client's
+    spreadsheet as text, not as a formula (CSV injection)."""
+    ProductFieldFactory(product=product, name="note", label="Note", type="text")
+    ProductFieldFactory(product=product, name="ecart", label="Écart", type="integer")
+    commande = CommandeFactory(client__emails=["achats@soleil.example"], product=product, name="@Sud")
+    attribution = _pending(
+        commande,
+        first_name='=HYPERLINK("http://pirate.example";"Cliquez")',
+        last_name="+1+1",
+        email="-2@exemple.fr",
+        extra={"note": "@SUM(A1)", "ecart": -5},
+    )
+
+    delivery_send_daily()
+
+    _, rows = _csv_rows(_message_to(entity_smtp, "achats@soleil.example"))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["Prénom"] == '\'=HYPERLINK("http://pirate.example";"Cliquez")'
+    assert (row["Nom"], row["E-mail"], row["Note"]) == ("'+1+1", "'-2@exemple.fr", "'@SUM(A1)")
+    assert row["Écart"] == "-5"  # a number stays a number
+    assert row["Téléphone"] == attribution.lead.phone  # E.164, formatted by RDZ
+
+
 def test_running_the_daily_delivery_twice_the_same_day_sends_nothing_twice(entity_smtp, product):
     commande = CommandeFactory(product=product)
     _pending(commande)

@@ -66,3 +66,15 @@ def json_clean(value):
     if isinstance(value, list):
         return [json_clean(v) for v in value]
     return value
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """Free text for a CSV cell, a formula neutralized by a leading apostrophe (the cell then
+    shows as text: « '=HYPERLINK(…) »). Not for values RDZ itself formats (phone numbers
+    in E.164 start with « + »)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
