@@ -37,7 +37,13 @@ from commandes.services import (
     commande_set_active,
 )
 from leads.models import LeadStatus, Product
-from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, posted_object_or_404
+from rdz.core.backoffice import (
+    StaffRequiredMixin,
+    entities_from_param,
+    id_param,
+    light_paginate,
+    posted_object_or_404,
+)
 from rdz.core.models import CircuitBreaker, CircuitState
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
@@ -105,12 +111,12 @@ class CommandeListView(StaffRequiredMixin, TemplateView):
         qs = self.scoped(Commande.objects.select_related("client", "product")).order_by(
             "entity", "-active", "-priority", "pk"
         )
-        only = self.request.GET.get("id")
-        if only and only.isdigit():
-            qs = qs.filter(pk=int(only))
-        client = self.request.GET.get("client", "")
-        if client.isdigit():
-            qs = qs.filter(client_id=int(client))
+        only = id_param(self.request.GET.get("id"))
+        if only is not None:
+            qs = qs.filter(pk=only)
+        client = id_param(self.request.GET.get("client"))
+        if client is not None:
+            qs = qs.filter(client_id=client)
         state = self.request.GET.get("etat", "")
         if state == "actives":
             qs = qs.filter(active=True)
@@ -154,8 +160,8 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         if status in BatchStatus.values:
             qs = qs.filter(status=status)
         client = self.request.GET.get("client", "")
-        if client.isdigit():
-            qs = qs.filter(client_id=int(client))
+        if id_param(client) is not None:
+            qs = qs.filter(client_id=id_param(client))
         context["page"] = light_paginate(qs, self.request.GET.get("page"))
         context["statuses"] = BatchStatus.choices
         context["status"] = status

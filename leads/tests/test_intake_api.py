@@ -228,6 +228,13 @@ def test_json_values_no_column_can_hold_are_400_and_nothing_is_stored(api_client
     assert Lead.objects.count() == 0
 
 
+def test_a_body_with_a_utf8_byte_order_mark_is_accepted(api_client, zr7_provider, product):
+    raw = "\ufeff" + json.dumps({**BODY, "first_name": "Zoé"})
+    response = post_raw(api_client, zr7_provider.api_key, raw.encode("utf-8"))
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get().first_name == "Zoé"
+
+
 def test_nesting_within_the_limit_and_big_integers_are_kept(api_client, zr7_provider, product):
     raw = LEAD_JSON + '"extra": {"a": ' + "[" * 30 + "]" * 30 + ', "n": 123456789012345678901234567890}}'
     response = post_raw(api_client, zr7_provider.api_key, raw)

@@ -89,11 +89,14 @@ def test_values_are_normalized_to_their_type(product, type_, value, expected):
     assert product_extra_validate(product=product, extra={"champ": value}, fields=[field]) == {"champ": expected}
 
 
-@pytest.mark.parametrize(("type_", "value"), [("integer", True), ("integer", 4.5), ("boolean", "peut-être")])
+@pytest.mark.parametrize(
+    ("type_", "value"), [("integer", True), ("integer", 4.5), ("integer", "²"), ("boolean", "peut-être")]
+)
 def test_wrong_types_are_refused(product, type_, value):
     field = ProductFieldFactory(product=product, name="champ", type=type_)
-    with pytest.raises(LeadError):
+    with pytest.raises(LeadError) as exc:
         product_extra_validate(product=product, extra={"champ": value}, fields=[field])
+    assert "attendu" in str(exc.value.errors)  # French, not Python's own message
 
 
 def test_a_provider_lead_keeps_its_consent_proof(api_client, zr7_provider, product):

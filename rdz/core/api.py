@@ -67,6 +67,8 @@ class SizeLimitedJSONParser(JSONParser):
         else:
             data = stream.read()
         encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        if encoding.lower().replace("-", "").replace("_", "") == "utf8":
+            encoding = "utf-8-sig"  # a byte-order mark (some Windows clients send one) is skipped
         try:
             parsed = json.loads(data.decode(encoding), parse_constant=json_strict_constant, parse_float=_finite_float)
         except RecursionError:

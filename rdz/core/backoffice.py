@@ -131,11 +131,23 @@ def query_without(request: HttpRequest, *names: str) -> str:
     return params.urlencode()
 
 
+def id_param(raw: str | None) -> int | None:
+    """A database id typed in a URL or a form, or None when it is not one.
+
+    `str.isdigit()` alone is not enough: « ² » is a digit that int() refuses, and an id past
+    64 bits makes SQLite raise instead of finding nothing.
+    """
+    if not raw or not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 0 < value <= 2**63 - 1 else None
+
+
 def posted_object_or_404(qs: QuerySet, request: HttpRequest, name: str):
     """The object of `qs` whose id the POST field `name` holds; 404 when the field is missing,
     is not an id (a hand-made request: the ORM would raise on « abc »), or names no object
     of `qs` (already scoped by the caller)."""
-    raw = request.POST.get(name, "")
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**63 - 1:
+    pk = id_param(request.POST.get(name))
+    if pk is None:
         raise Http404("Objet introuvable.")
-    return get_object_or_404(qs, pk=int(raw))
+    return get_object_or_404(qs, pk=pk)

@@ -87,10 +87,10 @@ class AppSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(8760)],
     )
     alert_crm_failure_threshold = models.PositiveIntegerField(
-        "seuil d'échecs CRM", default=5, validators=[MinValueValidator(1)]
+        "seuil d'échecs CRM", default=5, validators=[MinValueValidator(1), MaxValueValidator(100_000)]
     )
     circuit_failure_threshold = models.PositiveIntegerField(
-        "échecs consécutifs avant coupure", default=5, validators=[MinValueValidator(1)]
+        "échecs consécutifs avant coupure", default=5, validators=[MinValueValidator(1), MaxValueValidator(1000)]
     )
     fallback_crm_key_zr7 = models.CharField("clé CRM ZR7 de repli", max_length=255, blank=True)
     fallback_crm_key_mdl = models.CharField("clé CRM MDL de repli", max_length=255, blank=True)
