@@ -21,6 +21,7 @@ from commandes.rejections import rejection_link
 from commandes.services import OUTBOX_DELIVERY_POST
 from leads.models import LeadEvent
 from leads.services import lead_event_add
+from rdz.core.http import http_post_json
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch
 from rdz.core.services import (
@@ -68,8 +69,9 @@ def idempotency_key(attribution_id: int) -> str:
 
 
 def _permanent(status_code: int | None) -> bool:
-    """A 4xx other than timeout/too-early/throttled will not get better by retrying."""
-    return status_code is not None and 400 <= status_code < 500 and status_code not in (408, 425, 429)
+    """A 4xx other than timeout/too-early/throttled, or a redirect (not followed: the URL is
+    wrong), will not get better by retrying."""
+    return status_code is not None and 300 <= status_code < 500 and status_code not in (408, 425, 429)
 
 
 def delivery_post_process(*, item_id: int) -> str:
@@ -149,13 +151,13 @@ def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttem
     body = ""
     error = ""
     try:
-        response = requests.post(
-            client.api_url, json=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
+        answer = http_post_json(
+            client.api_url, payload=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
         )
-        status_code = response.status_code
-        body = response.text[:2000]
+        status_code = answer.status_code
+        body = answer.body
         if not 200 <= status_code < 300:
-            error = f"HTTP {status_code} : {body[:200]}"
+            error = answer.redirect_error or f"HTTP {status_code} : {body[:200]}"
     except requests.Timeout:
         error = f"délai dépassé ({client.api_timeout_seconds} s)"
     except requests.RequestException as exc:

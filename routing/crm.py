@@ -29,6 +29,7 @@ from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
 from leads.selectors import phone_is_opposed
 from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
 from rdz.core.entities import other_entity
+from rdz.core.http import http_post_json
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch, outbox_dispatch_on_commit
 from rdz.core.services import (
@@ -156,7 +157,7 @@ def crm_post(*, connector: CrmConnector, lead: Lead, key: str, payload: dict) ->
     }
     started = time.monotonic()
     try:
-        response = requests.post(connector.url, json=payload, headers=headers, timeout=connector.timeout)
+        answer = http_post_json(connector.url, payload=payload, headers=headers, timeout=connector.timeout)
     except requests.Timeout:
         return CrmResult(
             CrmOutcome.TRANSIENT,
@@ -167,7 +168,7 @@ def crm_post(*, connector: CrmConnector, lead: Lead, key: str, payload: dict) ->
         return CrmResult(
             CrmOutcome.TRANSIENT, error=f"connexion impossible : {type(exc).__name__}", duration_ms=_ms(started)
         )
-    code = response.status_code
+    code = answer.status_code
     if 200 <= code < 300:
         outcome = CrmOutcome.SENT
     elif code in (401, 403):
@@ -176,7 +177,7 @@ def crm_post(*, connector: CrmConnector, lead: Lead, key: str, payload: dict) ->
         outcome = CrmOutcome.TRANSIENT
     else:
         outcome = CrmOutcome.REFUSED
-    return CrmResult(outcome, status_code=code, body=response.text[:2000], duration_ms=_ms(started))
+    return CrmResult(outcome, status_code=code, body=answer.body, error=answer.redirect_error, duration_ms=_ms(started))
 
 
 def _ms(started: float) -> int:

@@ -5,7 +5,9 @@
         … POST to http_endpoint.url …
         assert http_endpoint.unique_keys() == {"rdz-attribution-1"}
 
-An answer is an HTTP status (int), "ok" (200) or ("slow", seconds[, status]).
+An answer is an HTTP status (int), "ok" (200), ("slow", seconds[, status]),
+("redirect", status, location) or ("big", bytes): a 200 whose body never seems to end.
+A GET (what a followed redirect would send) is recorded too, with method "GET".
 """
 
 import json
@@ -17,10 +19,11 @@ import pytest
 
 
 class RecordedRequest:
-    def __init__(self, path: str, headers: dict, body: bytes) -> None:
+    def __init__(self, path: str, headers: dict, body: bytes, method: str = "POST") -> None:
         self.path = path
         self.headers = headers
         self.body = body
+        self.method = method
 
     def json(self):
         return json.loads(self.body or b"null")
@@ -46,20 +49,49 @@ class Endpoint:
                     answer = endpoint.script.pop(0) if endpoint.script else endpoint.default
                 endpoint.received.set()
                 status = 200
+                if isinstance(answer, tuple) and answer[0] == "redirect":
+                    self._answer(answer[1], b"", location=answer[2])
+                    return
+                if isinstance(answer, tuple) and answer[0] == "big":
+                    self._big(answer[1])
+                    return
                 if isinstance(answer, tuple):
                     time.sleep(answer[1])
                     status = answer[2] if len(answer) > 2 else 200
                 elif isinstance(answer, int):
                     status = answer
-                payload = json.dumps({"ok": 200 <= status < 300}).encode()
+                self._answer(status, json.dumps({"ok": 200 <= status < 300}).encode())
+
+            def do_GET(self):
+                with endpoint.lock:
+                    endpoint.requests.append(
+                        RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, b"", "GET")
+                    )
+                self._answer(200, b"<html>une page</html>")
+
+            def _answer(self, status: int, payload: bytes, location: str = "") -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
+                    if location:
+                        self.send_header("Location", location)
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the caller gave up (timeout) or was killed
+
+            def _big(self, size: int) -> None:
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    chunk = b"x" * 65536
+                    for _ in range(size // len(chunk)):
+                        self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller stopped reading, as it should
 
             def log_message(self, *args):
                 pass

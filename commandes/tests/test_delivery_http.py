@@ -125,6 +125,33 @@ def test_a_permanent_refusal_falls_back_to_csv_without_retrying(http_endpoint, h
     assert OutboxItem.objects.get(pk=item.pk).status == "failed"
 
 
+def test_a_redirect_is_not_followed_and_the_lead_falls_back_to_the_csv_batch(http_endpoint, http_commande):
+    """Followed, a 302 would come back as a GET whose 200 counted as a delivery, with the
+    client's key sent wherever the redirect points."""
+    elsewhere = http_endpoint.url.replace("/leads", "/ailleurs")
+    http_endpoint.script = [("redirect", 302, elsewhere)]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"
+
+    assert [(r.method, r.path) for r in http_endpoint.requests] == [("POST", "/leads")]
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert not attempt.success and attempt.status_code == 302
+    assert f"redirection vers « {elsewhere} » non suivie" in attempt.error
+    attribution.refresh_from_db()
+    assert (attribution.channel, attribution.status) == ("csv", "pending")
+
+
+def test_a_huge_answer_is_read_only_up_to_what_the_log_keeps(http_endpoint, http_commande):
+    http_endpoint.script = [("big", 200 * 1024 * 1024)]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "delivered"
+
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert attempt.success and attempt.response_body == "x" * 2000
+
+
 def test_the_circuit_opens_after_n_failures_pauses_the_endpoint_and_closes_after_a_probe(http_endpoint, http_commande):
     AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 3})
     http_endpoint.default = 500

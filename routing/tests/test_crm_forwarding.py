@@ -128,6 +128,24 @@ def test_an_invalid_key_on_the_primary_falls_back_to_the_other_crm(crms, form):
     assert "repli vers le CRM MDL" in messages
 
 
+def test_a_redirect_from_the_crm_is_not_followed_and_the_lead_falls_back(crms, form, http_endpoint, settings):
+    """A 307 would be replayed with the body and the form's key to whatever host it names."""
+    zr7, mdl = crms
+    http_endpoint.script = [("redirect", 307, zr7.url)]
+    settings.CRM_CONNECTORS = {
+        **settings.CRM_CONNECTORS,
+        "ZR7": {**settings.CRM_CONNECTORS["ZR7"], "url": http_endpoint.url},
+    }
+    lead = submit(form)
+    assert run_outbox() == ["fallback", "fallback_sent"]
+    assert len(http_endpoint.requests) == 1 and zr7.calls == []  # the redirect target never heard of it
+    assert len(mdl.records) == 1
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_target) == (CrmStatus.FALLBACK_SENT, "MDL")
+    first = CrmAttempt.objects.filter(lead=lead).order_by("id").first()
+    assert first.status_code == 307 and "non suivie" in first.error
+
+
 def test_the_last_transient_failure_also_falls_back(crms, form):
     zr7, mdl = crms
     zr7.script = [503, 503, 503]
