@@ -4,12 +4,20 @@ import os
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from leads.models import Lead
 from rdz.core.entities import Entity
+
+# What requests would refuse to send (InvalidHeader) — caught here, when staff type it.
+HEADER_NAME_VALIDATOR = RegexValidator(
+    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]*\Z", "Nom d'en-tête HTTP invalide : lettres, chiffres et tirets (ex. X-Api-Key)."
+)
+HEADER_VALUE_VALIDATOR = RegexValidator(
+    r"^[^\x00-\x1f\x7f]*\Z", "La valeur ne doit contenir ni retour à la ligne ni caractère de contrôle."
+)
 
 
 class Client(models.Model):
@@ -20,11 +28,20 @@ class Client(models.Model):
     )
     api_url = models.URLField("URL de livraison HTTP", max_length=500, blank=True)
     api_auth_header = models.CharField(
-        "en-tête d'authentification", max_length=100, blank=True, default="Authorization"
+        "en-tête d'authentification",
+        max_length=100,
+        blank=True,
+        default="Authorization",
+        validators=[HEADER_NAME_VALIDATOR],
     )
-    api_auth_value = models.CharField("valeur d'authentification", max_length=500, blank=True)
+    api_auth_value = models.CharField(
+        "valeur d'authentification", max_length=500, blank=True, validators=[HEADER_VALUE_VALIDATOR]
+    )
     api_timeout_seconds = models.PositiveIntegerField(
-        "délai d'attente HTTP (s)", default=10, validators=[MinValueValidator(1)]
+        # A worker waits that long for a silent endpoint: two minutes at most.
+        "délai d'attente HTTP (s)",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
     )
     rejection_ceiling_percent = models.PositiveIntegerField(
         "plafond de rejet (%)", null=True, blank=True, help_text="Vide : la valeur des paramètres s'applique."

@@ -1,5 +1,7 @@
 """Admin pages of the delivery: they render and show only the account's entities (§2)."""
 
+import html
+
 import pytest
 from django.utils import timezone
 
@@ -35,3 +37,49 @@ def test_each_delivery_admin_list_shows_only_the_accounts_entity(page, client, z
     assert response.status_code == 200
     shown = {obj.pk for obj in response.context["cl"].result_list}
     assert rows["ZR7"].pk in shown and rows["MDL"].pk not in shown
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("api_auth_header", "X Api Key", "Nom d'en-tête HTTP invalide"),
+        ("api_auth_header", "X-Key\nY", "Nom d'en-tête HTTP invalide"),
+        ("api_auth_value", "Bearer abc\r\nX-Autre: 1", "ni retour à la ligne"),
+        ("api_auth_value", "Bearer\tabc", "ni retour à la ligne"),
+        ("api_timeout_seconds", "3600", "inférieure ou égale à 120"),
+    ],
+)
+def test_the_client_admin_refuses_http_settings_requests_could_not_send(client, superuser, field, value, message):
+    """Before, such a client was saved and every POST to it failed (InvalidHeader) until the
+    leads fell back to the CSV batch; a huge timeout held a worker on a silent endpoint."""
+    from django.urls import reverse
+
+    from commandes.models import Client
+
+    data = {
+        "entity": "ZR7",
+        "name": "Soleil",
+        "emails": '["achats@soleil.example"]',
+        "api_url": "https://soleil.example/leads",
+        "api_auth_header": "X-Api-Key",
+        "api_auth_value": "s3cret",
+        "api_timeout_seconds": "10",
+        "active": "on",
+        field: value,
+    }
+    client.force_login(superuser)
+    response = client.post(reverse("admin:commandes_client_add"), data)
+    assert response.status_code == 200
+    assert message in html.unescape(response.content.decode())
+    assert not Client.objects.exists()
+
+
+def test_a_trailing_newline_is_caught_even_where_no_form_strips_it():
+    from django.core.exceptions import ValidationError
+
+    from tests.factories import ClientFactory
+
+    for field in ("api_auth_header", "api_auth_value"):
+        with pytest.raises(ValidationError) as exc:
+            ClientFactory.build(**{field: "X-Key\n"}).full_clean()
+        assert field in exc.value.message_dict
