@@ -32,7 +32,7 @@ from rdz.core.api import NOT_AN_OBJECT, BodyValidator
 from rdz.core.scoping import can_change, scope_queryset, user_entities
 from rdz.core.timeutils import date_range_validators, paris_today
 
-SUBMIT_PATH = re.compile(r"^/api/v1/forms/(?P<code>[-a-zA-Z0-9_]+)/submit/$")
+SUBMIT_PATH = re.compile(r"^/api/v1/forms/(?P<code>[-a-zA-Z0-9_]+)/submit/\Z")
 TRACK_PATH = "/api/v1/track/"
 
 
@@ -153,8 +153,8 @@ class TrackSerializer(serializers.Serializer):
     variant = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
 
 
-TRACK_FORM_RE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
-TRACK_VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+TRACK_FORM_RE = re.compile(r"^[-a-zA-Z0-9_]{1,50}\Z")
+TRACK_VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 
 
 def _track_body(data) -> tuple[dict, dict]:

@@ -23,8 +23,8 @@ from rdz.core.services import audit_log
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
 FORM_DEDUPE_WINDOW = datetime.timedelta(minutes=5)
 HONEYPOT_FIELD = "website"
-VARIANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
-VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+VARIANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}\Z")
+VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 
 
 # --- Form settings -----------------------------------------------------------------------

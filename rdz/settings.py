@@ -271,7 +271,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- CORS: only the public form endpoints, per form's allowed origins (§11) ----------
-CORS_URLS_REGEX = r"^/api/v1/(forms/[^/]+/submit|track)/$"
+CORS_URLS_REGEX = r"^/api/v1/(forms/[^/]+/submit|track)/\Z"
 CORS_ALLOW_CREDENTIALS = False
 
 # --- CRM forwarding of form leads (§11): one connector per company CRM ---------------

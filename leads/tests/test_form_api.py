@@ -202,6 +202,12 @@ def test_track_refuses_bad_input_and_foreign_origins(api_client, form):
         post(api_client, TRACK, {"form": "pv-sud", "event": "click", "visitor_id": "visitor-1234"}).status_code == 400
     )
     assert post(api_client, TRACK, {"form": "pv-sud", "event": "visit", "visitor_id": "x"}).status_code == 400
+    # `$` would accept a trailing newline: the identifiers are checked to their very end.
+    newline = post(api_client, TRACK, {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234\n"})
+    assert newline.json() == {"visitor_id": ["Identifiant de visiteur invalide."]}
+    assert (
+        post(api_client, TRACK, {"form": "pv-sud\n", "event": "visit", "visitor_id": "visitor-1234"}).status_code == 400
+    )
     mismatch = post(
         api_client, "/api/v1/track/?form=other", {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234"}
     )
