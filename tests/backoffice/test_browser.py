@@ -107,6 +107,13 @@ def test_a_lead_page_shows_its_timeline_and_its_route(page):
     assert "Livré" in steps
     assert "choisie" in page.locator("text=Pourquoi ce routage ?").locator("..").inner_text()
     page.screenshot(path=str(ARTIFACTS / "fiche-lead.png"), full_page=True)
+    # Every column of every panel in view on a common screen: nothing hidden behind a scroll.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    clipped = page.evaluate(
+        "Array.from(document.querySelectorAll('.panel')).filter(p => p.scrollWidth > p.clientWidth)"
+        ".map(p => (p.querySelector('h2') || p).textContent.trim())"
+    )
+    assert clipped == []
 
 
 def test_no_page_scrolls_sideways_on_a_laptop_screen(page):
