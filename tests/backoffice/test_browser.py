@@ -109,15 +109,22 @@ def test_a_lead_page_shows_its_timeline_and_its_route(page):
     page.screenshot(path=str(ARTIFACTS / "fiche-lead.png"), full_page=True)
 
 
-def test_no_page_scrolls_sideways_on_a_laptop_screen(page):
-    """Wide tables scroll inside their own box: the page itself never does at 1024 px."""
+def _every_page(page, *, width: int, height: int, lead_list: str = "/leads/"):
+    """Logged in, at that window size: each sidebar page, then a lead page of `lead_list`,
+    yielded once loaded."""
     _login(page)
-    page.set_viewport_size({"width": 1024, "height": 768})
+    page.set_viewport_size({"width": width, "height": height})
     hrefs = page.eval_on_selector_all("nav.sidebar .nav-group a", "els => els.map(a => a.getAttribute('href'))")
-    page.goto("/leads/")
+    page.goto(lead_list)
     hrefs.append(page.locator("table.leads tbody tr td a").first.get_attribute("href"))
     for href in hrefs:
         page.goto(href)
+        yield href
+
+
+def test_no_page_scrolls_sideways_on_a_laptop_screen(page):
+    """Wide tables scroll inside their own box: the page itself never does at 1024 px."""
+    for href in _every_page(page, width=1024, height=768):
         scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert scroll <= client, f"{href}: {scroll} px wide on a {client} px window"
 
@@ -125,13 +132,7 @@ def test_no_page_scrolls_sideways_on_a_laptop_screen(page):
 def test_on_a_desktop_screen_no_panel_or_table_hides_a_column(page):
     """At 1280 px every column is in view: the dashboard's 30-day counts, the commandes'
     « Désactiver » button, the lead page's attributions were cut off before."""
-    _login(page)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    hrefs = page.eval_on_selector_all("nav.sidebar .nav-group a", "els => els.map(a => a.getAttribute('href'))")
-    page.goto("/leads/?crm_status=fallback_sent")
-    hrefs.append(page.locator("table.leads tbody tr td a").first.get_attribute("href"))
-    for href in hrefs:
-        page.goto(href)
+    for href in _every_page(page, width=1280, height=900, lead_list="/leads/?crm_status=fallback_sent"):
         clipped = page.evaluate(
             "Array.from(document.querySelectorAll('.panel, .table-scroll'))"
             ".filter(p => p.scrollWidth > p.clientWidth + 1)"
