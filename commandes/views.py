@@ -160,8 +160,8 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         if status in BatchStatus.values:
             qs = qs.filter(status=status)
         client = self.request.GET.get("client", "")
-        if id_param(client) is not None:
-            qs = qs.filter(client_id=id_param(client))
+        if (client_id := id_param(client)) is not None:
+            qs = qs.filter(client_id=client_id)
         context["page"] = light_paginate(qs, self.request.GET.get("page"))
         context["statuses"] = BatchStatus.choices
         context["status"] = status

@@ -17,8 +17,8 @@ from leads.services_opposition import (
     opposition_remove,
 )
 from rdz.core.admin_mixins import RoleAdminMixin
+from rdz.core.forms import text_lines_check
 from rdz.core.scoping import can_change
-from rdz.core.text import forbidden_message, text_forbidden_char
 
 MAX_LIST_BYTES = 50 * 1024 * 1024
 
@@ -36,9 +36,7 @@ class ChoicesField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value) or ""
-        # CharField's own NUL check would look at the list's repr, where NUL shows as "\x00".
-        if char := text_forbidden_char(text):
-            raise ValidationError(forbidden_message(char))
+        text_lines_check(text)
         return [line.strip() for line in text.splitlines() if line.strip()]
 
 

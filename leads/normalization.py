@@ -6,8 +6,6 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from rdz.core.text import forbidden_message, text_forbidden_char
-
 DEPARTEMENTS = frozenset(
     [f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"] + [str(n) for n in range(971, 977)]
 )
@@ -84,7 +82,4 @@ def normalize_name(raw) -> str:
     text = " ".join(raw.split())
     if len(text) > 100:
         raise ValueError("100 caractères au maximum.")
-    char = text_forbidden_char(text)
-    if char:
-        raise ValueError(forbidden_message(char))
     return text

@@ -122,7 +122,8 @@ def _extra_value(f: ProductField, value):
     if f.type == ProductFieldType.INTEGER:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, str) and value.lstrip("-").isascii() and value.lstrip("-").isdigit() and len(value) <= 15:
+        digits = value.lstrip("-") if isinstance(value, str) else ""
+        if digits.isascii() and digits.isdigit() and len(value) <= 15:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("un nombre entier est attendu.")

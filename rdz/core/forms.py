@@ -31,6 +31,13 @@ class SafeJSONField(forms.JSONField):
         return value
 
 
+def text_lines_check(text: str) -> None:
+    """For fields that turn a text into a list: CharField's own NUL check would then look at
+    the list's repr, where NUL shows as "\x00"."""
+    if char := text_forbidden_char(text):
+        raise ValidationError(forbidden_message(char))
+
+
 class LinesField(forms.CharField):
     """A list edited as a textarea, one value per line (commas accepted too)."""
 
@@ -43,9 +50,7 @@ class LinesField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value) or ""
-        # CharField's own NUL check would look at the list's repr, where NUL shows as "\x00".
-        if char := text_forbidden_char(text):
-            raise ValidationError(forbidden_message(char))
+        text_lines_check(text)
         items = []
         for part in text.replace(",", "\n").splitlines():
             part = part.strip()

@@ -57,17 +57,6 @@ def text_clean(text: str) -> str:
     return _FORBIDDEN.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
 
 
-def json_clean(value):
-    """`text_clean` applied to every string of a decoded JSON value, keys included."""
-    if isinstance(value, str):
-        return text_clean(value)
-    if isinstance(value, dict):
-        return {json_clean(k): json_clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_clean(v) for v in value]
-    return value
-
-
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

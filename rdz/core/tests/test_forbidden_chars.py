@@ -11,11 +11,12 @@ from django.contrib import admin
 from django.test import RequestFactory
 
 from leads.legacy.importer import LegacyImporter
+from leads.legacy.mapping import jsonable
 from leads.legacy.readers import DirectorySource
 from leads.models import Lead
 from leads.services import LeadInput, lead_create
 from rdz.core.forms import SafeJSONField
-from rdz.core.text import json_clean, json_forbidden_char, json_may_hold_forbidden_chars, text_clean
+from rdz.core.text import json_forbidden_char, json_may_hold_forbidden_chars, text_clean
 from tests.factories import LeadFormFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +156,7 @@ def test_the_legacy_import_cleans_them_and_says_so(tmp_path):
 
 def test_the_text_helpers():
     assert text_clean("a\x00b\ud800c") == "ab\ufffdc"
-    assert json_clean({"k\x00": ["\x00v", 1, None]}) == {"k": ["v", 1, None]}
+    assert jsonable({"k\x00": ["\x00v", 1, None]}) == {"k": ["v", 1, None]}
     assert json_forbidden_char({"a": [1, {"b": "ok"}], "c": ["\udc00"]}) == "\udc00"
     assert json_forbidden_char({"a": "😀"}) is None
     assert json_may_hold_forbidden_chars(b'{"a": "\\u0000"}')
