@@ -87,8 +87,10 @@ def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) 
 @transaction.atomic
 def _recycle_one(*, lead_id, now: datetime.datetime) -> int | None:
     lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
-    if lead is None or lead.status not in (LeadStatus.NO_ORDER, LeadStatus.REJECTED, LeadStatus.DELIVERED):
-        return None  # changed since the list was read
+    # Read again under the lock: since the list was read, another run may have recycled the
+    # lead and its new client taken it (delivered, but not aged), or its number been opposed.
+    if lead is None or not backlog_leads(now=now).filter(pk=lead_id).exists():
+        return None
     previous = lead.status
     result = lead_route(lead=lead, now=now, backlog=True)
     if result.attribution is None:

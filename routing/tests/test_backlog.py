@@ -116,3 +116,32 @@ def test_the_command_recycles_and_the_admin_lists_the_backlog_with_counts(produc
     assert {row["departement"]: row["n"] for row in counts["by_departement"]} == {"13": 1, "2A": 1}
     assert counts["by_product"] == [{"product__code": "PV", "n": 2}]
     assert "Lead Backlog" in capsys.readouterr().out
+
+
+def test_a_lead_recycled_and_delivered_by_a_concurrent_run_is_not_recycled_again(product, monkeypatch):
+    """Two runs read the backlog at the same time (beat and the command): by the time the
+    slower one reaches a lead, the other has recycled it and its client's endpoint has
+    taken it. It is no longer in the backlog: it must not be given a second time."""
+    from commandes.delivery import attributions_mark_delivered
+    from routing import backlog
+
+    CommandeFactory(product=product, accepts_backlog=True, priority=5)
+    CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="no_order")
+    recycle_one = backlog._recycle_one
+
+    def other_run_first(*, lead_id, now):
+        recycle_one(lead_id=lead_id, now=now)  # the other run, ahead on this lead
+        attributions_mark_delivered(
+            qs=Attribution.objects.filter(lead_id=lead_id, status="pending"), now=now, message="Livré", data={}
+        )
+        return recycle_one(lead_id=lead_id, now=now)
+
+    monkeypatch.setattr(backlog, "_recycle_one", other_run_first)
+
+    report = backlog_recycle()
+
+    assert report.recycled == 0
+    assert list(lead.attributions.values_list("status", flat=True)) == ["delivered"]
+    lead.refresh_from_db()
+    assert lead.status == "delivered"
