@@ -156,6 +156,9 @@ def rejection_create(
             raise RejectionError("Ce lead a déjà été rejeté.")
         if attribution.status != AttributionStatus.DELIVERED or attribution.delivered_at is None:
             raise RejectionError("Seul un lead livré peut être rejeté.")
+        if by_client and attribution.rejections.filter(status=RejectionStatus.REFUSED).exists():
+            # Staff decided (§16): asking again later, once the rate has dropped, must not undo it.
+            raise RejectionError("Ce rejet a été examiné et refusé par notre équipe : le lead reste livré.")
         window = settings_get().rejection_window_days
         if now - attribution.delivered_at > datetime.timedelta(days=window):
             raise RejectionError(

@@ -30,7 +30,7 @@ def rejection_public(request, token: str):
     attribution = Attribution.objects.select_related("lead", "client", "product").filter(pk=attribution_id).first()
     if attribution is None:
         return render(request, TEMPLATE, {"error": "Ce lead n'existe plus."}, status=404)
-    existing = attribution.rejections.exclude(status="refused").first()
+    existing = attribution.rejections.first()  # the latest; a refused one stands too
     context = {"attribution": attribution, "lead": attribution.lead, "existing": existing}
     if existing is not None:
         return render(request, TEMPLATE, context)

@@ -14,6 +14,7 @@ from commandes.rejections import (
     rejection_approve,
     rejection_create,
     rejection_link,
+    rejection_refuse,
     rejection_token,
 )
 from commandes.services import commande_fills
@@ -163,3 +164,27 @@ def test_staff_reject_from_the_attribution_admin(client, product, zr7_staff):
 
     rejection = Rejection.objects.get(attribution=attribution)
     assert rejection.reason == "duplicate" and rejection.source == "staff" and rejection.created_by == zr7_staff
+
+
+def test_a_rejection_refused_by_staff_cannot_be_sent_again_through_the_link(client, product, zr7_staff):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=20)
+    attributions = [_delivered(commande, at=timezone.now() - datetime.timedelta(hours=1)) for _ in range(5)]
+    rejection_create(attribution=attributions[0], reason="wrong_number", by_client=True)  # 1/5
+    held = rejection_create(attribution=attributions[1], reason="wrong_number", by_client=True)  # 2/5: held
+    rejection_refuse(rejection=held, actor=zr7_staff)
+    for _ in range(5):  # more leads delivered since: 2/10 would now be under the ceiling
+        _delivered(commande, at=timezone.now() - datetime.timedelta(minutes=30))
+    path = "/" + rejection_link(attribution_id=attributions[1].pk).split("://", 1)[1].split("/", 1)[1]
+
+    page = client.get(path)
+    again = client.post(path, {"reason": "wrong_number"})
+
+    assert "refusé" in page.content.decode() and "Motif du rejet" not in page.content.decode()
+    assert "refusé" in again.content.decode()
+    with pytest.raises(RejectionError, match="refusé"):
+        rejection_create(attribution=attributions[1], reason="other", by_client=True)
+    assert list(Rejection.objects.filter(attribution=attributions[1]).values_list("status", flat=True)) == ["refused"]
+    attributions[1].refresh_from_db()
+    assert attributions[1].status == "delivered"
+    # Staff, who refused it, may still reject the lead themselves.
+    assert rejection_create(attribution=attributions[1], reason="other", actor=zr7_staff).status == "approved"
