@@ -131,9 +131,11 @@ def delivery_post_process(*, item_id: int) -> str:
     if _permanent(attempt.status_code):
         item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
     delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
-    if outbox_retry_later(item, error=error, delay_seconds=delay):
-        return "retry"
-    _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({error[:200]})")
+    # One transaction: a row marked failed while its lead still waits for HTTP would never be picked up again.
+    with transaction.atomic():
+        if outbox_retry_later(item, error=error, delay_seconds=delay):
+            return "retry"
+        _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({error[:200]})")
     return "fallback"
 
 

@@ -209,3 +209,33 @@ def test_an_opposed_number_is_never_posted(http_endpoint, http_commande):
     assert http_endpoint.requests == []
     attribution.refresh_from_db()
     assert attribution.status == "cancelled"
+
+
+def test_a_worker_dying_between_the_last_failure_and_the_csv_fallback_does_not_lose_the_lead(
+    http_endpoint, http_commande, monkeypatch
+):
+    """The outbox row must not be left failed while the lead still waits for HTTP: nothing
+    would ever pick it up again (the sweeper only re-enqueues pending or expired rows)."""
+    from django.db import DatabaseError
+
+    from commandes import delivery_http
+
+    http_endpoint.default = 422
+    attribution, item = _attribute(http_commande)
+    fallback = delivery_http._http_fallback
+
+    def dies(**kwargs):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(delivery_http, "_http_fallback", dies)
+    with pytest.raises(DatabaseError):
+        delivery_post_process(item_id=item.pk)
+    monkeypatch.setattr(delivery_http, "_http_fallback", fallback)
+
+    assert OutboxItem.objects.get(pk=item.pk).status != "failed"
+    # The lease runs out: the sweeper hands the row to a worker again.
+    OutboxItem.objects.filter(pk=item.pk).update(claimed_until=timezone.now() - datetime.timedelta(seconds=1))
+    assert _run_due() == ["fallback"]
+    attribution.refresh_from_db()
+    assert attribution.channel == "csv" and attribution.status == "pending"
+    assert OutboxItem.objects.get(pk=item.pk).status == "failed"
