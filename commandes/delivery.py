@@ -255,8 +255,10 @@ def delivery_batch_process(*, item_id: int) -> str:
         error = f"{type(exc).__name__}: {exc}"
         logger.warning("delivery batch %s failed: %s", batch.pk, error)
         delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_BATCH_BACKOFF_SECONDS", 60))
-        will_retry = outbox_retry_later(item, error=error, delay_seconds=delay)
-        _batch_failed(batch=batch, error=error, will_retry=will_retry, delay=delay)
+        # One transaction: a batch left "sending" once its outbox row is spent would hold its leads.
+        with transaction.atomic():
+            will_retry = outbox_retry_later(item, error=error, delay_seconds=delay)
+            _batch_failed(batch=batch, error=error, will_retry=will_retry, delay=delay)
         return "failed"
     outbox_done(item)
     return "sent"
@@ -313,7 +315,9 @@ def delivery_batch_send(*, batch: DeliveryBatch) -> int:
         pending = _pending_csv(client_id=client.pk, day=batch.date)
         attributions_cancel_opposed(qs=pending)
         # Leads left by an older unsent batch join this one: one e-mail with everything pending.
-        pending.exclude(batch=batch).update(batch=batch)
+        # Not those of a batch being sent right now (another day's, sent by hand): they are in
+        # its message, and it marks them delivered once sent.
+        pending.exclude(batch=batch).exclude(batch__status=BatchStatus.SENDING).update(batch=batch)
         DeliveryBatch.objects.filter(
             client=client, status__in=[BatchStatus.PENDING, BatchStatus.FAILED], date__lt=batch.date
         ).exclude(attributions__status=AttributionStatus.PENDING).update(status=BatchStatus.SUPERSEDED)

@@ -276,3 +276,74 @@ def test_the_commands_resend_a_batch_and_refuse_a_bad_date_in_french(entity_smtp
         call_command("delivery_send_daily", "--date", "0001-01-01")
     with pytest.raises(CommandError, match="introuvable"):
         call_command("delivery_resend", "999999")
+
+
+def test_a_batch_being_sent_keeps_its_leads_from_another_days_batch_sent_meanwhile(entity_smtp, product, monkeypatch):
+    """Yesterday's batch is sent again by hand (`--date`) while today's e-mail goes out:
+    the leads already in the message being sent must not leave a second time."""
+    import datetime
+
+    from commandes import delivery
+    from rdz.core.timeutils import paris_today
+
+    commande = CommandeFactory(product=product)
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    first = _pending(commande)
+    Attribution.objects.filter(pk=first.pk).update(day=yesterday)
+    send = delivery.send_entity_mail
+    calls = []
+
+    def today_runs_while_yesterday_is_on_the_wire(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            delivery_send_daily()  # today's job, at the same time
+        send(**kwargs)
+
+    monkeypatch.setattr(delivery, "send_entity_mail", today_runs_while_yesterday_is_on_the_wire)
+
+    delivery_send_daily(day=yesterday)
+
+    sent = [{row[0] for row in _csv_rows(m)[1][1:]} for m in entity_smtp.messages]
+    assert sent == [{str(first.lead_id)}]  # today's run found nothing left to send
+    first.refresh_from_db()
+    assert first.status == "delivered" and first.batch.date == yesterday
+    assert DeliveryBatch.objects.get(date=yesterday).count == 1
+
+
+def test_a_worker_dying_while_recording_the_last_failure_leaves_the_batch_to_the_sweeper(
+    entity_smtp, product, settings, monkeypatch
+):
+    """A batch is "sending" only while a worker holds it: its outbox row must not end
+    failed while the batch still says so (another day's batch would leave its leads)."""
+    import datetime
+
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    from commandes import delivery
+    from rdz.core.models import OutboxItem
+
+    settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
+    commande = CommandeFactory(product=product)
+    attribution = _pending(commande)
+    entity_smtp.refuse = True
+    delivery_send_daily()
+    OutboxItem.objects.filter(kind="delivery_batch").update(attempts=7)  # the next failure is the last
+    batch_failed = delivery._batch_failed
+
+    def dies(**kwargs):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(delivery, "_batch_failed", dies)
+    (item,) = outbox_due(kinds=["delivery_batch"])
+    with pytest.raises(DatabaseError):
+        delivery_batch_process(item_id=item.pk)
+    monkeypatch.setattr(delivery, "_batch_failed", batch_failed)
+
+    assert OutboxItem.objects.get(pk=item.pk).status == "running"
+    entity_smtp.refuse = False
+    OutboxItem.objects.filter(pk=item.pk).update(claimed_until=timezone.now() - datetime.timedelta(seconds=1))
+    for due in outbox_due(kinds=["delivery_batch"]):  # the lease ran out: the sweeper hands it out again
+        delivery_batch_process(item_id=due.pk)
+    attribution.refresh_from_db()
+    assert attribution.status == "delivered" and len(entity_smtp.messages) == 1
