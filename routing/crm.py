@@ -449,6 +449,15 @@ def crm_forward_replay(
             count += 1
             continue
         with transaction.atomic():
-            if crm_forward_requeue(lead=lead, reason=reason, max_attempts=max_attempts):
+            # Read again under a row lock: another replay (the hourly job, a crm_replay run)
+            # may have queued it since, and its worker sent it; requeuing from the stale
+            # read would mark a sent lead pending and send it a second time.
+            lead = (
+                Lead.objects.select_for_update(of=("self",))
+                .select_related("form")
+                .filter(pk=lead.pk, crm_status__in=statuses)
+                .first()
+            )
+            if lead is not None and crm_forward_requeue(lead=lead, reason=reason, max_attempts=max_attempts):
                 count += 1
     return count

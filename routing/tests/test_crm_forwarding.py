@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -13,7 +14,8 @@ from leads.services import LeadInput
 from leads.services_forms import form_lead_submit
 from rdz.core.models import Alert, CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.services import settings_update
-from routing.crm import CRM_FORWARD_KIND, crm_forward_run
+from routing import crm
+from routing.crm import CRM_FORWARD_KIND, crm_forward_replay, crm_forward_run
 from routing.fake_crm import FakeCrm
 from routing.models import CrmAttempt
 from routing.tasks import crm_retry_due
@@ -242,6 +244,33 @@ def test_failed_forwardings_are_replayed_by_the_beat_job_and_the_command(crms, f
         call_command("crm_replay", "--from", "0001-01-01", "--to", "9999-12-31")
     other.refresh_from_db()
     assert other.crm_status == CrmStatus.SENT
+
+
+def test_overlapping_replays_never_send_a_lead_twice(crms, form, monkeypatch):
+    zr7, _ = crms
+    settings_update(user=None, changes={"cross_entity_enabled": False})
+    zr7.script = [401, 401]
+    first, second = submit(form), submit(form, phone="0611223344")
+    assert run_outbox() == ["failed", "failed"]
+    requeue = crm.crm_forward_requeue
+
+    def other_replay_meanwhile(*, lead, **kwargs):
+        if lead.pk == first.pk:
+            # The hourly job queues the second lead and a worker sends it, after this
+            # replay read its list and before it reaches that lead.
+            with transaction.atomic():
+                assert requeue(lead=Lead.objects.get(pk=second.pk))
+            assert run_outbox() == ["sent"]
+        return requeue(lead=lead, **kwargs)
+
+    monkeypatch.setattr(crm, "crm_forward_requeue", other_replay_meanwhile)
+    now = timezone.now()
+    assert crm_forward_replay(created_from=now - datetime.timedelta(hours=1), created_to=now) == 1
+    assert run_outbox() == ["sent"]
+    sent = [c["headers"]["idempotency-key"] for c in zr7.calls if c["answer"] == "ok"]
+    assert sorted(sent) == sorted([str(first.pk), str(second.pk)])
+    second.refresh_from_db()
+    assert second.crm_status == CrmStatus.SENT
 
 
 def test_an_open_circuit_postpones_the_forwarding_until_its_probe_without_spending_an_attempt(crms, form):
