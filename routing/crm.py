@@ -260,7 +260,13 @@ def crm_forward_run(*, item_id: int) -> str:
     if item is None:
         return "not_claimed"
     lead = Lead.objects.select_related("form", "product").filter(pk=item.ref).first()
-    if lead is None or lead.form_id is None or lead.crm_status in (CrmStatus.SENT, CrmStatus.FALLBACK_SENT):
+    if (
+        lead is None
+        or lead.form_id is None
+        or lead.crm_status in (CrmStatus.SENT, CrmStatus.FALLBACK_SENT)
+        # Erased (RGPD) or past retention: its personal data is gone and must not be sent.
+        or lead.anonymized_at is not None
+    ):
         outbox_done(item)
         return "nothing_to_do"
     if phone_is_opposed(phone=lead.phone):
@@ -423,9 +429,10 @@ def crm_forward_replay(
     quiet_hours: float = 0,
 ) -> int:
     """Queue again the forwarding of form leads created in [from, to) whose CRM status is
-    in `statuses`, from the form's target CRM. Skips opposed numbers, leads already queued
-    and, with `quiet_hours`, leads with a CRM call in the last `quiet_hours` hours (so the
-    periodic job does not flood a CRM that keeps refusing, nor the lead's timeline).
+    in `statuses`, from the form's target CRM. Skips opposed numbers, anonymized leads,
+    leads already queued and, with `quiet_hours`, leads with a CRM call in the last
+    `quiet_hours` hours (so the periodic job does not flood a CRM that keeps refusing,
+    nor the lead's timeline).
     Returns how many were (or, with dry_run, would be) queued."""
     live = set(
         OutboxItem.objects.filter(
@@ -434,7 +441,13 @@ def crm_forward_replay(
     )
     leads = (
         Lead.objects.select_related("form")
-        .filter(form__isnull=False, crm_status__in=statuses, created_at__gte=created_from, created_at__lt=created_to)
+        .filter(
+            form__isnull=False,
+            crm_status__in=statuses,
+            created_at__gte=created_from,
+            created_at__lt=created_to,
+            anonymized_at__isnull=True,
+        )
         .exclude(phone__in=OppositionEntry.objects.values("phone"))
         .order_by("created_at")
     )

@@ -12,6 +12,7 @@ from leads.models import CrmStatus, Lead, LeadEvent
 from leads.normalization import normalize_phone
 from leads.services import LeadInput
 from leads.services_forms import form_lead_submit
+from leads.services_rgpd import rgpd_erase
 from rdz.core.models import Alert, CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.services import settings_update
 from routing import crm
@@ -244,6 +245,24 @@ def test_failed_forwardings_are_replayed_by_the_beat_job_and_the_command(crms, f
         call_command("crm_replay", "--from", "0001-01-01", "--to", "9999-12-31")
     other.refresh_from_db()
     assert other.crm_status == CrmStatus.SENT
+
+
+def test_an_erased_lead_is_never_forwarded_nor_replayed(crms, form):
+    zr7, _ = crms
+    settings_update(user=None, changes={"cross_entity_enabled": False})
+    waiting = submit(form)
+    rgpd_erase(phone=waiting.phone)
+    assert run_outbox() == ["nothing_to_do"]  # its pending forwarding stops
+
+    zr7.script = [401]
+    failed = submit(form, phone="0611223344")
+    assert run_outbox() == ["failed"]
+    rgpd_erase(phone=failed.phone)
+    CrmAttempt.objects.filter(lead=failed).update(created_at=timezone.now() - datetime.timedelta(hours=7))
+    assert crm_retry_due() == 0
+    now = timezone.now()
+    assert crm_forward_replay(created_from=now - datetime.timedelta(hours=1), created_to=now) == 0
+    assert [c["answer"] for c in zr7.calls] == [401]  # nothing of either person reached the CRM
 
 
 def test_overlapping_replays_never_send_a_lead_twice(crms, form, monkeypatch):
