@@ -33,7 +33,6 @@ from rdz.core.http import http_post_json
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch, outbox_dispatch_on_commit
 from rdz.core.services import (
-    alert_clear,
     alert_raise,
     backoff_seconds,
     circuit_allows,
@@ -327,7 +326,6 @@ def crm_forward_run(*, item_id: int) -> str:
                 data=data,
             )
             outbox_done(item)
-        alert_clear(key=f"crm_failures:{lead.entity}")
         return status
 
     if result.outcome == CrmOutcome.TRANSIENT:

@@ -13,6 +13,7 @@ from leads.normalization import normalize_phone
 from leads.services import LeadInput
 from leads.services_forms import form_lead_submit
 from leads.services_rgpd import rgpd_erase
+from rdz.core.alerts import alerts_check_crm_failures
 from rdz.core.models import Alert, CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.services import settings_update
 from routing import crm
@@ -170,6 +171,19 @@ def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed_and_staff
     assert "désactivé" in lead.events.filter(kind=LeadEvent.Kind.FORWARD_FAILED).last().message
     assert mdl.calls == []
     assert Alert.objects.filter(key="crm_failures:ZR7", state="open").exists()
+
+
+def test_the_crm_failures_alert_is_raised_once_while_the_failures_stay_above_the_threshold(crms, form):
+    zr7, _ = crms
+    settings_update(user=None, changes={"cross_entity_enabled": False, "alert_crm_failure_threshold": 2})
+    zr7.script = [401, 401]
+    submit(form)
+    submit(form, phone="0611223344")
+    assert run_outbox() == ["failed", "failed"]
+    submit(form, phone="0622334455")
+    assert run_outbox() == ["sent"]  # one success does not undo the day's failures
+    assert alerts_check_crm_failures() == 0  # so the next check does not raise (and e-mail) it again
+    assert list(Alert.objects.filter(key="crm_failures:ZR7").values_list("state", flat=True)) == ["open"]
 
 
 def test_a_locked_lead_never_falls_back_to_the_other_crm(crms, form):
