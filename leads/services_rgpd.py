@@ -294,11 +294,18 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
         )
         added += int(created)
     pks = [lead.pk for lead in leads]
-    _cancel_opposed(qs=Attribution.objects.filter(lead_id__in=pks, status=AttributionStatus.PENDING))
+    pending = Attribution.objects.filter(lead_id__in=pks, status=AttributionStatus.PENDING)
+    # Cancelling takes a pending attribution out of its batch, whose stored file may already
+    # hold the person's line (a sending that failed): keep those files to redact them too.
+    unsent_files = list(_file_rows(Attribution, list(pending.values_list("pk", flat=True))))
+    _cancel_opposed(qs=pending)
     Lead.objects.filter(pk__in=pks, crm_status=CrmStatus.PENDING).update(crm_status=CrmStatus.FAILED)
     result = _anonymize(
         leads, person, reason="Données personnelles anonymisées (demande d'effacement RGPD)", now=timezone.now()
     )
+    for file_model, file_ids in unsent_files:  # files still linked were redacted above: no change here
+        result.linked_rows += _redact_rows(file_model, file_ids, person.full_pattern())
+        result.files += _redact_files(file_model, file_ids, person)
     result.opposition_added = added
     audit_log(
         action="rgpd.erase",

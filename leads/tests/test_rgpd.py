@@ -181,6 +181,19 @@ def test_erasure_cancels_the_pending_delivery(api_client, zr7_provider, product)
     assert not DeliveryBatch.objects.filter(count__gt=0).exists()
 
 
+def test_erasure_redacts_the_stored_file_of_a_batch_whose_sending_failed(
+    api_client, zr7_provider, product, entity_smtp, smtp_server, settings
+):
+    CommandeFactory(client__entity="ZR7", client__emails=["achats@client.example"], product=product)
+    post_lead(api_client, zr7_provider, phone="06 12 34 56 78", email=EMAIL, last_name="Lefèvre")
+    smtp_server.refuse = True
+    assert len(delivery_send_daily().failed) == 1
+    assert traces_in_files(settings.DELIVERY_ROOT)  # the file was built before the mail server refused it
+    result = rgpd_erase(phone=PHONE)
+    assert traces_in_files(settings.DELIVERY_ROOT) == []
+    assert result.files == 1
+
+
 def test_the_export_gives_everything_held_about_the_person(person_everywhere, tmp_path):
     data = rgpd_export(email=EMAIL)
     assert data["phones"] == [PHONE]
