@@ -83,6 +83,9 @@ class UserAdmin(SafeChangelistMixin, BaseUserAdmin):
 class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
     """The singleton settings record; saves go through `settings_update` (audited)."""
 
+    # Set on the Paramètres page, which never shows them and lets only their entity's admins change them.
+    exclude = ("fallback_crm_key_zr7", "fallback_crm_key_mdl")
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -90,7 +93,9 @@ class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return is_account_admin(request.user)
+        # The form holds global switches and both entities' settings: admins of both entities
+        # only (an admin of one entity changes its own settings on the Paramètres page).
+        return is_account_admin(request.user) and user_entities(request.user) >= ALL_ENTITIES
 
     def changelist_view(self, request, extra_context=None):
         from django.shortcuts import redirect

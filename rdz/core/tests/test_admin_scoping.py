@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from commandes.models import Client, Commande
-from rdz.core.models import AuditLog, StaffProfile
+from rdz.core.models import AppSettings, AuditLog, SettingsAudit, StaffProfile
+from rdz.core.services import settings_get, settings_update
 from tests.factories import (
     ClientFactory,
     CommandeFactory,
@@ -262,6 +263,49 @@ def test_every_admin_list_and_change_page_opens_on_the_demo_data(client, superus
             assert client.get(reverse(f"{name}_change", args=[obj.pk])).status_code == 200, (name, obj.pk)
     page = client.get(reverse("admin:core_settingsaudit_changelist")).content.decode()
     assert "Clé CRM ZR7 de repli" in page  # set by the demo, named as in the form
+
+
+def test_the_settings_admin_never_shows_a_fallback_crm_key_nor_lets_one_entity_change_the_other(
+    client, zr7_account_admin, zr7_viewer, superuser
+):
+    settings_update(
+        user=None, changes={"fallback_crm_key_mdl": "mdl-secret-key", "alert_recipients_mdl": ["alertes@mdl.test"]}
+    )
+    url = reverse("admin:core_appsettings_change", args=[AppSettings.SINGLETON_ID])
+    form = {
+        "cross_entity_enabled": "on",
+        "cross_entity_zr7_to_mdl": "on",
+        "cross_entity_mdl_to_zr7": "on",
+        "blacklisted_sources": "[]",
+        "daily_delivery_time": "09:30",
+        "backlog_age_days": "30",
+        "rejection_window_days": "7",
+        "rejection_ceiling_percent": "20",
+        "alert_recipients_zr7": "[]",
+        "alert_recipients_mdl": '["pirate@zr7.test"]',
+        "alert_silence_hours": "6",
+        "alert_crm_failure_threshold": "5",
+        "circuit_failure_threshold": "5",
+        "fallback_crm_key_zr7": "",
+        "fallback_crm_key_mdl": "zr7-chosen-key",
+        "retention_years": "3",
+    }
+    for user in (zr7_viewer, zr7_account_admin):
+        client.force_login(user)
+        page = client.get(url)
+        assert page.status_code == 200
+        assert "mdl-secret-key" not in page.content.decode()
+        client.post(url, form)
+        current = settings_get()
+        assert current.alert_recipients_mdl == ["alertes@mdl.test"]
+        assert current.fallback_crm_key_mdl == "mdl-secret-key"
+    # An admin of both entities still changes the record here, audited; the keys stay as they are.
+    client.force_login(superuser)
+    assert client.post(url, form).status_code == 302
+    current = settings_get()
+    assert current.alert_recipients_mdl == ["pirate@zr7.test"]
+    assert current.fallback_crm_key_mdl == "mdl-secret-key"
+    assert SettingsAudit.objects.filter(field="alert_recipients_mdl", changed_by=superuser).exists()
 
 
 def test_scoped_staff_cannot_open_the_admins_that_are_not_scoped_by_entity(client, zr7_staff):
