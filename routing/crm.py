@@ -281,6 +281,18 @@ def crm_forward_run(*, item_id: int) -> str:
 
     target = lead.crm_target or lead.form.target_crm
     phase = CrmPhase.PRIMARY if target == lead.form.target_crm else CrmPhase.FALLBACK
+    if phase == CrmPhase.FALLBACK and (why_not := _fallback_refusal(lead=lead, other=target)):
+        # Decided earlier, but the settings say no now (a fallback may wait hours behind an
+        # open breaker): the primary's failure stands, nothing goes to the other CRM.
+        return _fallback_or_fail(
+            lead=lead,
+            item=item,
+            phase=CrmPhase.PRIMARY,
+            target=lead.form.target_crm,
+            reason=lead.crm_last_error or "échec",
+            data={"crm": target, "phase": phase, "attempt": item.attempts, "no_fallback": why_not},
+            attempts_delta=0,
+        )
     if not circuit_allows(name=_breaker(target), entity=target):
         breaker = CircuitBreaker.objects.filter(name=_breaker(target)).first()
         until = (breaker.next_probe_at if breaker else None) or timezone.now() + datetime.timedelta(seconds=60)
@@ -355,19 +367,26 @@ def crm_forward_run(*, item_id: int) -> str:
     return _fallback_or_fail(lead=lead, item=item, phase=phase, target=target, reason=reason, data=data)
 
 
+def _fallback_refusal(*, lead: Lead, other: str) -> str:
+    """Why the lead may not go to the `other` CRM (§11, settings of §8), or "" when it may."""
+    app_settings = settings_get()
+    if lead.entity_locked:
+        return f"lead verrouillé sur {lead.entity}"
+    if other != lead.entity and not app_settings.cross_entity_allowed(lead.entity, other):
+        return f"repli {lead.entity} → {other} désactivé dans les paramètres"
+    if not app_settings.fallback_crm_key(other):
+        return f"aucune clé de repli pour le CRM {other} dans les paramètres"
+    return ""
+
+
 @transaction.atomic
-def _fallback_or_fail(*, lead: Lead, item: OutboxItem, phase: str, target: str, reason: str, data: dict) -> str:
-    why_not = ""
+def _fallback_or_fail(
+    *, lead: Lead, item: OutboxItem, phase: str, target: str, reason: str, data: dict, attempts_delta: int = 1
+) -> str:
     if phase == CrmPhase.PRIMARY:
         other = other_entity(target)
-        app_settings = settings_get()
-        if lead.entity_locked:
-            why_not = f"lead verrouillé sur {lead.entity}"
-        elif other != lead.entity and not app_settings.cross_entity_allowed(lead.entity, other):
-            why_not = f"repli {lead.entity} → {other} désactivé dans les paramètres"
-        elif not app_settings.fallback_crm_key(other):
-            why_not = f"aucune clé de repli pour le CRM {other} dans les paramètres"
-        else:
+        why_not = _fallback_refusal(lead=lead, other=other)
+        if not why_not:
             outbox_done(item)
             lead_crm_state_set(
                 lead=lead,
@@ -391,7 +410,7 @@ def _fallback_or_fail(*, lead: Lead, item: OutboxItem, phase: str, target: str, 
         lead=lead,
         status=CrmStatus.FAILED,
         error=reason,
-        attempts_delta=1,
+        attempts_delta=attempts_delta,
         event_kind=LeadEvent.Kind.FORWARD_FAILED,
         message=f"Échec de la transmission au CRM {target} : {reason} — pas de repli ({why_not})",
         data={**data, "no_fallback": why_not},

@@ -186,6 +186,19 @@ def test_the_crm_failures_alert_is_raised_once_while_the_failures_stay_above_the
     assert list(Alert.objects.filter(key="crm_failures:ZR7").values_list("state", flat=True)) == ["open"]
 
 
+def test_a_fallback_still_waiting_when_its_direction_is_switched_off_is_not_sent(crms, form):
+    zr7, mdl = crms
+    zr7.key = "rotated-on-the-crm-side"
+    lead = submit(form)
+    assert crm_forward_run(item_id=OutboxItem.objects.get(kind=CRM_FORWARD_KIND).pk) == "fallback"
+    settings_update(user=None, changes={"cross_entity_zr7_to_mdl": False})  # e.g. while the MDL CRM was paused
+    assert run_outbox() == ["failed"]
+    assert mdl.calls == []
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_attempts) == (CrmStatus.FAILED, 1)
+    assert "ZR7 → MDL désactivé" in lead.events.filter(kind=LeadEvent.Kind.FORWARD_FAILED).last().message
+
+
 def test_a_locked_lead_never_falls_back_to_the_other_crm(crms, form):
     zr7, mdl = crms
     zr7.key = "something-else"
