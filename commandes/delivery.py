@@ -41,6 +41,7 @@ from rdz.core.services import (
     outbox_claim,
     outbox_done,
     outbox_enqueue,
+    outbox_interrupted,
     outbox_retry_later,
     send_entity_mail,
 )
@@ -249,6 +250,11 @@ def delivery_batch_process(*, item_id: int) -> str:
     if batch is None or batch.status in (BatchStatus.SENT, BatchStatus.SUPERSEDED):
         outbox_done(item)
         return "nothing_to_do"
+    if interrupted := outbox_interrupted(item):
+        with transaction.atomic():
+            outbox_retry_later(item, error=interrupted, delay_seconds=0)  # attempts spent: marks it failed
+            _batch_failed(batch=batch, error=interrupted, will_retry=False, delay=0)
+        return "failed"
     try:
         delivery_batch_send(batch=batch)
     except Exception as exc:
@@ -291,6 +297,10 @@ def attributions_cancel_opposed(*, qs) -> int:
         return 0
     Attribution.objects.filter(pk__in=[pk for pk, _ in opposed]).update(
         status=AttributionStatus.CANCELLED, counts_for_quota=False, batch=None
+    )
+    # The lead was not sold after all: "opposed", as at intake, not "routed" for ever.
+    lead_status_set(
+        lead_ids=[lead_id for _, lead_id in opposed], status=LeadStatus.OPPOSED, only_from=[LeadStatus.ROUTED]
     )
     lead_events_bulk_add(
         events=[

@@ -32,6 +32,7 @@ from rdz.core.services import (
     circuit_reset,
     outbox_claim,
     outbox_done,
+    outbox_interrupted,
     outbox_postpone,
     outbox_retry_later,
 )
@@ -80,13 +81,9 @@ def delivery_post_process(*, item_id: int) -> str:
     The client endpoint gets an `Idempotency-Key` header: a retry after a worker crash
     (the row's lease expired, the sweeper re-enqueued it) is recognised as the same lead.
     """
-    peek = OutboxItem.objects.filter(pk=item_id, kind=OUTBOX_DELIVERY_POST).values_list("ref", flat=True).first()
-    if peek is None:
+    if not OutboxItem.objects.filter(pk=item_id, kind=OUTBOX_DELIVERY_POST).exists():
         return "not_found"
-    timeout = (
-        Client.objects.filter(attributions__pk=int(peek)).values_list("api_timeout_seconds", flat=True).first() or 10
-    )
-    item = outbox_claim(item_id=item_id, lease_seconds=timeout + 60)
+    item = outbox_claim(item_id=item_id)
     if item is None:
         return "not_claimed"
     attribution = Attribution.objects.select_related("client", "lead", "product").filter(pk=int(item.ref)).first()
@@ -98,6 +95,11 @@ def delivery_post_process(*, item_id: int) -> str:
         outbox_done(item)
         return "nothing_to_do"
     client = attribution.client
+    if interrupted := outbox_interrupted(item):
+        with transaction.atomic():
+            outbox_retry_later(item, error=interrupted, delay_seconds=0)  # attempts spent: marks it failed
+            _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({interrupted})")
+        return "fallback"
     if not client.api_url:
         _http_fallback(attribution=attribution, reason="le client n'a plus d'URL de livraison")
         outbox_done(item)

@@ -41,6 +41,7 @@ from rdz.core.services import (
     outbox_claim,
     outbox_done,
     outbox_enqueue,
+    outbox_interrupted,
     outbox_postpone,
     outbox_retry_later,
     settings_get,
@@ -293,6 +294,9 @@ def crm_forward_run(*, item_id: int) -> str:
             data={"crm": target, "phase": phase, "attempt": item.attempts, "no_fallback": why_not},
             attempts_delta=0,
         )
+    if interrupted := outbox_interrupted(item):
+        data = {"crm": target, "phase": phase, "attempt": item.attempts}
+        return _fallback_or_fail(lead=lead, item=item, phase=phase, target=target, reason=interrupted, data=data)
     if not circuit_allows(name=_breaker(target), entity=target):
         breaker = CircuitBreaker.objects.filter(name=_breaker(target)).first()
         until = (breaker.next_probe_at if breaker else None) or timezone.now() + datetime.timedelta(seconds=60)

@@ -6,7 +6,8 @@
         assert http_endpoint.unique_keys() == {"rdz-attribution-1"}
 
 An answer is an HTTP status (int), "ok" (200), ("slow", seconds[, status]),
-("redirect", status, location) or ("big", bytes): a 200 whose body never seems to end.
+("redirect", status, location), ("big", bytes): a 200 whose body never seems to end, or
+("trickle", bytes, seconds): a 200 whose body comes one byte every `seconds`.
 A GET (what a followed redirect would send) is recorded too, with method "GET".
 """
 
@@ -55,6 +56,9 @@ class Endpoint:
                 if isinstance(answer, tuple) and answer[0] == "big":
                     self._big(answer[1])
                     return
+                if isinstance(answer, tuple) and answer[0] == "trickle":
+                    self._trickle(answer[1], answer[2])
+                    return
                 if isinstance(answer, tuple):
                     time.sleep(answer[1])
                     status = answer[2] if len(answer) > 2 else 200
@@ -92,6 +96,19 @@ class Endpoint:
                         self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the caller stopped reading, as it should
+
+            def _trickle(self, size: int, interval: float) -> None:
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    for _ in range(size):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(interval)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up, as it should
 
             def log_message(self, *args):
                 pass

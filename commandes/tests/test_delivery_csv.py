@@ -128,6 +128,7 @@ def test_an_opposed_number_is_never_delivered_and_its_timeline_says_why(entity_s
     assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
     opposed.refresh_from_db()
     assert opposed.status == "cancelled"
+    assert opposed.lead.status == "opposed"  # not sold after all: no longer counted as routed
     assert opposed.lead.events.filter(message__contains="liste d'opposition").exists()
 
 
@@ -322,6 +323,7 @@ def test_a_worker_dying_while_recording_the_last_failure_leaves_the_batch_to_the
 
     from commandes import delivery
     from rdz.core.models import OutboxItem
+    from rdz.core.timeutils import paris_today
 
     settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
     commande = CommandeFactory(product=product)
@@ -344,6 +346,15 @@ def test_a_worker_dying_while_recording_the_last_failure_leaves_the_batch_to_the
     entity_smtp.refuse = False
     OutboxItem.objects.filter(pk=item.pk).update(claimed_until=timezone.now() - datetime.timedelta(seconds=1))
     for due in outbox_due(kinds=["delivery_batch"]):  # the lease ran out: the sweeper hands it out again
-        delivery_batch_process(item_id=due.pk)
+        # Its last attempt was spent by the run that died: the batch ends failed, not "sending".
+        assert delivery_batch_process(item_id=due.pk) == "failed"
+    assert OutboxItem.objects.get(pk=item.pk).status == "failed"
+    assert DeliveryBatch.objects.get(client=commande.client).status == "failed"
+    assert entity_smtp.messages == []
+    attribution.refresh_from_db()
+    assert attribution.status == "pending"  # nothing lost: the next day's batch takes it
+
+    delivery_send_daily(day=paris_today() + datetime.timedelta(days=1))
+
     attribution.refresh_from_db()
     assert attribution.status == "delivered" and len(entity_smtp.messages) == 1

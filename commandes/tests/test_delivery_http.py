@@ -1,6 +1,7 @@
 """HTTP POST delivery (§10) and the circuit breaker (§16), against a real local HTTP server."""
 
 import datetime
+import time
 
 import pytest
 from django.db import transaction
@@ -12,7 +13,7 @@ from commandes.models import Attribution, HttpDeliveryAttempt
 from commandes.services import HTTP_MAX_ATTEMPTS, attribution_create
 from leads.models import LeadEvent
 from rdz.core.models import Alert, AlertState, AppSettings, CircuitBreaker, OutboxItem
-from rdz.core.services import outbox_due
+from rdz.core.services import outbox_claim, outbox_due
 from tests.factories import CommandeFactory, LeadFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -152,6 +153,47 @@ def test_a_huge_answer_is_read_only_up_to_what_the_log_keeps(http_endpoint, http
     assert attempt.success and attempt.response_body == "x" * 2000
 
 
+def test_an_answer_trickled_a_byte_at_a_time_is_a_timeout_not_a_held_worker(http_endpoint, http_commande):
+    # Each byte comes well within the 1 s timeout, the whole body would take 60 s.
+    http_endpoint.script = [("trickle", 200, 0.3)]
+    attribution, item = _attribute(http_commande)
+
+    started = time.monotonic()
+    assert delivery_post_process(item_id=item.pk) == "retry"
+
+    assert time.monotonic() - started < 5
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert not attempt.success and "délai dépassé" in attempt.error
+    assert Attribution.objects.get(pk=attribution.pk).status == "pending"
+
+
+def test_a_claim_lasts_past_the_tasks_hard_time_limit(settings, http_commande):
+    # Until the hard limit kills a stuck worker, it may still be posting: the sweeper must
+    # not hand the row to a second worker, which would post the same lead at the same time.
+    settings.CELERY_TASK_TIME_LIMIT = 300
+    _, item = _attribute(http_commande)
+
+    claimed = outbox_claim(item_id=item.pk)
+
+    assert claimed.claimed_until >= timezone.now() + datetime.timedelta(seconds=300)
+    assert outbox_due(kinds=["delivery_post"]) == []
+
+
+def test_a_post_interrupted_at_every_attempt_ends_in_the_csv_batch_without_posting_again(http_endpoint, http_commande):
+    # Each run died during the POST (worker killed by the hard time limit): the row was
+    # handed out again when its lease ran out, past its last attempt.
+    attribution, item = _attribute(http_commande)
+    OutboxItem.objects.filter(pk=item.pk).update(attempts=item.max_attempts)
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"
+
+    assert http_endpoint.requests == []
+    attribution.refresh_from_db()
+    assert (attribution.channel, attribution.status) == ("csv", "pending")
+    row = OutboxItem.objects.get(pk=item.pk)
+    assert row.status == "failed" and "interrompu" in row.last_error
+
+
 def test_the_circuit_opens_after_n_failures_pauses_the_endpoint_and_closes_after_a_probe(http_endpoint, http_commande):
     AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 3})
     http_endpoint.default = 500
@@ -209,6 +251,7 @@ def test_an_opposed_number_is_never_posted(http_endpoint, http_commande):
     assert http_endpoint.requests == []
     attribution.refresh_from_db()
     assert attribution.status == "cancelled"
+    assert attribution.lead.status == "opposed"
 
 
 def test_a_worker_dying_between_the_last_failure_and_the_csv_fallback_does_not_lose_the_lead(

@@ -1,8 +1,10 @@
 """Outbound HTTP POSTs to the endpoints RDZ delivers to (client APIs, the companies' CRMs)."""
 
+import time
 from dataclasses import dataclass
 
 import requests
+import urllib3
 
 BODY_LIMIT = 2000  # characters of the answer kept for the attempt's log
 
@@ -31,16 +33,34 @@ def http_post_json(url: str, *, payload, headers: dict, timeout: float) -> HttpA
     count as a delivery that never happened, and would send the endpoint's credentials to
     whatever host the redirect names. A 3xx is an answer like any other non-2xx, with its
     target given in `location`. At most BODY_LIMIT characters of the answer are read, so an
-    endpoint answering a huge or never-ending body cannot hold a worker or its memory.
+    endpoint answering a huge or never-ending body cannot hold a worker or its memory, and the
+    body must arrive within `timeout` seconds as a whole (requests' timeout bounds each wait
+    only: a body trickled a byte at a time would hold the worker for hours). A worker held
+    anyway (headers trickled the same way) is stopped by the task's hard time limit, which
+    the outbox lease outlasts (`outbox_claim`).
     """
     with requests.post(
         url, json=payload, headers=headers, timeout=timeout, allow_redirects=False, stream=True
     ) as response:
-        raw = b""
-        # iter_content turns the transport's errors into requests' own (ConnectionError…).
-        for chunk in response.iter_content(chunk_size=1024):
-            raw += chunk
-            if len(raw) >= BODY_LIMIT * 4:  # enough bytes for BODY_LIMIT characters
-                break
+        raw = _body_read(response, limit=BODY_LIMIT * 4, timeout=timeout)  # enough bytes for BODY_LIMIT characters
         body = raw.decode(response.encoding or "utf-8", errors="replace")[:BODY_LIMIT]
         return HttpAnswer(response.status_code, body, response.headers.get("Location", ""))
+
+
+def _body_read(response: requests.Response, *, limit: int, timeout: float) -> bytes:
+    """Up to `limit` bytes of the body, all within `timeout` seconds; transport errors as requests'."""
+    deadline = time.monotonic() + timeout
+    raw = b""
+    while len(raw) < limit:
+        try:
+            chunk = response.raw.read1(1024, decode_content=True)  # returns after one read from the socket
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        if not chunk:
+            break
+        raw += chunk
+        if time.monotonic() > deadline:
+            raise requests.exceptions.ReadTimeout(f"réponse reçue trop lentement (plus de {timeout:g} s)")
+    return raw

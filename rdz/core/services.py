@@ -182,8 +182,14 @@ def outbox_enqueue(*, kind: str, ref: str, entity: str, max_attempts: int = 5, d
     return item if row_insert_unless_conflict(item) else None
 
 
-def outbox_claim(*, item_id: int, lease_seconds: int = 300) -> OutboxItem | None:
-    """Claim a due row with a conditional UPDATE; None if another worker has it or it is done."""
+def outbox_claim(*, item_id: int, lease_seconds: int = 0) -> OutboxItem | None:
+    """Claim a due row with a conditional UPDATE; None if another worker has it or it is done.
+
+    The lease never ends before the task's hard time limit: until then the worker that holds
+    the row may still be calling out, and the sweeper handing the row to a second worker
+    would make two calls at once (two POSTs of one lead, two e-mails of one batch).
+    """
+    lease_seconds = max(lease_seconds, django_settings.CELERY_TASK_TIME_LIMIT + 60)
     now = timezone.now()
     claimed = OutboxItem.objects.filter(pk=item_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now).update(
         status=OutboxStatus.RUNNING,
@@ -193,6 +199,18 @@ def outbox_claim(*, item_id: int, lease_seconds: int = 300) -> OutboxItem | None
     if claimed != 1:
         return None
     return OutboxItem.objects.get(pk=item_id)
+
+
+def outbox_interrupted(item: OutboxItem) -> str:
+    """French reason when the claim just made is past the row's last attempt, "" otherwise.
+
+    A finished attempt records its failure, and the last one marks the row failed, so such
+    a claim means every run so far died before the end (worker killed: hard time limit, out
+    of memory, crash). Calling out again would loop for ever: the caller ends the row instead.
+    """
+    if item.attempts <= item.max_attempts:
+        return ""
+    return f"interrompu {item.attempts - 1} fois avant la fin de l'envoi (tâche arrêtée) : abandonné"
 
 
 def outbox_done(item: OutboxItem) -> None:

@@ -334,3 +334,19 @@ def test_an_open_circuit_postpones_the_forwarding_until_its_probe_without_spendi
     OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=now)
     assert run_outbox() == ["sent"]
     assert CircuitBreaker.objects.get(name="crm:ZR7").state == "closed"
+
+
+def test_a_forwarding_interrupted_at_every_attempt_falls_back_without_calling_the_primary_again(crms, form):
+    # Each run died during the call (worker killed by the hard time limit): the row was handed
+    # out again when its lease ran out, past its last attempt.
+    zr7, mdl = crms
+    lead = submit(form)
+    item = OutboxItem.objects.get(kind=CRM_FORWARD_KIND, ref=str(lead.pk))
+    OutboxItem.objects.filter(pk=item.pk).update(attempts=item.max_attempts)
+
+    assert run_outbox() == ["fallback", "fallback_sent"]
+
+    assert zr7.records == {} and len(mdl.records) == 1
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.FALLBACK_SENT
+    assert LeadEvent.objects.filter(lead=lead, message__contains="interrompu").exists()

@@ -150,3 +150,44 @@ def test_the_jobs_run_twice_safely(recipients, product, entity_smtp, smtp_server
     assert daily_summary() == 2
     assert daily_summary() == 0
     assert len(smtp_server.messages) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_summary_runs_at_the_same_instant_send_one_email(recipients, entity_smtp, smtp_server, monkeypatch):
+    """A task redelivered while the first run is still sending must not e-mail the summary twice."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from rdz.core import alerts
+
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    send = alerts.send_entity_mail
+
+    def slow_send(**kwargs):
+        time.sleep(0.5)  # the other run arrives while this one is on the wire
+        send(**kwargs)
+
+    monkeypatch.setattr(alerts, "send_entity_mail", slow_send)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(daily_summary_send(entity="ZR7", day=yesterday))
+        except Exception as exc:  # SQLite may refuse the second writer: it must not send either
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(smtp_server.messages) == 1
+    assert results.count(True) == 1
+    assert AuditLog.objects.filter(action="daily_summary").count() == 1
