@@ -38,6 +38,11 @@ class ClientAdmin(EntityScopedAdmin):
     search_fields = ("name",)
     actions = ["resume_endpoint"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Its commandes and attributions carry the client's entity (scoping, routing, the
+        # sending SMTP account): fixed once created, like a provider's or a form's.
+        return ("entity",) if obj else ()
+
     @admin.display(description="taux de rejet (30 j)")
     def rejection_rate(self, obj: Client) -> str:
         rate = client_rejection_rate(client=obj)

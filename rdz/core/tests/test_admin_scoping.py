@@ -151,6 +151,30 @@ def test_a_delivery_url_typed_without_its_scheme_is_taken_as_https(client, zr7_s
     assert Client.objects.get(name="Client HTTP").api_url == "https://leads.client-http.fr/rdz"
 
 
+def test_a_clients_entity_is_fixed_once_created(client, superuser, rows):
+    """Its commandes keep the entity they were saved with: moving the client alone would
+    send ZR7 leads, even locked ones, to an MDL client."""
+    zr7_client = rows["ZR7"]["client"]
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:commandes_client_change", args=[zr7_client.pk]),
+        {
+            "entity": "MDL",
+            "name": "Client renommé",
+            "emails": "[]",
+            "api_auth_header": "Authorization",
+            "api_timeout_seconds": 10,
+            "active": "on",
+            "created_at_0": "24/11/2026",
+            "created_at_1": "10:00:00",
+        },
+    )
+    assert response.status_code == 302
+    zr7_client.refresh_from_db()
+    assert (zr7_client.name, zr7_client.entity) == ("Client renommé", "ZR7")
+    assert Commande.objects.get(client=zr7_client).entity == "ZR7"
+
+
 def test_foreign_key_choices_are_limited_to_the_accounts_entities(client, zr7_staff, rows):
     client.force_login(zr7_staff)
     page = client.get(reverse("admin:commandes_commande_add")).content.decode()
