@@ -1,5 +1,7 @@
+import json
+
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Value
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -25,8 +27,9 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_set_active
+from leads.services import routing_explanation_visible
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
-from rdz.core.scoping import can_change, scope_queryset
+from rdz.core.scoping import can_change, scope_queryset, user_entities
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_counts, backlog_leads
 
@@ -158,8 +161,21 @@ class AttributionAdmin(EntityScopedAdmin):
     )
     search_fields = ("phone", "client__name")
     list_select_related = ("lead", "client", "commande__client", "commande__product", "batch__client")
-    readonly_fields = [f.name for f in Attribution._meta.fields]
+    readonly_fields = ["routing_explanation" if f.name == "explanation" else f.name for f in Attribution._meta.fields]
+    exclude = ("explanation",)
     actions = [_reject_action(value, label) for value, label in RejectionReason.choices]
+
+    def get_queryset(self, request):
+        # The display below has no request: what the account may see rides on each row.
+        viewer = ",".join(sorted(user_entities(request.user)))
+        return super().get_queryset(request).annotate(_viewer_entities=Value(viewer))
+
+    @admin.display(description="explication du routage")
+    def routing_explanation(self, obj: Attribution) -> str:
+        # A lead that crossed entities (§7.3) was first offered to its own entity's commandes:
+        # their names stay with that entity (§2).
+        entities = frozenset(filter(None, getattr(obj, "_viewer_entities", "").split(",")))
+        return json.dumps(routing_explanation_visible(obj.explanation or {}, entities=entities), ensure_ascii=False)
 
     def has_add_permission(self, request, obj=None):
         return False

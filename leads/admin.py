@@ -1,14 +1,15 @@
 import datetime
 
 from django.contrib import admin
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Value
 from django.template.loader import render_to_string
 
 from commandes.models import Attribution
 from leads.models import Lead, LeadEvent
 from leads.normalization import normalize_phone
-from leads.services import lead_timeline
+from leads.services import lead_events_visible, lead_timeline_visible
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyInline
+from rdz.core.scoping import scope_queryset, user_entities
 
 
 class AttributionInline(ReadOnlyInline):
@@ -20,7 +21,13 @@ class AttributionInline(ReadOnlyInline):
     ordering = ("created_at",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("commande__client", "commande__product", "client")
+        qs = super().get_queryset(request).select_related("commande__client", "commande__product", "client")
+        return scope_queryset(qs, request.user)
+
+
+def _viewer_entities(obj: Lead) -> frozenset[str]:
+    """The entities of the account the row was read for (LeadAdmin.get_queryset)."""
+    return frozenset(filter(None, getattr(obj, "_viewer_entities", "").split(",")))
 
 
 VERDICTS = {
@@ -133,7 +140,16 @@ class LeadAdmin(EntityScopedAdmin):
 
     def get_queryset(self, request):
         latest = Attribution.objects.filter(lead=OuterRef("pk")).order_by("-created_at")
-        return super().get_queryset(request).annotate(_attributed_to=Subquery(latest.values("client__name")[:1]))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _attributed_to=Subquery(latest.values("client__name")[:1]),
+                _attributed_entity=Subquery(latest.values("entity")[:1]),
+                # The displays below have no request: what the account may see rides on each row.
+                _viewer_entities=Value(",".join(sorted(user_entities(request.user)))),
+            )
+        )
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -151,6 +167,9 @@ class LeadAdmin(EntityScopedAdmin):
 
     @admin.display(description="attribué à")
     def attributed_to(self, obj: Lead) -> str:
+        entity = getattr(obj, "_attributed_entity", None)
+        if entity and entity not in _viewer_entities(obj):
+            return f"un client {entity} (repli inter-entités)"
         return getattr(obj, "_attributed_to", None) or "—"
 
     @admin.display(description="chronologie")
@@ -161,7 +180,7 @@ class LeadAdmin(EntityScopedAdmin):
                 "since_previous": duration_display(row["since_previous"]),
                 "since_received": duration_display(row["since_received"]),
             }
-            for row in lead_timeline(lead=obj)
+            for row in lead_timeline_visible(lead=obj, entities=_viewer_entities(obj))
         ]
         return render_to_string("leads/admin/lead_timeline.html", {"rows": rows})
 
@@ -174,6 +193,7 @@ class LeadAdmin(EntityScopedAdmin):
         )
         if event is None:
             return "—"
+        lead_events_visible(lead=obj, events=[event], entities=_viewer_entities(obj))
         data = event.data or {}
         verdicts = [
             {**v, "verdict_label": VERDICTS.get(v.get("verdict"), v.get("verdict"))} for v in data.get("commandes", [])

@@ -78,6 +78,53 @@ def lead_timeline(*, lead: Lead) -> list[dict]:
     return rows
 
 
+def routing_explanation_visible(data: dict, *, entities: frozenset[str]) -> dict:
+    """A routing explanation (§16) as an account of `entities` may read it (§2): after a
+    cross-entity fallback (§7.3) the other company's commandes keep their verdict, not
+    their names (« #12 (MDL) » instead of its client and label)."""
+    verdicts = [
+        {**v, "label": f"#{v.get('commande_id')} ({v.get('entity')})"}
+        if isinstance(v, dict) and v.get("entity") not in entities
+        else v
+        for v in data.get("commandes") or []
+    ]
+    return {**data, "commandes": verdicts}
+
+
+def lead_events_visible(*, lead: Lead, events: list[LeadEvent], entities: frozenset[str]) -> None:
+    """Mask, in these (unsaved) events of `lead`, what belongs to entities outside `entities`:
+    the names of their commandes in routing steps, and the steps of their attributions
+    (delivered to which addresses, rejected by whom) beyond their kind."""
+    from commandes.models import Rejection
+
+    hidden = dict(lead.attributions.exclude(entity__in=entities).values_list("pk", "entity"))
+    hidden_rejections = (
+        dict(Rejection.objects.filter(attribution_id__in=hidden).values_list("pk", "entity")) if hidden else {}
+    )
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        if isinstance(data.get("commandes"), list):
+            visible = routing_explanation_visible(data, entities=entities)
+            for before, after in zip(data["commandes"], visible["commandes"], strict=True):
+                if after is not before and isinstance(before.get("label"), str) and before["label"]:
+                    event.message = event.message.replace(before["label"], after["label"])
+            event.data = visible
+            continue
+        attribution, rejection = data.get("attribution"), data.get("rejection")
+        entity = (hidden.get(attribution) if isinstance(attribution, int) else None) or (
+            hidden_rejections.get(rejection) if isinstance(rejection, int) else None
+        )
+        if entity:
+            event.message = f"Attribution {entity} (repli inter-entités) : détail réservé à {entity}."
+
+
+def lead_timeline_visible(*, lead: Lead, entities: frozenset[str]) -> list[dict]:
+    """`lead_timeline` as an account of `entities` may read it (see lead_events_visible)."""
+    rows = lead_timeline(lead=lead)
+    lead_events_visible(lead=lead, events=[row["event"] for row in rows], entities=entities)
+    return rows
+
+
 # --- Product extra fields (§3) --------------------------------------------------------
 def product_extra_validate(*, product: Product, extra, fields: list[ProductField] | None = None) -> dict:
     """Check `extra` against the product's declared fields (§3); returns the cleaned dict.

@@ -19,11 +19,11 @@ from commandes.services import CommandeError
 from leads.forms import LeadFilterForm, StaffRejectionForm
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
-from leads.services import lead_timeline
+from leads.services import lead_timeline_visible
 from leads.stats import daily_rows, rollup_ensure_today, rollup_group
 from providers.models import Provider
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
-from rdz.core.scoping import scope_queryset
+from rdz.core.scoping import scope_queryset, user_entities
 from rdz.core.text import csv_cell
 from rdz.core.timeutils import date_in_range, paris_now, paris_today
 
@@ -170,7 +170,9 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
             "created_at"
         )
         context["lead"] = lead
-        context["timeline"] = lead_timeline(lead=lead)
+        # After a cross-entity fallback, the other entity's part is masked (§2).
+        timeline = lead_timeline_visible(lead=lead, entities=user_entities(user))
+        context["timeline"] = timeline
         context["attributions"] = attributions
         context["crm_attempts"] = lead.crm_log.order_by("created_at", "id")
         context["rejections"] = scope_queryset(
@@ -178,12 +180,11 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
         ).order_by("created_at")
         context["reasons"] = RejectionReason.choices
         context["hidden_attributions"] = lead.attributions.count() - attributions.count()
+        routing_kinds = (LeadEvent.Kind.ROUTED, LeadEvent.Kind.NOT_ROUTED, LeadEvent.Kind.RECYCLED)
         context["routing"] = [
             {"event": e, "verdicts": e.data.get("commandes", []), "notes": e.data.get("notes", [])}
-            for e in lead.events.filter(
-                kind__in=[LeadEvent.Kind.ROUTED, LeadEvent.Kind.NOT_ROUTED, LeadEvent.Kind.RECYCLED]
-            )
-            if isinstance(e.data, dict)
+            for e in (row["event"] for row in timeline)
+            if e.kind in routing_kinds and isinstance(e.data, dict)
         ]
         return context
 

@@ -183,3 +183,65 @@ def test_a_hand_made_rejection_post_gets_a_french_message_and_rejects_nothing(
     shown = [str(m) for m in get_messages(response.wsgi_request)]
     assert len(shown) == 1 and shown[0].startswith("Rejet impossible.") and message in shown[0]
     assert not Rejection.objects.exists()
+
+
+# --- A lead that crossed entities (§7.3): the other company's part stays with it (§2) -------
+@pytest.fixture
+def crossed_lead(product, zr7_provider):
+    """A ZR7 form lead: the ZR7 commande is full, an MDL client gets it, and delivers."""
+    from commandes.delivery import attributions_mark_delivered
+    from commandes.models import Attribution
+    from tests.factories import LeadFormFactory
+
+    CommandeFactory(client__entity="ZR7", client__name="Soleil-ZR7", product=product, name="Pleine", weekly_quota=1)
+    lead_create(data=LeadInput(phone="+33611111111", product=product, departement="13"), provider=zr7_provider)
+    CommandeFactory(client__entity="MDL", client__name="Partenaire-MDL", product=product, name="Repli-MDL")
+    form = LeadFormFactory(entity="ZR7", product=product)
+    lead, _ = lead_create(data=LeadInput(phone="+33612345678", product=product, departement="13"), form=form)
+    attributions_mark_delivered(
+        qs=Attribution.objects.filter(lead=lead),
+        now=lead.created_at,
+        message="Livré par e-mail (CSV) à achats@partenaire-mdl.fr",
+        data={},
+    )
+    lead.refresh_from_db()
+    assert lead.entity == "ZR7" and lead.attributions.get().entity == "MDL"
+    return lead
+
+
+MDL_NAMES = ("Partenaire-MDL", "Repli-MDL", "achats@partenaire-mdl.fr")
+
+
+def test_the_lead_page_of_a_crossed_lead_keeps_the_other_entitys_names_out(client, zr7_staff, crossed_lead):
+    client.force_login(zr7_staff)
+    page = client.get(f"/leads/{crossed_lead.pk}/").content.decode()
+    for name in MDL_NAMES:
+        assert name not in page
+    # Its own entity's commande, the verdict and the steps are still told.
+    assert "Soleil-ZR7 (Pleine)" in page and "(MDL) choisie" in page
+    assert "réservé à MDL" in page and "1 attribution(s) à l'autre entité" in page
+
+
+def test_the_admin_lead_pages_of_a_crossed_lead_keep_the_other_entitys_names_out(client, zr7_staff, crossed_lead):
+    client.force_login(zr7_staff)
+    page = client.get(f"/admin/leads/lead/{crossed_lead.pk}/change/").content.decode()
+    for name in MDL_NAMES:
+        assert name not in page
+    assert "Soleil-ZR7 (Pleine)" in page and "(MDL) choisie" in page
+    listing = client.get("/admin/leads/lead/").content.decode()
+    assert "Partenaire-MDL" not in listing and "un client MDL" in listing
+
+
+def test_the_mdl_attribution_of_a_crossed_lead_keeps_the_zr7_names_out(client, mdl_staff, crossed_lead):
+    client.force_login(mdl_staff)
+    attribution = crossed_lead.attributions.get()
+    page = client.get(f"/admin/commandes/attribution/{attribution.pk}/change/").content.decode()
+    assert "Partenaire-MDL" in page and "Repli-MDL" in page
+    assert "Soleil-ZR7" not in page and "Pleine" not in page
+
+
+def test_an_account_of_both_entities_reads_the_whole_story(client, superuser, crossed_lead):
+    client.force_login(superuser)
+    page = client.get(f"/admin/leads/lead/{crossed_lead.pk}/change/").content.decode()
+    for name in (*MDL_NAMES, "Soleil-ZR7"):
+        assert name in page
