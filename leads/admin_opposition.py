@@ -17,8 +17,9 @@ from leads.services_opposition import (
     opposition_remove,
 )
 from rdz.core.admin_mixins import RoleAdminMixin
+from rdz.core.entities import ALL_ENTITIES
 from rdz.core.forms import text_lines_check
-from rdz.core.scoping import can_change
+from rdz.core.scoping import can_change, user_entities
 
 MAX_LIST_BYTES = 50 * 1024 * 1024
 
@@ -76,6 +77,17 @@ class ProductAdmin(RoleAdminMixin, admin.ModelAdmin):
     list_filter = ("active",)
     search_fields = ("code", "label")
     inlines = [ProductFieldInline]
+
+    # Products serve both entities: changing one (its code, deactivating it) changes what the
+    # other entity's providers and forms may send, so only accounts of both entities do.
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("fields")

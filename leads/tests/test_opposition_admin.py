@@ -96,3 +96,30 @@ def test_the_product_admin_page_shows_the_extra_fields_inline(client, superuser,
     client.force_login(superuser)
     page = client.get(f"/admin/leads/product/{product.pk}/change/").content.decode()
     assert "Champs complémentaires demandés" in page
+
+
+def test_a_single_entity_manager_reads_the_products_but_changes_none(client, zr7_staff, product):
+    """A product serves both entities: renaming its code or deactivating it would refuse
+    the other entity's leads."""
+    client.force_login(zr7_staff)
+    url = f"/admin/leads/product/{product.pk}/change/"
+    assert client.get(url).status_code == 200
+    client.post(url, {"code": "PVX", "label": "Renommé", "active": ""})
+    product.refresh_from_db()
+    assert (product.code, product.active) == ("PV", True)
+    assert client.get("/admin/leads/product/add/").status_code == 403
+    assert client.get(f"/admin/leads/product/{product.pk}/delete/").status_code == 403
+
+
+def test_an_account_of_both_entities_changes_a_product(client, product):
+    from tests.factories import StaffProfileFactory, UserFactory
+
+    manager = StaffProfileFactory(user=UserFactory(username="both-manager"), scope="BOTH", role="manager").user
+    client.force_login(manager)
+    response = client.post(
+        f"/admin/leads/product/{product.pk}/change/",
+        {"code": "PV", "label": "Photovoltaïque", "active": "on"},
+    )
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert product.label == "Photovoltaïque"
