@@ -233,7 +233,12 @@ class LegacyImporter:
     def _import_clients(self, rep: CollectionReport, items: Iterator[Item]) -> None:
         def write(mapped: Mapped) -> str:
             client = Client.objects.filter(legacy_id=mapped.legacy_id).first() or Client(legacy_id=mapped.legacy_id)
-            return self._apply(client, mapped.fields)
+            fields = dict(mapped.fields)
+            if client.pk and client.entity != fields["entity"]:
+                # Its commandes and attributions carry its entity (§2, §5): never moved by an import.
+                mapped.warnings.append(f"entité « {fields['entity']} » différente de RDZ, conservée")
+                fields["entity"] = client.entity
+            return self._apply(client, fields)
 
         self._each(rep, items, mapping.map_client, write)
 
@@ -244,6 +249,10 @@ class LegacyImporter:
             if LeadForm.objects.filter(code=code).exclude(legacy_id=mapped.legacy_id).exists():
                 raise MappingError(f"code « {code} » déjà utilisé par un autre formulaire de RDZ")
             key = mapped.meta.get("crm_api_key", "")
+            if form is not None and form.entity != mapped.fields["entity"]:
+                # Its leads, stats and CRM target belong to its entity (§2): never moved by an import.
+                mapped.warnings.append(f"entité « {mapped.fields['entity']} » différente de RDZ, conservée")
+                mapped.fields["entity"] = form.entity
             if form is None:
                 form = LeadForm(legacy_id=mapped.legacy_id, crm_api_key=key)
             elif key and form.crm_api_key != key:

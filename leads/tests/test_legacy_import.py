@@ -310,6 +310,24 @@ def test_a_rerun_updates_instead_of_duplicating(tmp_path, pv):
     assert Lead.objects.count() == VALID_LEADS
 
 
+def test_a_rerun_never_moves_a_client_or_a_form_to_the_other_entity(tmp_path, pv):
+    collections = legacy_collections()
+    write_jsonl(tmp_path, collections)
+    run(DirectorySource(tmp_path))
+    collections["clients"][0]["entite"] = "ZR7"
+    collections["forms"][0]["entite"] = "ZR7"
+    write_jsonl(tmp_path, collections)
+
+    again = run(DirectorySource(tmp_path))
+
+    # Its commandes, attributions and leads stay with the entity they were written for (§2).
+    assert Client.objects.get(legacy_id=str(CLIENT_ID)).entity == "MDL"
+    assert set(Commande.objects.values_list("entity", flat=True)) == {"MDL"}
+    assert LeadForm.objects.get(legacy_id=str(FORM_ID)).entity == "MDL"
+    for name in ("clients", "forms"):
+        assert again.collections[name].warning_counts["entité «…» différente de RDZ, conservée"] == 1
+
+
 def test_a_dry_run_writes_nothing(tmp_path, pv):
     write_bson(tmp_path, legacy_collections())
     models = (Lead, LeadEvent, Provider, Client, Commande, LeadForm, AuditLog)
