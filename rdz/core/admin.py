@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
@@ -14,8 +14,8 @@ from rdz.core.models import (
     SettingsAudit,
     StaffProfile,
 )
-from rdz.core.scoping import is_account_admin, user_entities
-from rdz.core.services import settings_get, settings_update
+from rdz.core.scoping import can_change, is_account_admin, user_entities
+from rdz.core.services import circuit_reset, settings_get, settings_update
 
 User = get_user_model()
 
@@ -123,20 +123,39 @@ class AuditLogAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     list_filter = ("entity", "action")
 
 
+# Alerts, breakers and outbox rows are written by the services only: a row typed by hand
+# (a breaker or an alert under a name the other entity uses, an outbox row pointing at any
+# lead) would pause, silence or send the other entity's work. Alerts are closed on the
+# Alertes page, breakers by the audited action below.
 @admin.register(Alert)
-class AlertAdmin(EntityScopedAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     list_display = ("created_at", "entity", "kind", "message", "state", "cleared_at")
     list_filter = ("entity", "state", "kind")
 
 
 @admin.register(CircuitBreaker)
-class CircuitBreakerAdmin(EntityScopedAdmin):
+class CircuitBreakerAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     list_display = ("name", "entity", "state", "consecutive_failures", "opened_at", "next_probe_at")
     list_filter = ("entity", "state")
+    actions = ["resume"]
+
+    def has_resume_permission(self, request) -> bool:
+        return can_change(request.user)
+
+    @admin.action(description="Remettre en service (fermer le disjoncteur)", permissions=["resume"])
+    def resume(self, request, queryset):
+        names = list(queryset.values_list("name", flat=True))  # already scoped to the account's entities
+        for name in names:
+            circuit_reset(name=name, user=request.user)
+        self.message_user(
+            request,
+            f"{len(names)} disjoncteur(s) fermé(s) ; les envois en pause partent à leur heure prévue.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(OutboxItem)
-class OutboxItemAdmin(EntityScopedAdmin):
+class OutboxItemAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     list_display = ("created_at", "kind", "ref", "entity", "status", "attempts", "next_attempt_at", "last_error")
     list_filter = ("entity", "kind", "status")
     search_fields = ("ref",)

@@ -348,3 +348,34 @@ def test_the_unused_library_api_key_admin_is_not_offered(client, superuser):
     client.force_login(superuser)
     assert client.get("/admin/rest_framework_api_key/apikey/").status_code == 404
     assert "API key" not in client.get(reverse("admin:index")).content.decode()
+
+
+@pytest.mark.parametrize("admin_name", ["core_alert", "core_circuitbreaker", "core_outboxitem"])
+def test_alerts_breakers_and_outbox_rows_are_never_typed_by_hand(client, zr7_staff, admin_name):
+    # A ZR7 manager creating an open breaker or alert under a name the MDL side uses would
+    # pause or silence the other company's work; an outbox row could point at any lead.
+    client.force_login(zr7_staff)
+    assert client.get(reverse(f"admin:{admin_name}_add")).status_code == 403
+    assert client.get(reverse(f"admin:{admin_name}_changelist")).status_code == 200
+
+
+def test_a_manager_closes_a_breaker_of_its_entity_by_the_audited_action(client, zr7_staff, zr7_viewer):
+    from rdz.core.models import AuditLog, CircuitBreaker
+    from rdz.core.services import circuit_record_failure
+
+    for _ in range(10):
+        circuit_record_failure(name="crm:ZR7", entity="ZR7", error="HTTP 500")
+        circuit_record_failure(name="crm:MDL", entity="MDL", error="HTTP 500")
+    ours, theirs = CircuitBreaker.objects.get(name="crm:ZR7"), CircuitBreaker.objects.get(name="crm:MDL")
+    assert ours.state == theirs.state == "open"
+    changelist = reverse("admin:core_circuitbreaker_changelist")
+
+    client.force_login(zr7_viewer)
+    client.post(changelist, {"action": "resume", "_selected_action": [ours.pk]})
+    assert CircuitBreaker.objects.get(pk=ours.pk).state == "open"  # viewers only read
+
+    client.force_login(zr7_staff)
+    client.post(changelist, {"action": "resume", "_selected_action": [ours.pk, theirs.pk]})
+    assert CircuitBreaker.objects.get(pk=ours.pk).state == "closed"
+    assert CircuitBreaker.objects.get(pk=theirs.pk).state == "open"  # not its entity
+    assert AuditLog.objects.filter(action="circuit_reset", entity="ZR7").count() == 1
