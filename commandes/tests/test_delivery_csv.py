@@ -261,7 +261,11 @@ def test_a_failed_batch_alert_is_emailed_to_the_entitys_alert_recipients(
 
 
 def test_the_commands_resend_a_batch_and_refuse_a_bad_date_in_french(entity_smtp, product):
+    import datetime
+
     from django.core.management import CommandError, call_command
+
+    from rdz.core.timeutils import paris_today
 
     commande = CommandeFactory(product=product)
     _pending(commande)
@@ -275,6 +279,11 @@ def test_the_commands_resend_a_batch_and_refuse_a_bad_date_in_french(entity_smtp
         call_command("delivery_send_daily", "--date", "24/11/2026")
     with pytest.raises(CommandError, match="Date hors limites"):
         call_command("delivery_send_daily", "--date", "0001-01-01")
+    # Tomorrow's batch sent today would make tomorrow's scheduled e-mail skip the client.
+    tomorrow = (paris_today() + datetime.timedelta(days=1)).isoformat()
+    with pytest.raises(CommandError, match="dans le futur"):
+        call_command("delivery_send_daily", "--date", tomorrow)
+    assert DeliveryBatch.objects.count() == 1
     with pytest.raises(CommandError, match="introuvable"):
         call_command("delivery_resend", "999999")
 

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from commandes.delivery import delivery_send_daily
 from commandes.models import Client
-from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range
+from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range, paris_today
 
 
 class Command(BaseCommand):
@@ -26,6 +26,11 @@ class Command(BaseCommand):
                 raise CommandError(f"Date invalide « {date} » : format attendu AAAA-MM-JJ.") from exc
             if not date_in_range(day):
                 raise CommandError(f"« {date} » : {DATE_OUT_OF_RANGE}")
+            if day > paris_today():
+                # That day's batch would be marked sent now: its scheduled e-mail would skip the client.
+                raise CommandError(
+                    f"« {date} » est dans le futur : un envoi ne peut porter que sur aujourd'hui ou un jour passé."
+                )
         if client is not None and not Client.objects.filter(pk=client).exists():
             raise CommandError(f"Client {client} introuvable.")
         report = delivery_send_daily(day=day, client_id=client)
