@@ -13,17 +13,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
 from leads.models import DailyRollup, Lead, LeadStatus
+from rdz.core import locks
+from rdz.core.locks import advisory_xact_lock
 from rdz.core.timeutils import paris_day_bounds, paris_today
 
 ROLLUP_DIMENSIONS = ("entity", "product_id", "source", "provider_id", "form_id", "status", "crm_status")
 TODAY_MAX_AGE = datetime.timedelta(seconds=60)
 _FRESH_KEY = "leads:rollup:refreshed:{day}"
-_LOCK_NAMESPACE = 7_305_001  # pg_advisory_xact_lock(namespace, day ordinal)
 
 # Statuses a lead reaches once it was given to a client (the "attribués" figure).
 ATTRIBUTED_STATUSES = (LeadStatus.ROUTED, LeadStatus.DELIVERED, LeadStatus.REJECTED)
@@ -48,10 +49,8 @@ def _days(start: datetime.date, end: datetime.date) -> Iterable[datetime.date]:
 
 def _lock_day(day: datetime.date) -> None:
     """Serialize rebuilds of one day (scheduled job vs. on-demand refresh): two interleaved
-    delete-then-insert would count the day twice. SQLite already serializes writers."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, day.toordinal()])
+    delete-then-insert would count the day twice."""
+    advisory_xact_lock(locks.ROLLUP_DAY, day.toordinal())
 
 
 @transaction.atomic

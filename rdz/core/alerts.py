@@ -9,13 +9,15 @@ reached and opened circuits are raised where they happen (delivery, routing, bre
 import datetime
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from leads.models import CrmStatus, Lead, LeadForm
 from leads.stats import rollup_refresh_day, status_totals
 from providers.models import Provider
+from rdz.core import locks
 from rdz.core.entities import Entity
+from rdz.core.locks import advisory_xact_lock
 from rdz.core.models import Alert, AlertState, AuditLog
 from rdz.core.services import alert_clear, alert_raise, audit_log, send_entity_mail, settings_get
 from rdz.core.timeutils import paris_now, paris_today
@@ -124,9 +126,6 @@ def daily_summary_body(*, entity: str, day: datetime.date) -> str:
     return "\n".join(lines)
 
 
-_SUMMARY_LOCK_NAMESPACE = 7_305_002  # pg_advisory_xact_lock(namespace, day ordinal × 2 + entity)
-
-
 def daily_summary_send(*, entity: str, day: datetime.date | None = None) -> bool:
     """E-mail the summary of `day` (default: yesterday) once to the entity's alert recipients."""
     day = day or paris_today() - datetime.timedelta(days=1)
@@ -135,12 +134,8 @@ def daily_summary_send(*, entity: str, day: datetime.date | None = None) -> bool
         return False
     with transaction.atomic():
         # The audit row is the "already sent" marker: a second run the same day sends nothing.
-        # Two runs at once (a task redelivered while the first still runs) wait for each other
-        # here; SQLite's IMMEDIATE transactions already serialize them.
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                key = day.toordinal() * 2 + (entity == "MDL")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SUMMARY_LOCK_NAMESPACE, key])
+        # Two runs at once (a task redelivered while the first still runs) wait for each other.
+        advisory_xact_lock(locks.DAILY_SUMMARY, day.toordinal() * 2 + (entity == "MDL"))
         if AuditLog.objects.filter(action="daily_summary", entity=entity, object_id=day.isoformat()).exists():
             return False
         rollup_refresh_day(day=day)
