@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from commandes.models import (
@@ -425,7 +425,11 @@ def attributions_mark_delivered(*, qs, now: datetime.datetime, message: str, dat
 
 @transaction.atomic
 def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
-    """Send a delivered batch's stored CSV again to the client (admin action, command)."""
+    """Send a delivered batch's stored CSV again to the client (admin action, command).
+
+    The file goes as it was sent, less the rows of numbers put on the opposition list or of
+    people erased since (§16: an opposed number is never delivered, a re-sending included).
+    """
     if batch.status != BatchStatus.SENT or not batch.file:
         raise CommandeError("Seul un lot déjà envoyé peut être renvoyé (pour un lot en échec, un essai est prévu).")
     client = batch.client
@@ -434,18 +438,49 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
         content = batch.file.read()
     finally:
         batch.file.close()
+    content, count, withheld = _resend_content(batch=batch, content=content)
+    if count == 0:
+        raise CommandeError(
+            "Aucun lead de ce lot ne peut plus être livré (numéros sur la liste d'opposition ou données effacées) : "
+            "rien n'a été renvoyé."
+        )
     send_entity_mail(
         entity=client.entity,
-        subject=f"[{client.entity}] Renvoi — vos leads du {batch.date:%d/%m/%Y} — {batch.count} lead(s)",
-        body=_mail_body(batch=batch, count=batch.count),
+        subject=f"[{client.entity}] Renvoi — vos leads du {batch.date:%d/%m/%Y} — {count} lead(s)",
+        body=_mail_body(batch=batch, count=count),
         to=client.emails,
         attachments=[(_file_name(batch), content, "text/csv")],
     )
     DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=batch.resent_count + 1, last_resent_at=timezone.now())
+    left_out = f" ; {withheld} lead(s) retiré(s) (liste d'opposition ou effacement RGPD)" if withheld else ""
     audit_log(
         action="delivery_batch_resend",
         actor=actor,
         entity=batch.entity,
         obj=batch,
-        message=f"Lot n° {batch.pk} du {batch.date:%d/%m/%Y} renvoyé à {', '.join(client.emails)}",
+        message=f"Lot n° {batch.pk} du {batch.date:%d/%m/%Y} renvoyé à {', '.join(client.emails)}{left_out}",
     )
+
+
+def _resend_content(*, batch: DeliveryBatch, content: bytes) -> tuple[bytes, int, int]:
+    """The stored CSV without the rows of leads that may no longer be delivered.
+
+    Returns (content, rows kept, rows left out). The first column is the lead's reference.
+    """
+    barred = {
+        str(lead_id)
+        for lead_id in Attribution.objects.filter(batch=batch)
+        .filter(
+            Exists(OppositionEntry.objects.filter(phone=OuterRef("lead__phone"))) | Q(lead__anonymized_at__isnull=False)
+        )
+        .values_list("lead_id", flat=True)
+    }
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""), delimiter=";"))
+    header, body = rows[:1], rows[1:]
+    kept = [row for row in body if not row or row[0] not in barred]
+    if len(kept) == len(body):
+        return content, len(body), 0
+    out = io.StringIO(newline="")
+    out.write("\ufeff")
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(header + kept)
+    return out.getvalue().encode("utf-8"), len(kept), len(body) - len(kept)

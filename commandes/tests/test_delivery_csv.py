@@ -5,11 +5,12 @@ import csv
 import io
 
 import pytest
+from django.utils import timezone
 
 from commandes.delivery import delivery_batch_process, delivery_send_daily
 from commandes.models import Attribution, BatchStatus, DeliveryBatch
 from leads.models import LeadEvent
-from rdz.core.models import Alert, AlertState
+from rdz.core.models import Alert, AlertState, AuditLog
 from rdz.core.services import outbox_due
 from tests.factories import (
     AttributionFactory,
@@ -286,6 +287,38 @@ def test_the_commands_resend_a_batch_and_refuse_a_bad_date_in_french(entity_smtp
     assert DeliveryBatch.objects.count() == 1
     with pytest.raises(CommandError, match="introuvable"):
         call_command("delivery_resend", "999999")
+
+
+def test_a_resent_batch_leaves_out_numbers_opposed_or_erased_since_the_first_sending(entity_smtp, product):
+    """§16: an opposed number is never delivered, a re-sending included."""
+    from django.core.management import CommandError, call_command
+
+    from leads.models import Lead
+
+    commande = CommandeFactory(product=product)
+    kept = _pending(commande)
+    opposed = _pending(commande)
+    erased = _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    OppositionEntryFactory(phone=opposed.lead.phone, source="Bloctel")
+    Lead.objects.filter(pk=erased.lead_id).update(anonymized_at=timezone.now())
+
+    call_command("delivery_resend", str(batch.pk), stdout=io.StringIO())
+
+    raw, rows = _csv_rows(entity_smtp.messages[1])
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert rows[0][0] == "Référence lead"
+    assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
+    assert "1 lead(s)" in entity_smtp.messages[1]["Subject"]
+    log = AuditLog.objects.get(action="delivery_batch_resend")
+    assert "2 lead(s) retiré(s)" in log.message
+
+    # Nothing left to deliver: refused, in French, and nothing sent.
+    OppositionEntryFactory(phone=kept.lead.phone)
+    with pytest.raises(CommandError, match="Aucun lead de ce lot ne peut plus être livré"):
+        call_command("delivery_resend", str(batch.pk), stdout=io.StringIO())
+    assert len(entity_smtp.messages) == 2
 
 
 def test_a_batch_being_sent_keeps_its_leads_from_another_days_batch_sent_meanwhile(entity_smtp, product, monkeypatch):
