@@ -40,8 +40,11 @@ from rdz.core.services import (
 logger = logging.getLogger(__name__)
 
 
+CIRCUIT_PREFIX = "client-http:"
+
+
 def circuit_name(client: Client) -> str:
-    return f"client-http:{client.pk}"
+    return f"{CIRCUIT_PREFIX}{client.pk}"
 
 
 def _http_payload(attribution: Attribution) -> dict:
@@ -193,6 +196,16 @@ def _http_fallback(*, attribution: Attribution, reason: str) -> None:
             message=f"Livraison HTTP à {attribution.client.name} abandonnée : {reason} — repli sur le CSV quotidien",
             data={"attribution": attribution.pk},
         )
+
+
+def client_breaker_resume(*, name: str, user=None) -> int:
+    """The breaker admin's « Remettre en service » for a client endpoint: as the client's own action."""
+    client_id = name.removeprefix(CIRCUIT_PREFIX)
+    client = Client.objects.filter(pk=int(client_id)).first() if client_id.isdigit() else None
+    if client is None:
+        circuit_reset(name=name, user=user)
+        return 0
+    return client_endpoint_resume(client=client, actor=user)
 
 
 def client_endpoint_resume(*, client: Client, actor=None) -> int:

@@ -7,6 +7,8 @@ class RoutingConfig(AppConfig):
 
     def ready(self) -> None:
         from rdz.core.outbox import outbox_register
-        from routing.crm import CRM_FORWARD_KIND
+        from rdz.core.services import circuit_resume_register
+        from routing.crm import CIRCUIT_PREFIX, CRM_FORWARD_KIND, crm_breaker_resume
 
         outbox_register(CRM_FORWARD_KIND, "routing.tasks.crm_forward_run")
+        circuit_resume_register(CIRCUIT_PREFIX, crm_breaker_resume)

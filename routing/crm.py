@@ -38,6 +38,7 @@ from rdz.core.services import (
     circuit_allows,
     circuit_record_failure,
     circuit_record_success,
+    circuit_reset,
     outbox_claim,
     outbox_done,
     outbox_enqueue,
@@ -184,8 +185,36 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+CIRCUIT_PREFIX = "crm:"
+
+
 def _breaker(entity: str) -> str:
-    return f"crm:{entity}"
+    return f"{CIRCUIT_PREFIX}{entity}"
+
+
+def _paused_reason(target: str) -> str:
+    return f"CRM {target} en pause (disjoncteur ouvert)"
+
+
+def crm_breaker_resume(*, name: str, user=None) -> int:
+    """Close a CRM's breaker by hand (staff) and send the forwardings it postponed now,
+    instead of at the probe time they were given. Returns how many were brought forward."""
+    target = name.removeprefix(CIRCUIT_PREFIX)
+    now = timezone.now()
+    with transaction.atomic():
+        circuit_reset(name=name, user=user)
+        items = list(
+            OutboxItem.objects.filter(
+                kind=CRM_FORWARD_KIND,
+                status=OutboxStatus.PENDING,
+                last_error=_paused_reason(target),
+                next_attempt_at__gt=now,
+            )
+        )
+        OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=now)
+        for item in items:
+            outbox_dispatch_on_commit(item)
+    return len(items)
 
 
 # --- Enqueue -----------------------------------------------------------------------------
@@ -300,7 +329,7 @@ def crm_forward_run(*, item_id: int) -> str:
     if not circuit_allows(name=_breaker(target), entity=target):
         breaker = CircuitBreaker.objects.filter(name=_breaker(target)).first()
         until = (breaker.next_probe_at if breaker else None) or timezone.now() + datetime.timedelta(seconds=60)
-        outbox_postpone(item, until=until, reason=f"CRM {target} en pause (disjoncteur ouvert)")
+        outbox_postpone(item, until=until, reason=_paused_reason(target))
         return "postponed"
 
     connector = CrmConnector.for_entity(target)

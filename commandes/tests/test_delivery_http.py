@@ -241,6 +241,28 @@ def test_staff_resume_a_paused_endpoint_by_hand_from_the_admin(http_endpoint, ht
     assert _run_due() == ["delivered"]
 
 
+def test_the_breaker_admins_resume_action_sends_the_endpoints_paused_work_now(
+    http_endpoint, http_commande, zr7_staff, client
+):
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.script = [500]
+    _, first = _attribute(http_commande)
+    delivery_post_process(item_id=first.pk)
+    _, paused = _attribute(http_commande)
+    assert delivery_post_process(item_id=paused.pk) == "postponed"  # held until the probe, minutes away
+    assert _run_due() == ["postponed"]
+    breaker = CircuitBreaker.objects.get(name=circuit_name(http_commande.client))
+    client.force_login(zr7_staff)
+
+    response = client.post(
+        "/admin/core/circuitbreaker/", {"action": "resume", "_selected_action": [breaker.pk]}, follow=True
+    )
+
+    assert "2 envoi(s) en pause relancé(s)" in response.content.decode()
+    assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
+    assert sorted(_run_due()) == ["delivered", "delivered"]
+
+
 def test_an_opposed_number_is_never_posted(http_endpoint, http_commande):
     from tests.factories import OppositionEntryFactory
 

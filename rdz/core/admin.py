@@ -15,7 +15,7 @@ from rdz.core.models import (
     StaffProfile,
 )
 from rdz.core.scoping import can_change, is_account_admin, user_entities
-from rdz.core.services import circuit_reset, settings_get, settings_update
+from rdz.core.services import circuit_resume, settings_get, settings_update
 
 User = get_user_model()
 
@@ -145,12 +145,9 @@ class CircuitBreakerAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     @admin.action(description="Remettre en service (fermer le disjoncteur)", permissions=["resume"])
     def resume(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))  # already scoped to the account's entities
-        for name in names:
-            circuit_reset(name=name, user=request.user)
+        total = sum(circuit_resume(name=name, user=request.user) for name in names)
         self.message_user(
-            request,
-            f"{len(names)} disjoncteur(s) fermé(s) ; les envois en pause partent à leur heure prévue.",
-            messages.SUCCESS,
+            request, f"{len(names)} disjoncteur(s) fermé(s) ; {total} envoi(s) en pause relancé(s).", messages.SUCCESS
         )
 
 

@@ -3,7 +3,7 @@ breakers (§16). No business rule lives here: apps call these helpers."""
 
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage, get_connection
@@ -312,6 +312,24 @@ def circuit_record_failure(*, name: str, entity: str, error: str, probe_after_se
             f"consécutifs. Dernière erreur : {error[:300]}",
         )
     return breaker.state == CircuitState.OPEN
+
+
+_RESUME_HANDLERS: dict[str, Callable[..., int]] = {}
+
+
+def circuit_resume_register(prefix: str, handler: Callable[..., int]) -> None:
+    """The app owning breakers named `prefix…` closes them by hand and brings forward the
+    work they held (`handler(name=…, user=…)` → number of rows brought forward)."""
+    _RESUME_HANDLERS[prefix] = handler
+
+
+def circuit_resume(*, name: str, user=None) -> int:
+    """Close a breaker by hand (staff), then let the work it paused go now, not at its probe."""
+    for prefix, handler in _RESUME_HANDLERS.items():
+        if name.startswith(prefix):
+            return handler(name=name, user=user)
+    circuit_reset(name=name, user=user)
+    return 0
 
 
 def circuit_reset(*, name: str, user=None) -> None:

@@ -336,6 +336,28 @@ def test_an_open_circuit_postpones_the_forwarding_until_its_probe_without_spendi
     assert CircuitBreaker.objects.get(name="crm:ZR7").state == "closed"
 
 
+def test_closing_the_crm_breaker_by_hand_sends_the_postponed_forwardings_now(crms, form, client, zr7_staff):
+    zr7, _ = crms
+    settings_update(user=None, changes={"circuit_failure_threshold": 1})
+    zr7.script = [500]
+    lead = submit(form)
+    assert run_outbox() == ["retry", "postponed"]  # held until the probe, minutes away
+    item = OutboxItem.objects.get(kind=CRM_FORWARD_KIND, ref=str(lead.pk))
+    assert item.next_attempt_at > timezone.now() + datetime.timedelta(seconds=30)
+    breaker = CircuitBreaker.objects.get(name="crm:ZR7")
+    client.force_login(zr7_staff)
+
+    response = client.post(
+        "/admin/core/circuitbreaker/", {"action": "resume", "_selected_action": [breaker.pk]}, follow=True
+    )
+
+    assert "1 envoi(s) en pause relancé(s)" in response.content.decode()
+    assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
+    assert run_outbox() == ["sent"]
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.SENT
+
+
 def test_a_forwarding_interrupted_at_every_attempt_falls_back_without_calling_the_primary_again(crms, form):
     # Each run died during the call (worker killed by the hard time limit): the row was handed
     # out again when its lease ran out, past its last attempt.
