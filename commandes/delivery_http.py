@@ -16,12 +16,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from commandes.delivery import attributions_cancel_opposed, attributions_mark_delivered, backoff_base
-from commandes.models import Attribution, AttributionStatus, Client, DeliveryChannel, HttpDeliveryAttempt
+from commandes.models import (
+    INTERNAL_ADDRESS_REFUSED,
+    Attribution,
+    AttributionStatus,
+    Client,
+    DeliveryChannel,
+    HttpDeliveryAttempt,
+    internal_address_message,
+)
 from commandes.rejections import rejection_link
 from commandes.services import OUTBOX_DELIVERY_POST
 from leads.models import LeadEvent
 from leads.services import lead_event_add
-from rdz.core.http import http_post_json
+from rdz.core.http import http_post_json, internal_hosts_allowed, url_internal_address
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch
 from rdz.core.services import (
@@ -70,6 +78,10 @@ def _http_payload(attribution: Attribution) -> dict:
 
 def idempotency_key(attribution_id: int) -> str:
     return f"rdz-attribution-{attribution_id}"
+
+
+class InternalAddressRefused(Exception):
+    """The client's URL points inside RDZ's network (DELIVERY_PRIVATE_HOSTS_ALLOWED is off)."""
 
 
 def _permanent(status_code: int | None) -> bool:
@@ -133,7 +145,7 @@ def delivery_post_process(*, item_id: int) -> str:
         return "delivered"
     error = attempt.error or f"HTTP {attempt.status_code}"
     circuit_record_failure(name=name, entity=client.entity, error=error, probe_after_seconds=_probe_seconds())
-    if _permanent(attempt.status_code):
+    if _permanent(attempt.status_code) or attempt.error.startswith(INTERNAL_ADDRESS_REFUSED):
         item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
     delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
     # One transaction: a row marked failed while its lead still waits for HTTP would never be picked up again.
@@ -158,6 +170,8 @@ def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttem
     body = ""
     error = ""
     try:
+        if not internal_hosts_allowed() and (address := url_internal_address(client.api_url)):
+            raise InternalAddressRefused(internal_address_message(address))
         answer = http_post_json(
             client.api_url, payload=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
         )
@@ -165,6 +179,8 @@ def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttem
         body = answer.body
         if not 200 <= status_code < 300:
             error = answer.redirect_error or f"HTTP {status_code} : {body[:200]}"
+    except InternalAddressRefused as exc:
+        error = str(exc)
     except requests.Timeout:
         error = f"délai dépassé ({client.api_timeout_seconds} s)"
     except requests.RequestException as exc:

@@ -3,6 +3,7 @@
 import os
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from leads.models import Lead
 from rdz.core.entities import Entity
+from rdz.core.http import internal_hosts_allowed, url_internal_address
 
 # What requests would refuse to send (InvalidHeader) — caught here, when staff type it.
 HEADER_NAME_VALIDATOR = RegexValidator(
@@ -60,6 +62,21 @@ class Client(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.entity})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.api_url and not internal_hosts_allowed() and (address := url_internal_address(self.api_url)):
+            raise ValidationError({"api_url": internal_address_message(address)})
+
+
+INTERNAL_ADDRESS_REFUSED = "Adresse interne refusée"
+
+
+def internal_address_message(address: str) -> str:
+    return (
+        f"{INTERNAL_ADDRESS_REFUSED} ({address}) : la livraison HTTP ne vise que des adresses publiques "
+        "(DELIVERY_PRIVATE_HOSTS_ALLOWED)."
+    )
 
 
 class Commande(models.Model):

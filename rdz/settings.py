@@ -151,6 +151,10 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # Daily delivery CSVs (personal data): outside MEDIA_ROOT, downloaded only through the admin.
 DELIVERY_ROOT = env.path("DELIVERY_ROOT", default=str(VAR_DIR / "deliveries"))
+# Client HTTP endpoints (set by staff) on loopback, private or link-local addresses: refused
+# in production (a client URL must not reach RDZ's own network: Redis, metadata services…);
+# allowed with DEBUG, where the demo and the tests post to 127.0.0.1.
+DELIVERY_PRIVATE_HOSTS_ALLOWED = env.bool("DELIVERY_PRIVATE_HOSTS_ALLOWED", default=DEBUG)
 # Media library (§13): public base of the stable image URLs pasted in landing pages
 # (a CDN or the web server serving MEDIA_ROOT/library/), and whether Django itself serves
 # /media/library/ (with long cache headers) when no web server sits in front.

@@ -263,6 +263,49 @@ def test_the_breaker_admins_resume_action_sends_the_endpoints_paused_work_now(
     assert sorted(_run_due()) == ["delivered", "delivered"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",
+        "http://localhost:8000/leads",
+        "http://10.1.2.3/leads",
+        "http://192.168.0.10/leads",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/leads",
+        "http://[::ffff:127.0.0.1]/leads",
+        "http://0.0.0.0/leads",
+    ],
+)
+def test_a_client_url_on_an_internal_address_is_refused_in_french_in_production(settings, url):
+    from django.core.exceptions import ValidationError
+
+    from commandes.models import Client
+
+    settings.DELIVERY_PRIVATE_HOSTS_ALLOWED = False
+    with pytest.raises(ValidationError) as refused:
+        Client(entity="ZR7", name="Interne", api_url=url).full_clean()
+    assert "Adresse interne refusée" in refused.value.message_dict["api_url"][0]
+
+    Client(entity="ZR7", name="Public", api_url="https://93.184.216.34/leads").full_clean()
+    settings.DELIVERY_PRIVATE_HOSTS_ALLOWED = True  # DEBUG (demo, tests): local endpoints allowed
+    Client(entity="ZR7", name="Interne", api_url=url).full_clean()
+
+
+def test_a_client_url_turned_internal_after_it_was_saved_is_not_posted_and_the_lead_goes_to_the_csv(
+    settings, http_endpoint, http_commande
+):
+    settings.DELIVERY_PRIVATE_HOSTS_ALLOWED = False
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"  # no retry: it cannot get better
+
+    assert http_endpoint.requests == []
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert attempt.error.startswith("Adresse interne refusée (127.0.0.1)")
+    attribution.refresh_from_db()
+    assert attribution.channel == "csv" and attribution.status == "pending"
+
+
 def test_an_opposed_number_is_never_posted(http_endpoint, http_commande):
     from tests.factories import OppositionEntryFactory
 

@@ -536,3 +536,16 @@ def test_a_refused_setting_is_reported_and_the_others_applied(tmp_path):
     assert (settings.updated, settings.unchanged) == (1, 0)
     assert AppSettings.objects.get().backlog_age_days == 45
     assert "n'est pas une heure" in " ".join(settings.warning_counts)
+
+
+def test_a_client_url_on_an_internal_address_is_not_taken_over_in_production(tmp_path, pv, settings):
+    settings.DELIVERY_PRIVATE_HOSTS_ALLOWED = False
+    collections = legacy_collections()
+    collections["clients"][0]["url_api"] = "http://10.0.0.5/hook"
+    write_jsonl(tmp_path, collections)
+
+    report = run(DirectorySource(tmp_path))
+
+    assert Client.objects.get(legacy_id=str(CLIENT_ID)).api_url == ""
+    (warning,) = [w for w in report.collections["clients"].warning_counts if "adresse interne" in w]
+    assert "10.0.0.5" in warning

@@ -1,10 +1,14 @@
 """Outbound HTTP POSTs to the endpoints RDZ delivers to (client APIs, the companies' CRMs)."""
 
+import ipaddress
+import socket
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import requests
 import urllib3
+from django.conf import settings
 
 BODY_LIMIT = 2000  # characters of the answer kept for the attempt's log
 
@@ -64,3 +68,36 @@ def _body_read(response: requests.Response, *, limit: int, timeout: float) -> by
         if time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout(f"réponse reçue trop lentement (plus de {timeout:g} s)")
     return raw
+
+
+def internal_hosts_allowed() -> bool:
+    return bool(getattr(settings, "DELIVERY_PRIVATE_HOSTS_ALLOWED", False))
+
+
+def url_internal_address(url: str) -> str:
+    """The first address of the URL's host that is not on the public Internet (loopback,
+    private, link-local, reserved, multicast), or '' when every address is public or the host
+    does not resolve (the request then fails on its own).
+
+    Resolved again at each sending: a name pointed at an internal address after the URL was
+    accepted is caught there. (A name that changes between this check and the connection,
+    seconds later, is not: that needs a resolver of our own.)
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return ""
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return ""
