@@ -30,7 +30,7 @@ from django.db.models import NOT_PROVIDED, JSONField
 from django.utils import timezone
 from django.utils.text import slugify
 
-from commandes.models import Client, Commande
+from commandes.models import Attribution, Client, Commande
 from leads.legacy import mapping
 from leads.legacy.mapping import Mapped, MappingError
 from leads.legacy.readers import COLLECTIONS, Item, Source
@@ -63,6 +63,9 @@ LEAD_COMPARED = (
     "consent_page_url",
     "consent_text_version",
 )
+# Once RDZ has attributed an imported lead, these are RDZ's: routing set the status (and
+# the backlog reads it), and its attributions were made for the lead's entity.
+LEAD_OWNED_BY_ROUTING = ("status", "entity", "entity_locked")
 IMPORT_ACTOR = "import ancien système"
 MAX_ROLLUP_DAYS = 3700
 
@@ -445,6 +448,11 @@ class LegacyImporter:
             lead.legacy_id: lead
             for lead in Lead.objects.filter(legacy_id__in=ids).only("id", "legacy_id", "anonymized_at", *LEAD_COMPARED)
         }
+        routed = set(
+            Attribution.objects.filter(lead_id__in=[lead.pk for lead in existing.values()])
+            .values_list("lead_id", flat=True)
+            .distinct()
+        )
         phones = {m.fields["phone"] for _, m in batch}
         opposed = set(OppositionEntry.objects.filter(phone__in=phones).values_list("phone", flat=True))
         to_create: list[dict] = []
@@ -470,6 +478,16 @@ class LegacyImporter:
                 outcomes.append((ref, mapped, "skipped"))
                 continue
             changed = [name for name in LEAD_COMPARED if name != "created_at" and getattr(lead, name) != fields[name]]
+            if lead.pk in routed:
+                kept = [name for name in changed if name in LEAD_OWNED_BY_ROUTING]
+                if kept:
+                    # A rerun must not put a sold lead back in the backlog (sold twice) nor move it.
+                    mapped.warnings.append(
+                        "lead attribué par RDZ depuis l'import : "
+                        + ", ".join(_label(n) for n in kept)
+                        + " de RDZ conservé(s)"
+                    )
+                    changed = [name for name in changed if name not in kept]
             if not changed:
                 outcomes.append((ref, mapped, "unchanged"))
                 continue

@@ -549,3 +549,37 @@ def test_a_client_url_on_an_internal_address_is_not_taken_over_in_production(tmp
     assert Client.objects.get(legacy_id=str(CLIENT_ID)).api_url == ""
     (warning,) = [w for w in report.collections["clients"].warning_counts if "adresse interne" in w]
     assert "10.0.0.5" in warning
+
+
+def test_a_rerun_never_puts_a_lead_routed_by_rdz_back_in_the_backlog(tmp_path, pv):
+    """Once RDZ has attributed an imported lead, its status is RDZ's: a rerun of the same
+    source must not turn it back into "no_order", or the backlog would sell it again."""
+    from commandes.models import Attribution
+    from routing.backlog import backlog_recycle
+    from tests.factories import ClientFactory, CommandeFactory
+
+    write_jsonl(tmp_path, {"leads": legacy_collections()["leads"][1:2]})  # "nouveau", MDL, 2A
+    run(DirectorySource(tmp_path))
+    for name in ("Premier", "Second"):
+        CommandeFactory(client=ClientFactory(entity="MDL", name=name), product=pv, accepts_backlog=True)
+    assert backlog_recycle().recycled == 1
+    lead = Lead.objects.get(legacy_id=str(LEAD_CORSE))
+    assert lead.status == "routed"
+
+    again = run(DirectorySource(tmp_path))
+
+    lead.refresh_from_db()
+    assert lead.status == "routed"
+    assert again.collections["leads"].unchanged == 1
+    assert backlog_recycle().recycled == 0
+    # A later change of the old record does not move it to the other entity either (§2).
+    docs = legacy_collections()["leads"][1:2]
+    docs[0].update(company="ZR7", nom="Martin")
+    write_jsonl(tmp_path, {"leads": docs})
+    third = run(DirectorySource(tmp_path))
+    lead.refresh_from_db()
+    assert (lead.status, lead.entity, lead.last_name) == ("routed", "MDL", "Martin")
+    assert third.collections["leads"].updated == 1
+    assert "lead attribué par RDZ depuis l'import" in " ".join(third.collections["leads"].warning_counts)
+    assert backlog_recycle().recycled == 0
+    assert Attribution.objects.filter(lead=lead).count() == 1
