@@ -23,6 +23,7 @@ from leads.normalization import DEPARTEMENTS, normalize_departement, normalize_e
 from rdz.core.entities import Entity
 from rdz.core.http import internal_hosts_allowed, url_internal_address
 from rdz.core.text import text_clean, text_forbidden_char
+from rdz.core.timeutils import PARIS
 
 
 class MappingError(Exception):
@@ -143,7 +144,9 @@ def to_bool(value, *, label: str, warnings: list[str], default: bool = False) ->
 
 
 def to_datetime(value, *, label: str, warnings: list[str]) -> datetime.datetime | None:
-    """ISODate (already a datetime), ISO text, or epoch milliseconds ($numberLong)."""
+    """ISODate (already a datetime), ISO text, or epoch milliseconds ($numberLong).
+
+    Text without an offset is Paris time, as the old application wrote it (DST included)."""
     if value is None:
         return None
     if isinstance(value, datetime.datetime):
@@ -162,10 +165,12 @@ def to_datetime(value, *, label: str, warnings: list[str]) -> datetime.datetime 
                 day = parse_date(text) or _french_date(text)
                 if day is not None:
                     parsed = datetime.datetime.combine(day, datetime.time(12, 0))
-        except ValueError:
+            if parsed is not None and not parsed.tzinfo:
+                parsed = parsed.replace(tzinfo=PARIS).astimezone(datetime.UTC)
+        except (ValueError, OverflowError):
             parsed = None
         if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+            return parsed
     warnings.append(f"{label} « {str(value)[:40]} » illisible")
     return None
 
@@ -182,8 +187,15 @@ def _french_date(text: str) -> datetime.date | None:
 
 
 def to_date(value, *, label: str, warnings: list[str]) -> datetime.date | None:
+    """The Paris day: a day stored as ISODate is its midnight in Paris, i.e. the evening
+    before in UTC."""
     moment = to_datetime(value, label=label, warnings=warnings)
-    return moment.date() if moment else None
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(PARIS).date()
+    except OverflowError:  # the last hours of year 9999
+        return moment.date()
 
 
 def to_int(value, *, label: str, warnings: list[str], minimum: int | None = None) -> int | None:

@@ -583,3 +583,43 @@ def test_a_rerun_never_puts_a_lead_routed_by_rdz_back_in_the_backlog(tmp_path, p
     assert "lead attribué par RDZ depuis l'import" in " ".join(third.collections["leads"].warning_counts)
     assert backlog_recycle().recycled == 0
     assert Attribution.objects.filter(lead=lead).count() == 1
+
+
+def test_old_dates_are_read_as_paris_dates_and_times(tmp_path, pv):
+    """The old application stored a commande's first and last day as midnight in Paris
+    (ISODate in UTC: the evening before), and wrote its text dates in Paris time."""
+    client_id = ObjectId()
+    docs = {
+        "clients": [{"_id": client_id, "nom": "Soleil", "entite": "ZR7"}],
+        "commandes": [
+            {
+                "_id": ObjectId(),
+                "client_id": client_id,
+                "produit": "PV",
+                "departements": ["13"],
+                "quota": 10,
+                "date_debut": datetime.datetime(2024, 3, 31, 22, 0, tzinfo=datetime.UTC),  # 1 Apr, summer time
+                "date_fin": datetime.datetime(2024, 12, 31, 23, 0, tzinfo=datetime.UTC),  # 1 Jan, winter time
+            }
+        ],
+        "leads": [
+            {
+                "_id": ObjectId(),
+                "telephone": "0612345678",
+                "cp": "13001",
+                "produit": "PV",
+                "entite": "ZR7",
+                "date_creation": "2024-07-01 10:00:00",
+                "date_livraison": "2024-01-15T10:00:00",
+            }
+        ],
+    }
+    write_jsonl(tmp_path, docs)
+    run(DirectorySource(tmp_path))
+
+    commande = Commande.objects.get()
+    assert (commande.starts_on, commande.ends_on) == (datetime.date(2024, 4, 1), datetime.date(2025, 1, 1))
+    lead = Lead.objects.get()
+    assert lead.created_at == datetime.datetime(2024, 7, 1, 8, 0, tzinfo=datetime.UTC)
+    delivered = lead.events.get(message="Livré par l'ancien système")
+    assert delivered.created_at == datetime.datetime(2024, 1, 15, 9, 0, tzinfo=datetime.UTC)
