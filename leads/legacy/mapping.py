@@ -146,33 +146,46 @@ def to_bool(value, *, label: str, warnings: list[str], default: bool = False) ->
 def to_datetime(value, *, label: str, warnings: list[str]) -> datetime.datetime | None:
     """ISODate (already a datetime), ISO text, or epoch milliseconds ($numberLong).
 
-    Text without an offset is Paris time, as the old application wrote it (DST included)."""
+    Text without an offset is Paris time, as the old application wrote it (DST included).
+    A moment outside YEARS (a "never" sentinel such as 9999-12-31) is not kept: shown in
+    Paris time or counted on its Paris day, it would overflow the calendar."""
     if value is None:
         return None
+    moment = _moment(value)
+    if moment is None:
+        warnings.append(f"{label} « {str(value)[:40]} » illisible")
+        return None
+    if moment.year not in YEARS:
+        warnings.append(f"{label} « {str(value)[:40]} » hors limites ({YEARS.start}–{YEARS.stop - 1}), non reprise")
+        return None
+    return moment
+
+
+YEARS = range(1900, 3000)
+
+
+def _moment(value) -> datetime.datetime | None:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return datetime.datetime.fromtimestamp(value / 1000, tz=datetime.UTC)
         except (OverflowError, OSError, ValueError):
-            pass
-    elif isinstance(value, str):
-        text = value.strip()
-        parsed = None
-        try:
-            parsed = parse_datetime(text.replace(" ", "T", 1) if len(text) > 10 else text)
-            if parsed is None:
-                day = parse_date(text) or _french_date(text)
-                if day is not None:
-                    parsed = datetime.datetime.combine(day, datetime.time(12, 0))
-            if parsed is not None and not parsed.tzinfo:
-                parsed = parsed.replace(tzinfo=PARIS).astimezone(datetime.UTC)
-        except (ValueError, OverflowError):
-            parsed = None
-        if parsed is not None:
-            return parsed
-    warnings.append(f"{label} « {str(value)[:40]} » illisible")
-    return None
+            return None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        parsed = parse_datetime(text.replace(" ", "T", 1) if len(text) > 10 else text)
+        if parsed is None:
+            day = parse_date(text) or _french_date(text)
+            if day is not None:
+                parsed = datetime.datetime.combine(day, datetime.time(12, 0))
+        if parsed is not None and not parsed.tzinfo:
+            parsed = parsed.replace(tzinfo=PARIS).astimezone(datetime.UTC)
+    except (ValueError, OverflowError):
+        return None
+    return parsed
 
 
 def _french_date(text: str) -> datetime.date | None:
@@ -190,12 +203,7 @@ def to_date(value, *, label: str, warnings: list[str]) -> datetime.date | None:
     """The Paris day: a day stored as ISODate is its midnight in Paris, i.e. the evening
     before in UTC."""
     moment = to_datetime(value, label=label, warnings=warnings)
-    if moment is None:
-        return None
-    try:
-        return moment.astimezone(PARIS).date()
-    except OverflowError:  # the last hours of year 9999
-        return moment.date()
+    return moment.astimezone(PARIS).date() if moment else None
 
 
 def to_int(value, *, label: str, warnings: list[str], minimum: int | None = None) -> int | None:

@@ -623,3 +623,24 @@ def test_old_dates_are_read_as_paris_dates_and_times(tmp_path, pv):
     assert lead.created_at == datetime.datetime(2024, 7, 1, 8, 0, tzinfo=datetime.UTC)
     delivered = lead.events.get(message="Livré par l'ancien système")
     assert delivered.created_at == datetime.datetime(2024, 1, 15, 9, 0, tzinfo=datetime.UTC)
+
+
+def test_a_never_date_is_reported_and_the_import_goes_on(tmp_path, pv):
+    """Old data marks "never" with 9999-12-31: in Paris time that moment overflows the
+    calendar, which stopped the whole import."""
+    never = datetime.datetime(9999, 12, 31, 23, 30, tzinfo=datetime.UTC)
+    docs = [
+        {"_id": ObjectId(), "telephone": f"06123456{n}0", "cp": "13001", "produit": "PV", "entite": "ZR7"}
+        for n in range(3)
+    ]
+    docs[0]["date_creation"] = never
+    docs[1]["date_livraison"] = never
+    write_bson(tmp_path, {"leads": docs})
+
+    report = run(DirectorySource(tmp_path))
+
+    leads = report.collections["leads"]
+    assert (leads.created, leads.invalid) == (3, [])
+    assert "date de création «…» hors limites (1900–2999), non reprise" in leads.warning_counts
+    assert not LeadEvent.objects.filter(created_at__year=9999).exists()
+    assert not Lead.objects.filter(created_at__year=9999).exists()
