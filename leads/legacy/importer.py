@@ -179,6 +179,8 @@ class LegacyImporter:
             except MappingError as exc:
                 rep.add_invalid(_ref(item), str(exc))
                 continue
+            if item.warning:
+                mapped.warnings.append(item.warning)
             ref = f"{item.ref} ({mapped.legacy_id})"
             if mapped.legacy_id in seen:
                 mapped.warnings.append(
@@ -365,6 +367,8 @@ class LegacyImporter:
                 except MappingError as exc:
                     rep.add_invalid(_ref(item), str(exc))
                     continue
+                if item.warning:
+                    mapped.warnings.append(item.warning)
                 if mapped.legacy_id in seen:
                     # Written before its later version so the later one updates it.
                     writer.write(batch)

@@ -39,6 +39,9 @@ FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".bson")
 
 JSON_OPTIONS = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True, tzinfo=datetime.UTC)
 BSON_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC)
+# Old drivers could store text that is not valid UTF-8; the JSON files are read the same way.
+BSON_LENIENT_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC, unicode_decode_error_handler="replace")
+BSON_MAX_DOCUMENT = 64 * 1024 * 1024  # MongoDB's limit is 16 MiB: a larger length is a corrupt prefix
 _READ_SIZE = 1 << 16
 
 
@@ -53,6 +56,7 @@ class Item:
     ref: str  # where it comes from: "ligne 12", "document 3"
     doc: dict | None = None
     error: str = ""
+    warning: str = ""  # the document was read, with this correction
 
 
 # --- BSON types → plain Python -----------------------------------------------------------
@@ -216,21 +220,39 @@ def _read_json_array(handle) -> Iterator[Item]:
 
 
 def read_bson_file(path: Path) -> Iterator[Item]:
-    """`mongodump` output: concatenated BSON documents."""
+    """`mongodump` output: concatenated BSON documents, each prefixed by its length.
+
+    A document that cannot be decoded is reported and the next one read; only a corrupt
+    length prefix (or a truncated end) leaves no way to find the next document."""
     index = 0
     with open(path, "rb") as handle:
-        iterator = bson.decode_file_iter(handle, codec_options=BSON_OPTIONS)
         while True:
+            head = handle.read(4)
+            if not head:
+                return
             index += 1
-            try:
-                doc = next(iterator)
-            except StopIteration:
+            ref = f"document {index}"
+            size = int.from_bytes(head, "little", signed=True) if len(head) == 4 else 0
+            if not 5 <= size <= BSON_MAX_DOCUMENT:
+                yield Item(ref=ref, error="BSON illisible, fin du fichier ignorée : longueur de document invalide")
                 return
-            except (BSONError, ValueError, OverflowError) as exc:
-                # A corrupt length prefix leaves no way to find the next document.
-                yield Item(ref=f"document {index}", error=f"BSON illisible, fin du fichier ignorée : {str(exc)[:200]}")
+            data = head + handle.read(size - 4)
+            if len(data) < size:
+                yield Item(ref=ref, error="BSON illisible, fin du fichier ignorée : document tronqué")
                 return
-            yield Item(ref=f"document {index}", doc=plain(doc))
+            yield _decode_bson(data, ref)
+
+
+def _decode_bson(data: bytes, ref: str) -> Item:
+    try:
+        return Item(ref=ref, doc=plain(bson.decode(data, codec_options=BSON_OPTIONS)))
+    except (BSONError, ValueError, OverflowError) as exc:
+        error = str(exc)[:200]
+    try:
+        doc = plain(bson.decode(data, codec_options=BSON_LENIENT_OPTIONS))
+    except (BSONError, ValueError, OverflowError):
+        return Item(ref=ref, error=f"BSON illisible : {error}")
+    return Item(ref=ref, doc=doc, warning="texte non UTF-8 : caractères illisibles remplacés")
 
 
 def read_file(path: Path) -> Iterator[Item]:
@@ -317,7 +339,9 @@ class MongoSource(Source):
 
             client_factory = pymongo.MongoClient
         try:
-            self.client = client_factory(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+            self.client = client_factory(
+                uri, tz_aware=True, serverSelectionTimeoutMS=10_000, unicode_decode_error_handler="replace"
+            )
             self.db = self.client[db]
             self.names = set(self.db.list_collection_names())
         except Exception as exc:  # pymongo raises many error types; the operator needs the reason

@@ -644,3 +644,26 @@ def test_a_never_date_is_reported_and_the_import_goes_on(tmp_path, pv):
     assert "date de création «…» hors limites (1900–2999), non reprise" in leads.warning_counts
     assert not LeadEvent.objects.filter(created_at__year=9999).exists()
     assert not Lead.objects.filter(created_at__year=9999).exists()
+
+
+def test_a_dump_document_with_text_that_is_not_utf8_does_not_end_the_file(tmp_path, pv):
+    """Old drivers could store invalid UTF-8; mongodump copies it as is. That document used
+    to end the reading of the dump: every lead after it was lost."""
+    docs = [
+        {"_id": ObjectId(), "telephone": f"06123456{n}0", "cp": "13001", "produit": "PV", "entite": "ZR7", "nom": "Zoé"}
+        for n in range(3)
+    ]
+    raw = [bytearray(bson.encode(d)) for d in docs]
+    accent = raw[1].index("é".encode())
+    raw[1][accent : accent + 2] = b"\xe9\x20"  # Latin-1 "é", same length
+    broken_type = bytearray(bson.encode({"_id": ObjectId(), "x": 1}))
+    broken_type[4] = 0x7A  # unknown BSON type: this document alone is unreadable
+    (tmp_path / "leads.bson").write_bytes(bytes(raw[0]) + bytes(broken_type) + bytes(raw[1]) + bytes(raw[2]))
+
+    report = run(DirectorySource(tmp_path))
+
+    leads = report.collections["leads"]
+    assert leads.created == 3
+    assert [ref for ref, _ in leads.invalid] == ["document 2"]
+    assert "texte non UTF-8 : caractères illisibles remplacés" in leads.warning_counts
+    assert sorted(Lead.objects.values_list("last_name", flat=True)) == sorted(["Zo\ufffd", "Zoé", "Zoé"])
