@@ -418,8 +418,13 @@ class LegacyImporter:
             if fields["entity"] and fields["entity"] != provider[1]:
                 mapped.warnings.append(f"entité {fields['entity']} remplacée par celle du provider ({provider[1]})")
             fields["entity"], fields["entity_locked"] = provider[1], True
+        elif form:
+            # A form's leads belong to its entity, as at intake (§11); a fallback sale to the
+            # other entity is an attribution, not the lead's entity.
+            if fields["entity"] and fields["entity"] != form[1]:
+                mapped.warnings.append(f"entité {fields['entity']} remplacée par celle du formulaire ({form[1]})")
+            fields["entity"], fields["entity_locked"] = form[1], False
         else:
-            fields["entity"] = fields["entity"] or (form[1] if form else None)
             fields["entity_locked"] = False
         if not fields["entity"]:
             raise MappingError("entité manquante (ni entité, ni provider, ni formulaire connu)")

@@ -667,3 +667,20 @@ def test_a_dump_document_with_text_that_is_not_utf8_does_not_end_the_file(tmp_pa
     assert [ref for ref, _ in leads.invalid] == ["document 2"]
     assert "texte non UTF-8 : caractères illisibles remplacés" in leads.warning_counts
     assert sorted(Lead.objects.values_list("last_name", flat=True)) == sorted(["Zo\ufffd", "Zoé", "Zoé"])
+
+
+def test_a_form_lead_takes_its_form_entity_as_at_intake(tmp_path, pv):
+    """A form's leads belong to the form's entity (§2, §11); a different entity on the old
+    record (the company that bought it through the fallback) must not hand the lead and
+    its form's name to the other company."""
+    collections = legacy_collections()
+    lead = {"_id": ObjectId(), "telephone": "0611223345", "cp": "13001", "produit": "PV", "form_id": FORM_ID}
+    write_jsonl(tmp_path, {"forms": collections["forms"], "leads": [{**lead, "entite": "ZR7"}]})
+
+    report = run(DirectorySource(tmp_path))
+
+    imported = Lead.objects.get()
+    assert (imported.form.entity, imported.entity, imported.entity_locked) == ("MDL", "MDL", False)
+    assert "entité ZR7 remplacée par celle du formulaire (MDL)" in " ".join(
+        text for _, text in report.collections["leads"].warning_examples
+    )
