@@ -27,6 +27,7 @@ from leads.services_opposition import OppositionError, opposition_add, oppositio
 from rdz.core.services import audit_log, settings_get
 
 REDACTED = "[anonymisé]"
+RGPD_SOURCE = "demande RGPD"  # opposition-list source of the numbers of erased persons
 RELATION_DEPTH = 2  # lead → attribution → HTTP attempt / rejection
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
@@ -290,7 +291,7 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
     added = 0
     for number in sorted(person.phones):
         _, created = opposition_add(
-            phone=number, reason="Effacement RGPD : ne plus contacter", source="demande RGPD", actor=actor
+            phone=number, reason="Effacement RGPD : ne plus contacter", source=RGPD_SOURCE, actor=actor
         )
         added += int(created)
     pks = [lead.pk for lead in leads]

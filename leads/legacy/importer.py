@@ -36,6 +36,7 @@ from leads.legacy.mapping import Mapped, MappingError
 from leads.legacy.readers import COLLECTIONS, Item, Source
 from leads.legacy.report import CollectionReport, ImportReport
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, OppositionEntry, Product
+from leads.services_rgpd import PERSONAL_LEAD_FIELDS, RGPD_SOURCE
 from providers.models import Provider
 from rdz.core.services import audit_log, settings_update
 from rdz.core.timeutils import paris_now
@@ -463,7 +464,7 @@ class LegacyImporter:
             .distinct()
         )
         phones = {m.fields["phone"] for _, m in batch}
-        opposed = set(OppositionEntry.objects.filter(phone__in=phones).values_list("phone", flat=True))
+        opposed = dict(OppositionEntry.objects.filter(phone__in=phones).values_list("phone", "source"))
         to_create: list[dict] = []
         to_update: list[Lead] = []
         updated_fields: set[str] = set()
@@ -478,6 +479,14 @@ class LegacyImporter:
             lead = existing.get(mapped.legacy_id)
             if lead is None:
                 row = {**fields, "id": uuid.uuid4(), "legacy_id": mapped.legacy_id}
+                if opposed.get(fields["phone"]) == RGPD_SOURCE:
+                    # The person asked for erasure before this lead was imported: kept for the
+                    # counts, as an erased lead, never with the person's data (§16).
+                    row.update(PERSONAL_LEAD_FIELDS, anonymized_at=now)
+                    mapped.meta.update(history=[], erased=True)
+                    mapped.warnings[:] = [
+                        "numéro effacé à la demande de la personne (RGPD) : lead importé sans ses données personnelles"
+                    ]
                 to_create.append(row)
                 events += self._lead_events(row, mapped)
                 outcomes.append((ref, mapped, "created"))
@@ -572,6 +581,16 @@ class LegacyImporter:
                     "created_at": meta["delivered_at"],
                     "actor": IMPORT_ACTOR,
                     "message": "Livré par l'ancien système",
+                }
+            )
+        if meta.get("erased"):
+            events.append(
+                {
+                    "lead_id": lead_id,
+                    "kind": LeadEvent.Kind.NOTE,
+                    "created_at": timezone.now(),
+                    "actor": "RGPD",
+                    "message": "Données personnelles non reprises (demande d'effacement RGPD antérieure à l'import)",
                 }
             )
         if meta.get("opposed"):

@@ -684,3 +684,28 @@ def test_a_form_lead_takes_its_form_entity_as_at_intake(tmp_path, pv):
     assert "entité ZR7 remplacée par celle du formulaire (MDL)" in " ".join(
         text for _, text in report.collections["leads"].warning_examples
     )
+
+
+def test_an_import_after_an_erasure_never_brings_the_person_back(tmp_path, pv):
+    """The person asked for erasure before their old leads were imported (a first import,
+    or one collection at a time): those leads are kept for the counts, without their data."""
+    from leads.services_rgpd import rgpd_erase
+
+    rgpd_erase(phone="07 81 23 45 67")
+    corse = {
+        **legacy_collections()["leads"][1],
+        "nom": "Lefèvre",
+        "mail": "zoe@example.fr",
+        "historique": [{"date": CREATED, "action": "appel", "message": "Zoé Lefèvre rappelée au 0781234567"}],
+    }
+    write_jsonl(tmp_path, {"leads": [corse]})
+
+    report = run(DirectorySource(tmp_path))
+
+    lead = Lead.objects.get(legacy_id=str(LEAD_CORSE))
+    assert lead.anonymized_at is not None and lead.status == "opposed"
+    assert (lead.phone, lead.email, lead.last_name, lead.extra) == ("", "", "", {})
+    texts = " ".join(f"{e.message} {json.dumps(e.data)}" for e in lead.events.all())
+    assert "Lefèvre" not in texts and "0781234567" not in texts
+    assert "numéro effacé à la demande de la personne" in " ".join(report.collections["leads"].warning_counts)
+    assert run(DirectorySource(tmp_path)).collections["leads"].skipped == 1
