@@ -386,8 +386,9 @@ def _row_dict(row: models.Model) -> dict:
     return data
 
 
-def rgpd_export(*, phone: str | None = None, email: str | None = None) -> dict:
-    """Everything RDZ holds about a person (§16, RGPD right of access), JSON-ready."""
+def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=None) -> dict:
+    """Everything RDZ holds about a person (§16, RGPD right of access), JSON-ready.
+    Audited without the personal data, like the erasure."""
     person, leads = _person_leads(phone=phone, email=email)
     exported = []
     for lead in leads:
@@ -416,4 +417,14 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None) -> dict:
         "leads": exported,
     }
     # Round-trip through the encoder: UUIDs, datetimes, decimals become text.
-    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    audit_log(
+        action="rgpd.export",
+        actor=actor,
+        actor_label="" if actor else "commande rgpd_export",
+        message=(
+            f"Export RGPD (droit d'accès) : {len(exported)} lead(s), "
+            f"{len(opposition)} entrée(s) de la liste d'opposition."
+        ),
+    )
+    return data

@@ -208,6 +208,15 @@ def test_the_export_gives_everything_held_about_the_person(person_everywhere, tm
     assert json.loads(out.read_text(encoding="utf-8"))["emails"] == [EMAIL]
 
 
+def test_an_export_is_audited_without_the_person_data(person_everywhere):
+    """Handing a person's data out is an action to account for: who, when, how much."""
+    call_command("rgpd_export", "--phone", "06 12 34 56 78", stdout=io.StringIO())
+    entry = AuditLog.objects.get(action="rgpd.export")
+    assert entry.actor_label == "commande rgpd_export"
+    assert "2 lead(s)" in entry.message
+    assert not [trace for trace in TRACES if trace.lower() in entry.message.lower()]
+
+
 def test_a_bad_request_is_refused_in_french():
     from django.core.management.base import CommandError
 
