@@ -5,6 +5,7 @@ Entries come from imported lists (Bloctel exports, one number per line or CSV), 
 normalized (E.164), so a lead is matched whatever format it arrived in.
 """
 
+import codecs
 import csv
 import io
 import re
@@ -166,10 +167,30 @@ def opposition_import(
 
 
 def opposition_lines_from_bytes(data: bytes | io.BufferedIOBase) -> Iterator[str]:
-    """Lines of an uploaded list, UTF-8 (with or without BOM) or Windows-1252 (Excel exports)."""
+    """Lines of an uploaded list, UTF-8 (with or without BOM), UTF-16 with its BOM (Excel's
+    "Unicode text") or Windows-1252 (Excel's CSV)."""
     raw = data if isinstance(data, bytes) else data.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    return iter(text.splitlines())
+    encoding = opposition_file_encoding(io.BytesIO(raw))
+    return iter(raw.decode(encoding, errors="replace").splitlines())
+
+
+def opposition_file_encoding(handle) -> str:
+    """The encoding of a list file, decided before any line is used (a file is read once
+    more for it, in chunks): a UTF-16 BOM, else UTF-8 when every byte decodes, else
+    Windows-1252. The handle is rewound."""
+    start = handle.read(2)
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        encoding = "utf-16"
+    else:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        encoding = "utf-8-sig"
+        chunk = start
+        try:
+            while chunk:
+                decoder.decode(chunk)
+                chunk = handle.read(1 << 20)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    handle.seek(0)
+    return encoding

@@ -83,6 +83,35 @@ def test_the_command_imports_a_file_and_lists_the_invalid_lines(tmp_path):
     assert "ligne 2 « abc »" in err.getvalue()
 
 
+def test_the_command_reads_windows_and_utf16_files_and_counts_what_it_added(tmp_path):
+    """The encoding is known before anything is written: a Windows-1252 list whose first
+    accent comes late was half-imported as UTF-8 first (its numbers then counted "already
+    present"), a byte Windows-1252 does not define stopped the command, and Excel's
+    "Unicode text" (UTF-16) gave only invalid lines."""
+    numbers = [f"06 12 {n // 100:02d} {n % 100:02d} 00" for n in range(1500)]
+    late = tmp_path / "late.csv"
+    late.write_bytes("\r\n".join([*numbers, "Généré le 02/01/2024"]).encode("cp1252"))
+    out = io.StringIO()
+    call_command("opposition_import", str(late), stdout=out, stderr=io.StringIO())
+    assert "1500 numéro(s) ajouté(s), 0 déjà présent(s), 1 ligne(s) invalide(s)" in out.getvalue()
+    assert "1500 numéro(s) ajouté(s)" in AuditLog.objects.get(action="opposition.import").message
+
+    undefined = tmp_path / "undefined.txt"
+    undefined.write_bytes(b"0781234567\r\n\x81 0781234568\r\n")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("opposition_import", str(undefined), stdout=out, stderr=err)
+    assert "1 numéro(s) ajouté(s)" in out.getvalue() and "ligne 2" in err.getvalue()
+
+    excel = tmp_path / "excel.txt"
+    excel.write_bytes("Téléphone\tNom\r\n07 81 23 45 69\tLefèvre\r\n".encode("utf-16"))
+    out = io.StringIO()
+    call_command("opposition_import", str(excel), stdout=out, stderr=io.StringIO())
+    assert "1 numéro(s) ajouté(s), 0 déjà présent(s), 0 ligne(s) invalide(s)" in out.getvalue()
+    assert phone_is_opposed(phone="+33781234569")
+    upload = "Téléphone\r\n07 81 23 45 70\r\n".encode("utf-16")
+    assert opposition_import(lines=opposition_lines_from_bytes(upload), source="Excel").added == 1
+
+
 def test_add_and_remove_keep_reason_and_source_and_are_audited():
     entry, created = opposition_add(phone="06 12 34 56 78", reason="Appel entrant", source="service client")
     assert created and entry.phone == "+33612345678"

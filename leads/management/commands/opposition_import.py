@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leads.services_opposition import opposition_import
+from leads.services_opposition import opposition_file_encoding, opposition_import
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("file", type=Path, help="Fichier texte ou CSV (UTF-8 ou Windows-1252).")
+        parser.add_argument("file", type=Path, help="Fichier texte ou CSV (UTF-8, UTF-16 avec BOM ou Windows-1252).")
         parser.add_argument("--source", default="Bloctel", help="Origine de la liste (défaut : Bloctel).")
         parser.add_argument("--reason", default="Liste d'opposition importée", help="Motif enregistré.")
 
@@ -22,17 +22,13 @@ class Command(BaseCommand):
         path: Path = options["file"]
         if not path.is_file():
             raise CommandError(f"Fichier introuvable : {path}")
-        try:
-            result = self._run(path, "utf-8-sig", options)
-        except UnicodeDecodeError:
-            # Excel exports; a rerun only adds what the first pass missed.
-            result = self._run(path, "cp1252", options)
+        with open(path, "rb") as raw:
+            encoding = opposition_file_encoding(raw)
+        # A byte Windows-1252 does not define makes its line invalid, reported, not fatal.
+        with open(path, encoding=encoding, errors="replace") as handle:
+            result = opposition_import(lines=handle, source=options["source"], reason=options["reason"])
         for lineno, text, reason in result.invalid:
             self.stderr.write(f"ligne {lineno} « {text} » : {reason}")
         if result.invalid_count > len(result.invalid):
             self.stderr.write(f"… et {result.invalid_count - len(result.invalid)} autre(s) ligne(s) invalide(s).")
         self.stdout.write(result.summary())
-
-    def _run(self, path: Path, encoding: str, options):
-        with open(path, encoding=encoding) as handle:
-            return opposition_import(lines=handle, source=options["source"], reason=options["reason"])
