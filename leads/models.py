@@ -3,6 +3,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from rdz.core.entities import Entity
@@ -17,6 +18,14 @@ class Product(models.Model):
         verbose_name = "produit"
         verbose_name_plural = "produits"
         ordering = ["code"]
+        constraints = [
+            # Intake and the legacy import find a product by its code in any case.
+            models.UniqueConstraint(
+                Upper("code"),
+                name="product_code_unique_any_case",
+                violation_error_message="Un produit avec ce code existe déjà (majuscules et minuscules confondues).",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} — {self.label}"

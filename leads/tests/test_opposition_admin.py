@@ -123,3 +123,20 @@ def test_an_account_of_both_entities_changes_a_product(client, product):
     assert response.status_code == 302
     product.refresh_from_db()
     assert product.label == "Photovoltaïque"
+
+
+def test_a_product_code_differing_only_by_case_is_refused(client, superuser, product):
+    """Intake and the legacy import find a product by its code in any case: a second
+    « pv » next to « PV » would never receive a lead, nor would its commandes."""
+    from django.db import IntegrityError, transaction
+
+    from leads.models import Product
+
+    client.force_login(superuser)
+    inline = {"fields-TOTAL_FORMS": "0", "fields-INITIAL_FORMS": "0"}
+    response = client.post("/admin/leads/product/add/", {"code": "pv", "label": "Doublon", "active": "on", **inline})
+    assert response.status_code == 200
+    assert "existe déjà" in response.content.decode()
+    assert list(Product.objects.values_list("code", flat=True)) == [product.code]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Product.objects.create(code=product.code.lower(), label="Doublon")
