@@ -138,6 +138,12 @@ class OppositionEntryAdmin(RoleAdminMixin, admin.ModelAdmin):
         # An entry is added or removed (both audited), never edited in place.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # The list protects both companies' leads: removing a number (a Bloctel entry, the
+        # other company's erasure request) is for accounts that see both entities. Adding
+        # one only protects more, so any manager may.
+        return super().has_delete_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
+
     def get_search_results(self, request, queryset, search_term):
         try:
             return queryset.filter(phone=opposition_phone_normalize(search_term)), False

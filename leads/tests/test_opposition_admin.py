@@ -56,8 +56,17 @@ def test_a_viewer_cannot_import_nor_add(client, zr7_viewer):
 
 
 def test_removing_from_the_admin_goes_through_the_audited_service(client, zr7_staff):
-    entry = OppositionEntryFactory(phone="+33612345678")
+    from tests.factories import StaffProfileFactory, UserFactory
+
+    entry = OppositionEntryFactory(phone="+33612345678", source="demande RGPD")
+    # The list protects both companies: a single-entity manager adds numbers, never removes one.
     client.force_login(zr7_staff)
+    assert client.post(f"{CHANGELIST}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    client.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"})
+    assert OppositionEntry.objects.filter(pk=entry.pk).exists()
+
+    manager = StaffProfileFactory(user=UserFactory(username="both-manager"), scope="BOTH", role="manager").user
+    client.force_login(manager)
     response = client.post(f"{CHANGELIST}{entry.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not OppositionEntry.objects.exists()
