@@ -187,7 +187,6 @@ def _redact_rows(model, pks: list, pattern: re.Pattern) -> int:
 def _redact_files(model, pks: list, person: Person) -> int:
     """Redact stored text files line by line: a line naming the person's phone or e-mail
     (one CSV row per lead) also loses the person's names."""
-    identity, full = person.identity_pattern(), person.full_pattern()
     count = 0
     file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
     for row in model._default_manager.filter(pk__in=pks):
@@ -195,23 +194,40 @@ def _redact_files(model, pks: list, person: Person) -> int:
             stored = getattr(row, f.attname)
             if not stored or not stored.name or not stored.storage.exists(stored.name):
                 continue
-            with stored.storage.open(stored.name, "rb") as handle:
-                raw = handle.read()
-            bom = raw.startswith(b"\xef\xbb\xbf")
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                continue  # not a text file: nothing of ours is stored as binary
-            lines = text.splitlines(keepends=True)
-            redacted = [full.sub(REDACTED, line) if identity.search(line) else line for line in lines]
-            if redacted == lines:
-                continue
-            content = ("\ufeff" if bom else "") + "".join(redacted)
-            path = stored.storage.path(stored.name)
-            with open(path, "w", encoding="utf-8", newline="") as handle:
-                handle.write(content)
-            count += 1
+            count += _redact_path(stored.storage.path(stored.name), person)
     return count
+
+
+def _redact_path(path, person: Person) -> int:
+    """Redact one text file in place (see `_redact_files`); 1 if it changed."""
+    identity, full = person.identity_pattern(), person.full_pattern()
+    if identity is None:
+        return 0
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return 0  # not a text file: nothing of ours is stored as binary
+    lines = text.splitlines(keepends=True)
+    redacted = [full.sub(REDACTED, line) if identity.search(line) else line for line in lines]
+    if redacted == lines:
+        return 0
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(("\ufeff" if bom else "") + "".join(redacted))
+    return 1
+
+
+def _redact_import_reports(person: Person) -> int:
+    """The legacy import's reports (var/imports/, text and JSON) quote refused documents,
+    which may name the person. A report written elsewhere (`--report`) is the operator's."""
+    from leads.legacy.importer import default_report_path
+
+    folder = default_report_path().parent
+    if not folder.is_dir():
+        return 0
+    return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
 
 
 def _audit_sweep(pattern: re.Pattern, tokens: list[str]) -> int:
@@ -307,6 +323,7 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
     for file_model, file_ids in unsent_files:  # files still linked were redacted above: no change here
         result.linked_rows += _redact_rows(file_model, file_ids, person.full_pattern())
         result.files += _redact_files(file_model, file_ids, person)
+    result.files += _redact_import_reports(person)
     result.opposition_added = added
     audit_log(
         action="rgpd.erase",

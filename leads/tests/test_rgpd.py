@@ -159,6 +159,29 @@ def test_erasure_leaves_no_trace_in_any_table_or_file_and_keeps_the_counts(perso
     assert "2 lead(s) anonymisé(s)" in audit.message
 
 
+def test_erasure_redacts_the_legacy_import_reports_that_quote_the_person(person_everywhere, settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+    reports = settings.VAR_DIR / "imports"
+    reports.mkdir(parents=True)
+    (reports / "import-legacy-20261120-101500.txt").write_text(
+        "leads : 1 invalide\n  doc 64b0 « 06 12 34 56 78 » (Zoé Lefèvre) : département manquant\n"
+        "  doc 64b1 « 0698765432 » : département manquant\n",
+        encoding="utf-8",
+    )
+    (reports / "import-legacy-20261120-101500.json").write_text(
+        json.dumps({"invalid": [{"doc": {"telephone": "0612345678", "email": EMAIL}}]}, ensure_ascii=False, indent=1),
+        encoding="utf-8",
+    )
+
+    result = rgpd_erase(phone=PHONE)
+
+    assert traces_in_files(reports) == []
+    text = (reports / "import-legacy-20261120-101500.txt").read_text(encoding="utf-8")
+    assert "[anonymisé]" in text and "0698765432" in text  # the other person's line is kept
+    json.loads((reports / "import-legacy-20261120-101500.json").read_text(encoding="utf-8"))  # still JSON
+    assert result.files >= 2
+
+
 def test_erasure_by_email_finds_the_phone_and_blocks_it(person_everywhere):
     call_command("rgpd_erase", "--email", EMAIL, stdout=io.StringIO())
     assert traces_in_database() == []
