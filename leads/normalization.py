@@ -59,6 +59,9 @@ def normalize_departement(raw) -> str:
     return text
 
 
+EMAIL_MAX_LENGTH = 254
+
+
 def normalize_email(raw) -> str:
     if raw is None:
         return ""
@@ -67,6 +70,8 @@ def normalize_email(raw) -> str:
     text = raw.strip().lower()
     if not text:
         return ""
+    if len(text) > EMAIL_MAX_LENGTH:  # Django's validator goes to 320; the column (RFC 5321 path) holds 254
+        raise ValueError(f"Adresse e-mail trop longue : {EMAIL_MAX_LENGTH} caractères au maximum.")
     try:
         validate_email(text)
     except ValidationError as exc:

@@ -274,6 +274,8 @@ def test_missing_required_fields_are_listed_in_french(api_client, zr7_provider, 
         ("departement", "20", "n'est pas un code de département valide"),
         ("departement", "977", "n'est pas un code de département valide"),
         ("email", "pas-un-email", "Saisissez une adresse e-mail valide."),
+        # Valid for Django's validator (up to 320), longer than the column (254): PostgreSQL refused it.
+        ("email", "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".fr", "254 caractères au maximum"),
         ("first_name", ["Jean"], "Texte attendu."),
         ("extra", ["a", "b"], "dictionnaire"),
         ("consent", "peut-être", "Booléen attendu"),
