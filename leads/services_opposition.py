@@ -104,19 +104,31 @@ def _candidates(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
             if header is not None:
                 column = header
                 continue  # the header line itself
-            for i, cell in enumerate(cells):
-                try:
-                    opposition_phone_normalize(cell)
-                except OppositionError:
-                    continue
-                column = i
-                break
+            column = _phone_column_by_content(cells)
             if column is None:
                 if any(re.search(r"[a-zA-Z]", c) for c in cells) and lineno == 1:
                     continue  # an unrecognised header line
                 yield lineno, text, cells[0]
                 continue
         yield lineno, text, cells[column] if column < len(cells) else ""
+
+
+def _phone_column_by_content(cells: list[str]) -> int | None:
+    """The column of a headerless CSV holding the phone: a number written as a phone (0…,
+    +33…, 0033…, 33 and nine digits) first; a bare nine-digit cell (also a valid number)
+    only when no cell is, so a nine-digit customer id before the phone is not taken for it."""
+    readable = []
+    for i, cell in enumerate(cells):
+        try:
+            opposition_phone_normalize(cell)
+        except OppositionError:
+            continue
+        readable.append(i)
+    for i in readable:
+        digits = re.sub(r"\D", "", cells[i])
+        if cells[i].startswith(("0", "+")) or (digits.startswith("33") and len(digits) == 11):
+            return i
+    return readable[0] if readable else None
 
 
 def opposition_import(

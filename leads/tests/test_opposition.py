@@ -74,6 +74,18 @@ def test_a_csv_export_with_a_header_and_windows_encoding_is_imported():
     assert phone_is_opposed(phone="+33612345678")
 
 
+def test_a_headerless_csv_takes_the_column_written_as_a_phone_not_a_nine_digit_id_before_it():
+    # "123456789" is also a valid French number (+33 1 23 45 67 89): taking that column would
+    # oppose strangers and leave the listed people reachable.
+    data = b"123456789;06 12 34 56 78;Lefevre\n223456789;+33 7 81 23 45 67;Durand\n"
+    result = opposition_import(lines=opposition_lines_from_bytes(data), source="CSV")
+    assert set(OppositionEntry.objects.values_list("phone", flat=True)) == {"+33612345678", "+33781234567"}
+    assert result.added == 2
+    # A list of bare nine-digit numbers is still read.
+    opposition_import(lines=opposition_lines_from_bytes(b"x;612345679\n"), source="CSV")
+    assert phone_is_opposed(phone="+33612345679")
+
+
 def test_the_command_imports_a_file_and_lists_the_invalid_lines(tmp_path):
     path = tmp_path / "bloctel.txt"
     path.write_text("0612345678\nabc\n0612345679\n", encoding="utf-8")
