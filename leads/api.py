@@ -39,8 +39,10 @@ class AnyValueField(serializers.Field):
         return value
 
 
-# DRF has no French translation for these messages.
+# DRF has no French translation for these messages (a list or an object where text or a
+# boolean is expected): every input field of the public and staff bodies sets them.
 TEXT_ERRORS = {"invalid": "Texte attendu."}
+BOOLEAN_ERRORS = {"invalid": "Booléen attendu (true ou false)."}
 
 
 class LeadBodySerializer(serializers.Serializer):
@@ -57,9 +59,7 @@ class LeadBodySerializer(serializers.Serializer):
     external_id = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, max_length=100, error_messages=TEXT_ERRORS
     )
-    consent = serializers.BooleanField(
-        required=False, default=False, allow_null=True, error_messages={"invalid": "Booléen attendu (true ou false)."}
-    )
+    consent = serializers.BooleanField(required=False, default=False, allow_null=True, error_messages=BOOLEAN_ERRORS)
     extra = serializers.DictField(required=False, default=dict, allow_null=True)
 
     validate_phone = _normalizer(normalize_phone)
@@ -70,10 +70,14 @@ class LeadBodySerializer(serializers.Serializer):
 
 
 class ProviderLeadSerializer(LeadBodySerializer):
-    product = serializers.CharField(max_length=20, help_text="Code produit, ex. PV, PAC, ITE.")
+    product = serializers.CharField(
+        max_length=20, help_text="Code produit, ex. PV, PAC, ITE.", error_messages=TEXT_ERRORS
+    )
     # Consent proof (§16): the page where consent was given and the version of its text.
     consent_page_url = serializers.URLField(required=False, allow_blank=True, max_length=500, default="")
-    consent_text_version = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
+    consent_text_version = serializers.CharField(
+        required=False, allow_blank=True, max_length=50, default="", error_messages=TEXT_ERRORS
+    )
 
     def validate_product(self, value):
         product = product_for_intake(code=value.strip())

@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads.api import LeadBodySerializer, LeadResultSerializer, client_ip, lead_result
+from leads.api import BOOLEAN_ERRORS, TEXT_ERRORS, LeadBodySerializer, LeadResultSerializer, client_ip, lead_result
 from leads.models import LeadForm
 from leads.selectors import form_stats
 from leads.services import LeadError, LeadInput, product_extra_validate
@@ -82,11 +82,21 @@ ORIGIN_REFUSED = {"detail": "Origine non autorisée pour ce formulaire."}
 # --- Public: submit ----------------------------------------------------------------------
 class FormSubmitSerializer(LeadBodySerializer):
     visitor_id = serializers.RegexField(r"^[A-Za-z0-9_-]{0,64}$", required=False, allow_blank=True, default="")
-    variant = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
-    consent_page_url = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
-    consent_text_version = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
+    variant = serializers.CharField(
+        required=False, allow_blank=True, max_length=50, default="", error_messages=TEXT_ERRORS
+    )
+    consent_page_url = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, default="", error_messages=TEXT_ERRORS
+    )
+    consent_text_version = serializers.CharField(
+        required=False, allow_blank=True, max_length=50, default="", error_messages=TEXT_ERRORS
+    )
     website = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Piège à robots : doit rester vide."
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Piège à robots : doit rester vide.",
+        error_messages=TEXT_ERRORS,
     )
 
 
@@ -295,16 +305,22 @@ class FormStatsView(APIView):
 
 class FormDetailSerializer(serializers.Serializer):
     code = serializers.CharField(read_only=True)
-    name = serializers.CharField(max_length=120, required=False)
+    name = serializers.CharField(max_length=120, required=False, error_messages=TEXT_ERRORS)
     entity = serializers.CharField(read_only=True)
     product = serializers.CharField(source="product.code", read_only=True)
     target_crm = serializers.CharField(read_only=True)
-    allowed_origins = serializers.ListField(child=serializers.CharField(), required=False)
+    allowed_origins = serializers.ListField(child=serializers.CharField(error_messages=TEXT_ERRORS), required=False)
     variants = serializers.ListField(child=serializers.DictField(), required=False)
-    consent_text_version = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    active = serializers.BooleanField(required=False)
+    consent_text_version = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, error_messages=TEXT_ERRORS
+    )
+    active = serializers.BooleanField(required=False, error_messages=BOOLEAN_ERRORS)
     crm_api_key = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text="Une seule fois : ensuite seule la rotation."
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        help_text="Une seule fois : ensuite seule la rotation.",
+        error_messages=TEXT_ERRORS,
     )
     crm_api_key_set = serializers.SerializerMethodField()
     crm_api_key_hint = serializers.CharField(read_only=True)

@@ -84,6 +84,14 @@ def test_null_optional_fields_are_accepted_as_empty(api_client, form):
     assert (lead.source, lead.consent, lead.first_name, lead.email, lead.extra) == ("pv-sud", False, "", "", {})
 
 
+@pytest.mark.parametrize("field", ["variant", "consent_page_url", "consent_text_version", "website"])
+def test_a_list_where_text_is_expected_is_400_in_french(api_client, form, field):
+    response = post(api_client, SUBMIT, {**BODY, field: ["x"]})
+    assert response.status_code == 400
+    assert response.json() == {field: ["Texte attendu."]}
+    assert not Lead.objects.exists()
+
+
 def test_extra_is_validated_against_the_product_fields(api_client, form, product):
     ProductFieldFactory(product=product, name="surface", type="integer", required=True)
     response = post(api_client, SUBMIT, {**BODY, "extra": {"surface": "beaucoup"}})

@@ -112,6 +112,22 @@ def test_the_api_sets_a_missing_key_once(api_client, product, zr7_staff):
     assert stored_key(form) == "api-key-1"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", ["x"], "Texte attendu."),
+        ("consent_text_version", {"v": 2}, "Texte attendu."),
+        ("crm_api_key", ["k"], "Texte attendu."),
+        ("active", "peut-être", "Booléen attendu (true ou false)."),
+    ],
+)
+def test_the_api_refuses_wrong_types_in_french(api_client, form, zr7_staff, field, value, message):
+    api_client.force_login(zr7_staff)
+    response = api_client.patch(f"/api/v1/forms/{form.code}/", {field: value}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {field: [message]}
+
+
 def test_a_viewer_cannot_change_a_form_through_the_api(api_client, form, zr7_viewer):
     api_client.force_login(zr7_viewer)
     assert api_client.patch(f"/api/v1/forms/{form.code}/", {"name": "x"}, format="json").status_code == 403

@@ -282,6 +282,8 @@ def test_missing_required_fields_are_listed_in_french(api_client, zr7_provider, 
         ("source", ["a"], "Texte attendu."),
         ("external_id", "x" * 101, "au plus 100"),
         ("product", "XYZ", "Produit inconnu ou inactif"),
+        ("product", ["PV"], "Texte attendu."),
+        ("consent_text_version", {"v": 1}, "Texte attendu."),
     ],
 )
 def test_a_wrong_value_or_type_is_400_with_a_french_message_and_nothing_stored(
