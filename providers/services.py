@@ -7,6 +7,7 @@ from providers.models import Provider, ProviderAPIKey
 from rdz.core.entities import Entity
 from rdz.core.fastsql import HotRead, ModelReader, hot_reads
 from rdz.core.services import audit_log
+from rdz.core.text import text_forbidden_char
 
 
 class ProviderError(Exception):
@@ -15,8 +16,8 @@ class ProviderError(Exception):
 
 def provider_authenticate(*, key: str) -> Provider | None:
     """The provider owning `key`, or None. Prefix lookup then constant-time hash compare."""
-    if not key or len(key) > 200 or "." not in key:
-        return None
+    if not key or len(key) > 200 or "." not in key or text_forbidden_char(key):
+        return None  # no key has these; a NUL would not even reach the lookup on PostgreSQL
     prefix = key.partition(".")[0]
     # One plain SQL statement (every provider call authenticates): the newest live key
     # with this prefix and its provider, converted as the ORM would (rdz.core.fastsql).
