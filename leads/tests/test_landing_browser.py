@@ -137,3 +137,25 @@ def test_a_landing_page_tracks_submits_and_shows_errors_in_french(
     assert Lead.objects.count() == 1
     assert TrackingEvent.objects.count() == events_before
     context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_malformed_utm_source_never_blocks_the_submission(live_server, static_origin, tmp_path, browser, product):
+    # « %E9 » is how Latin-1 pages and some ad platforms write « é »; « 50% » a bare percent.
+    # decodeURIComponent throws on both: the submit handler stopped there, with the button
+    # left disabled, and the visitor could not send the form at all.
+    allowed = static_origin()
+    form = LeadFormFactory(code="pv-utm", entity="ZR7", product=product, allowed_origins=[allowed])
+    (tmp_path / "landing.html").write_text(PAGE.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js"))
+
+    page = browser.new_page()
+    page.goto(f"{allowed}/landing.html?utm_source=t%E9l%E9-50%")
+    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
+    page.fill("input[name=phone]", "06 12 34 56 78")
+    page.fill("input[name=departement]", "13")
+    page.check("input[name=consent]")
+    page.click("button[type=submit]")
+    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
+    lead = wait_for(lambda: Lead.objects.first())
+    assert lead.source == "t%E9l%E9-50%"
+    page.close()

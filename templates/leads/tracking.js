@@ -76,8 +76,12 @@
   }
 
   function utmSource() {
-    var m = window.location.search.match(/[?&]utm_source=([^&]*)/);
-    return m ? decodeURIComponent(m[1].replace(/\+/g, " ")).slice(0, 100) : "";
+    var m = window.location.search.match(/[?&]utm_source=([^&]*)/), raw;
+    if (!m) { return ""; }
+    raw = m[1].replace(/\+/g, " ");
+    // A malformed escape (« %E9 » from a Latin-1 link, a bare « 50% ») must not stop the submission.
+    try { raw = decodeURIComponent(raw); } catch (e) { /* kept as written */ }
+    return raw.slice(0, 100);
   }
 
   function collect(form) {
