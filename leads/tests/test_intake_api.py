@@ -332,6 +332,8 @@ def test_each_key_is_throttled_on_its_own_with_429(api_client, zr7_provider, mdl
     assert codes == [201, 201, 201, 429]
     throttled = post(api_client, zr7_provider.api_key)
     assert "Retry-After" in throttled.headers
+    wait = int(throttled.headers["Retry-After"])
+    assert throttled.json() == {"detail": f"Trop de requêtes : réessayez dans {wait} seconde{'s' if wait > 1 else ''}."}
     assert post(api_client, mdl_provider.api_key).status_code == 201
     assert Lead.objects.count() == 4
 

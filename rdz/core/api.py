@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import ParseError, Throttled, UnsupportedMediaType, ValidationError
 from rest_framework.fields import SkipField, get_error_detail
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -32,7 +32,18 @@ def exception_handler(exc, context):
             {"non_field_errors": ["Type de contenu non supporté : envoyez du JSON (application/json)."]},
             status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if isinstance(exc, Throttled) and response is not None:
+        # DRF's French catalogue lacks the "Expected available in N seconds." half.
+        response.data = {"detail": throttled_message(exc.wait)}
+    return response
+
+
+def throttled_message(wait: float | None) -> str:
+    if wait is None:
+        return "Trop de requêtes : réessayez plus tard."
+    seconds = max(1, math.ceil(wait))
+    return f"Trop de requêtes : réessayez dans {seconds} seconde{'s' if seconds > 1 else ''}."
 
 
 class SizeLimitedJSONParser(JSONParser):
