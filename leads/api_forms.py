@@ -179,7 +179,9 @@ def _track_body(data) -> tuple[dict, dict]:
         errors["event"] = ["« visit » ou « start » attendu."]
     if not isinstance(visitor, str) or not TRACK_VISITOR_RE.match(visitor):
         errors["visitor_id"] = ["Identifiant de visiteur invalide."]
-    if not isinstance(variant, str) or len(variant) > 50:
+    if not isinstance(variant, str):
+        errors["variant"] = ["Texte attendu."]
+    elif len(variant) > 50:
         errors["variant"] = ["50 caractères au maximum."]
     return {"form": form, "event": event, "visitor_id": visitor, "variant": variant}, errors
 

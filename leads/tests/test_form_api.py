@@ -216,6 +216,9 @@ def test_track_refuses_bad_input_and_foreign_origins(api_client, form):
     assert (
         post(api_client, TRACK, {"form": "pv-sud\n", "event": "visit", "visitor_id": "visitor-1234"}).status_code == 400
     )
+    visit = {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234"}
+    assert post(api_client, TRACK, {**visit, "variant": 2}).json() == {"variant": ["Texte attendu."]}
+    assert post(api_client, TRACK, {**visit, "variant": "B" * 51}).json() == {"variant": ["50 caractères au maximum."]}
     mismatch = post(
         api_client, "/api/v1/track/?form=other", {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234"}
     )
