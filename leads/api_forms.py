@@ -81,7 +81,13 @@ ORIGIN_REFUSED = {"detail": "Origine non autorisée pour ce formulaire."}
 
 # --- Public: submit ----------------------------------------------------------------------
 class FormSubmitSerializer(LeadBodySerializer):
-    visitor_id = serializers.RegexField(r"^[A-Za-z0-9_-]{0,64}$", required=False, allow_blank=True, default="")
+    visitor_id = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{0,64}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid": "Identifiant de visiteur invalide."},
+    )
     variant = serializers.CharField(
         required=False, allow_blank=True, max_length=50, default="", error_messages=TEXT_ERRORS
     )

@@ -84,6 +84,14 @@ def test_null_optional_fields_are_accepted_as_empty(api_client, form):
     assert (lead.source, lead.consent, lead.first_name, lead.email, lead.extra) == ("pv-sud", False, "", "", {})
 
 
+@pytest.mark.parametrize("visitor_id", ["un visiteur", ["visitor-000001"], "v" * 65])
+def test_a_malformed_visitor_id_is_400_with_the_tracking_message(api_client, form, visitor_id):
+    response = post(api_client, SUBMIT, {**BODY, "visitor_id": visitor_id})
+    assert response.status_code == 400
+    assert response.json() == {"visitor_id": ["Identifiant de visiteur invalide."]}
+    assert not Lead.objects.exists()
+
+
 @pytest.mark.parametrize("field", ["variant", "consent_page_url", "consent_text_version", "website"])
 def test_a_list_where_text_is_expected_is_400_in_french(api_client, form, field):
     response = post(api_client, SUBMIT, {**BODY, field: ["x"]})
