@@ -1,5 +1,6 @@
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Value
 from django.http import FileResponse, Http404
@@ -27,6 +28,7 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_set_active
+from leads.normalization import normalize_departement
 from leads.services import routing_explanation_visible
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from rdz.core.scoping import can_change, scope_queryset, user_entities
@@ -65,8 +67,39 @@ class ClientAdmin(EntityScopedAdmin):
         )
 
 
+class CommandeAdminForm(forms.ModelForm):
+    class Meta:
+        model = Commande
+        # The admin shows every field, as without this form, which only adds the check below.
+        fields = "__all__"  # noqa: DJ007
+
+    def clean_departements(self):
+        # Routing compares the lead's normalized code with these strings: "2a", "1" or 13
+        # typed here would never match a lead, and a value of another shape is read
+        # differently by PostgreSQL and SQLite.
+        value = self.cleaned_data["departements"]
+        if not isinstance(value, list) or not value:
+            raise forms.ValidationError('Une liste de départements est attendue, ex. ["13", "2A"], ou ["*"] pour tous.')
+        codes: list[str] = []
+        errors: list[str] = []
+        for item in value:
+            if item == "*":
+                continue
+            try:
+                code = normalize_departement(item)
+            except ValueError as exc:
+                errors.append(str(exc))
+                continue
+            if code not in codes:
+                codes.append(code)
+        if errors:
+            raise forms.ValidationError(errors)
+        return ["*"] if "*" in value else codes
+
+
 @admin.register(Commande)
 class CommandeAdmin(EntityScopedAdmin):
+    form = CommandeAdminForm
     list_display = (
         "__str__",
         "entity",

@@ -1,0 +1,71 @@
+"""Commandes typed in the admin: what staff enter is what routing can match (§5, §7)."""
+
+import pytest
+from django.urls import reverse
+
+from commandes.models import Attribution, Commande
+from leads.services import LeadInput, lead_create
+from tests.factories import ClientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def commande_post(client, *, client_pk: int, product_pk: int, departements: str):
+    return client.post(
+        reverse("admin:commandes_commande_add"),
+        {
+            "client": client_pk,
+            "product": product_pk,
+            "departements": departements,
+            "weekly_quota": 5,
+            "active": "on",
+            "priority": 0,
+            "created_at_0": "24/11/2026",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+
+def test_departements_typed_loosely_are_stored_as_the_codes_leads_carry(client, superuser, product, zr7_provider):
+    buyer = ClientFactory(entity="ZR7")
+    client.force_login(superuser)
+
+    response = commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements='["2a", "1", 13, "13"]')
+
+    assert response.status_code == 302
+    commande = Commande.objects.get(client=buyer)
+    assert commande.departements == ["2A", "01", "13"]
+    assert client.get(reverse("admin:commandes_commande_changelist")).status_code == 200
+    lead, _ = lead_create(
+        data=LeadInput(phone="+33612345678", product=product, departement="2A"), provider=zr7_provider
+    )
+    assert Attribution.objects.get(lead=lead).commande == commande
+
+
+@pytest.mark.parametrize(
+    ("departements", "message"),
+    [
+        ('["13", "2C"]', "« 2C » n&#x27;est pas un code de département valide"),
+        ('"13"', "Une liste de départements est attendue"),
+        ('{"13": true}', "Une liste de départements est attendue"),
+        ('["13", null]', "Département invalide."),
+    ],
+)
+def test_departements_that_no_lead_could_match_are_refused_in_french(client, superuser, product, departements, message):
+    buyer = ClientFactory(entity="ZR7")
+    client.force_login(superuser)
+
+    response = commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements=departements)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Commande.objects.exists()
+
+
+def test_a_star_among_codes_means_every_departement(client, superuser, product):
+    buyer = ClientFactory(entity="ZR7")
+    client.force_login(superuser)
+
+    commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements='["13", "*"]')
+
+    assert Commande.objects.get(client=buyer).departements == ["*"]
