@@ -119,6 +119,12 @@ class CommandeAdmin(EntityScopedAdmin):
     list_select_related = ("client", "product")
     actions = ["activate", "deactivate"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Its attributions carry the client (and its entity) they were made for, and its fill
+        # counts them: moved to another client, the commande would start the week with that
+        # other client's leads, or hand one entity's history to the other.
+        return ("client",) if obj else ()
+
     def get_queryset(self, request):
         monday = week_start(paris_today())
         this_week = Q(attributions__week_start=monday, attributions__counts_for_quota=True)

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from commandes.models import Attribution, Commande
 from leads.services import LeadInput, lead_create
-from tests.factories import ClientFactory
+from tests.factories import AttributionFactory, ClientFactory, CommandeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +69,33 @@ def test_a_star_among_codes_means_every_departement(client, superuser, product):
     commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements='["13", "*"]')
 
     assert Commande.objects.get(client=buyer).departements == ["*"]
+
+
+@pytest.mark.parametrize("other_entity", ["ZR7", "MDL"])
+def test_a_commandes_client_is_fixed_once_created(client, superuser, product, other_entity):
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=2)
+    AttributionFactory(commande=commande, lead__product=product)
+    other = ClientFactory(entity=other_entity)
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:commandes_commande_change", args=[commande.pk]),
+        {
+            "client": other.pk,
+            "product": product.pk,
+            "departements": '["*"]',
+            "weekly_quota": 3,
+            "active": "on",
+            "priority": 0,
+            "created_at_0": "24/11/2026",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+    assert response.status_code == 302
+    commande.refresh_from_db()
+    assert (commande.weekly_quota, commande.client_id, commande.entity) == (
+        3,
+        commande.attributions.get().client_id,
+        "ZR7",
+    )
