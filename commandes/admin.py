@@ -96,6 +96,14 @@ class CommandeAdminForm(forms.ModelForm):
             raise forms.ValidationError(errors)
         return ["*"] if "*" in value else codes
 
+    def clean(self):
+        cleaned = super().clean()
+        starts_on, ends_on = cleaned.get("starts_on"), cleaned.get("ends_on")
+        if starts_on and ends_on and ends_on < starts_on:
+            # Said on the field, instead of the database constraint's name.
+            self.add_error("ends_on", f"La fin doit tomber le {starts_on:%d/%m/%Y} (début) ou après.")
+        return cleaned
+
 
 @admin.register(Commande)
 class CommandeAdmin(EntityScopedAdmin):

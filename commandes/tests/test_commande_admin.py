@@ -99,3 +99,28 @@ def test_a_commandes_client_is_fixed_once_created(client, superuser, product, ot
         commande.attributions.get().client_id,
         "ZR7",
     )
+
+
+def test_an_end_before_the_start_is_refused_on_the_end_field_in_plain_french(client, superuser, product):
+    buyer = ClientFactory(entity="ZR7")
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:commandes_commande_add"),
+        {
+            "client": buyer.pk,
+            "product": product.pk,
+            "departements": '["*"]',
+            "weekly_quota": 5,
+            "priority": 0,
+            "starts_on": "20/11/2026",
+            "ends_on": "10/11/2026",
+            "created_at_0": "24/11/2026",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors == {"ends_on": ["La fin doit tomber le 20/11/2026 (début) ou après."]}
+    assert not Commande.objects.exists()
