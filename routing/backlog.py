@@ -18,6 +18,7 @@ from commandes.models import Attribution, AttributionStatus, Commande
 from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry
 from leads.services import lead_event_add, lead_status_set
 from rdz.core.services import settings_get
+from rdz.core.timeutils import paris_today
 from routing.services import lead_route
 
 logger = logging.getLogger(__name__)
@@ -66,15 +67,18 @@ class RecycleReport:
 def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) -> RecycleReport:
     """Offer backlog leads to OPEN commandes accepting the backlog (§10), newest first.
 
-    Only leads whose product has at least one active commande accepting the backlog are
-    examined. Each lead is routed in its own transaction: a failure never undoes others.
+    Only leads that an active commande accepting the backlog could take (its product and
+    departements, its entity unless the lead may cross) are examined, so that `limit` is
+    spent on them and not on the newest leads of departements nobody buys, which would
+    keep the older ones out of every run. Each lead is routed in its own transaction: a
+    failure never undoes others.
     """
     now = now or timezone.now()
     report = RecycleReport()
-    products = Commande.objects.filter(active=True, accepts_backlog=True, client__active=True).values("product_id")
-    candidates = (
-        backlog_leads(now=now).filter(product_id__in=products).order_by("-created_at").values_list("pk", flat=True)
-    )
+    reachable = _backlog_reachable(now=now)
+    if reachable is None:
+        return report
+    candidates = backlog_leads(now=now).filter(reachable).order_by("-created_at").values_list("pk", flat=True)
     for lead_id in list(candidates[:limit]):
         report.examined += 1
         attribution_id = _recycle_one(lead_id=lead_id, now=now)
@@ -82,6 +86,34 @@ def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) 
             report.recycled += 1
             report.attributions.append(attribution_id)
     return report
+
+
+def _backlog_reachable(*, now: datetime.datetime) -> Q | None:
+    """Leads that an active commande accepting the backlog, within its dates, covers; None
+    when there is no such commande. One condition per product and entity, not per commande
+    (SQLite nests each OR)."""
+    covered: dict[tuple[int, str], set[str]] = {}
+    today = paris_today(now)
+    takers = Commande.objects.filter(
+        Q(starts_on__isnull=True) | Q(starts_on__lte=today),
+        Q(ends_on__isnull=True) | Q(ends_on__gte=today),
+        active=True,
+        accepts_backlog=True,
+        client__active=True,
+    )
+    for product_id, entity, departements in takers.values_list("product_id", "entity", "departements"):
+        codes = covered.setdefault((product_id, entity), set())
+        if isinstance(departements, list):
+            codes.update(str(code) for code in departements)
+        else:  # a value of another shape (typed before the admin checked it): routing decides
+            codes.add("*")
+    reachable = None
+    for (product_id, entity), codes in sorted(covered.items()):
+        condition = Q(product_id=product_id) & (Q(entity=entity) | Q(entity_locked=False))
+        if "*" not in codes:
+            condition &= Q(departement__in=sorted(codes))
+        reachable = condition if reachable is None else reachable | condition
+    return reachable
 
 
 @transaction.atomic

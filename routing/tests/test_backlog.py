@@ -145,3 +145,24 @@ def test_a_lead_recycled_and_delivered_by_a_concurrent_run_is_not_recycled_again
     assert list(lead.attributions.values_list("status", flat=True)) == ["delivered"]
     lead.refresh_from_db()
     assert lead.status == "delivered"
+
+
+def test_the_limit_is_spent_on_leads_a_commande_could_take_not_on_the_newest(product):
+    """A large backlog of departements nobody buys must not hide, run after run, the older
+    leads of a departement a commande now takes."""
+    taker = CommandeFactory(client__entity="ZR7", product=product, accepts_backlog=True, departements=["29"])
+    now = timezone.now()
+    older = LeadFactory(
+        product=product, status="no_order", departement="29", created_at=now - datetime.timedelta(days=3)
+    )
+    for _ in range(3):
+        LeadFactory(product=product, status="no_order", departement="13")  # newer, not covered
+    # Covered departement, but locked to the other entity: it cannot go there either.
+    LeadFactory(product=product, status="no_order", departement="29", entity="MDL", entity_locked=True)
+    # Covered by a commande that has ended.
+    CommandeFactory(product=product, accepts_backlog=True, departements=["13"], ends_on=datetime.date(2020, 1, 1))
+
+    report = backlog_recycle(limit=2)
+
+    assert (report.examined, report.recycled) == (1, 1)
+    assert Attribution.objects.get(lead=older).commande == taker
