@@ -166,3 +166,16 @@ def test_the_limit_is_spent_on_leads_a_commande_could_take_not_on_the_newest(pro
 
     assert (report.examined, report.recycled) == (1, 1)
     assert Attribution.objects.get(lead=older).commande == taker
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_the_command_refuses_a_limit_below_one_in_french(product, limit):
+    from django.core.management import CommandError
+
+    LeadFactory(product=product, status="no_order")
+    CommandeFactory(product=product, accepts_backlog=True)
+
+    with pytest.raises(CommandError, match="au moins 1"):
+        call_command("backlog_recycle", "--limit", limit)
+
+    assert not Attribution.objects.exists()

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from routing.backlog import backlog_recycle
 
@@ -13,5 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=5000, help="Nombre maximal de leads examinés")
 
     def handle(self, *args, limit, **options):
+        if limit < 1:
+            raise CommandError(f"--limit {limit} : un nombre de leads d'au moins 1 est attendu.")
         report = backlog_recycle(limit=limit)
         self.stdout.write(report.summary())
