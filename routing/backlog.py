@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def backlog_leads(*, now: datetime.datetime | None = None, age_days: int | None = None) -> QuerySet:
-    """Leads in the Lead Backlog (§10), opposed numbers excluded (§16)."""
+    """Leads in the Lead Backlog (§10), opposed numbers and anonymized leads excluded (§16):
+    an anonymized lead has lost its phone, so the opposition list no longer matches it, and
+    there is nobody left to sell."""
     now = now or timezone.now()
     if age_days is None:
         age_days = settings_get().backlog_age_days
@@ -43,6 +45,7 @@ def backlog_leads(*, now: datetime.datetime | None = None, age_days: int | None 
             Q(status__in=[LeadStatus.NO_ORDER, LeadStatus.REJECTED])
             | Q(status=LeadStatus.DELIVERED, last_delivered_at__lt=cutoff)
         )
+        .filter(anonymized_at__isnull=True)
         .exclude(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone"))))
     )
 

@@ -179,3 +179,27 @@ def test_the_command_refuses_a_limit_below_one_in_french(product, limit):
         call_command("backlog_recycle", "--limit", limit)
 
     assert not Attribution.objects.exists()
+
+
+@pytest.mark.parametrize("how", ["erasure", "retention"])
+def test_an_anonymized_lead_leaves_the_backlog_and_is_never_sold_again(product, how):
+    """Its phone is emptied, so the opposition list no longer matches it: an erased person's
+    lead, or one past the retention period, would go out as an empty row to a client."""
+    from leads.services_rgpd import lead_retention_anonymize, rgpd_erase
+
+    CommandeFactory(product=product, accepts_backlog=True)
+    now = timezone.now()
+    lead = LeadFactory(
+        product=product, status="rejected", phone="+33611112222", created_at=now - datetime.timedelta(days=4 * 366)
+    )
+    kept = LeadFactory(product=product, status="no_order")
+    if how == "erasure":
+        rgpd_erase(phone="+33611112222")
+    else:
+        lead_retention_anonymize(now=now)
+
+    assert list(backlog_leads().values_list("pk", flat=True)) == [kept.pk]
+    report = backlog_recycle()
+
+    assert report.recycled == 1
+    assert not lead.attributions.exists()
