@@ -75,13 +75,19 @@
     post("/api/v1/track/?form=" + encodeURIComponent(CFG.code), body, true).catch(function () { /* best effort */ });
   }
 
+  // At most n characters, never half of an emoji (a lone surrogate is refused by the server).
+  function cut(text, n) {
+    text = text.slice(0, n);
+    return /[\uD800-\uDBFF]$/.test(text) ? text.slice(0, -1) : text;
+  }
+
   function utmSource() {
     var m = window.location.search.match(/[?&]utm_source=([^&]*)/), raw;
     if (!m) { return ""; }
     raw = m[1].replace(/\+/g, " ");
     // A malformed escape (« %E9 » from a Latin-1 link, a bare « 50% ») must not stop the submission.
     try { raw = decodeURIComponent(raw); } catch (e) { /* kept as written */ }
-    return raw.slice(0, 100);
+    return cut(raw, 100);
   }
 
   function collect(form) {
@@ -90,7 +96,7 @@
       visitor_id: visitor,
       variant: variant,
       consent: false,
-      consent_page_url: window.location.href.slice(0, 500),
+      consent_page_url: cut(window.location.href, 500),
       consent_text_version: form.getAttribute("data-rdz-consent-version") || ""
     };
     var source = utmSource();
