@@ -85,7 +85,12 @@ _COVERS = {
     "sqlite": "EXISTS(SELECT 1 FROM json_each(c.departements) d WHERE d.value IN (%s, '*'))",
 }
 
-_RECHECK = f"SELECT {_FILL_AND_DUPLICATE} FROM commandes_commande c WHERE c.id = %s"  # noqa: S608
+# Under the lock, the commande and its client as they are now: staff may have lowered the
+# quota or closed the commande since the candidates were read.
+_RECHECK = f"""
+SELECT {_FILL_AND_DUPLICATE}, c.weekly_quota, c.daily_cap, c.active, c.starts_on, c.ends_on, cl.active
+FROM commandes_commande c JOIN commandes_client cl ON cl.id = c.client_id WHERE c.id = %s
+"""  # noqa: S608
 _LOCK_CLIENT = "SELECT id FROM commandes_client WHERE id = %s FOR UPDATE"
 
 
@@ -161,11 +166,46 @@ def _candidates_build(rows) -> list[Candidate]:
     return candidates
 
 
+@dataclass(frozen=True)
+class Recheck:
+    """What the re-check under the client lock reads: fill, §6 flag, and the commande's
+    settings as they are now (read like a `Commande` by `commande_closed_reason` /
+    `commande_quota_reason`)."""
+
+    fill: Fill
+    duplicate: bool
+    weekly_quota: int
+    daily_cap: int | None
+    active: bool
+    starts_on: datetime.date | None
+    ends_on: datetime.date | None
+    client: "ClientState"
+
+    @classmethod
+    def from_row(cls, row) -> "Recheck":
+        week, day, duplicate, quota, cap, active, starts_on, ends_on, client_active = row
+        return cls(
+            Fill(int(week), int(day)),
+            bool(duplicate),
+            int(quota),
+            None if cap is None else int(cap),
+            bool(active),
+            _date(starts_on),
+            _date(ends_on),
+            ClientState(bool(client_active)),
+        )
+
+
+@dataclass(frozen=True)
+class ClientState:
+    active: bool
+
+
 def routing_lock_and_recheck(
     *, savepoint: str, client_id: int, commande_id: int, phone: str, product_id: int, now: datetime.datetime
-) -> tuple[Fill, bool]:
-    """Open `savepoint`, lock the client's row, then read the commande's fill and §6 flag
-    again: one round trip on PostgreSQL.
+) -> Recheck:
+    """Open `savepoint`, lock the client's row, then read the commande's fill, §6 flag and
+    settings again: one round trip on PostgreSQL.
 
     The row lock (`SELECT … FOR UPDATE`) serializes attributions to one client. The re-check
     is a statement of its own, after the lock, so it sees what the previous holder of the
@@ -183,8 +223,7 @@ def routing_lock_and_recheck(
             cursor.execute(f"SAVEPOINT {name}")
             cursor.execute(_LOCK_CLIENT, [client_id])
             cursor.execute(_RECHECK, params)
-        week, day, duplicate = cursor.fetchone()  # the re-check's row
-        return Fill(int(week), int(day)), bool(duplicate)
+        return Recheck.from_row(cursor.fetchone())  # the re-check's row
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"SAVEPOINT {name}; {_LOCK_CLIENT}; {_RECHECK}", [client_id, *params])
@@ -193,5 +232,5 @@ def routing_lock_and_recheck(
         else:
             cursor.execute(f"SAVEPOINT {name}")
             cursor.execute(_RECHECK, params)
-        week, day, duplicate = cursor.fetchone()
-    return Fill(int(week), int(day)), bool(duplicate)
+        row = cursor.fetchone()
+    return Recheck.from_row(row)

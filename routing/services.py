@@ -183,7 +183,7 @@ def _try_attribute(
     verdicts), so it is stored by the INSERT itself. On success the savepoint is left to
     the COMMIT (no RELEASE round trip): nothing rolls back to it any more.
     """
-    fill, duplicate = routing_lock_and_recheck(
+    current = routing_lock_and_recheck(
         savepoint=LOCK_SAVEPOINT,
         client_id=commande.client_id,
         commande_id=commande.pk,
@@ -192,10 +192,13 @@ def _try_attribute(
         now=now,
     )
     refused: Verdict | None = None
-    reason = commande_quota_reason(commande, fill)
-    if reason:
-        refused = _verdict(commande, fill.week / commande.weekly_quota, "full", reason)
-    elif duplicate:
+    # The commande as it is under the lock: staff may have closed it or lowered its quota
+    # since the candidates were read.
+    if reason := commande_closed_reason(current, today=paris_now(now).date()):
+        refused = _verdict(commande, ratio, "closed", reason)
+    elif reason := commande_quota_reason(current, current.fill):
+        refused = _verdict(commande, current.fill.week / current.weekly_quota, "full", reason)
+    elif current.duplicate:
         refused = _verdict(commande, ratio, "duplicate", "doublon 30 jours")
     if refused is not None:
         # Rolling back to the savepoint releases the client's row lock: a transaction

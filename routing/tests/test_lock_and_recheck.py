@@ -23,8 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PREPARED = pytest.mark.parametrize("prepared", [True, False], ids=["pipelined", "one-query"])
 
 
-def lock_and_recheck(commande, phone: str, now=None):
-    return routing_lock_and_recheck(
+def lock_and_recheck(commande, phone: str, now=None) -> tuple[Fill, bool]:
+    recheck = routing_lock_and_recheck(
         savepoint=LOCK_SAVEPOINT,
         client_id=commande.client_id,
         commande_id=commande.pk,
@@ -32,6 +32,7 @@ def lock_and_recheck(commande, phone: str, now=None):
         product_id=commande.product_id,
         now=now or timezone.now(),
     )
+    return recheck.fill, recheck.duplicate
 
 
 def in_other_transaction(work) -> threading.Thread:

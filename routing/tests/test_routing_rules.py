@@ -377,6 +377,66 @@ def test_a_race_lost_under_the_lock_stores_the_lead_with_the_true_outcome(zr7_pr
     assert not lead.events.filter(kind="routed").exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "verdict", "reason"),
+    [
+        ({"weekly_quota": 1}, "full", "quota hebdomadaire atteint (1/1)"),
+        ({"daily_cap": 1}, "full", "plafond journalier atteint (1/1)"),
+        ({"active": False}, "closed", "commande inactive"),
+        ({"ends_on": datetime.date(2026, 1, 13)}, "closed", "terminée"),
+    ],
+)
+def test_a_commande_closed_or_lowered_by_staff_while_the_intake_routes_is_read_again_under_the_lock(
+    zr7_provider, product, monkeypatch, change, verdict, reason
+):
+    """The candidates were read before staff saved the commande: the re-check under the
+    client lock reads its settings again, so the new quota is never overrun (§16)."""
+    import routing.services
+    from commandes.models import Commande
+
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=5)
+    AttributionFactory(
+        commande=commande,
+        lead__product=product,
+        lead__phone=phone(9),
+        week_start=datetime.date(2026, 1, 12),
+        day=datetime.date(2026, 1, 14),
+    )
+    real_lock = routing.services.routing_lock_and_recheck
+
+    def lock_after_staff_saved(**kwargs):
+        Commande.objects.filter(pk=commande.pk).update(**change)
+        return real_lock(**kwargs)
+
+    monkeypatch.setattr(routing.services, "routing_lock_and_recheck", lock_after_staff_saved)
+    lead = intake(zr7_provider, product=product)
+
+    assert lead.status == "no_order"
+    assert Attribution.objects.filter(commande=commande).count() == 1
+    decision = lead.events.get(kind="not_routed")
+    assert decision.data["commandes"][0]["verdict"] == verdict
+    assert reason in decision.message
+
+
+def test_a_client_deactivated_while_the_intake_routes_gets_nothing(zr7_provider, product, monkeypatch):
+    import routing.services
+    from commandes.models import Client
+
+    commande = CommandeFactory(client__entity="ZR7", product=product)
+    real_lock = routing.services.routing_lock_and_recheck
+
+    def lock_after_staff_saved(**kwargs):
+        Client.objects.filter(pk=commande.client_id).update(active=False)
+        return real_lock(**kwargs)
+
+    monkeypatch.setattr(routing.services, "routing_lock_and_recheck", lock_after_staff_saved)
+    lead = intake(zr7_provider, product=product)
+
+    assert lead.status == "no_order"
+    assert not Attribution.objects.filter(lead=lead).exists()
+    assert "client inactif" in lead.events.get(kind="not_routed").message
+
+
 def test_a_race_lost_on_the_first_candidate_goes_to_the_next_one(zr7_provider, product, monkeypatch):
     import routing.services
 
