@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin, SafeChangelistMixin
 from rdz.core.entities import ALL_ENTITIES
+from rdz.core.forms import settings_fields_hidden
 from rdz.core.models import (
     Alert,
     AppSettings,
@@ -86,6 +87,10 @@ class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
     # Set on the Paramètres page, which never shows them and lets only their entity's admins change them.
     exclude = ("fallback_crm_key_zr7", "fallback_crm_key_mdl")
 
+    def get_exclude(self, request, obj=None):
+        # The other entity's alert recipients are its data (§2): not even shown read-only.
+        return [*self.exclude, *settings_fields_hidden(user_entities(request.user))]
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -111,6 +116,9 @@ class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
 class SettingsAuditAdmin(ReadOnlyAdminMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = ("changed_at", "changed_by", "setting", "old_value", "new_value")
     list_filter = ("field",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(field__in=settings_fields_hidden(user_entities(request.user)))
 
     @admin.display(description="paramètre", ordering="field")
     def setting(self, obj):

@@ -19,6 +19,12 @@ ENTITY_FIELDS = {
 SECRET_FIELDS = ("fallback_crm_key_zr7", "fallback_crm_key_mdl")
 
 
+def settings_fields_hidden(entities: frozenset[str]) -> list[str]:
+    """Settings of the entities outside `entities`: an account never sees them, nor their
+    history (§2: the other company's alert recipients are its data)."""
+    return [name for name, entity in ENTITY_FIELDS.items() if entity not in entities]
+
+
 class SafeJSONField(forms.JSONField):
     """The admin's JSON field, refusing what no database column can hold (NUL, lone
     surrogates): JSON typed as "\u0000" would otherwise reach PostgreSQL as an error."""
@@ -121,8 +127,17 @@ class SettingsForm(forms.ModelForm):
         ]
         widgets = {"daily_delivery_time": forms.TimeInput(format="%H:%M", attrs={"type": "time"})}
 
-    def __init__(self, *args, editable_entities: frozenset[str] = frozenset(), read_only: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        editable_entities: frozenset[str] = frozenset(),
+        read_only: bool = False,
+        visible_entities: frozenset[str] = ALL_ENTITIES,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        for name in settings_fields_hidden(visible_entities):
+            del self.fields[name]
         self.fields["daily_delivery_time"].input_formats = ["%H:%M", "%H:%M:%S", "%Hh%M", "%Hh"]
         self.fields["daily_delivery_time"].help_text = "Format HH:MM, heure de Paris."
         for name, field in self.fields.items():
@@ -131,6 +146,8 @@ class SettingsForm(forms.ModelForm):
             if read_only or not allowed:
                 field.disabled = True
         for name in SECRET_FIELDS:
+            if name not in self.fields:
+                continue
             current = getattr(self.instance, name)
             self.fields[name].help_text = ("Une clé est enregistrée. " if current else "Aucune clé. ") + (
                 "Laisser vide pour la conserver."

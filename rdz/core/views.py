@@ -20,7 +20,7 @@ from rdz.core.accounts import (
 )
 from rdz.core.alerts import alert_dismiss
 from rdz.core.backoffice import StaffRequiredMixin, entity_choose, light_paginate, posted_object_or_404
-from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm
+from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm, settings_fields_hidden
 from rdz.core.models import Alert, AlertState, SettingsAudit
 from rdz.core.scoping import is_account_admin, user_entities
 from rdz.core.selectors import dashboard_context
@@ -100,12 +100,19 @@ class SettingsView(StaffRequiredMixin, TemplateView):
     def _form(self, data=None):
         user = self.request.user
         editable = user_entities(user) if is_account_admin(user) else frozenset()
-        return SettingsForm(data, instance=settings_get(), editable_entities=editable, read_only=not editable)
+        return SettingsForm(
+            data,
+            instance=settings_get(),
+            editable_entities=editable,
+            read_only=not editable,
+            visible_entities=user_entities(user),
+        )
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         context["form"] = form or self._form()
-        context["audits"] = SettingsAudit.objects.select_related("changed_by")[:50]
+        hidden = settings_fields_hidden(user_entities(self.request.user))
+        context["audits"] = SettingsAudit.objects.exclude(field__in=hidden).select_related("changed_by")[:50]
         return context
 
     def post(self, request):

@@ -117,3 +117,29 @@ def test_a_single_entity_admin_only_changes_the_settings_of_its_entity(client, z
     assert current.alert_recipients_mdl == []  # MDL's own setting: disabled for a ZR7 admin
     assert current.backlog_age_days == 30  # global setting: only an admin of both entities
     assert set(SettingsAudit.objects.values_list("field", flat=True)) == {"alert_recipients_zr7"}
+
+
+@pytest.mark.parametrize("account", ["zr7_staff", "zr7_admin"])
+def test_a_zr7_account_never_sees_the_mdl_alert_recipients_nor_their_history(client, request, account):
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes={"alert_recipients_mdl": ["equipe@mdl.fr"], "fallback_crm_key_mdl": "cle-mdl"})
+    settings_update(user=None, changes={"alert_recipients_zr7": ["equipe@zr7.fr"]})
+    client.force_login(request.getfixturevalue(account))
+    for url in ("/parametres/", "/admin/core/appsettings/1/change/", "/admin/core/settingsaudit/"):
+        response = client.get(url)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "equipe@mdl.fr" not in page, url
+        assert "alertes mdl" not in page.lower() and "clé crm mdl" not in page.lower(), url
+        assert "equipe@zr7.fr" in page, url
+
+
+def test_an_account_of_both_entities_sees_the_settings_of_both(client, both_admin):
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes={"alert_recipients_mdl": ["equipe@mdl.fr"]})
+    client.force_login(both_admin)
+    page = client.get("/parametres/").content.decode()
+    assert page.count("equipe@mdl.fr") == 2  # the field and its history
+    assert "Clé CRM MDL de repli" in page
