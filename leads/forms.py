@@ -63,8 +63,12 @@ class LeadFilterForm(forms.Form):
         return cleaned
 
     def filter(self, qs: QuerySet[Lead]) -> QuerySet[Lead]:
-        """Apply the valid filters to an already scoped queryset."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """Apply the filters to an already scoped queryset. A filter that is refused (its
+        field shows why) matches nothing: dropping it would list, or export, leads that the
+        other filters were meant to exclude."""
+        if not self.is_valid():
+            return qs.none()
+        data = self.cleaned_data
         if data.get("entity"):
             qs = qs.filter(entity=data["entity"])
         if data.get("status"):

@@ -23,6 +23,7 @@ from leads.services import lead_timeline_visible
 from leads.stats import daily_rows, rollup_ensure_today, rollup_group
 from providers.models import Provider
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
+from rdz.core.errors import error_response
 from rdz.core.scoping import scope_queryset, user_entities
 from rdz.core.text import csv_cell
 from rdz.core.timeutils import date_in_range, paris_now, paris_today
@@ -75,7 +76,13 @@ class LeadExportView(LeadQueryMixin, View):
     """The filtered list as CSV (`;`, UTF-8 with BOM, French headers), streamed."""
 
     def get(self, request):
-        _, qs = self.filtered_leads()
+        form, qs = self.filtered_leads()
+        if form.is_bound and not form.is_valid():
+            errors = " ".join(
+                f"{form.fields[name].label if name in form.fields else ''} : {' '.join(messages)}".lstrip(" :")
+                for name, messages in form.errors.items()
+            )
+            return error_response(request, 400, reason=f"Filtres invalides, rien n'a été exporté. {errors}")
         statuses = dict(LeadStatus.choices)
         rows = (
             qs.order_by("-created_at")

@@ -245,3 +245,22 @@ def test_an_account_of_both_entities_reads_the_whole_story(client, superuser, cr
     page = client.get(f"/admin/leads/lead/{crossed_lead.pk}/change/").content.decode()
     for name in (*MDL_NAMES, "Soleil-ZR7"):
         assert name in page
+
+
+def test_a_refused_filter_never_widens_the_list_nor_the_export(client, zr7_staff, product):
+    LeadFactory(entity="ZR7", departement="13", status="delivered", last_name="Livre")
+    LeadFactory(entity="ZR7", departement="75", status="no_order", last_name="Attente")
+    client.force_login(zr7_staff)
+    # « 20 » is no departement (Corsica is 2A / 2B): the status filter must not be dropped with it.
+    query = {"status": "delivered", "departement": "20"}
+    page = client.get("/leads/", query).content.decode()
+    assert '<span class="error">' in page
+    assert "Attente" not in page and "Livre" not in page
+    response = client.get("/leads/export.csv", query)
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "Filtres invalides, rien n&#x27;a été exporté. Département :" in text
+    assert "Attente" not in text
+    # The same filters, valid, still export.
+    response = client.get("/leads/export.csv", {"status": "delivered", "departement": "13"})
+    assert "Livre" in b"".join(response.streaming_content).decode("utf-8-sig")
