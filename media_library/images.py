@@ -91,6 +91,14 @@ def _frames(image: Image.Image, *, animated: bool) -> list[Image.Image]:
     return frames
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (PNG) scaled down to 8 bits: a plain convert() clips every value
+    above 255, which turns nearly the whole picture white."""
+    if image.mode in ("I;16", "I"):
+        return image.point(lambda value: value / 256, "L")
+    return image
+
+
 def _encode(frames: list[Image.Image], fmt: str, source_info: dict) -> bytes:
     out = io.BytesIO()
     first = frames[0]
@@ -105,9 +113,12 @@ def _encode(frames: list[Image.Image], fmt: str, source_info: dict) -> bytes:
             first = first.convert("RGB")
         first.save(out, "JPEG", quality=88, optimize=True, progressive=True, **params)
     elif fmt == "PNG":
-        if first.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        # PNG stores 16-bit greyscale as is ("I;16"): nothing to lose.
+        if first.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
             params.pop("icc_profile", None)
-            first = first.convert("RGBA")
+            first = _eight_bit(first)
+            if first.mode != "L":
+                first = first.convert("RGBA")
         if "transparency" in first.info:
             params["transparency"] = first.info["transparency"]
         first.save(out, "PNG", **params)
@@ -133,7 +144,7 @@ def _encode(frames: list[Image.Image], fmt: str, source_info: dict) -> bytes:
 
 
 def thumbnail_make(image: Image.Image) -> bytes:
-    thumb = image.copy()
+    thumb = _eight_bit(image.copy())
     if thumb.mode not in ("RGB", "RGBA"):
         thumb = thumb.convert("RGBA")
     thumb.thumbnail(THUMBNAIL_BOX)

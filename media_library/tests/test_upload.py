@@ -228,3 +228,22 @@ def test_an_animation_whose_frames_together_pass_the_pixel_cap_is_refused(zr7_st
         media_asset_upload(upload=upload("lourde.gif", animated_gif_bytes(frames=3)), entity="ZR7", user=zr7_staff)
 
     assert files_under(media_root) == []
+
+
+def test_a_16_bit_greyscale_png_keeps_its_shades_in_the_file_and_the_thumbnail(zr7_staff, media_root):
+    # A grey ramp from black to white, as scanners and photo tools export it (16 bits per pixel).
+    ramp = Image.new("I;16", (256, 4))
+    for x in range(256):
+        for y in range(4):
+            ramp.putpixel((x, y), x * 257)
+    out = io.BytesIO()
+    ramp.save(out, "PNG")
+
+    asset = media_asset_upload(upload=upload("scan.png", out.getvalue()), entity="ZR7", user=zr7_staff)
+
+    stored = stored_image(asset)
+    stored_grey = [stored.getpixel((x, 0)) // 257 for x in (0, 64, 128, 255)] if stored.mode == "I;16" else None
+    assert stored_grey == [0, 64, 128, 255]
+    thumb = Image.open(media_root / asset.thumbnail.name).convert("L")
+    shades = [thumb.getpixel((x, 0)) for x in range(0, thumb.width, thumb.width // 4)]
+    assert shades == sorted(shades) and shades[0] < 30 and 100 < shades[2] < 160  # still a ramp, not clipped to white
