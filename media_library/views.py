@@ -112,7 +112,9 @@ def media_upload(request: HttpRequest) -> HttpResponse:
 
 @csrf_protect
 def _media_upload(request: HttpRequest) -> HttpResponse:
-    form = MediaUploadForm(request.POST or None, user=request.user)
+    # Bound on every POST: one carrying only files has an empty (falsy) request.POST, and an
+    # unbound form would refuse it without saying why.
+    form = MediaUploadForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method != "POST":
         return render(
             request,
@@ -192,7 +194,7 @@ def media_detail(request: HttpRequest, pk: int) -> HttpResponse:
     asset = _asset_or_404(request, pk)
     may_change = media_can_manage(user=request.user, asset=asset)
     initial = {"title": asset.title, "alt_text": asset.alt_text, "tags": ", ".join(t.name for t in asset.tags.all())}
-    form = MediaEditForm(request.POST or None, initial=initial)
+    form = MediaEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
         if not may_change:
             raise PermissionDenied("Votre rôle (lecteur) ne permet pas de modifier la médiathèque.")

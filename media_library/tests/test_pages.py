@@ -193,6 +193,28 @@ def test_a_zr7_manager_cannot_upload_for_mdl(client, zr7_staff, media_root):
     assert files_under(media_root) == []
 
 
+def test_a_file_sent_without_its_entity_gets_a_french_field_error(client, zr7_staff, media_root):
+    client.force_login(zr7_staff)
+
+    response = client.post(reverse("media_library:upload"), {"files": upload("a.png", image_bytes("PNG"))}, **XHR)
+    page = client.post(reverse("media_library:upload"), {"files": upload("a.png", image_bytes("PNG"))})
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "Entité : Ce champ est obligatoire."
+    assert "Ce champ est obligatoire." in page.content.decode()
+    assert files_under(media_root) == []
+
+
+def test_an_edit_posted_without_fields_gets_a_french_field_error(client, zr7_staff, assets):
+    client.force_login(zr7_staff)
+
+    response = client.post(reverse("media_library:detail", args=[assets["zr7"].pk]))
+
+    assert "Ce champ est obligatoire." in response.content.decode()
+    assets["zr7"].refresh_from_db()
+    assert assets["zr7"].title == "Toiture ZR7"
+
+
 def test_the_upload_form_checks_the_csrf_token(zr7_staff, media_root):
     from django.test import Client
 
