@@ -142,7 +142,12 @@ class CommandeListView(StaffRequiredMixin, TemplateView):
     def post(self, request):
         commande = posted_object_or_404(self.scoped(Commande.objects.all()), request, "commande")
         commandes = self.scoped(Commande.objects.all()).filter(pk=commande.pk)
-        active = request.POST.get("active") == "1"
+        action = request.POST.getlist("active")
+        if action not in (["0"], ["1"]):
+            # Anything but the button's own value used to deactivate: a commande stops receiving leads.
+            messages.error(request, "Action inconnue : rien n'a été modifié.")
+            return redirect("backoffice-commandes")
+        active = action == ["1"]
         commande_set_active(commandes=commandes, active=active, actor=request.user)
         messages.success(request, "Commande activée." if active else "Commande désactivée.")
         return redirect("backoffice-commandes")

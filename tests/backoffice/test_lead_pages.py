@@ -264,3 +264,15 @@ def test_a_refused_filter_never_widens_the_list_nor_the_export(client, zr7_staff
     # The same filters, valid, still export.
     response = client.get("/leads/export.csv", {"status": "delivered", "departement": "13"})
     assert "Livre" in b"".join(response.streaming_content).decode("utf-8-sig")
+
+
+@pytest.mark.parametrize("data", [{}, {"active": ""}, {"active": "oui"}, {"active": ["1", "0"]}])
+def test_a_commande_post_without_a_clear_action_changes_nothing(client, zr7_staff, product, data):
+    commande = CommandeFactory(client__entity="ZR7", product=product, active=True)
+    client.force_login(zr7_staff)
+
+    response = client.post("/commandes/", {"commande": commande.pk, **data}, follow=True)
+
+    commande.refresh_from_db()
+    assert commande.active
+    assert "Action inconnue : rien n&#x27;a été modifié." in response.content.decode()
