@@ -60,7 +60,8 @@ class LeadListView(LeadQueryMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form, qs = self.filtered_leads()
-        qs = qs.select_related("product", "provider", "form").order_by("-created_at")
+        # -id: leads sharing a timestamp (legacy dates without a time) keep one order from page to page.
+        qs = qs.select_related("product", "provider", "form").order_by("-created_at", "-id")
         context["filter_form"] = form
         context["page"] = light_paginate(qs, self.request.GET.get("page"))
         context["export_query"] = query_without(self.request, "page")

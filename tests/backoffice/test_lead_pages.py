@@ -58,6 +58,18 @@ def test_filters_narrow_the_list_and_pages_follow(client, zr7_staff, product):
     assert '<span class="error">' in bad.content.decode()  # a French field message, not a crash
 
 
+def test_pages_of_leads_sharing_one_timestamp_neither_skip_nor_repeat_a_lead(client, zr7_staff, product):
+    # Legacy leads with a date-only creation share midnight: the order must not depend on ties.
+    midnight = datetime.datetime(2023, 4, 5, 22, 0, tzinfo=datetime.UTC)
+    leads = {str(LeadFactory(entity="ZR7", created_at=midnight, status="no_order").pk) for _ in range(75)}
+    client.force_login(zr7_staff)
+    seen = []
+    for number in (1, 2):
+        page = client.get("/leads/", {"page": number})
+        seen += [str(lead.pk) for lead in page.context["page"].object_list]
+    assert len(seen) == 75 and set(seen) == leads
+
+
 def test_the_export_streams_a_french_semicolon_csv_with_bom_of_the_filtered_list(client, zr7_staff, product):
     LeadFactory(entity="ZR7", last_name="=HYPERLINK(1)", departement="13", status="delivered")
     LeadFactory(entity="ZR7", last_name="Autre", departement="75", status="delivered")
