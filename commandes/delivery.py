@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from commandes.models import (
@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 BATCH_MAX_ATTEMPTS = 8
 BATCH_LEASE_SECONDS = 900
 CSV_CHUNK = 2000
+RESEND_GUARD = datetime.timedelta(minutes=1)
 
 
 def backoff_base(name: str, default: float) -> float:
@@ -432,6 +433,12 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
     """
     if batch.status != BatchStatus.SENT or not batch.file:
         raise CommandeError("Seul un lot déjà envoyé peut être renvoyé (pour un lot en échec, un essai est prévu).")
+    # One re-sending at a time per batch; a second one within a minute is a double click.
+    last = DeliveryBatch.objects.select_for_update().values_list("last_resent_at", flat=True).get(pk=batch.pk)
+    if last and timezone.now() - last < RESEND_GUARD:
+        raise CommandeError(
+            f"Ce lot vient d'être renvoyé (à {last.astimezone(PARIS):%H:%M:%S}) : rien n'a été renvoyé."
+        )
     client = batch.client
     batch.file.open("rb")
     try:
@@ -451,7 +458,7 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
         to=client.emails,
         attachments=[(_file_name(batch), content, "text/csv")],
     )
-    DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=batch.resent_count + 1, last_resent_at=timezone.now())
+    DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=F("resent_count") + 1, last_resent_at=timezone.now())
     left_out = f" ; {withheld} lead(s) retiré(s) (liste d'opposition ou effacement RGPD)" if withheld else ""
     audit_log(
         action="delivery_batch_resend",

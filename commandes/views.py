@@ -188,7 +188,9 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         except CommandeError as exc:
             messages.error(request, str(exc))
         except Exception as exc:  # SMTP failure: shown to staff, nothing changed
-            messages.error(request, f"Le renvoi a échoué : {exc}")
+            messages.error(
+                request, f"Le renvoi a échoué : serveur d'e-mail injoignable ou envoi refusé ({type(exc).__name__})."
+            )
         else:
             messages.success(request, f"Lot du {batch.date:%d/%m/%Y} renvoyé à {batch.client.name}.")
         return redirect("backoffice-deliveries")

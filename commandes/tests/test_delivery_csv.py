@@ -316,9 +316,27 @@ def test_a_resent_batch_leaves_out_numbers_opposed_or_erased_since_the_first_sen
 
     # Nothing left to deliver: refused, in French, and nothing sent.
     OppositionEntryFactory(phone=kept.lead.phone)
+    DeliveryBatch.objects.filter(pk=batch.pk).update(last_resent_at=None)
     with pytest.raises(CommandError, match="Aucun lead de ce lot ne peut plus être livré"):
         call_command("delivery_resend", str(batch.pk), stdout=io.StringIO())
     assert len(entity_smtp.messages) == 2
+
+
+def test_a_double_click_on_resend_sends_one_email(entity_smtp, product, zr7_staff, client):
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    client.force_login(zr7_staff)
+
+    first = client.post("/livraisons/", {"batch": batch.pk}, follow=True)
+    second = client.post("/livraisons/", {"batch": batch.pk}, follow=True)
+
+    assert "renvoyé" in first.content.decode()
+    assert "vient d&#x27;être renvoyé" in second.content.decode()
+    assert len(entity_smtp.messages) == 2  # the daily e-mail and one re-sending
+    batch.refresh_from_db()
+    assert batch.resent_count == 1
 
 
 def test_a_batch_being_sent_keeps_its_leads_from_another_days_batch_sent_meanwhile(entity_smtp, product, monkeypatch):
