@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from commandes.delivery import attributions_cancel_opposed, attributions_mark_delivered, backoff_base
 from commandes.models import (
-    INTERNAL_ADDRESS_REFUSED,
     Attribution,
     AttributionStatus,
     Client,
@@ -29,7 +28,7 @@ from commandes.rejections import rejection_link
 from commandes.services import OUTBOX_DELIVERY_POST
 from leads.models import LeadEvent
 from leads.services import lead_event_add
-from rdz.core.http import http_post_json, internal_hosts_allowed, url_internal_address
+from rdz.core.http import http_post_json, url_refused_address
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch
 from rdz.core.services import (
@@ -80,10 +79,6 @@ def idempotency_key(attribution_id: int) -> str:
     return f"rdz-attribution-{attribution_id}"
 
 
-class InternalAddressRefused(Exception):
-    """The client's URL points inside RDZ's network (DELIVERY_PRIVATE_HOSTS_ALLOWED is off)."""
-
-
 def _permanent(status_code: int | None) -> bool:
     """A 4xx other than timeout/too-early/throttled, or a redirect (not followed: the URL is
     wrong), will not get better by retrying."""
@@ -128,7 +123,9 @@ def delivery_post_process(*, item_id: int) -> str:
         until = breaker.next_probe_at or timezone.now() + datetime.timedelta(minutes=5)
         outbox_postpone(item, until=until, reason="point d'accès en pause (disjoncteur ouvert)")
         return "postponed"
-    attempt = _http_post(attribution=attribution, client=client)
+    # A URL that resolves inside RDZ's network now: not called, and no retry can change that.
+    refused = url_refused_address(client.api_url)
+    attempt = _http_post(attribution=attribution, client=client, refused_address=refused)
     if attempt.success:
         was_open = CircuitBreaker.objects.filter(name=name, state="open").exists()
         circuit_record_success(name=name, entity=client.entity)
@@ -145,7 +142,7 @@ def delivery_post_process(*, item_id: int) -> str:
         return "delivered"
     error = attempt.error or f"HTTP {attempt.status_code}"
     circuit_record_failure(name=name, entity=client.entity, error=error, probe_after_seconds=_probe_seconds())
-    if _permanent(attempt.status_code) or attempt.error.startswith(INTERNAL_ADDRESS_REFUSED):
+    if _permanent(attempt.status_code) or refused:
         item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
     delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
     # One transaction: a row marked failed while its lead still waits for HTTP would never be picked up again.
@@ -160,7 +157,7 @@ def _probe_seconds() -> int:
     return int(getattr(settings, "DELIVERY_HTTP_PROBE_SECONDS", 300))
 
 
-def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttempt:
+def _http_post(*, attribution: Attribution, client: Client, refused_address: str = "") -> HttpDeliveryAttempt:
     headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(attribution.pk)}
     if client.api_auth_value:
         headers[client.api_auth_header or "Authorization"] = client.api_auth_value
@@ -168,19 +165,16 @@ def _http_post(*, attribution: Attribution, client: Client) -> HttpDeliveryAttem
     clock = time.monotonic()
     status_code = None
     body = ""
-    error = ""
+    error = internal_address_message(refused_address) if refused_address else ""
     try:
-        if not internal_hosts_allowed() and (address := url_internal_address(client.api_url)):
-            raise InternalAddressRefused(internal_address_message(address))
-        answer = http_post_json(
-            client.api_url, payload=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
-        )
-        status_code = answer.status_code
-        body = answer.body
-        if not 200 <= status_code < 300:
-            error = answer.redirect_error or f"HTTP {status_code} : {body[:200]}"
-    except InternalAddressRefused as exc:
-        error = str(exc)
+        if not error:
+            answer = http_post_json(
+                client.api_url, payload=_http_payload(attribution), headers=headers, timeout=client.api_timeout_seconds
+            )
+            status_code = answer.status_code
+            body = answer.body
+            if not 200 <= status_code < 300:
+                error = answer.redirect_error or f"HTTP {status_code} : {body[:200]}"
     except requests.Timeout:
         error = f"délai dépassé ({client.api_timeout_seconds} s)"
     except requests.RequestException as exc:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from leads.models import Lead
 from rdz.core.entities import Entity
-from rdz.core.http import internal_hosts_allowed, url_internal_address
+from rdz.core.http import url_refused_address
 
 # What requests would refuse to send (InvalidHeader) — caught here, when staff type it.
 HEADER_NAME_VALIDATOR = RegexValidator(
@@ -65,16 +65,13 @@ class Client(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.api_url and not internal_hosts_allowed() and (address := url_internal_address(self.api_url)):
+        if address := url_refused_address(self.api_url):
             raise ValidationError({"api_url": internal_address_message(address)})
-
-
-INTERNAL_ADDRESS_REFUSED = "Adresse interne refusée"
 
 
 def internal_address_message(address: str) -> str:
     return (
-        f"{INTERNAL_ADDRESS_REFUSED} ({address}) : la livraison HTTP ne vise que des adresses publiques "
+        f"Adresse interne refusée ({address}) : la livraison HTTP ne vise que des adresses publiques "
         "(DELIVERY_PRIVATE_HOSTS_ALLOWED)."
     )
 

@@ -21,7 +21,7 @@ from django.utils.text import slugify
 from leads.models import LeadStatus
 from leads.normalization import DEPARTEMENTS, normalize_departement, normalize_email, normalize_name, normalize_phone
 from rdz.core.entities import Entity
-from rdz.core.http import internal_hosts_allowed, url_internal_address
+from rdz.core.http import url_refused_address
 from rdz.core.text import text_clean, text_forbidden_char
 from rdz.core.timeutils import PARIS
 
@@ -541,7 +541,7 @@ def map_client(doc: dict) -> Mapped:
         except ValidationError:
             warnings.append(f"URL de livraison « {api_url[:60]} » invalide, non reprise")
             api_url = ""
-    if api_url and not internal_hosts_allowed() and (address := url_internal_address(api_url)):
+    if address := url_refused_address(api_url):
         warnings.append(f"URL de livraison « {api_url[:60]} » sur une adresse interne ({address}), non reprise")
         api_url = ""
     token = to_text(pick(doc, ("api_token", "token", "api_key")), label="jeton", warnings=warnings, max_length=480)

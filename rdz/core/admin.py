@@ -16,6 +16,7 @@ from rdz.core.models import (
     StaffProfile,
 )
 from rdz.core.scoping import can_change, is_account_admin, user_entities
+from rdz.core.selectors import settings_audits_visible
 from rdz.core.services import circuit_resume, settings_get, settings_update
 
 User = get_user_model()
@@ -118,7 +119,7 @@ class SettingsAuditAdmin(ReadOnlyAdminMixin, RoleAdminMixin, admin.ModelAdmin):
     list_filter = ("field",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).exclude(field__in=settings_fields_hidden(user_entities(request.user)))
+        return super().get_queryset(request) & settings_audits_visible(user=request.user)
 
     @admin.display(description="paramètre", ordering="field")
     def setting(self, obj):

@@ -70,8 +70,13 @@ def _body_read(response: requests.Response, *, limit: int, timeout: float) -> by
     return raw
 
 
-def internal_hosts_allowed() -> bool:
-    return bool(getattr(settings, "DELIVERY_PRIVATE_HOSTS_ALLOWED", False))
+def url_refused_address(url: str) -> str:
+    """The internal address that makes a client's delivery URL refused, or '' when it may be
+    used: every address is public, or DELIVERY_PRIVATE_HOSTS_ALLOWED (DEBUG) lets it through.
+    One rule for the client form, each sending and the legacy import."""
+    if not url or getattr(settings, "DELIVERY_PRIVATE_HOSTS_ALLOWED", False):
+        return ""
+    return url_internal_address(url)
 
 
 def url_internal_address(url: str) -> str:

@@ -12,8 +12,9 @@ from leads.models import LeadForm, LeadStatus
 from leads.stats import ATTRIBUTED_STATUSES, rollup_ensure_today, rollup_group, status_totals
 from providers.models import Provider
 from rdz.core.charts import PALETTE, Series, fill_bars, horizontal_bars, stacked_bars
-from rdz.core.models import Alert, AlertState, CircuitBreaker, CircuitState
-from rdz.core.scoping import scope_queryset
+from rdz.core.forms import settings_fields_hidden
+from rdz.core.models import Alert, AlertState, CircuitBreaker, CircuitState, SettingsAudit
+from rdz.core.scoping import scope_queryset, user_entities
 from rdz.core.timeutils import paris_today
 
 STATUS_COLORS = {
@@ -40,6 +41,11 @@ CRM_SERIES = [
     ("pending", "En attente", PALETTE[2]),
     ("failed", "Échec", PALETTE[7]),
 ]
+
+
+def settings_audits_visible(*, user) -> QuerySet[SettingsAudit]:
+    """The settings' change history an account may read: not the other entity's settings (§2)."""
+    return SettingsAudit.objects.exclude(field__in=settings_fields_hidden(user_entities(user)))
 
 
 def lead_list_url(*, entity: str, start: datetime.date, end: datetime.date, statuses=None) -> str:

@@ -20,10 +20,10 @@ from rdz.core.accounts import (
 )
 from rdz.core.alerts import alert_dismiss
 from rdz.core.backoffice import StaffRequiredMixin, entity_choose, light_paginate, posted_object_or_404
-from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm, settings_fields_hidden
-from rdz.core.models import Alert, AlertState, SettingsAudit
+from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm
+from rdz.core.models import Alert, AlertState
 from rdz.core.scoping import is_account_admin, user_entities
-from rdz.core.selectors import dashboard_context
+from rdz.core.selectors import dashboard_context, settings_audits_visible
 from rdz.core.services import CoreError, settings_get, settings_update
 
 User = get_user_model()
@@ -111,8 +111,7 @@ class SettingsView(StaffRequiredMixin, TemplateView):
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         context["form"] = form or self._form()
-        hidden = settings_fields_hidden(user_entities(self.request.user))
-        context["audits"] = SettingsAudit.objects.exclude(field__in=hidden).select_related("changed_by")[:50]
+        context["audits"] = settings_audits_visible(user=self.request.user).select_related("changed_by")[:50]
         return context
 
     def post(self, request):
