@@ -29,8 +29,8 @@ from commandes.services import OUTBOX_DELIVERY_POST
 from leads.models import LeadEvent
 from leads.services import lead_event_add
 from rdz.core.http import http_post_json, url_refused_address
-from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
-from rdz.core.outbox import outbox_dispatch
+from rdz.core.models import CircuitBreaker, OutboxItem
+from rdz.core.outbox import outbox_bring_forward
 from rdz.core.services import (
     backoff_seconds,
     circuit_allows,
@@ -228,8 +228,4 @@ def client_endpoint_resume(*, client: Client, actor=None) -> int:
             client=client, status=AttributionStatus.PENDING, channel=DeliveryChannel.HTTP
         ).values_list("pk", flat=True)
     ]
-    items = list(OutboxItem.objects.filter(kind=OUTBOX_DELIVERY_POST, status=OutboxStatus.PENDING, ref__in=refs))
-    OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=timezone.now())
-    for item in items:
-        transaction.on_commit(lambda item=item: outbox_dispatch(item))
-    return len(items)
+    return outbox_bring_forward(OutboxItem.objects.filter(kind=OUTBOX_DELIVERY_POST, ref__in=refs))

@@ -31,7 +31,7 @@ from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
 from rdz.core.entities import other_entity
 from rdz.core.http import http_post_json
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
-from rdz.core.outbox import outbox_dispatch, outbox_dispatch_on_commit
+from rdz.core.outbox import outbox_bring_forward, outbox_dispatch, outbox_dispatch_on_commit
 from rdz.core.services import (
     alert_raise,
     backoff_seconds,
@@ -200,21 +200,13 @@ def crm_breaker_resume(*, name: str, user=None) -> int:
     """Close a CRM's breaker by hand (staff) and send the forwardings it postponed now,
     instead of at the probe time they were given. Returns how many were brought forward."""
     target = name.removeprefix(CIRCUIT_PREFIX)
-    now = timezone.now()
     with transaction.atomic():
         circuit_reset(name=name, user=user)
-        items = list(
+        return outbox_bring_forward(
             OutboxItem.objects.filter(
-                kind=CRM_FORWARD_KIND,
-                status=OutboxStatus.PENDING,
-                last_error=_paused_reason(target),
-                next_attempt_at__gt=now,
+                kind=CRM_FORWARD_KIND, last_error=_paused_reason(target), next_attempt_at__gt=timezone.now()
             )
         )
-        OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=now)
-        for item in items:
-            outbox_dispatch_on_commit(item)
-    return len(items)
 
 
 # --- Enqueue -----------------------------------------------------------------------------

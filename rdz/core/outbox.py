@@ -9,8 +9,9 @@ import logging
 
 from celery import current_app
 from django.db import transaction
+from django.utils import timezone
 
-from rdz.core.models import OutboxItem
+from rdz.core.models import OutboxItem, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +47,13 @@ def outbox_dispatch_on_commit(item: OutboxItem | None) -> None:
     if item is None:
         return
     transaction.on_commit(lambda: outbox_dispatch(item))
+
+
+def outbox_bring_forward(qs) -> int:
+    """Make the pending rows of `qs` due now and enqueue them after the commit (work a
+    breaker held, released by hand). Returns how many."""
+    items = list(qs.filter(status=OutboxStatus.PENDING))
+    OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=timezone.now())
+    for item in items:
+        outbox_dispatch_on_commit(item)
+    return len(items)
