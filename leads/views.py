@@ -17,7 +17,7 @@ from commandes.models import Rejection, RejectionReason
 from commandes.rejections import rejection_create
 from commandes.services import CommandeError
 from leads.forms import LeadFilterForm, StaffRejectionForm
-from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
+from leads.models import CrmStatus, Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
 from leads.services import lead_timeline_visible
 from leads.stats import daily_rows, rollup_ensure_today, rollup_group
@@ -85,6 +85,8 @@ class LeadExportView(LeadQueryMixin, View):
             )
             return error_response(request, 400, reason=f"Filtres invalides, rien n'a été exporté. {errors}")
         statuses = dict(LeadStatus.choices)
+        # A lead that is not from a form has no CRM status: its cell stays empty, not « — ».
+        crm_statuses = {value: label for value, label in CrmStatus.choices if value}
         rows = (
             qs.order_by("-created_at")
             .values_list(
@@ -125,7 +127,7 @@ class LeadExportView(LeadQueryMixin, View):
                         csv_cell(r[10]),
                         r[11] or "",
                         statuses.get(r[12], r[12]),
-                        r[13],
+                        crm_statuses.get(r[13], r[13]),
                     ]
                 )
 

@@ -86,6 +86,16 @@ def test_the_export_streams_a_french_semicolon_csv_with_bom_of_the_filtered_list
     assert ";Livré;" in lines[1]
 
 
+def test_the_export_writes_the_crm_status_in_french(client, zr7_staff, product):
+    LeadFactory(entity="ZR7", last_name="Transmis", status="routed", crm_status="fallback_sent")
+    LeadFactory(entity="ZR7", last_name="Perdu", status="routed", crm_status="failed")
+    LeadFactory(entity="ZR7", last_name="Provider", status="routed", crm_status="")
+    client.force_login(zr7_staff)
+    raw = b"".join(client.get("/leads/export.csv").streaming_content).decode("utf-8-sig")
+    rows = {line.split(";")[7]: line.split(";")[-1] for line in raw.strip().splitlines()[1:]}
+    assert rows == {"Transmis": "Envoyé (repli)", "Perdu": "Échec", "Provider": ""}
+
+
 def test_the_forms_page_shows_visits_starts_termine_and_conversion_per_variant(client, zr7_staff, product):
     from leads.models import TrackingEvent
     from tests.factories import LeadFormFactory
