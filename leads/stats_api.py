@@ -80,16 +80,17 @@ class DailyRowSerializer(serializers.Serializer):
 
 
 class DailyStatsSerializer(serializers.Serializer):
-    date_from = serializers.DateField()
-    date_to = serializers.DateField()
     entities = serializers.ListField(child=serializers.CharField())
     results = DailyRowSerializer(many=True)
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["from"] = data.pop("date_from")
-        data["to"] = data.pop("date_to")
-        return data
+    def get_fields(self):
+        # `from` is a Python keyword: the period's fields are named here, so the response and
+        # the OpenAPI schema (which reads the same fields) both say `from` / `to`.
+        return {
+            "from": serializers.DateField(source="date_from", help_text="Premier jour inclus."),
+            "to": serializers.DateField(source="date_to", help_text="Dernier jour inclus."),
+            **super().get_fields(),
+        }
 
 
 class DailyStatsView(APIView):

@@ -96,6 +96,15 @@ def test_the_openapi_schema_documents_the_stats_endpoint_and_the_docs_use_local_
     assert "cdn" not in docs.lower()
 
 
+def test_the_openapi_schema_names_the_fields_the_stats_endpoint_returns(client, superuser, history):
+    client.force_login(superuser)
+    body = client.get("/api/v1/stats/daily/").json()
+    schema = client.get("/api/schema/?format=json").json()
+    documented = schema["components"]["schemas"]["DailyStats"]
+    assert set(documented["properties"]) == set(body) == {"from", "to", "entities", "results"}
+    assert set(documented["required"]) == set(body)
+
+
 def test_the_dashboard_shows_the_periods_with_links_to_the_filtered_list(client, zr7_staff, history):
     today = history
     CommandeFactory(client__entity="ZR7", name="Commande du tableau")
