@@ -3,6 +3,7 @@ explanation, §16), CSV export, Formulaires, Scripts de tracking and Statistique
 
 import csv
 import datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -307,9 +308,17 @@ class StatisticsView(StaffRequiredMixin, TemplateView):
             by_provider=breakdown("provider_id", providers),
             by_form=breakdown("form_id", forms),
             entity=self.request.GET.get("entity", ""),
-            api_url=f"/api/v1/stats/daily/?from={start.isoformat()}&to={end.isoformat()}",
+            api_url=_stats_api_url(start=start, end=end, entities=entities),
         )
         return context
+
+
+def _stats_api_url(*, start: datetime.date, end: datetime.date, entities: list[str]) -> str:
+    """The stats API over the page's period and entities (the API does not read the switcher)."""
+    query = {"from": start.isoformat(), "to": end.isoformat()}
+    if len(entities) == 1:
+        query["entity"] = entities[0]
+    return "/api/v1/stats/daily/?" + urlencode(query)
 
 
 def _int(value, default: int, low: int, high: int) -> int:

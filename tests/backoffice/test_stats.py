@@ -158,3 +158,17 @@ def test_concurrent_rebuilds_of_a_day_never_count_it_twice(product):
     for t in threads:
         t.join()
     assert sum(DailyRollup.objects.filter(day=today).values_list("count", flat=True)) == 30
+
+
+@pytest.mark.parametrize("narrowed_by", ["filter", "switcher"])
+def test_the_statistics_page_json_link_gives_the_same_entities_as_the_page(client, superuser, history, narrowed_by):
+    client.force_login(superuser)
+    if narrowed_by == "filter":
+        page = client.get("/statistiques/", {"entity": "MDL"})
+    else:
+        client.post("/entite/", {"entity": "MDL"})
+        page = client.get("/statistiques/")
+    assert {r["entity"] for r in page.context["rows"]} == {"MDL"}
+    body = client.get(page.context["api_url"]).json()
+    assert body["entities"] == ["MDL"]
+    assert sum(r["received"] for r in body["results"]) == page.context["totals"]["received"] == 1
