@@ -213,7 +213,7 @@ class FormListView(StaffRequiredMixin, TemplateView):
         start = today - datetime.timedelta(days=days - 1)
         forms = self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code")
         rows = [{"form": f, "stats": form_stats(form=f, date_from=start, date_to=today)} for f in forms]
-        context.update(rows=rows, days=days)
+        context.update(rows=rows, days=days, start=start, end=today)
         return context
 
 

@@ -112,6 +112,28 @@ def test_the_forms_page_shows_visits_starts_termine_and_conversion_per_variant(c
     assert "25,0 %" in page  # French decimal comma
 
 
+def test_the_forms_page_termine_link_lists_the_leads_of_the_period_shown(client, zr7_staff, product):
+    import re
+
+    from tests.factories import LeadFormFactory
+
+    form = LeadFormFactory(entity="ZR7", code="pv-nord")
+    LeadFactory(entity="ZR7", form=form, last_name="Recent", status="routed")
+    LeadFactory(
+        entity="ZR7",
+        form=form,
+        last_name="Ancien",
+        status="routed",
+        created_at=datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(days=40),
+    )
+    client.force_login(zr7_staff)
+    page = client.get("/formulaires/", {"jours": 30}).content.decode()
+    link, shown = re.search(r'<a href="(/leads/\?form=pv-nord[^"]*)">(\d+)</a>', page).groups()
+    listed = client.get(link.replace("&amp;", "&")).content.decode()
+    assert shown == "1"
+    assert "Recent" in listed and "Ancien" not in listed
+
+
 def test_the_backlog_page_counts_backlog_leads_by_product_and_departement(client, zr7_staff, product):
     for dep in ("13", "13", "2A"):
         LeadFactory(entity="ZR7", departement=dep, status="no_order")
