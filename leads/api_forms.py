@@ -30,7 +30,7 @@ from leads.services_forms import (
 from leads.throttles import FormIpThrottle, TrackIpThrottle
 from rdz.core.api import NOT_AN_OBJECT, BodyValidator
 from rdz.core.scoping import can_change, scope_queryset, user_entities
-from rdz.core.timeutils import date_range_validators, paris_today
+from rdz.core.timeutils import DATE_INVALID, date_range_validators, paris_today
 
 SUBMIT_PATH = re.compile(r"^/api/v1/forms/(?P<code>[-a-zA-Z0-9_]+)/submit/\Z")
 TRACK_PATH = "/api/v1/track/"
@@ -270,8 +270,12 @@ class FormStatsSerializer(serializers.Serializer):
 
 
 class StatsQuerySerializer(serializers.Serializer):
-    date_from = serializers.DateField(required=False, validators=date_range_validators())
-    date_to = serializers.DateField(required=False, validators=date_range_validators())
+    date_from = serializers.DateField(
+        required=False, validators=date_range_validators(), error_messages={"invalid": DATE_INVALID}
+    )
+    date_to = serializers.DateField(
+        required=False, validators=date_range_validators(), error_messages={"invalid": DATE_INVALID}
+    )
 
     def validate(self, attrs):
         today = paris_today()

@@ -14,7 +14,7 @@ from leads.models import LeadStatus
 from leads.stats import daily_rows, rollup_ensure_today
 from rdz.core.entities import Entity
 from rdz.core.scoping import user_entities
-from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range, date_range_validators, paris_today
+from rdz.core.timeutils import DATE_INVALID, DATE_OUT_OF_RANGE, date_in_range, date_range_validators, paris_today
 
 MAX_DAYS = 366
 
@@ -31,6 +31,7 @@ class DailyStatsQuerySerializer(serializers.Serializer):
     to = serializers.DateField(
         required=False,
         validators=date_range_validators(),
+        error_messages={"invalid": DATE_INVALID},
         help_text="Dernier jour inclus (AAAA-MM-JJ), défaut : aujourd'hui.",
     )
     entity = serializers.ChoiceField(
@@ -44,7 +45,7 @@ class DailyStatsQuerySerializer(serializers.Serializer):
             try:
                 value["from"] = datetime.date.fromisoformat(raw)
             except ValueError as exc:
-                raise serializers.ValidationError({"from": ["Date invalide : format AAAA-MM-JJ attendu."]}) from exc
+                raise serializers.ValidationError({"from": [DATE_INVALID]}) from exc
             if not date_in_range(value["from"]):
                 raise serializers.ValidationError({"from": [DATE_OUT_OF_RANGE]})
         return value

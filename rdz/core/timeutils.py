@@ -35,6 +35,8 @@ def paris_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.da
 DATE_MIN = datetime.date(2000, 1, 1)
 DATE_MAX = datetime.date(2999, 12, 31)
 DATE_OUT_OF_RANGE = "Date hors limites : entre le 01/01/2000 et le 31/12/2999."
+# DRF's own message names the format in English (YYYY-MM-DD), even in its French translation.
+DATE_INVALID = "Date invalide : format AAAA-MM-JJ attendu."
 
 
 def date_in_range(day: datetime.date | None) -> bool:

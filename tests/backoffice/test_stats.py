@@ -172,3 +172,13 @@ def test_the_statistics_page_json_link_gives_the_same_entities_as_the_page(clien
     body = client.get(page.context["api_url"]).json()
     assert body["entities"] == ["MDL"]
     assert sum(r["received"] for r in body["results"]) == page.context["totals"]["received"] == 1
+
+
+@pytest.mark.parametrize("query", ["from=demain", "to=31/12/2026", "to=2026-02-30"])
+@pytest.mark.parametrize("path", ["/api/v1/stats/daily/", "/api/v1/forms/stats-dates/stats/"])
+def test_a_badly_written_stats_date_reads_the_french_format(api_client, superuser, product, path, query):
+    LeadFormFactory(entity="ZR7", product=product, code="stats-dates")
+    api_client.force_authenticate(superuser)
+    response = api_client.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert response.json() == {query.split("=")[0]: ["Date invalide : format AAAA-MM-JJ attendu."]}
