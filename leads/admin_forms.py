@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 
 from leads.models import LeadForm, TrackingEvent
@@ -175,7 +176,8 @@ class LeadFormAdmin(EntityScopedAdmin):
         stats = form_stats(form=obj, date_from=today - datetime.timedelta(days=29), date_to=today)
 
         def pct(value):
-            return "—" if value is None else f"{value:g} %"
+            # French decimal comma, like the Formulaires page (« 33,3 % »).
+            return "—" if value is None else f"{number_format(value, 1)} %"
 
         rows = [("Toutes", stats["totals"])] + [(v["variant"] or "(sans)", v) for v in stats["variants"]]
         body = format_html_join(

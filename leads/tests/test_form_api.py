@@ -313,3 +313,12 @@ def test_the_stats_api_is_in_the_openapi_schema(api_client, superuser):
     schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     for path in ("/api/v1/forms/{code}/stats/", "/api/v1/forms/{code}/submit/", "/api/v1/track/"):
         assert path in schema
+
+
+def test_the_admin_page_of_a_form_writes_its_rates_with_a_french_decimal_comma(client, form, superuser):
+    _events(form, "visit", "A", 3)
+    LeadFactory(form=form, variant="A")
+    client.force_login(superuser)
+    page = client.get(f"/admin/leads/leadform/{form.pk}/change/").content.decode()
+    assert "<td>33,3 %</td>" in page
+    assert "33.3" not in page
