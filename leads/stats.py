@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from leads.models import DailyRollup, Lead, LeadStatus
 from rdz.core import locks
 from rdz.core.locks import advisory_xact_lock
-from rdz.core.timeutils import paris_day_bounds, paris_today
+from rdz.core.timeutils import PARIS, paris_day_bounds, paris_today
 
 ROLLUP_DIMENSIONS = ("entity", "product_id", "source", "provider_id", "form_id", "status", "crm_status")
 TODAY_MAX_AGE = datetime.timedelta(seconds=60)
@@ -119,6 +120,37 @@ def _empty_totals() -> dict[str, int]:
     return {"received": 0, "attributed": 0, **dict.fromkeys(DASHBOARD_STATUSES, 0)}
 
 
+REJECTION_STATUSES = ("approved", "pending", "refused")
+
+
+def rejections_by_day(
+    *, entities: Iterable[str], start: datetime.date, end: datetime.date
+) -> dict[tuple[datetime.date, str], dict[str, int]]:
+    """{(Paris day, entity): {"approved": n, "pending": n, "refused": n}}: the rejections clients
+    or staff *made* each day (§10), by the client's entity.
+
+    `rejected` in a daily row counts the leads *received* that day that are rejected now, which
+    matches the lead list; a rejection comes days after reception (delivery the next morning,
+    a window of several days), so the rejections made on a day are counted here, by that day.
+    """
+    from commandes.models import Rejection
+
+    first, _ = paris_day_bounds(start)
+    _, last = paris_day_bounds(end)
+    rows = (
+        Rejection.objects.filter(entity__in=sorted(entities), created_at__gte=first, created_at__lt=last)
+        .annotate(paris_day=TruncDate("created_at", tzinfo=PARIS))
+        .order_by()
+        .values("paris_day", "entity", "status")
+        .annotate(n=Count("id"))
+    )
+    result: dict[tuple[datetime.date, str], dict[str, int]] = {}
+    for row in rows:
+        counts = result.setdefault((row["paris_day"], row["entity"]), dict.fromkeys(REJECTION_STATUSES, 0))
+        counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
+    return result
+
+
 def daily_rows(*, entities: Iterable[str], start: datetime.date, end: datetime.date) -> list[dict]:
     """One row per day and entity (zeros included): counts by status, CRM outcome, rejections (§15)."""
     entities = sorted(entities)
@@ -133,6 +165,7 @@ def daily_rows(*, entities: Iterable[str], start: datetime.date, end: datetime.d
                 "rejected": 0,
                 "by_status": dict.fromkeys(LeadStatus.values, 0),
                 "crm": defaultdict(int),
+                "rejections": dict.fromkeys(REJECTION_STATUSES, 0),
             }
     for row in rollup_group(entities=entities, start=start, end=end, by=("day", "entity", "status", "crm_status")):
         item = table.get((row["day"], row["entity"]))
@@ -146,6 +179,9 @@ def daily_rows(*, entities: Iterable[str], start: datetime.date, end: datetime.d
             item["rejected"] += row["n"]
         if row["crm_status"]:
             item["crm"][row["crm_status"]] += row["n"]
+    for key, counts in rejections_by_day(entities=entities, start=start, end=end).items():
+        if key in table:
+            table[key]["rejections"] = counts
     result = []
     for item in table.values():
         item["crm"] = {k: item["crm"].get(k, 0) for k in ("pending", "sent", "fallback_sent", "failed")}

@@ -68,16 +68,26 @@ class CrmCountsSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
 
 
+class RejectionCountsSerializer(serializers.Serializer):
+    approved = serializers.IntegerField(help_text="Acceptés (quota recrédité, lead remis au backlog).")
+    pending = serializers.IntegerField(help_text="À approuver (plafond de rejet dépassé).")
+    refused = serializers.IntegerField(help_text="Refusés par le staff.")
+
+
 class DailyRowSerializer(serializers.Serializer):
     day = serializers.DateField()
     entity = serializers.ChoiceField(choices=Entity.choices)
     received = serializers.IntegerField(help_text="Leads reçus ce jour-là.")
     attributed = serializers.IntegerField(help_text="Dont attribués à une commande (attribués, livrés ou rejetés).")
-    rejected = serializers.IntegerField(help_text="Dont rejetés par le client.")
+    rejected = serializers.IntegerField(help_text="Dont rejetés par le client depuis (statut actuel).")
     by_status = serializers.DictField(
         child=serializers.IntegerField(), help_text=f"Nombre par statut actuel : {', '.join(LeadStatus.values)}."
     )
     crm = CrmCountsSerializer(help_text="Transmission CRM des leads de formulaires.")
+    rejections = RejectionCountsSerializer(
+        help_text="Rejets demandés ce jour-là (par le client ou le staff), quel que soit le jour de réception "
+        "du lead, selon leur décision."
+    )
 
 
 class DailyStatsSerializer(serializers.Serializer):

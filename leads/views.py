@@ -276,11 +276,20 @@ class StatisticsView(StaffRequiredMixin, TemplateView):
         rows = sorted(
             daily_rows(entities=entities, start=start, end=end), key=lambda r: (r["day"], r["entity"]), reverse=True
         )
-        totals = {"received": 0, "attributed": 0, "rejected": 0, "by_status": dict.fromkeys(LeadStatus.values, 0)}
+        totals = {
+            "received": 0,
+            "attributed": 0,
+            "rejected": 0,
+            "rejections": 0,
+            "rejections_pending": 0,
+            "by_status": dict.fromkeys(LeadStatus.values, 0),
+        }
         for r in rows:
             totals["received"] += r["received"]
             totals["attributed"] += r["attributed"]
             totals["rejected"] += r["rejected"]
+            totals["rejections"] += sum(r["rejections"].values())
+            totals["rejections_pending"] += r["rejections"]["pending"]
             for s, n in r["by_status"].items():
                 totals["by_status"][s] = totals["by_status"].get(s, 0) + n
         user = self.request.user

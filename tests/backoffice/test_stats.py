@@ -10,8 +10,8 @@ from rest_framework.authtoken.models import Token
 
 from leads.models import DailyRollup
 from leads.stats import rollup_refresh, rollup_refresh_day
-from rdz.core.timeutils import paris_today
-from tests.factories import CommandeFactory, LeadFactory, LeadFormFactory
+from rdz.core.timeutils import PARIS, paris_today
+from tests.factories import CommandeFactory, LeadFactory, LeadFormFactory, RejectionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +60,40 @@ def test_the_stats_api_returns_one_row_per_day_and_entity_with_statuses_crm_and_
     assert old["crm"] == {"pending": 0, "sent": 1, "fallback_sent": 0, "failed": 1}
     assert rows[(today.isoformat(), "MDL")]["by_status"]["blacklisted"] == 1
     assert "rejected" in zr7_today
+
+
+def test_the_stats_api_counts_rejections_on_the_day_they_were_made(api_client, client, superuser, product):
+    """A lead received on Monday is rejected on Thursday: Thursday's row shows the rejection
+    (Monday's `rejected` keeps counting the leads received that day and rejected since)."""
+    monday = datetime.date(2026, 3, 23)
+    # Sunday 29/03/2026 is the DST day: 23:30 UTC that night is 01:30 on Monday 30 in Paris.
+    received = datetime.datetime(2026, 3, 23, 9, 0, tzinfo=PARIS)
+    lead = LeadFactory(entity="ZR7", status="rejected", product=product, created_at=received)
+    RejectionFactory(
+        attribution__lead=lead,
+        attribution__commande__client__entity="ZR7",
+        created_at=datetime.datetime(2026, 3, 26, 10, 0, tzinfo=PARIS),
+    )
+    RejectionFactory(
+        attribution__commande__client__entity="ZR7",
+        status="pending",
+        created_at=datetime.datetime(2026, 3, 29, 23, 30, tzinfo=datetime.UTC),
+    )
+    RejectionFactory(attribution__commande__client__entity="MDL", status="refused", created_at=received)
+    rollup_refresh(start=monday, end=monday + datetime.timedelta(days=7))
+    api_client.force_authenticate(superuser)
+    body = api_client.get("/api/v1/stats/daily/?from=2026-03-23&to=2026-03-30").json()
+    rows = {(r["day"], r["entity"]): r for r in body["results"]}
+    none = {"approved": 0, "pending": 0, "refused": 0}
+    assert rows[("2026-03-23", "ZR7")]["rejected"] == 1
+    assert rows[("2026-03-23", "ZR7")]["rejections"] == none
+    assert rows[("2026-03-26", "ZR7")]["rejections"] == {**none, "approved": 1}
+    assert rows[("2026-03-29", "ZR7")]["rejections"] == none
+    assert rows[("2026-03-30", "ZR7")]["rejections"] == {**none, "pending": 1}
+    assert rows[("2026-03-23", "MDL")]["rejections"] == {**none, "refused": 1}
+    client.force_login(superuser)
+    page = client.get("/statistiques/?from=2026-03-23&to=2026-03-30&entity=ZR7").content.decode()
+    assert "2 rejets demandés sur la période, dont 1 à approuver" in page
 
 
 def test_the_stats_api_accepts_a_token(api_client, zr7_staff, history):
