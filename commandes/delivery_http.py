@@ -118,7 +118,7 @@ def delivery_post_process(*, item_id: int) -> str:
         outbox_done(item)
         return "opposed"
     name = circuit_name(client)
-    if not circuit_allows(name=name, entity=client.entity):
+    if not circuit_allows(name=name, entity=client.entity, probe_after_seconds=_probe_seconds()):
         breaker = CircuitBreaker.objects.get(name=name)
         until = breaker.next_probe_at or timezone.now() + datetime.timedelta(minutes=5)
         outbox_postpone(item, until=until, reason="point d'accès en pause (disjoncteur ouvert)")

@@ -225,6 +225,45 @@ def test_the_circuit_opens_after_n_failures_pauses_the_endpoint_and_closes_after
     assert Attribution.objects.filter(status="delivered").count() == 4
 
 
+@pytest.mark.django_db(transaction=True)
+def test_at_the_probe_time_two_workers_do_not_both_probe_the_paused_endpoint(http_endpoint, http_commande):
+    """Half-open lets one call through: the other paused deliveries wait for its answer."""
+    import threading
+
+    from django.db import connection
+
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.default = 500
+    pairs = [_attribute(http_commande) for _ in range(3)]
+    assert [delivery_post_process(item_id=item.pk) for _, item in pairs] == ["retry", "postponed", "postponed"]
+    calls = len(http_endpoint.requests)
+
+    # The probe time comes: the paused rows are due at once, the endpoint is still down (and slow).
+    http_endpoint.default = ("slow", 0.5, 500)
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    CircuitBreaker.objects.filter(name=circuit_name(http_commande.client)).update(next_probe_at=past)
+    OutboxItem.objects.filter(kind="delivery_post", status="pending").update(next_attempt_at=past)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def worker(item_id):
+        try:
+            barrier.wait()
+            results.append(delivery_post_process(item_id=item_id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(item.pk,)) for _, item in pairs[1:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(results) == ["postponed", "retry"]
+    assert len(http_endpoint.requests) == calls + 1  # one probe, not one call per paused lead
+    assert Attribution.objects.filter(status="pending").count() == 3
+
+
 def test_staff_resume_a_paused_endpoint_by_hand_from_the_admin(http_endpoint, http_commande, superuser, client):
     AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
     http_endpoint.script = [500]

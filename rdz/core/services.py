@@ -269,12 +269,24 @@ def circuit_get(*, name: str, entity: str) -> CircuitBreaker:
     return obj
 
 
-def circuit_allows(*, name: str, entity: str) -> bool:
-    """Closed → go. Open → only when its probe time has come (one half-open try)."""
+def circuit_allows(*, name: str, entity: str, probe_after_seconds: int = 300) -> bool:
+    """Closed → go. Open → only when its probe time has come, and then for one caller only.
+
+    Every piece of paused work is due at the probe time: the caller that claims the probe
+    (conditional UPDATE) moves the next probe time on, so the other workers wait for its
+    answer instead of all calling the endpoint that just failed N times.
+    """
     breaker = circuit_get(name=name, entity=entity)
     if breaker.state == CircuitState.CLOSED:
         return True
-    return breaker.next_probe_at is not None and breaker.next_probe_at <= timezone.now()
+    now = timezone.now()
+    if breaker.next_probe_at is None or breaker.next_probe_at > now:
+        return False
+    claimed = CircuitBreaker.objects.filter(pk=breaker.pk, state=CircuitState.OPEN, next_probe_at__lte=now).update(
+        next_probe_at=now + datetime.timedelta(seconds=probe_after_seconds)
+    )
+    # Not claimed: another worker probes now, or its probe just closed the breaker.
+    return claimed == 1 or CircuitBreaker.objects.filter(pk=breaker.pk, state=CircuitState.CLOSED).exists()
 
 
 def circuit_record_success(*, name: str, entity: str) -> None:

@@ -336,6 +336,27 @@ def test_an_open_circuit_postpones_the_forwarding_until_its_probe_without_spendi
     assert CircuitBreaker.objects.get(name="crm:ZR7").state == "closed"
 
 
+def test_one_forwarding_probes_the_paused_crm_and_its_success_sends_the_others_at_once(crms, form):
+    zr7, _ = crms
+    settings_update(user=None, changes={"circuit_failure_threshold": 1})
+    zr7.script = [500]
+    first, second = submit(form), submit(form, phone="0698765432")
+    assert run_outbox() == ["retry", "postponed", "postponed"]
+
+    # The probe time comes for the breaker and the first row; the other is not picked yet.
+    now = timezone.now()
+    CircuitBreaker.objects.filter(name="crm:ZR7").update(next_probe_at=now)
+    OutboxItem.objects.filter(kind=CRM_FORWARD_KIND, ref=str(first.pk)).update(next_attempt_at=now)
+    assert crm.circuit_allows(name="crm:ZR7", entity="ZR7") is True  # a worker claims the probe…
+    assert crm.circuit_allows(name="crm:ZR7", entity="ZR7") is False  # …and no one else calls meanwhile
+    CircuitBreaker.objects.filter(name="crm:ZR7").update(next_probe_at=now)
+
+    assert run_outbox() == ["sent", "sent"]  # the probe went through: the held forwarding follows
+    assert CircuitBreaker.objects.get(name="crm:ZR7").state == "closed"
+    second.refresh_from_db()
+    assert second.crm_status == CrmStatus.SENT and len(zr7.calls) == 3
+
+
 def test_closing_the_crm_breaker_by_hand_sends_the_postponed_forwardings_now(crms, form, client, zr7_staff):
     zr7, _ = crms
     settings_update(user=None, changes={"circuit_failure_threshold": 1})
