@@ -8,6 +8,7 @@ reached and opened circuits are raised where they happen (delivery, routing, bre
 
 import datetime
 import logging
+import smtplib
 
 from django.db import transaction
 from django.db.models import Max
@@ -126,34 +127,70 @@ def daily_summary_body(*, entity: str, day: datetime.date) -> str:
     return "\n".join(lines)
 
 
+def _summary_failure_key(*, entity: str, day: datetime.date) -> str:
+    return f"daily_summary:{entity}:{day.isoformat()}"
+
+
 def daily_summary_send(*, entity: str, day: datetime.date | None = None) -> bool:
-    """E-mail the summary of `day` (default: yesterday) once to the entity's alert recipients."""
+    """E-mail the summary of `day` (default: yesterday) once to the entity's alert recipients.
+
+    An SMTP failure does not raise: it opens an alert (shown on the Alertes page) that
+    `daily_summaries_retry` works off every 10 minutes until the summary is sent.
+    """
     day = day or paris_today() - datetime.timedelta(days=1)
+    failure_key = _summary_failure_key(entity=entity, day=day)
     recipients = settings_get().alert_recipients(entity)
     if not recipients:
+        alert_clear(key=failure_key)
         return False
-    with transaction.atomic():
-        # The audit row is the "already sent" marker: a second run the same day sends nothing.
-        # Two runs at once (a task redelivered while the first still runs) wait for each other.
-        advisory_xact_lock(locks.DAILY_SUMMARY, day.toordinal() * 2 + (entity == "MDL"))
-        if AuditLog.objects.filter(action="daily_summary", entity=entity, object_id=day.isoformat()).exists():
-            return False
-        rollup_refresh_day(day=day)
-        send_entity_mail(
+    try:
+        with transaction.atomic():
+            # The audit row is the "already sent" marker: a second run the same day sends nothing.
+            # Two runs at once (a task redelivered while the first still runs) wait for each other.
+            advisory_xact_lock(locks.DAILY_SUMMARY, day.toordinal() * 2 + (entity == "MDL"))
+            sent = not AuditLog.objects.filter(
+                action="daily_summary", entity=entity, object_id=day.isoformat()
+            ).exists()
+            if sent:
+                rollup_refresh_day(day=day)
+                send_entity_mail(
+                    entity=entity,
+                    subject=f"[RDZ {entity}] Résumé du {day:%d/%m/%Y}",
+                    body=daily_summary_body(entity=entity, day=day),
+                    to=recipients,
+                )
+                AuditLog.objects.create(
+                    action="daily_summary",
+                    actor_label="système",
+                    entity=entity,
+                    object_type="résumé quotidien",
+                    object_id=day.isoformat(),
+                    message=f"Résumé envoyé à {', '.join(recipients)}",
+                )
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("daily summary %s %s not sent: %s", entity, day, exc)
+        alert_raise(
             entity=entity,
-            subject=f"[RDZ {entity}] Résumé du {day:%d/%m/%Y}",
-            body=daily_summary_body(entity=entity, day=day),
-            to=recipients,
+            kind="resume_echec",
+            key=failure_key,
+            message=f"Le résumé quotidien {entity} du {day:%d/%m/%Y} n'a pas pu être envoyé (serveur SMTP : "
+            f"{type(exc).__name__}). Nouvel essai toutes les 10 minutes.",
         )
-        AuditLog.objects.create(
-            action="daily_summary",
-            actor_label="système",
-            entity=entity,
-            object_type="résumé quotidien",
-            object_id=day.isoformat(),
-            message=f"Résumé envoyé à {', '.join(recipients)}",
-        )
-    return True
+        return False
+    alert_clear(key=failure_key)
+    return sent
+
+
+def daily_summaries_retry() -> int:
+    """Send again the summaries an SMTP failure held back (their alert is still open)."""
+    sent = 0
+    for key in Alert.objects.filter(state=AlertState.OPEN, key__startswith="daily_summary:").values_list(
+        "key", flat=True
+    ):
+        _, entity, day = key.split(":", 2)
+        if daily_summary_send(entity=entity, day=datetime.date.fromisoformat(day)):
+            sent += 1
+    return sent
 
 
 def alert_dismiss(*, alert: Alert, user) -> None:

@@ -7,7 +7,7 @@ Every job is safe to run twice: rollups are rebuilt per day, alerts open once pe
 from celery import shared_task
 
 from leads.stats import rollup_refresh_recent
-from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summary_send
+from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summaries_retry, daily_summary_send
 from rdz.core.entities import Entity
 
 # Statuses change after reception (delivery next morning, rejection within the window):
@@ -28,6 +28,8 @@ def rollups_refresh_nightly() -> int:
 
 @shared_task(name="rdz.core.pilotage_tasks.alerts_check", acks_late=True)
 def alerts_check() -> int:
+    """Opens the silence and CRM alerts; also sends the summaries an SMTP failure held back."""
+    daily_summaries_retry()
     return alerts_check_silence() + alerts_check_crm_failures()
 
 

@@ -191,3 +191,24 @@ def test_two_summary_runs_at_the_same_instant_send_one_email(recipients, entity_
     assert len(smtp_server.messages) == 1
     assert results.count(True) == 1
     assert AuditLog.objects.filter(action="daily_summary").count() == 1
+
+
+def test_a_summary_the_smtp_server_could_not_take_is_recorded_and_sent_by_a_later_check(
+    recipients, entity_smtp, smtp_server, product
+):
+    from rdz.core.pilotage_tasks import alerts_check, daily_summary
+
+    smtp_server.stop()
+    assert daily_summary() == 0  # no crash: both entities were tried
+    failed = _open("daily_summary:")
+    assert sorted(a.entity for a in failed) == ["MDL", "ZR7"]
+    assert all("résumé" in a.message.lower() for a in failed)
+
+    smtp_server.start()
+    alerts_check()
+    summaries = [m for m in smtp_server.messages if "Résumé" in m["Subject"]]
+    assert sorted(m["To"] for m in summaries) == ["alertes@mdl.test", "alertes@zr7.test"]
+    assert _open("daily_summary:") == []
+    alerts_check()
+    assert daily_summary() == 0
+    assert len([m for m in smtp_server.messages if "Résumé" in m["Subject"]]) == 2
