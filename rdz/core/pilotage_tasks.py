@@ -9,6 +9,7 @@ from celery import shared_task
 from leads.stats import rollup_refresh_recent
 from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summaries_retry, daily_summary_send
 from rdz.core.entities import Entity
+from rdz.core.services import alert_emails_retry
 
 # Statuses change after reception (delivery next morning, rejection within the window):
 # the frequent job rebuilds the rejection window plus a margin, the nightly one 3 months.
@@ -28,8 +29,9 @@ def rollups_refresh_nightly() -> int:
 
 @shared_task(name="rdz.core.pilotage_tasks.alerts_check", acks_late=True)
 def alerts_check() -> int:
-    """Opens the silence and CRM alerts; also sends the summaries an SMTP failure held back."""
-    daily_summaries_retry()
+    """Opens the silence and CRM alerts; also sends the e-mails an SMTP failure held back."""
+    daily_summaries_retry()  # first: a summary sent now closes its alert, which then needs no e-mail
+    alert_emails_retry()
     return alerts_check_silence() + alerts_check_crm_failures()
 
 

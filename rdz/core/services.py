@@ -147,11 +147,21 @@ def alert_clear(*, key: str) -> int:
     )
 
 
-def _alert_email(alert_id: int) -> None:
+ALERT_EMAIL_RETRY_HOURS = 24
+
+
+def _alert_email(alert_id: int) -> bool:
+    """E-mail an alert to its entity's recipients; True when sent.
+
+    `emailed_at` is set before sending (a conditional UPDATE, so the retry below and the
+    first send never both mail it) and emptied again when the SMTP server fails.
+    """
     alert = Alert.objects.get(pk=alert_id)
     recipients = settings_get().alert_recipients(alert.entity)
     if not recipients:
-        return
+        return False
+    if Alert.objects.filter(pk=alert_id, emailed_at__isnull=True).update(emailed_at=timezone.now()) != 1:
+        return False
     try:
         send_entity_mail(
             entity=alert.entity,
@@ -159,10 +169,30 @@ def _alert_email(alert_id: int) -> None:
             body=alert.message,
             to=recipients,
         )
-    except Exception:  # an alert must never break the caller; it stays visible in the back-office
+    except Exception:  # an alert must never break the caller; it stays visible and is retried
         logger.exception("alert e-mail failed for alert %s", alert_id)
-        return
-    Alert.objects.filter(pk=alert_id).update(emailed_at=timezone.now())
+        Alert.objects.filter(pk=alert_id).update(emailed_at=None)
+        return False
+    return True
+
+
+def alert_emails_retry() -> int:
+    """E-mail again the open alerts of the last day whose e-mail did not go (SMTP down).
+
+    Run by the alert checks; after a failure, the entity's other alerts wait for the next
+    run instead of each waiting for the same dead server. Returns how many were sent.
+    """
+    since = timezone.now() - datetime.timedelta(hours=ALERT_EMAIL_RETRY_HOURS)
+    pending = Alert.objects.filter(state=AlertState.OPEN, emailed_at__isnull=True, created_at__gte=since)
+    sent, failed_entities = 0, set()
+    for alert_id, entity in pending.order_by("created_at", "id").values_list("pk", "entity"):
+        if entity in failed_entities:
+            continue
+        if _alert_email(alert_id):
+            sent += 1
+        elif Alert.objects.filter(pk=alert_id, emailed_at__isnull=True).exists():
+            failed_entities.add(entity)
+    return sent
 
 
 # --- Outbox ----------------------------------------------------------------------------

@@ -137,19 +137,20 @@ def test_the_pilotage_jobs_are_scheduled_in_paris_time_with_a_description(db):
     ) == ("8", "0")
 
 
-def test_the_jobs_run_twice_safely(recipients, product, entity_smtp, smtp_server):
+def test_the_jobs_run_twice_safely(recipients, product, entity_smtp, smtp_server, django_capture_on_commit_callbacks):
     from rdz.core.pilotage_tasks import alerts_check, daily_summary, rollups_refresh_recent
 
     ProviderFactory(entity="ZR7", created_at=timezone.now() - datetime.timedelta(days=1))
     LeadFactory(entity="ZR7")
     assert rollups_refresh_recent() == 1
     assert rollups_refresh_recent() == 1
-    assert alerts_check() == 1
-    assert alerts_check() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alerts_check() == 1
+        assert alerts_check() == 0
     assert Alert.objects.filter(state="open").count() == 1
     assert daily_summary() == 2
     assert daily_summary() == 0
-    assert len(smtp_server.messages) == 2
+    assert len(smtp_server.messages) == 3  # the alert once, each entity's summary once
 
 
 @pytest.mark.django_db(transaction=True)
@@ -212,3 +213,25 @@ def test_a_summary_the_smtp_server_could_not_take_is_recorded_and_sent_by_a_late
     alerts_check()
     assert daily_summary() == 0
     assert len([m for m in smtp_server.messages if "Résumé" in m["Subject"]]) == 2
+
+
+def test_an_alert_email_the_smtp_server_could_not_take_is_sent_by_a_later_check_once(
+    recipients, entity_smtp, smtp_server, django_capture_on_commit_callbacks, product
+):
+    from rdz.core.pilotage_tasks import alerts_check
+
+    ProviderFactory(entity="MDL", name="Muet", created_at=timezone.now() - datetime.timedelta(hours=10))
+    smtp_server.stop()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alerts_check_silence() == 1
+    alert = _open("silence:provider:")[0]
+    assert alert.emailed_at is None  # not sent, and the page says so
+
+    smtp_server.start()
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts_check()
+        alerts_check()
+    alert.refresh_from_db()
+    assert alert.emailed_at is not None
+    mailed = [m for m in smtp_server.messages if "Muet" in m.get_content()]
+    assert len(mailed) == 1 and mailed[0]["To"] == "alertes@mdl.test"
