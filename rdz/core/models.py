@@ -180,6 +180,18 @@ class AlertState(models.TextChoices):
     CLEARED = "cleared", "Résolue"
 
 
+# What each alert `kind` (written by the service that raises it) is called in French.
+ALERT_KIND_LABELS = {
+    "livraison_echec": "Envoi du CSV quotidien en échec",
+    "quota_atteint": "Quota hebdomadaire atteint",
+    "circuit_ouvert": "Point d'accès en pause",
+    "silence_provider": "Provider silencieux",
+    "silence_form": "Formulaire silencieux",
+    "crm_echecs": "Échecs de transmission CRM",
+    "resume_echec": "Résumé quotidien non envoyé",
+}
+
+
 class Alert(models.Model):
     """An alert (§14). `key` identifies the condition so it fires once and clears once."""
 
@@ -205,6 +217,10 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def kind_label(self) -> str:
+        return ALERT_KIND_LABELS.get(self.kind, self.kind)
 
 
 class CircuitState(models.TextChoices):

@@ -165,7 +165,7 @@ def _alert_email(alert_id: int) -> bool:
     try:
         send_entity_mail(
             entity=alert.entity,
-            subject=f"[RDZ {alert.entity}] Alerte : {alert.kind}",
+            subject=f"[RDZ {alert.entity}] Alerte : {alert.kind_label}",
             body=alert.message,
             to=recipients,
         )

@@ -21,7 +21,7 @@ from rdz.core.accounts import (
 from rdz.core.alerts import alert_dismiss
 from rdz.core.backoffice import StaffRequiredMixin, entity_choose, light_paginate, posted_object_or_404
 from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm
-from rdz.core.models import Alert, AlertState
+from rdz.core.models import ALERT_KIND_LABELS, Alert, AlertState
 from rdz.core.scoping import is_account_admin, user_entities
 from rdz.core.selectors import dashboard_context, settings_audits_visible
 from rdz.core.services import CoreError, settings_get, settings_update
@@ -80,7 +80,8 @@ class AlertListView(StaffRequiredMixin, TemplateView):
         context["page"] = light_paginate(qs.order_by("-created_at", "-id"), self.request.GET.get("page"))
         context["state"] = state
         context["kind"] = kind
-        context["kinds"] = sorted(set(self.scoped(Alert.objects.all()).values_list("kind", flat=True).distinct()))
+        kinds = set(self.scoped(Alert.objects.all()).values_list("kind", flat=True).distinct())
+        context["kinds"] = sorted((ALERT_KIND_LABELS.get(k, k), k) for k in kinds)
         context["states"] = AlertState.choices
         return context
 

@@ -207,12 +207,12 @@ def test_a_summary_the_smtp_server_could_not_take_is_recorded_and_sent_by_a_late
 
     smtp_server.start()
     alerts_check()
-    summaries = [m for m in smtp_server.messages if "Résumé" in m["Subject"]]
+    summaries = [m for m in smtp_server.messages if "Résumé du" in m["Subject"]]
     assert sorted(m["To"] for m in summaries) == ["alertes@mdl.test", "alertes@zr7.test"]
     assert _open("daily_summary:") == []
     alerts_check()
     assert daily_summary() == 0
-    assert len([m for m in smtp_server.messages if "Résumé" in m["Subject"]]) == 2
+    assert len([m for m in smtp_server.messages if "Résumé du" in m["Subject"]]) == 2
 
 
 def test_an_alert_email_the_smtp_server_could_not_take_is_sent_by_a_later_check_once(
@@ -235,3 +235,17 @@ def test_an_alert_email_the_smtp_server_could_not_take_is_sent_by_a_later_check_
     assert alert.emailed_at is not None
     mailed = [m for m in smtp_server.messages if "Muet" in m.get_content()]
     assert len(mailed) == 1 and mailed[0]["To"] == "alertes@mdl.test"
+
+
+def test_alert_types_read_in_french_in_the_email_subject_and_on_the_alerts_page(
+    recipients, entity_smtp, smtp_server, django_capture_on_commit_callbacks, client, zr7_staff
+):
+    ProviderFactory(entity="ZR7", name="Muet", created_at=timezone.now() - datetime.timedelta(hours=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts_check_silence()
+    assert smtp_server.messages[0]["Subject"] == "[RDZ ZR7] Alerte : Provider silencieux"
+
+    client.force_login(zr7_staff)
+    page = client.get("/alertes/").content.decode()
+    assert "Provider silencieux" in page and "silence_provider<" not in page
+    assert '<option value="silence_provider">Provider silencieux</option>' in page
