@@ -193,12 +193,21 @@ def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
     """§14: alert once per commande and ISO week when it reaches its weekly quota.
 
     Run by beat every few minutes (kept out of the intake transaction). The alert key
-    holds the commande and the week, so a cleared alert is not raised again that week.
+    holds the commande and the week, so a cleared alert is not raised again that week;
+    it clears itself once its week is over.
     """
-    from rdz.core.models import Alert
-    from rdz.core.services import alert_raise
+    from rdz.core.models import Alert, AlertState
+    from rdz.core.services import alert_clear, alert_raise
 
     monday = week_start(paris_now(now).date())
+    # A new week opens the commande again: last week's alert closes itself.
+    past = (
+        Alert.objects.filter(state=AlertState.OPEN, key__startswith="commande_quota:")
+        .exclude(key__endswith=f":{monday.isoformat()}")
+        .values_list("key", flat=True)
+    )
+    for key in list(past):
+        alert_clear(key=key)
     full = (
         CommandeFill.objects.filter(day__gte=monday, day__lt=monday + WEEK, commande__active=True)
         .values("commande_id", "commande__weekly_quota")

@@ -20,3 +20,26 @@ def test_a_commande_reaching_its_weekly_quota_raises_one_alert_per_week(product)
     alert_clear(key=alert.key)
     assert commande_quota_alerts() == []  # cleared, but still once per week
     assert Alert.objects.filter(kind="quota_atteint").count() == 1
+
+
+def test_a_quota_alert_closes_when_its_week_is_over_and_the_next_week_alerts_again(product):
+    import datetime
+
+    from django.utils import timezone
+
+    from rdz.core.timeutils import paris_today, week_start
+
+    commande = CommandeFactory(product=product, weekly_quota=1)
+    AttributionFactory(commande=commande)
+    assert commande_quota_alerts() == [commande.pk]
+    alert = Alert.objects.get(kind="quota_atteint")
+
+    next_week = timezone.now() + datetime.timedelta(days=7)
+    assert commande_quota_alerts(now=next_week) == []
+    alert.refresh_from_db()
+    assert alert.state == "cleared"  # a new week: the commande is open again
+
+    monday = week_start(paris_today()) + datetime.timedelta(days=7)
+    AttributionFactory(commande=commande, week_start=monday, day=monday)
+    assert commande_quota_alerts(now=next_week) == [commande.pk]
+    assert Alert.objects.filter(kind="quota_atteint", state="open").count() == 1
