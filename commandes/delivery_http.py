@@ -141,7 +141,13 @@ def delivery_post_process(*, item_id: int) -> str:
             client_endpoint_resume(client=client)
         return "delivered"
     error = attempt.error or f"HTTP {attempt.status_code}"
-    circuit_record_failure(name=name, entity=client.entity, error=error, probe_after_seconds=_probe_seconds())
+    circuit_record_failure(
+        name=name,
+        entity=client.entity,
+        error=error,
+        probe_after_seconds=_probe_seconds(),
+        label=f"Le point d'accès HTTP du client « {client.name} »",
+    )
     if _permanent(attempt.status_code) or refused:
         item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
     delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))

@@ -376,7 +376,9 @@ def crm_forward_run(*, item_id: int) -> str:
 
     if result.outcome == CrmOutcome.TRANSIENT:
         if connector.url:
-            circuit_record_failure(name=_breaker(target), entity=target, error=result.describe())
+            circuit_record_failure(
+                name=_breaker(target), entity=target, error=result.describe(), label=f"Le CRM {target}"
+            )
         if item.attempts < item.max_attempts:
             delay = backoff_seconds(item.attempts, base=settings.CRM_RETRY_BASE_SECONDS)
             with transaction.atomic():

@@ -386,3 +386,13 @@ def test_a_worker_dying_between_the_last_failure_and_the_csv_fallback_does_not_l
     attribution.refresh_from_db()
     assert attribution.channel == "csv" and attribution.status == "pending"
     assert OutboxItem.objects.get(pk=item.pk).status == "failed"
+
+
+def test_the_pause_alert_names_the_client_not_an_internal_code(http_endpoint, http_commande):
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.default = 500
+    _, item = _attribute(http_commande)
+    assert delivery_post_process(item_id=item.pk) == "retry"
+    alert = Alert.objects.get(kind="circuit_ouvert", state=AlertState.OPEN)
+    assert f"« {http_commande.client.name} »" in alert.message
+    assert circuit_name(http_commande.client) not in alert.message

@@ -329,8 +329,12 @@ def circuit_record_success(*, name: str, entity: str) -> None:
         alert_clear(key=f"circuit:{name}")
 
 
-def circuit_record_failure(*, name: str, entity: str, error: str, probe_after_seconds: int = 300) -> bool:
-    """Count a failure; opens (and alerts) at the threshold. Returns True if now open."""
+def circuit_record_failure(
+    *, name: str, entity: str, error: str, probe_after_seconds: int = 300, label: str = ""
+) -> bool:
+    """Count a failure; opens (and alerts) at the threshold. Returns True if now open.
+
+    `label` names the endpoint for staff in the alert (« Le CRM ZR7 »…), the breaker's name otherwise."""
     threshold = settings_get().circuit_failure_threshold
     with transaction.atomic():
         breaker = CircuitBreaker.objects.select_for_update().get(pk=circuit_get(name=name, entity=entity).pk)
@@ -346,12 +350,13 @@ def circuit_record_failure(*, name: str, entity: str, error: str, probe_after_se
             breaker.next_probe_at = now + datetime.timedelta(seconds=probe_after_seconds)
         breaker.save()
     if opened:
+        who = label or f"Le point d'accès « {name} »"
         alert_raise(
             entity=entity,
             kind="circuit_ouvert",
             key=f"circuit:{name}",
-            message=f"Le point d'accès « {name} » est en pause après {breaker.consecutive_failures} échecs "
-            f"consécutifs. Dernière erreur : {error[:300]}",
+            message=f"{who} est en pause après {breaker.consecutive_failures} échecs consécutifs. "
+            f"Dernière erreur : {error[:300]}",
         )
     return breaker.state == CircuitState.OPEN
 
