@@ -14,14 +14,14 @@ from django.db import transaction
 from django.db.models import Max
 
 from leads.models import CrmStatus, Lead, LeadForm
-from leads.stats import rollup_refresh_day, status_totals
+from leads.stats import rejections_by_day, rollup_refresh_day, status_totals
 from providers.models import Provider
 from rdz.core import locks
 from rdz.core.entities import Entity
 from rdz.core.locks import advisory_xact_lock
 from rdz.core.models import Alert, AlertState, AuditLog
 from rdz.core.services import alert_clear, alert_raise, audit_log, send_entity_mail, settings_get
-from rdz.core.timeutils import paris_now, paris_today
+from rdz.core.timeutils import paris_day_bounds, paris_now, paris_today
 
 logger = logging.getLogger(__name__)
 
@@ -108,18 +108,31 @@ def alerts_check_crm_failures(*, now: datetime.datetime | None = None) -> int:
 
 
 def daily_summary_body(*, entity: str, day: datetime.date) -> str:
+    """The day's leads by their current status, then what happened that day: leads delivered
+    to clients (CSV batches and HTTP) and rejections asked for. A lead received on a day is
+    delivered the next morning and rejected days later, so those two are counted by the day
+    they happened, not by the lead's reception day (which would almost always say 0)."""
+    from commandes.models import Attribution
+
     totals = status_totals(entities=[entity], start=day, end=day)[entity]
+    start, end = paris_day_bounds(day)
+    delivered = Attribution.objects.filter(entity=entity, delivered_at__gte=start, delivered_at__lt=end).count()
+    rejections = rejections_by_day(entities=[entity], start=day, end=day).get((day, entity), {})
     open_alerts = Alert.objects.filter(entity=entity, state=AlertState.OPEN).order_by("-created_at")
     lines = [
         f"Résumé RDZ {entity} du {day:%d/%m/%Y}",
         "",
         f"Leads reçus : {totals['received']}",
-        f"Attribués : {totals['attributed']}",
-        f"Livrés : {totals['delivered']}",
-        f"Sans commande (backlog) : {totals['no_order']}",
-        f"Doublons : {totals['duplicate']}",
-        f"Blacklistés : {totals['blacklisted']}",
-        f"Rejetés : {totals['rejected']}",
+        f"  attribués : {totals['attributed']}",
+        f"  sans commande (backlog) : {totals['no_order']}",
+        f"  doublons : {totals['duplicate']}",
+        f"  blacklistés : {totals['blacklisted']}",
+        f"  opposés : {totals['opposed']}",
+        "",
+        "Activité de la journée :",
+        f"  leads livrés aux clients : {delivered}",
+        f"  rejets demandés : {sum(rejections.values())}"
+        + (f" (dont à approuver : {rejections['pending']})" if rejections.get("pending") else ""),
         "",
         f"Alertes actives : {open_alerts.count()}",
     ]

@@ -6,11 +6,11 @@ import pytest
 from django.utils import timezone
 
 from leads.stats import rollup_refresh_day
-from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summary_send
+from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summary_body, daily_summary_send
 from rdz.core.models import Alert, AuditLog
 from rdz.core.services import circuit_record_failure, settings_update
-from rdz.core.timeutils import paris_today
-from tests.factories import LeadFactory, LeadFormFactory, ProviderFactory
+from rdz.core.timeutils import PARIS, paris_today
+from tests.factories import AttributionFactory, LeadFactory, LeadFormFactory, ProviderFactory, RejectionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -95,6 +95,23 @@ def test_the_daily_summary_is_sent_once_per_entity_from_its_own_account(recipien
     assert AuditLog.objects.filter(action="daily_summary").count() == 2
 
 
+def test_the_daily_summary_counts_the_deliveries_and_rejections_made_that_day(product):
+    """Leads received the day before are delivered this morning and rejected days later: the
+    summary counts those by the day they happened, per entity (the client's)."""
+    day = datetime.date(2026, 3, 29)  # DST day in Paris: 23 hours
+    morning = datetime.datetime(2026, 3, 29, 9, 30, tzinfo=PARIS)
+    AttributionFactory.create_batch(2, status="delivered", delivered_at=morning)
+    AttributionFactory(status="delivered", delivered_at=datetime.datetime(2026, 3, 28, 23, 30, tzinfo=PARIS))
+    AttributionFactory(status="delivered", delivered_at=morning, commande__client__entity="MDL")
+    RejectionFactory(created_at=morning)
+    RejectionFactory(created_at=morning, status="pending")
+    RejectionFactory(created_at=datetime.datetime(2026, 3, 30, 0, 5, tzinfo=PARIS))
+    body = daily_summary_body(entity="ZR7", day=day)
+    assert "leads livrés aux clients : 2\n" in body
+    assert "rejets demandés : 2 (dont à approuver : 1)" in body
+    assert "leads livrés aux clients : 1\n" in daily_summary_body(entity="MDL", day=day)
+
+
 def test_the_alerts_page_lists_alerts_raised_elsewhere_with_their_state(client, zr7_staff, recipients):
     for _ in range(5):
         circuit_record_failure(name="client-zr7-api", entity="ZR7", error="HTTP 500")
@@ -109,13 +126,11 @@ def test_the_alerts_page_lists_alerts_raised_elsewhere_with_their_state(client, 
 
 
 def test_the_summary_counts_come_from_the_rollups(recipients, product):
-    from rdz.core.alerts import daily_summary_body
-
     today = paris_today()
     LeadFactory(entity="MDL", status="no_order")
     rollup_refresh_day(day=today)
     body = daily_summary_body(entity="MDL", day=today)
-    assert "Sans commande (backlog) : 1" in body
+    assert "sans commande (backlog) : 1" in body
 
 
 def test_the_pilotage_jobs_are_scheduled_in_paris_time_with_a_description(db):
