@@ -136,6 +136,32 @@ def client_rejection_ceiling(*, client: Client) -> int:
 
 
 # --- Rejection -----------------------------------------------------------------------------
+def rejection_refusal(*, attribution: Attribution, by_client: bool, now: datetime.datetime | None = None) -> str | None:
+    """Why this attribution cannot be rejected now (French), or None (§10).
+
+    `rejection_create` asks again under the attribution's lock; the client's page asks
+    first, so that it never offers a form that could only be refused.
+    """
+    now = now or timezone.now()
+    if attribution.rejections.filter(status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]).exists():
+        return "Ce lead a déjà été rejeté."
+    if attribution.delivered_at is None:
+        return "Seul un lead livré peut être rejeté."
+    if by_client and attribution.rejections.filter(status=RejectionStatus.REFUSED).exists():
+        # Staff decided (§16): asking again later, once the rate has dropped, must not undo it.
+        return "Ce rejet a été examiné et refusé par notre équipe : le lead reste livré."
+    window = settings_get().rejection_window_days
+    if now - attribution.delivered_at > datetime.timedelta(days=window):
+        return (
+            f"Le délai de rejet est dépassé : {window} jour(s) après la livraison "
+            f"(livré le {paris_now(attribution.delivered_at):%d/%m/%Y})."
+        )
+    if attribution.status != AttributionStatus.DELIVERED:
+        # Delivered once, then put back into the Lead Backlog (aged delivery).
+        return "Ce lead ne peut plus être rejeté."
+    return None
+
+
 def rejection_create(
     *,
     attribution: Attribution,
@@ -152,19 +178,8 @@ def rejection_create(
         raise RejectionError("Motif de rejet inconnu.")
     with transaction.atomic():
         attribution = Attribution.objects.select_for_update().select_related("client", "lead").get(pk=attribution.pk)
-        if attribution.rejections.filter(status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]).exists():
-            raise RejectionError("Ce lead a déjà été rejeté.")
-        if attribution.status != AttributionStatus.DELIVERED or attribution.delivered_at is None:
-            raise RejectionError("Seul un lead livré peut être rejeté.")
-        if by_client and attribution.rejections.filter(status=RejectionStatus.REFUSED).exists():
-            # Staff decided (§16): asking again later, once the rate has dropped, must not undo it.
-            raise RejectionError("Ce rejet a été examiné et refusé par notre équipe : le lead reste livré.")
-        window = settings_get().rejection_window_days
-        if now - attribution.delivered_at > datetime.timedelta(days=window):
-            raise RejectionError(
-                f"Le délai de rejet est dépassé : {window} jour(s) après la livraison "
-                f"(livré le {paris_now(attribution.delivered_at):%d/%m/%Y})."
-            )
+        if refusal := rejection_refusal(attribution=attribution, by_client=by_client, now=now):
+            raise RejectionError(refusal)
         status = RejectionStatus.APPROVED
         if by_client:
             rate = client_rejection_rate(client=attribution.client, now=now)

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from commandes.models import Attribution, RejectionReason
-from commandes.rejections import RejectionError, rejection_create, rejection_token_read
+from commandes.rejections import RejectionError, rejection_create, rejection_refusal, rejection_token_read
 
 TEMPLATE = "commandes/public/rejection.html"
 
@@ -34,6 +34,9 @@ def rejection_public(request, token: str):
     context = {"attribution": attribution, "lead": attribution.lead, "existing": existing}
     if existing is not None:
         return render(request, TEMPLATE, context)
+    if refusal := rejection_refusal(attribution=attribution, by_client=True):
+        # Past the window, or no longer the client's to reject: say so, no form to fill in vain.
+        return render(request, TEMPLATE, {**context, "refusal": refusal}, status=400)
     form = RejectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -188,3 +188,32 @@ def test_a_rejection_refused_by_staff_cannot_be_sent_again_through_the_link(clie
     assert attributions[1].status == "delivered"
     # Staff, who refused it, may still reject the lead themselves.
     assert rejection_create(attribution=attributions[1], reason="other", actor=zr7_staff).status == "approved"
+
+
+def _link_path(attribution: Attribution) -> str:
+    return "/" + rejection_link(attribution_id=attribution.pk).split("://", 1)[1].split("/", 1)[1]
+
+
+def test_the_link_page_says_at_once_that_the_rejection_window_is_over_instead_of_offering_the_form(client, product):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(days=7, hours=12))
+
+    page = client.get(_link_path(attribution)).content.decode()
+
+    assert "délai de rejet est dépassé" in page
+    assert "Motif du rejet" not in page and "<form" not in page
+    assert not Rejection.objects.exists()
+
+
+def test_the_link_page_of_a_lead_recycled_since_says_it_can_no_longer_be_rejected(client, product):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(days=3))
+    # A backlog age shorter than the window: the lead went back to the backlog while still in it.
+    Attribution.objects.filter(pk=attribution.pk).update(status="recycled")
+
+    page = client.get(_link_path(attribution)).content.decode()
+    posted = client.post(_link_path(attribution), {"reason": "other"}).content.decode()
+
+    for body in (page, posted):
+        assert "ne peut plus être rejeté" in body and "Motif du rejet" not in body
+    assert not Rejection.objects.exists()
