@@ -30,11 +30,13 @@ def rejection_public(request, token: str):
     attribution = Attribution.objects.select_related("lead", "client", "product").filter(pk=attribution_id).first()
     if attribution is None:
         return render(request, TEMPLATE, {"error": "Ce lead n'existe plus."}, status=404)
+    refusal = rejection_refusal(attribution=attribution, by_client=True)
+    # Read after the refusal: a rejection a concurrent click just recorded shows as such.
     existing = attribution.rejections.first()  # the latest; a refused one stands too
     context = {"attribution": attribution, "lead": attribution.lead, "existing": existing}
     if existing is not None:
         return render(request, TEMPLATE, context)
-    if refusal := rejection_refusal(attribution=attribution, by_client=True):
+    if refusal:
         # Past the window, or no longer the client's to reject: say so, no form to fill in vain.
         return render(request, TEMPLATE, {**context, "refusal": refusal}, status=400)
     form = RejectionForm(request.POST or None)
@@ -47,6 +49,10 @@ def rejection_public(request, token: str):
                 by_client=True,
             )
         except RejectionError as exc:
+            existing = attribution.rejections.first()
+            if existing is not None:
+                # A double click: the other request recorded the rejection first; show it.
+                return render(request, TEMPLATE, {**context, "existing": existing})
             form.add_error(None, str(exc))
         else:
             return render(request, TEMPLATE, {**context, "done": rejection})

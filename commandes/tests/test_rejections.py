@@ -217,3 +217,30 @@ def test_the_link_page_of_a_lead_recycled_since_says_it_can_no_longer_be_rejecte
     for body in (page, posted):
         assert "ne peut plus être rejeté" in body and "Motif du rejet" not in body
     assert not Rejection.objects.exists()
+
+
+@pytest.mark.parametrize("won_before", ["rejection_refusal", "rejection_create"])
+def test_a_double_click_on_the_link_page_shows_the_recorded_rejection_not_an_error(
+    client, product, monkeypatch, won_before
+):
+    from commandes import views_public
+
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(hours=2))
+    step = getattr(views_public, won_before)
+
+    def first_click_wins(**kwargs):
+        # The first click's request records the rejection just before this step of the second.
+        if not Rejection.objects.exists():
+            rejection_create(attribution=attribution, reason="wrong_number", by_client=True)
+        return step(**kwargs)
+
+    monkeypatch.setattr(views_public, won_before, first_click_wins)
+
+    second = client.post(_link_path(attribution), {"reason": "wrong_number"})
+
+    body = second.content.decode()
+    assert second.status_code == 200
+    assert "un rejet (Faux numéro, accepté)" in body
+    assert "déjà été rejeté" not in body and 'role="alert"' not in body
+    assert Rejection.objects.filter(attribution=attribution).count() == 1
