@@ -143,7 +143,14 @@ def rejection_refusal(*, attribution: Attribution, by_client: bool, now: datetim
     first, so that it never offers a form that could only be refused.
     """
     now = now or timezone.now()
-    if attribution.rejections.filter(status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]).exists():
+    live = set(
+        attribution.rejections.filter(status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]).values_list(
+            "status", flat=True
+        )
+    )
+    if RejectionStatus.PENDING in live:
+        return "Une demande de rejet du client attend déjà une décision : approuvez-la ou refusez-la (page Rejets)."
+    if live:
         return "Ce lead a déjà été rejeté."
     if attribution.delivered_at is None:
         return "Seul un lead livré peut être rejeté."

@@ -244,3 +244,16 @@ def test_a_double_click_on_the_link_page_shows_the_recorded_rejection_not_an_err
     assert "un rejet (Faux numéro, accepté)" in body
     assert "déjà été rejeté" not in body and 'role="alert"' not in body
     assert Rejection.objects.filter(attribution=attribution).count() == 1
+
+
+def test_staff_rejecting_a_lead_whose_client_rejection_awaits_approval_are_told_so(product, zr7_staff):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=0)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(hours=1))
+    held = rejection_create(attribution=attribution, reason="wrong_number", by_client=True)
+    assert held.status == "pending"
+
+    with pytest.raises(RejectionError) as refused:
+        rejection_create(attribution=attribution, reason="other", actor=zr7_staff)
+
+    assert "attend" in str(refused.value) and "Rejets" in str(refused.value)
+    assert "déjà été rejeté" not in str(refused.value)  # it is not: the lead is still delivered
