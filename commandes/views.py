@@ -47,7 +47,7 @@ from rdz.core.backoffice import (
 from rdz.core.models import CircuitBreaker, CircuitState
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
-from routing.backlog import backlog_leads
+from routing.backlog import backlog_leads, backlog_takers
 
 
 class ClientListView(StaffRequiredMixin, TemplateView):
@@ -227,9 +227,7 @@ class BacklogView(StaffRequiredMixin, TemplateView):
             }
             for code, e in sorted(by_product.items())
         ]
-        takers = self.scoped(Commande.objects.select_related("client", "product"), entities=entities).filter(
-            active=True, accepts_backlog=True
-        )
+        takers = self.scoped(backlog_takers().select_related("client", "product"), entities=entities)
         context.update(
             departements=deps,
             table=table,

@@ -91,20 +91,25 @@ def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) 
     return report
 
 
-def _backlog_reachable(*, now: datetime.datetime) -> Q | None:
-    """Leads that an active commande accepting the backlog, within its dates, covers; None
-    when there is no such commande. One condition per product and entity, not per commande
-    (SQLite nests each OR)."""
-    covered: dict[tuple[int, str], set[str]] = {}
+def backlog_takers(*, now: datetime.datetime | None = None) -> QuerySet:
+    """Commandes the recycling offers backlog leads to (§10): active, accepting the backlog,
+    their client active, today (Paris) within their dates. Their quota is checked per lead."""
     today = paris_today(now)
-    takers = Commande.objects.filter(
+    return Commande.objects.filter(
         Q(starts_on__isnull=True) | Q(starts_on__lte=today),
         Q(ends_on__isnull=True) | Q(ends_on__gte=today),
         active=True,
         accepts_backlog=True,
         client__active=True,
     )
-    for product_id, entity, departements in takers.values_list("product_id", "entity", "departements"):
+
+
+def _backlog_reachable(*, now: datetime.datetime) -> Q | None:
+    """Leads that an active commande accepting the backlog, within its dates, covers; None
+    when there is no such commande. One condition per product and entity, not per commande
+    (SQLite nests each OR)."""
+    covered: dict[tuple[int, str], set[str]] = {}
+    for product_id, entity, departements in backlog_takers(now=now).values_list("product_id", "entity", "departements"):
         codes = covered.setdefault((product_id, entity), set())
         if isinstance(departements, list):
             codes.update(str(code) for code in departements)

@@ -147,6 +147,32 @@ def test_the_backlog_page_counts_backlog_leads_by_product_and_departement(client
     assert response.context["table"][0]["cells"] == [3, 1]
 
 
+def test_the_backlog_page_lists_as_takers_only_the_commandes_that_recycling_offers_leads_to(client, zr7_staff, product):
+    today = datetime.date.today()
+    CommandeFactory(client__entity="ZR7", product=product, accepts_backlog=True, name="Preneuse")
+    CommandeFactory(
+        client__entity="ZR7",
+        product=product,
+        accepts_backlog=True,
+        name="Terminee",
+        ends_on=today - datetime.timedelta(days=30),
+    )
+    CommandeFactory(
+        client__entity="ZR7",
+        product=product,
+        accepts_backlog=True,
+        name="Future",
+        starts_on=today + datetime.timedelta(days=30),
+    )
+    CommandeFactory(client__entity="ZR7", client__active=False, product=product, accepts_backlog=True, name="Inactif")
+    CommandeFactory(client__entity="ZR7", product=product, accepts_backlog=True, active=False, name="Arretee")
+    client.force_login(zr7_staff)
+
+    response = client.get("/backlog/")
+
+    assert [c.name for c in response.context["takers"]] == ["Preneuse"]
+
+
 def test_a_manager_rejects_a_delivered_lead_from_its_page_and_deactivates_a_commande(client, zr7_staff, routed_lead):
     from django.utils import timezone
 
