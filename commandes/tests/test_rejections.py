@@ -257,3 +257,14 @@ def test_staff_rejecting_a_lead_whose_client_rejection_awaits_approval_are_told_
 
     assert "attend" in str(refused.value) and "Rejets" in str(refused.value)
     assert "déjà été rejeté" not in str(refused.value)  # it is not: the lead is still delivered
+
+
+def test_a_client_coming_back_to_a_held_rejection_reads_that_staff_are_examining_it(client, product):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=0)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(hours=1))
+    rejection_create(attribution=attribution, reason="wrong_number", by_client=True)
+
+    page = client.get(_link_path(attribution)).content.decode()
+
+    assert "Votre demande de rejet (Faux numéro) est en cours d'examen par notre équipe." in page
+    assert "plafond" not in page  # the staff's own label is not the client's business
