@@ -57,7 +57,7 @@ class ClientAdmin(EntityScopedAdmin):
             return format_html('<strong style="color:#b42318">{}</strong>', text)
         return text
 
-    @admin.action(description="Remettre en service le point d'accès HTTP (disjoncteur)")
+    @admin.action(description="Remettre en service le point d'accès HTTP (disjoncteur)", permissions=["change"])
     def resume_endpoint(self, request, queryset):
         total = 0
         for client in queryset:

@@ -379,3 +379,27 @@ def test_a_manager_closes_a_breaker_of_its_entity_by_the_audited_action(client, 
     assert CircuitBreaker.objects.get(pk=ours.pk).state == "closed"
     assert CircuitBreaker.objects.get(pk=theirs.pk).state == "open"  # not its entity
     assert AuditLog.objects.filter(action="circuit_reset", entity="ZR7").count() == 1
+
+
+def test_a_viewer_cannot_resume_a_clients_http_endpoint(client, zr7_viewer, zr7_staff):
+    from commandes.delivery_http import circuit_name
+    from rdz.core.models import AuditLog, CircuitBreaker
+    from rdz.core.services import circuit_record_failure
+
+    endpoint = ClientFactory(entity="ZR7", name="Client-HTTP", api_url="https://crm.exemple.fr/leads")
+    for _ in range(10):
+        circuit_record_failure(name=circuit_name(endpoint), entity="ZR7", error="HTTP 500")
+    breaker = CircuitBreaker.objects.get(name=circuit_name(endpoint))
+    assert breaker.state == "open"
+    changelist = reverse("admin:commandes_client_changelist")
+
+    client.force_login(zr7_viewer)
+    assert "resume_endpoint" not in client.get(changelist).content.decode()
+    client.post(changelist, {"action": "resume_endpoint", "_selected_action": [endpoint.pk]})
+    assert CircuitBreaker.objects.get(pk=breaker.pk).state == "open"  # viewers only read
+    assert not AuditLog.objects.filter(action="circuit_reset").exists()
+
+    client.force_login(zr7_staff)
+    client.post(changelist, {"action": "resume_endpoint", "_selected_action": [endpoint.pk]})
+    assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
+    assert AuditLog.objects.filter(action="circuit_reset", entity="ZR7").count() == 1
