@@ -9,10 +9,12 @@ from leads.urls_forms import form_api_urls, tracking_urls
 from media_library.views import media_file
 from rdz.core import views as core_views
 from rdz.core.backoffice_urls import api_urlpatterns as backoffice_api_urls
+from rdz.core.login_guard import AdminLoginForm
 
 admin.site.site_header = "RDZ — administration"
 admin.site.site_title = "RDZ"
 admin.site.index_title = "Administration des données"
+admin.site.login_form = AdminLoginForm
 
 api_v1 = [
     path("leads/", ProviderLeadCreateView.as_view(), name="api-lead-create"),

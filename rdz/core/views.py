@@ -21,6 +21,7 @@ from rdz.core.accounts import (
 from rdz.core.alerts import alert_dismiss
 from rdz.core.backoffice import StaffRequiredMixin, entity_choose, light_paginate, posted_object_or_404
 from rdz.core.forms import PasswordSetForm, SettingsForm, StaffAccountForm
+from rdz.core.login_guard import LoginForm
 from rdz.core.models import ALERT_KIND_LABELS, Alert, AlertState
 from rdz.core.scoping import is_account_admin, user_entities
 from rdz.core.selectors import dashboard_context, settings_audits_visible
@@ -36,6 +37,7 @@ def favicon(request):
 
 class BackofficeLoginView(LoginView):
     template_name = "core/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = False
 
 
