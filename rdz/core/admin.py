@@ -34,6 +34,13 @@ class StaffProfileInline(admin.StackedInline):
 
     has_add_permission = has_change_permission = has_view_permission
 
+    def get_readonly_fields(self, request, obj=None):
+        # As on the Comptes page: an account admin never drops its own admin role (the
+        # entity could be left without anyone to manage its accounts).
+        if _own_account(request, obj):
+            return ("role",)
+        return super().get_readonly_fields(request, obj)
+
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         # An account admin hands out only its own entities: never the other company,
         # never "both" unless it has both (no privilege escalation, even on itself).
@@ -45,6 +52,11 @@ class StaffProfileInline(admin.StackedInline):
                 if value in allowed or (value == EntityScope.BOTH and allowed >= ALL_ENTITIES)
             ]
         return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+
+def _own_account(request, obj) -> bool:
+    """The account admin's own account (superusers are not limited)."""
+    return obj is not None and obj.pk == request.user.pk and not request.user.is_superuser
 
 
 admin.site.unregister(User)
@@ -70,14 +82,19 @@ class UserAdmin(SafeChangelistMixin, BaseUserAdmin):
     def has_module_permission(self, request):
         return is_account_admin(request.user)
 
-    has_view_permission = has_add_permission = has_change_permission = has_delete_permission = (
-        lambda self, request, obj=None: is_account_admin(request.user)
+    has_view_permission = has_add_permission = has_change_permission = lambda self, request, obj=None: is_account_admin(
+        request.user
     )
+
+    def has_delete_permission(self, request, obj=None):
+        return is_account_admin(request.user) and not _own_account(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             ro += ["is_superuser", "groups", "user_permissions"]
+        if _own_account(request, obj):
+            ro += ["is_active"]  # nor deactivates itself (Comptes page: same rule)
         return ro
 
 

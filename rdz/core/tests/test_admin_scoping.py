@@ -1,6 +1,7 @@
 """Entity scoping in the Django admin (§2): a ZR7 account never sees nor changes MDL data."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from commandes.models import Client, Commande
@@ -16,6 +17,7 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 
 @pytest.fixture
@@ -260,7 +262,39 @@ def test_an_account_admin_cannot_hand_out_the_other_entity_nor_both(request, cli
     # The same form with an allowed scope is accepted: the refusal above was the scope.
     response = client.post(url, _account_form(account, scope="ZR7", role="viewer"))
     assert response.status_code == 302
-    assert StaffProfile.objects.get(user=account).role == "viewer"
+    # (Its own admin role is not its to drop: see the test below.)
+    assert StaffProfile.objects.get(user=account).role == ("admin" if account == zr7_account_admin else "viewer")
+
+
+def test_an_account_admin_cannot_demote_deactivate_nor_delete_itself_in_the_admin(client, zr7_account_admin):
+    client.force_login(zr7_account_admin)
+    url = reverse("admin:auth_user_change", args=[zr7_account_admin.pk])
+    form = _account_form(zr7_account_admin, scope="ZR7", role="viewer")
+    del form["is_active"]  # an unticked box
+    assert client.post(url, form).status_code == 302
+    zr7_account_admin.refresh_from_db()
+    assert zr7_account_admin.is_active
+    assert zr7_account_admin.staff_profile.role == "admin"
+
+    assert (
+        client.post(reverse("admin:auth_user_delete", args=[zr7_account_admin.pk]), {"post": "yes"}).status_code == 403
+    )
+    changelist = reverse("admin:auth_user_changelist")
+    client.post(changelist, {"action": "delete_selected", "_selected_action": [zr7_account_admin.pk], "post": "yes"})
+    assert User.objects.filter(pk=zr7_account_admin.pk, is_active=True).exists()
+
+
+def test_an_account_admin_still_deactivates_and_deletes_another_account_in_the_admin(
+    client, zr7_account_admin, zr7_staff
+):
+    client.force_login(zr7_account_admin)
+    form = _account_form(zr7_staff, scope="ZR7", role="viewer")
+    del form["is_active"]
+    assert client.post(reverse("admin:auth_user_change", args=[zr7_staff.pk]), form).status_code == 302
+    zr7_staff.refresh_from_db()
+    assert not zr7_staff.is_active and zr7_staff.staff_profile.role == "viewer"
+    client.post(reverse("admin:auth_user_delete", args=[zr7_staff.pk]), {"post": "yes"})
+    assert not User.objects.filter(pk=zr7_staff.pk).exists()
 
 
 def test_a_manager_cannot_open_the_accounts(client, zr7_staff):
