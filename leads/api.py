@@ -3,7 +3,7 @@
 import ipaddress
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -95,6 +95,29 @@ class LeadResultSerializer(serializers.Serializer):
     entity = serializers.CharField()
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Message en français.")
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorDetailSerializer, description=description)
+
+
+# The error answers of §15, as documented on /api/docs/.
+FIELD_ERRORS = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='Corps invalide, rien n\'est enregistré : {"champ": ["message en français", …]} '
+    '(JSON mal formé ou qui n\'est pas un objet : "non_field_errors").',
+)
+RESPONSE_401 = _error("Clé API absente, inconnue ou révoquée (en-tête X-API-Key).")
+RESPONSE_403_PROVIDER = _error("Provider inactif.")
+RESPONSE_413 = _error("Corps de requête trop volumineux.")
+RESPONSE_415 = OpenApiResponse(
+    OpenApiTypes.OBJECT, description='Corps qui n\'est pas du JSON : {"non_field_errors": […]}.'
+)
+RESPONSE_429 = _error("Trop de requêtes : réessayez après le délai de l'en-tête Retry-After.")
+
+
 def lead_result(lead: Lead) -> dict:
     return {"id": str(lead.id), "status": lead.status, "entity": lead.entity}
 
@@ -122,7 +145,19 @@ class ProviderLeadCreateView(APIView):
 
     @extend_schema(
         request=ProviderLeadSerializer,
-        responses={201: LeadResultSerializer, 200: LeadResultSerializer},
+        responses={
+            201: OpenApiResponse(LeadResultSerializer, description="Lead créé (et routé dans la requête)."),
+            200: OpenApiResponse(
+                LeadResultSerializer,
+                description="Rejeu du même Idempotency-Key ou du même external_id : le même lead, aucun second.",
+            ),
+            400: FIELD_ERRORS,
+            401: RESPONSE_401,
+            403: RESPONSE_403_PROVIDER,
+            413: RESPONSE_413,
+            415: RESPONSE_415,
+            429: RESPONSE_429,
+        },
         parameters=[
             OpenApiParameter("X-API-Key", str, OpenApiParameter.HEADER, required=True),
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
@@ -170,7 +205,17 @@ class ProviderLeadDetailView(APIView):
     permission_classes = [IsActiveProvider]
     throttle_classes = [ProviderRateThrottle]
 
-    @extend_schema(responses={200: LeadResultSerializer}, summary="Statut d'un lead du provider")
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(LeadResultSerializer, description="Le lead du provider et son statut courant."),
+            401: RESPONSE_401,
+            403: RESPONSE_403_PROVIDER,
+            404: _error("Lead introuvable, ou lead d'un autre provider."),
+            429: RESPONSE_429,
+        },
+        parameters=[OpenApiParameter("X-API-Key", str, OpenApiParameter.HEADER, required=True)],
+        summary="Statut d'un lead du provider",
+    )
     def get(self, request, lead_id):
         lead = Lead.objects.filter(pk=lead_id, provider=request.auth).only("id", "status", "entity").first()
         if lead is None:

@@ -9,13 +9,25 @@ import datetime
 import re
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads.api import BOOLEAN_ERRORS, TEXT_ERRORS, LeadBodySerializer, LeadResultSerializer, client_ip, lead_result
+from leads.api import (
+    BOOLEAN_ERRORS,
+    FIELD_ERRORS,
+    RESPONSE_413,
+    RESPONSE_415,
+    RESPONSE_429,
+    TEXT_ERRORS,
+    ErrorDetailSerializer,
+    LeadBodySerializer,
+    LeadResultSerializer,
+    client_ip,
+    lead_result,
+)
 from leads.models import LeadForm
 from leads.selectors import form_stats
 from leads.services import LeadError, LeadInput, product_extra_validate
@@ -77,6 +89,14 @@ def _origin_refused(request, form: LeadForm) -> bool:
 
 NOT_FOUND = {"detail": "Formulaire introuvable."}
 ORIGIN_REFUSED = {"detail": "Origine non autorisée pour ce formulaire."}
+PUBLIC_ERRORS = {
+    400: FIELD_ERRORS,
+    403: OpenApiResponse(ErrorDetailSerializer, description="Origine non autorisée pour ce formulaire."),
+    404: OpenApiResponse(ErrorDetailSerializer, description="Formulaire introuvable ou inactif."),
+    413: RESPONSE_413,
+    415: RESPONSE_415,
+    429: RESPONSE_429,
+}
 
 
 # --- Public: submit ----------------------------------------------------------------------
@@ -116,7 +136,11 @@ class FormSubmitView(APIView):
 
     @extend_schema(
         request=FormSubmitSerializer,
-        responses={201: LeadResultSerializer, 200: LeadResultSerializer},
+        responses={
+            201: OpenApiResponse(LeadResultSerializer, description="Lead créé."),
+            200: OpenApiResponse(LeadResultSerializer, description="Double envoi : le même lead, aucun second."),
+            **PUBLIC_ERRORS,
+        },
         summary="Déposer un lead depuis un formulaire (public, CORS)",
         description="Même corps que l'API provider sans `product` (celui du formulaire), plus `visitor_id` et "
         "`variant`. Un double envoi (même visiteur et même téléphone en quelques minutes) renvoie le même lead (200).",
@@ -199,7 +223,7 @@ class TrackView(APIView):
 
     @extend_schema(
         request=TrackSerializer,
-        responses={204: None},
+        responses={204: OpenApiResponse(description="Évènement enregistré."), **PUBLIC_ERRORS},
         parameters=[OpenApiParameter("form", str, OpenApiParameter.QUERY, description="Code du formulaire (CORS)")],
         summary="Enregistrer une visite ou un démarrage de formulaire (public, CORS)",
     )
