@@ -114,3 +114,24 @@ def staff_password_set(*, actor, user, password: str) -> None:
     user.save(update_fields=["password"])
     for entity in sorted(user_entities(user)):
         audit_log(action="account_password", actor=actor, entity=entity, obj=user, message="Mot de passe redéfini")
+
+
+def staff_account_state(user) -> tuple[str, frozenset[str]]:
+    """How an account reads in the audit (« ZR7/manager/actif »), and its entities."""
+    profile = StaffProfile.objects.filter(user_id=user.pk).first()
+    scope, role = (profile.scope, profile.role) if profile else ("-", "-")
+    flags = "actif" if user.is_active else "inactif"
+    if user.is_superuser:
+        flags += ", superutilisateur"
+    return f"{scope}/{role}/{flags}", scope_entities(scope) if profile else frozenset()
+
+
+def staff_account_change_record(
+    *, actor, user, action: str, before: str = "", entities_before: frozenset[str] = frozenset()
+) -> None:
+    """Audit an account created, changed or deleted in the Django admin (the Comptes page
+    audits through the services above): one row per entity concerned, before → after."""
+    after, entities_after = staff_account_state(user) if action != "account_delete" else ("supprimé", frozenset())
+    message = f"{user.username} : {before} → {after}" if before else f"Compte {user.username} ({after})"
+    for entity in sorted(entities_before | entities_after):
+        audit_log(action=action, actor=actor, entity=entity, obj=user, message=f"{message} (administration)")

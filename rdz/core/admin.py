@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from rdz.core.accounts import staff_account_change_record, staff_account_state
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin, SafeChangelistMixin
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.forms import settings_fields_hidden
@@ -17,7 +18,7 @@ from rdz.core.models import (
 )
 from rdz.core.scoping import can_change, is_account_admin, user_entities
 from rdz.core.selectors import settings_audits_visible
-from rdz.core.services import circuit_resume, settings_get, settings_update
+from rdz.core.services import audit_log, circuit_resume, settings_get, settings_update
 
 User = get_user_model()
 
@@ -88,6 +89,48 @@ class UserAdmin(SafeChangelistMixin, BaseUserAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_account_admin(request.user) and not _own_account(request, obj)
+
+    # Every account change is audited, as on the Comptes page (rdz.core.accounts).
+    def save_model(self, request, obj, form, change):
+        if change:
+            request._account_before = staff_account_state(User.objects.get(pk=obj.pk))
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before, entities_before = getattr(request, "_account_before", ("", frozenset()))
+        staff_account_change_record(
+            actor=request.user,
+            user=form.instance,
+            action="account_update" if change else "account_create",
+            before=before,
+            entities_before=entities_before,
+        )
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, id)
+            for entity in sorted(staff_account_state(user)[1]):
+                audit_log(
+                    action="account_password",
+                    actor=request.user,
+                    entity=entity,
+                    obj=user,
+                    message="Mot de passe redéfini (administration)",
+                )
+        return response
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, User.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            before, entities = staff_account_state(user)
+            staff_account_change_record(
+                actor=request.user, user=user, action="account_delete", before=before, entities_before=entities
+            )
+        super().delete_queryset(request, queryset)
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(super().get_readonly_fields(request, obj))

@@ -437,3 +437,26 @@ def test_a_viewer_cannot_resume_a_clients_http_endpoint(client, zr7_viewer, zr7_
     client.post(changelist, {"action": "resume_endpoint", "_selected_action": [endpoint.pk]})
     assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
     assert AuditLog.objects.filter(action="circuit_reset", entity="ZR7").count() == 1
+
+
+def test_account_changes_in_the_admin_are_audited_like_on_the_comptes_page(client, zr7_account_admin, zr7_staff):
+    client.force_login(zr7_account_admin)
+    form = _account_form(zr7_staff, scope="ZR7", role="viewer")
+    del form["is_active"]
+    assert client.post(reverse("admin:auth_user_change", args=[zr7_staff.pk]), form).status_code == 302
+    row = AuditLog.objects.get(action="account_update")
+    assert (row.entity, row.actor) == ("ZR7", zr7_account_admin)
+    assert "ZR7/manager/actif → ZR7/viewer/inactif" in row.message
+
+    password = "Un-autre-mot-de-passe-2026"
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[zr7_staff.pk]),
+        {"password1": password, "password2": password, "usable_password": "true"},
+    )
+    assert response.status_code == 302
+    assert AuditLog.objects.filter(action="account_password", entity="ZR7", object_id=str(zr7_staff.pk)).exists()
+
+    client.post(reverse("admin:auth_user_delete", args=[zr7_staff.pk]), {"post": "yes"})
+    assert not User.objects.filter(pk=zr7_staff.pk).exists()
+    deleted = AuditLog.objects.get(action="account_delete")
+    assert deleted.entity == "ZR7" and "zr7-staff" in deleted.message
