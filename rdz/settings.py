@@ -224,7 +224,15 @@ if BROKER_IS_FILESYSTEM:
     }
 else:
     # visibility_timeout: an unacked message (worker killed) is redelivered after this.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
+    # Socket timeouts: without them a Redis that accepts the connection but never answers
+    # (hung, half-open network path) blocks the enqueue after commit for ever, and with it
+    # the intake request; with them the enqueue fails in seconds and the sweeper sends later.
+    # Above the worker's 1 s BRPOP, so an idle worker never times out.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
+        "socket_connect_timeout": 3,
+        "socket_timeout": 5,
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
