@@ -14,6 +14,7 @@ art. 21 RGPD, and the erasure right's exception for compliance with a legal obli
 import datetime
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -344,15 +345,25 @@ def retention_cutoff(*, now: datetime.datetime, years: int) -> datetime.datetime
         return now.replace(year=now.year - years, day=28)
 
 
-def lead_retention_anonymize(*, now: datetime.datetime | None = None, chunk_size: int = 500) -> int:
+RETENTION_CHUNK = 500
+
+
+def lead_retention_anonymize(
+    *, now: datetime.datetime | None = None, chunk_size: int | None = None, budget_seconds: float | None = None
+) -> int:
     """Anonymize leads older than the retention period (§8 setting, default 3 years).
 
     Chunked, each chunk its own transaction: a run interrupted halfway is finished by the
-    next one (anonymized leads are skipped), so running it twice is harmless.
+    next one (anonymized leads are skipped), so running it twice is harmless. With
+    `budget_seconds`, it stops between chunks once that time is spent (the task's time
+    limit would otherwise cut it mid-chunk, before its audit row), and audits what it did;
+    `lead_retention_due` tells whether leads remain.
     """
     now = now or timezone.now()
+    chunk_size = chunk_size or RETENTION_CHUNK
     years = settings_get().retention_years
     cutoff = retention_cutoff(now=now, years=years)
+    started = time.monotonic()
     total = 0
     while True:
         with transaction.atomic():
@@ -372,6 +383,8 @@ def lead_retention_anonymize(*, now: datetime.datetime | None = None, chunk_size
                 )
                 _anonymize_one_for_retention(lead, person, now=now, years=years)
             total += len(leads)
+        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            break
     if total:
         audit_log(
             action="rgpd.retention",
@@ -379,6 +392,12 @@ def lead_retention_anonymize(*, now: datetime.datetime | None = None, chunk_size
             message=f"Durée de conservation ({years} ans) : {total} lead(s) anonymisé(s).",
         )
     return total
+
+
+def lead_retention_due(*, now: datetime.datetime | None = None) -> bool:
+    """Whether leads past the retention period are still to anonymize."""
+    cutoff = retention_cutoff(now=now or timezone.now(), years=settings_get().retention_years)
+    return Lead.objects.filter(created_at__lt=cutoff, anonymized_at__isnull=True).exists()
 
 
 def _anonymize_one_for_retention(lead: Lead, person: Person, *, now, years: int) -> None:

@@ -270,6 +270,38 @@ def test_retention_anonymizes_only_leads_past_the_period_and_can_run_twice(produ
     assert lead_retention_anonymize(now=now) == 1
 
 
+def test_a_retention_run_out_of_time_stops_between_chunks_and_audits_what_it_anonymized(product):
+    now = timezone.now()
+    for _ in range(3):
+        LeadFactory(created_at=now - datetime.timedelta(days=4 * 365), product=product)
+
+    # A spent budget: one chunk, then stop, rather than be cut mid-chunk by the task's time limit.
+    assert lead_retention_anonymize(now=now, chunk_size=1, budget_seconds=0) == 1
+
+    assert Lead.objects.filter(anonymized_at__isnull=False).count() == 1
+    (audit,) = AuditLog.objects.filter(action="rgpd.retention")
+    assert "1 lead(s) anonymisé(s)" in audit.message
+    assert lead_retention_anonymize(now=now, chunk_size=1) == 2  # the next run carries on
+
+
+def test_the_nightly_retention_task_carries_on_in_a_new_task_until_no_lead_is_left(product, settings, monkeypatch):
+    from leads import services_rgpd, tasks
+
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 0  # every run spends its budget on its first chunk
+    monkeypatch.setattr(services_rgpd, "RETENTION_CHUNK", 2)
+    follow_ups: list[int] = []
+    monkeypatch.setattr(tasks.lead_retention_run, "apply_async", lambda *a, **kw: follow_ups.append(1))
+    for _ in range(3):
+        LeadFactory(created_at=timezone.now() - datetime.timedelta(days=4 * 365), product=product)
+
+    assert tasks.lead_retention_run() == 2
+    assert follow_ups == [1]  # 1 lead left: a new task is queued
+    assert tasks.lead_retention_run() == 1
+    assert follow_ups == [1]  # none left: the chain ends
+    assert not Lead.objects.filter(anonymized_at__isnull=True).exists()
+    assert AuditLog.objects.filter(action="rgpd.retention").count() == 2
+
+
 def test_the_retention_job_is_scheduled_in_beat():
     from django_celery_beat.models import PeriodicTask
 
