@@ -4,18 +4,35 @@ The daily CSV e-mail runs at `AppSettings.daily_delivery_time` (Europe/Paris, so
 handled by the crontab itself), and the backlog recycling runs before it, so recycled
 leads leave in the same morning's e-mail. Both rows are created by a data migration and
 moved here when the setting changes.
+
+Beat marks a run as done before it hands the task to the broker: with the broker down at
+that minute (a Redis restart at 09:30), the day's mailing would be skipped and the leads
+would wait a day. Each scheduled run therefore records that it ran for its day, and a
+catch-up job (every 5 minutes) runs the day's recycling and mailing when their time has
+passed without a record. Both are idempotent (one batch per client and day), so a catch-up
+that overlaps a late scheduled run sends nothing twice.
 """
 
 import datetime
+import logging
 
+from django.core.cache import cache
 from django.db import transaction
 
-from rdz.core.services import settings_get
+from rdz.core.services import daily_run_done, daily_run_record, settings_get
+from rdz.core.timeutils import PARIS, paris_now
+
+logger = logging.getLogger(__name__)
 
 PARIS_TZ = "Europe/Paris"
 DAILY_TASK_NAME = "Livraison : e-mail CSV quotidien"
 BACKLOG_TASK_NAME = "Lead Backlog : recyclage avant l'envoi"
 BACKLOG_LEAD_MINUTES = 30
+DELIVERY_JOB = "livraison quotidienne"
+BACKLOG_JOB = "recyclage du backlog"
+# A scheduled run may start a little late (busy workers): the catch-up waits this long.
+CATCH_UP_GRACE = datetime.timedelta(minutes=10)
+_CATCH_UP_GUARD = "commandes:daily-catch-up:{day}"
 
 
 def backlog_time(delivery_time: datetime.time) -> datetime.time:
@@ -48,3 +65,47 @@ def delivery_schedule_sync() -> None:
 def on_settings_changed(sender, fields, **kwargs) -> None:
     if "daily_delivery_time" in fields:
         delivery_schedule_sync()
+
+
+def backlog_recycle_daily(*, now: datetime.datetime | None = None) -> str:
+    """The scheduled recycling before the mailing (§10), recorded for its Paris day."""
+    from routing.backlog import backlog_recycle
+
+    day = paris_now(now).date()
+    summary = backlog_recycle(now=now).summary()
+    daily_run_record(job=BACKLOG_JOB, day=day, message=summary)
+    return summary
+
+
+def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None) -> str:
+    """The scheduled daily CSV e-mail (§10): today's batches handed to the workers, recorded."""
+    from commandes.delivery import delivery_send_daily
+
+    day = paris_now(now).date()
+    report = delivery_send_daily(day=day, send_now=False)
+    summary = f"Livraison du {day:%d/%m/%Y} : {len(report.created)} lot(s) créé(s) et confié(s) aux workers."
+    daily_run_record(job=DELIVERY_JOB, day=day, message=summary)
+    return summary
+
+
+def daily_jobs_catch_up(*, now: datetime.datetime | None = None) -> list[str]:
+    """Run today's recycling and mailing if their time has passed and no run was recorded
+    (a scheduled run lost with the broker, or beat down at that time). Returns the summaries."""
+    now = paris_now(now)
+    day = now.date()
+    delivery_at = settings_get().daily_delivery_time
+    due = datetime.datetime.combine(day, delivery_at, tzinfo=PARIS) + CATCH_UP_GRACE
+    if now < due or daily_run_done(job=DELIVERY_JOB, day=day):
+        return []
+    guard = _CATCH_UP_GUARD.format(day=day.isoformat())
+    if not cache.add(guard, 1, timeout=30 * 60):
+        return []  # another catch-up is running (a long recycling)
+    try:
+        done = []
+        if not daily_run_done(job=BACKLOG_JOB, day=day):
+            done.append(backlog_recycle_daily(now=now))
+        done.append(delivery_send_daily_scheduled(now=now))
+        logger.warning("daily jobs of %s caught up: %s", day, " ".join(done))
+        return done
+    finally:
+        cache.delete(guard)

@@ -25,10 +25,9 @@ def delivery_batch_run(item_id: int) -> str:
 @shared_task(name="commandes.tasks.delivery_send_daily", acks_late=True)
 def delivery_send_daily_run() -> str:
     """Beat, at the configured time (Paris): today's CSV e-mails, one per client."""
-    from commandes.delivery import delivery_send_daily
+    from commandes.schedules import delivery_send_daily_scheduled
 
-    report = delivery_send_daily(send_now=False)
-    summary = f"Livraison du {report.day:%d/%m/%Y} : {len(report.created)} lot(s) créé(s) et confié(s) aux workers."
+    summary = delivery_send_daily_scheduled()
     logger.info(summary)
     return summary
 
@@ -36,11 +35,19 @@ def delivery_send_daily_run() -> str:
 @shared_task(name="commandes.tasks.backlog_recycle", acks_late=True)
 def backlog_recycle_run() -> str:
     """Beat, before the mailing: offer the Lead Backlog to OPEN commandes accepting it."""
-    from routing.backlog import backlog_recycle
+    from commandes.schedules import backlog_recycle_daily
 
-    report = backlog_recycle()
-    logger.info(report.summary())
-    return report.summary()
+    summary = backlog_recycle_daily()
+    logger.info(summary)
+    return summary
+
+
+@shared_task(name="commandes.tasks.daily_jobs_catch_up", acks_late=True)
+def daily_jobs_catch_up_run() -> list[str]:
+    """Beat, every 5 minutes: today's recycling and mailing if their scheduled run was lost."""
+    from commandes.schedules import daily_jobs_catch_up
+
+    return daily_jobs_catch_up()
 
 
 @shared_task(name="commandes.tasks.commande_quota_alerts", acks_late=True)

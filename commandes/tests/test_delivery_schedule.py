@@ -6,8 +6,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from commandes.schedules import BACKLOG_TASK_NAME, DAILY_TASK_NAME
+from commandes.models import DeliveryBatch
+from commandes.schedules import (
+    BACKLOG_TASK_NAME,
+    DAILY_TASK_NAME,
+    backlog_recycle_daily,
+    daily_jobs_catch_up,
+    delivery_send_daily_scheduled,
+)
+from rdz.core.models import AuditLog, OutboxItem
 from rdz.core.services import settings_update
+from rdz.core.timeutils import paris_today
+from tests.factories import AttributionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +70,42 @@ def test_changing_the_delivery_time_moves_both_schedules(django_capture_on_commi
     last = datetime.datetime(2026, 1, 14, 12, 0, tzinfo=UTC)
     assert _next_run(DAILY_TASK_NAME, last).astimezone(PARIS) == datetime.datetime(2026, 1, 15, 8, 15, tzinfo=PARIS)
     assert _next_run(BACKLOG_TASK_NAME, last).astimezone(PARIS) == datetime.datetime(2026, 1, 15, 7, 45, tzinfo=PARIS)
+
+
+def _at(hour: int, minute: int) -> datetime.datetime:
+    return datetime.datetime.combine(paris_today(), datetime.time(hour, minute), tzinfo=PARIS)
+
+
+def test_a_mailing_lost_with_the_broker_is_run_by_the_catch_up_once():
+    """Beat marks the 09:30 run done before the broker takes it: with Redis down at that
+    minute, the day's CSV would wait a day. The catch-up runs it once the time has passed."""
+    attribution = AttributionFactory(status="pending", channel="csv")
+
+    assert daily_jobs_catch_up(now=_at(9, 35)) == []  # the scheduled run may still be starting
+    assert not DeliveryBatch.objects.exists()
+
+    done = daily_jobs_catch_up(now=_at(9, 45))
+
+    assert len(done) == 2 and "Lead Backlog" in done[0]
+    batch = DeliveryBatch.objects.get(client=attribution.client, date=paris_today())
+    assert OutboxItem.objects.filter(kind="delivery_batch", ref=str(batch.pk)).count() == 1
+    assert daily_jobs_catch_up(now=_at(9, 50)) == []
+    assert daily_jobs_catch_up(now=_at(18, 0)) == []
+    assert DeliveryBatch.objects.count() == 1
+
+
+def test_a_day_whose_scheduled_runs_went_through_needs_no_catch_up():
+    AttributionFactory(status="pending", channel="csv")
+    backlog_recycle_daily(now=_at(9, 0))
+    delivery_send_daily_scheduled(now=_at(9, 30))
+
+    assert daily_jobs_catch_up(now=_at(10, 0)) == []
+    assert AuditLog.objects.filter(action="daily_run").count() == 2
+
+
+def test_the_catch_up_follows_the_delivery_time_of_the_settings(superuser):
+    settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(14, 0)})
+    AttributionFactory(status="pending", channel="csv")
+
+    assert daily_jobs_catch_up(now=_at(11, 0)) == []
+    assert len(daily_jobs_catch_up(now=_at(14, 15))) == 2

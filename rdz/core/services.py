@@ -106,6 +106,20 @@ def audit_log(
     )
 
 
+DAILY_RUN_ACTION = "daily_run"
+
+
+def daily_run_record(*, job: str, day: datetime.date, message: str) -> None:
+    """Mark a scheduled daily job as run for `day` (one audit row, read by daily_run_done)."""
+    AuditLog.objects.create(
+        action=DAILY_RUN_ACTION, actor_label="système", object_type=job, object_id=day.isoformat(), message=message
+    )
+
+
+def daily_run_done(*, job: str, day: datetime.date) -> bool:
+    return AuditLog.objects.filter(action=DAILY_RUN_ACTION, object_type=job, object_id=day.isoformat()).exists()
+
+
 # --- Alerts ----------------------------------------------------------------------------
 def send_entity_mail(*, entity: str, subject: str, body: str, to: Iterable[str], attachments=()) -> None:
     """Send through the entity's own SMTP account (ZR7_EMAIL_URL / MDL_EMAIL_URL). Raises on failure."""
