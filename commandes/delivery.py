@@ -429,7 +429,8 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
     """Send a delivered batch's stored CSV again to the client (admin action, command).
 
     The file goes as it was sent, less the rows of numbers put on the opposition list or of
-    people erased since (§16: an opposed number is never delivered, a re-sending included).
+    people erased since (§16: an opposed number is never delivered, a re-sending included), and
+    of leads the client rejected since (credited back, back in the Lead Backlog, §10).
     """
     if batch.status != BatchStatus.SENT or not batch.file:
         raise CommandeError("Seul un lot déjà envoyé peut être renvoyé (pour un lot en échec, un essai est prévu).")
@@ -448,8 +449,8 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
     content, count, withheld = _resend_content(batch=batch, content=content)
     if count == 0:
         raise CommandeError(
-            "Aucun lead de ce lot ne peut plus être livré (numéros sur la liste d'opposition ou données effacées) : "
-            "rien n'a été renvoyé."
+            "Aucun lead de ce lot ne peut plus être livré (numéros sur la liste d'opposition, données effacées "
+            "ou leads rejetés) : rien n'a été renvoyé."
         )
     send_entity_mail(
         entity=client.entity,
@@ -459,7 +460,7 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
         attachments=[(_file_name(batch), content, "text/csv")],
     )
     DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=F("resent_count") + 1, last_resent_at=timezone.now())
-    left_out = f" ; {withheld} lead(s) retiré(s) (liste d'opposition ou effacement RGPD)" if withheld else ""
+    left_out = f" ; {withheld} lead(s) retiré(s) (liste d'opposition, effacement RGPD ou rejet)" if withheld else ""
     audit_log(
         action="delivery_batch_resend",
         actor=actor,
@@ -478,7 +479,9 @@ def _resend_content(*, batch: DeliveryBatch, content: bytes) -> tuple[bytes, int
         str(lead_id)
         for lead_id in Attribution.objects.filter(batch=batch)
         .filter(
-            Exists(OppositionEntry.objects.filter(phone=OuterRef("lead__phone"))) | Q(lead__anonymized_at__isnull=False)
+            Exists(OppositionEntry.objects.filter(phone=OuterRef("lead__phone")))
+            | Q(lead__anonymized_at__isnull=False)
+            | Q(status__in=[AttributionStatus.REJECTED, AttributionStatus.CANCELLED])
         )
         .values_list("lead_id", flat=True)
     }

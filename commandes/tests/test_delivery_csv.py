@@ -322,6 +322,29 @@ def test_a_resent_batch_leaves_out_numbers_opposed_or_erased_since_the_first_sen
     assert len(entity_smtp.messages) == 2
 
 
+def test_a_resent_batch_leaves_out_the_leads_the_client_rejected_since(entity_smtp, product):
+    """A rejected lead was credited back and is in the Lead Backlog again (§10), maybe sold
+    to another client since: re-sending the batch must not hand it back to the first one."""
+    from django.core.management import call_command
+
+    from commandes.rejections import rejection_create
+
+    commande = CommandeFactory(product=product)
+    kept = _pending(commande)
+    rejected = _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    rejection_create(attribution=Attribution.objects.get(pk=rejected.pk), reason="wrong_number")
+
+    call_command("delivery_resend", str(batch.pk), stdout=io.StringIO())
+
+    _, rows = _csv_rows(entity_smtp.messages[1])
+    assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
+    assert "1 lead(s) retiré(s) (liste d'opposition, effacement RGPD ou rejet)" in (
+        AuditLog.objects.get(action="delivery_batch_resend").message
+    )
+
+
 def test_a_double_click_on_resend_sends_one_email(entity_smtp, product, zr7_staff, client):
     commande = CommandeFactory(product=product)
     _pending(commande)
