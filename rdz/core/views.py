@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpResponsePermanentRedirect, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
@@ -42,7 +42,16 @@ class BackofficeLoginView(LoginView):
 
 
 class BackofficeLogoutView(LogoutView):
+    """Logout is a POST with its CSRF token (a link or an image must not log anyone out);
+    opening /deconnexion/ (typed, bookmarked) shows a page with the button instead of a 405."""
+
     template_name = "core/logged_out.html"
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return render(request, self.template_name)
+        return render(request, "core/logout_confirm.html")
 
 
 class EntitySwitchView(StaffRequiredMixin, View):

@@ -58,3 +58,16 @@ def test_http_basic_on_the_staff_api_cannot_be_used_to_guess_passwords(api_clien
     for n in range(settings.LOGIN_FAILURE_LIMIT):
         assert api_client.get("/api/v1/media/", **basic(f"devine-{n}")).status_code in (401, 403)
     assert api_client.get("/api/v1/media/", **basic(PASSWORD)).status_code in (401, 403)
+
+
+def test_opening_the_logout_address_asks_for_the_button_and_logs_out_only_on_post(client, zr7_staff):
+    client.force_login(zr7_staff)
+
+    page = client.get("/deconnexion/")
+
+    assert page.status_code == 200
+    assert "Se déconnecter" in page.content.decode() and 'method="post"' in page.content.decode()
+    assert "_auth_user_id" in client.session  # a GET (a link, an image) never logs out
+    assert client.post("/deconnexion/").status_code == 302
+    assert "_auth_user_id" not in client.session
+    assert "Vous êtes déconnecté" in client.get("/deconnexion/").content.decode()
