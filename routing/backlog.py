@@ -10,7 +10,7 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -61,10 +61,14 @@ def backlog_counts(*, leads: QuerySet) -> dict:
 class RecycleReport:
     examined: int = 0
     recycled: int = 0
+    failed: int = 0
     attributions: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
-        return f"Lead Backlog : {self.examined} lead(s) examiné(s), {self.recycled} réattribué(s)."
+        text = f"Lead Backlog : {self.examined} lead(s) examiné(s), {self.recycled} réattribué(s)"
+        if self.failed:
+            text += f", {self.failed} à reprendre au prochain passage (verrou ou conflit en base)"
+        return text + "."
 
 
 def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) -> RecycleReport:
@@ -84,7 +88,15 @@ def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) 
     candidates = backlog_leads(now=now).filter(reachable).order_by("-created_at").values_list("pk", flat=True)
     for lead_id in list(candidates[:limit]):
         report.examined += 1
-        attribution_id = _recycle_one(lead_id=lead_id, now=now)
+        try:
+            attribution_id = _recycle_one(lead_id=lead_id, now=now)
+        except OperationalError:
+            # A deadlock or lock timeout with a rejection, an intake or a staff change on the
+            # same lead or client: that lead's transaction is rolled back whole and it stays in
+            # the backlog for the next run; the run goes on with the others.
+            logger.warning("backlog recycling of lead %s rolled back", lead_id, exc_info=True)
+            report.failed += 1
+            continue
         if attribution_id is not None:
             report.recycled += 1
             report.attributions.append(attribution_id)

@@ -203,3 +203,36 @@ def test_an_anonymized_lead_leaves_the_backlog_and_is_never_sold_again(product, 
 
     assert report.recycled == 1
     assert not lead.attributions.exists()
+
+
+def test_a_lead_whose_recycling_hits_a_deadlock_waits_for_the_next_run_and_the_others_go(product, monkeypatch):
+    """PostgreSQL aborts one side of a deadlock (a rejection approved while the same lead is
+    recycled): that lead's transaction is rolled back, the run goes on with the others."""
+    from django.db import OperationalError, transaction
+
+    from routing import backlog
+
+    CommandeFactory(product=product, accepts_backlog=True)
+    unlucky = LeadFactory(product=product, status="no_order", created_at=timezone.now())
+    other = LeadFactory(product=product, status="no_order", created_at=timezone.now() - datetime.timedelta(hours=1))
+    real = backlog._recycle_one
+
+    @transaction.atomic
+    def deadlocked(*, lead_id, now):
+        if lead_id == unlucky.pk:
+            real.__wrapped__(lead_id=lead_id, now=now)  # wrote its rows, then PostgreSQL aborts it
+            raise OperationalError("deadlock detected")
+        return real(lead_id=lead_id, now=now)
+
+    monkeypatch.setattr(backlog, "_recycle_one", deadlocked)
+
+    report = backlog_recycle()
+
+    assert (report.examined, report.recycled, report.failed) == (2, 1, 1)
+    assert "1 à reprendre au prochain passage" in report.summary()
+    assert Attribution.objects.filter(lead=other).count() == 1
+    assert not Attribution.objects.filter(lead=unlucky).exists()  # rolled back whole
+    unlucky.refresh_from_db()
+    assert unlucky.status == "no_order" and backlog_leads().filter(pk=unlucky.pk).exists()
+    monkeypatch.undo()
+    assert backlog_recycle().recycled == 1  # the next run takes it
