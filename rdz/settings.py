@@ -252,6 +252,20 @@ if BROKER_IS_FILESYSTEM:
     CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_FILESYSTEM_PREFETCH_MULTIPLIER", default=25)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+# The soft limit lets a task stop cleanly before the hard one kills it; a task still running
+# when Redis's visibility timeout expires is handed to a second worker while it runs.
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CELERY_TASK_SOFT_TIME_LIMIT doit être positif et inférieur à CELERY_TASK_TIME_LIMIT "
+        f"({CELERY_TASK_SOFT_TIME_LIMIT} ≥ {CELERY_TASK_TIME_LIMIT})."
+    )
+_visibility = None if BROKER_IS_FILESYSTEM else CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+if _visibility is not None and _visibility <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT doit dépasser CELERY_TASK_TIME_LIMIT "
+        f"({_visibility} ≤ {CELERY_TASK_TIME_LIMIT}) : sinon Redis "
+        "confie une tâche encore en cours à un second worker."
+    )
 CELERY_TASK_DEFAULT_RETRY_DELAY = 30
 CELERY_TASK_ANNOTATIONS = {"*": {"max_retries": 5}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

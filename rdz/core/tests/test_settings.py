@@ -41,3 +41,21 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = _manage("check", DEBUG="False", SECRET_KEY="", ALLOWED_HOSTS="rdz.example.fr")
     assert result.returncode != 0
     assert "SECRET_KEY est obligatoire quand DEBUG=False." in result.stderr
+
+
+def test_celery_time_limits_that_would_run_a_task_twice_stop_the_start():
+    soft = _manage("check", CELERY_TASK_SOFT_TIME_LIMIT="300", CELERY_TASK_TIME_LIMIT="300")
+    assert soft.returncode != 0
+    assert "CELERY_TASK_SOFT_TIME_LIMIT doit être positif et inférieur à CELERY_TASK_TIME_LIMIT" in soft.stderr
+
+    redis = _manage(
+        "check",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
+        CELERY_TASK_TIME_LIMIT="900",
+        CELERY_TASK_SOFT_TIME_LIMIT="800",
+        CELERY_VISIBILITY_TIMEOUT="600",
+    )
+    assert redis.returncode != 0
+    assert "CELERY_VISIBILITY_TIMEOUT doit dépasser CELERY_TASK_TIME_LIMIT" in redis.stderr
+
+    assert _manage("check", CELERY_BROKER_URL="redis://127.0.0.1:6379/15").returncode == 0
