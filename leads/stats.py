@@ -18,7 +18,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from leads.models import DailyRollup, Lead, LeadStatus
+from leads.models import DailyRollup, Lead, LeadEvent, LeadStatus
 from rdz.core import locks
 from rdz.core.locks import advisory_xact_lock
 from rdz.core.timeutils import PARIS, paris_day_bounds, paris_today
@@ -81,6 +81,25 @@ def rollup_refresh_recent(*, days: int) -> int:
     """Rebuild the last `days` days up to today (scheduled job)."""
     today = paris_today()
     return rollup_refresh(start=today - datetime.timedelta(days=days - 1), end=today)
+
+
+def rollup_refresh_touched(*, since: datetime.datetime, before: datetime.date) -> int:
+    """Rebuild the days before `before` whose leads changed since `since` (nightly job).
+
+    The scheduled jobs rebuild recent days by date; a lead received months ago can still
+    change (recycled from the backlog, opposed, erased), and its day would keep counting it
+    under its old status. Every such change writes a timeline row: the days to rebuild are
+    the reception days of the leads with a row since `since`.
+    """
+    cutoff, _ = paris_day_bounds(before)
+    days = (
+        LeadEvent.objects.filter(created_at__gte=since, lead__created_at__lt=cutoff)
+        .annotate(day=TruncDate("lead__created_at", tzinfo=PARIS))
+        .order_by()
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    return sum(rollup_refresh_day(day=day) for day in sorted(days))
 
 
 def rollup_ensure_today() -> None:

@@ -4,15 +4,20 @@ the daily rollups behind the dashboard and the stats API, and the alert checks (
 Every job is safe to run twice: rollups are rebuilt per day, alerts open once per key.
 """
 
-from celery import shared_task
+import datetime
 
-from leads.stats import rollup_refresh_recent
+from celery import shared_task
+from django.utils import timezone
+
+from leads.stats import rollup_refresh_recent, rollup_refresh_touched
 from rdz.core.alerts import alerts_check_crm_failures, alerts_check_silence, daily_summaries_retry, daily_summary_send
 from rdz.core.entities import Entity
 from rdz.core.services import alert_emails_retry
+from rdz.core.timeutils import paris_today
 
 # Statuses change after reception (delivery next morning, rejection within the window):
-# the frequent job rebuilds the rejection window plus a margin, the nightly one 3 months.
+# the frequent job rebuilds the rejection window plus a margin, the nightly one 3 months,
+# and, further back, the days whose leads changed during the last day (recycled, opposed…).
 RECENT_DAYS = 9
 NIGHTLY_DAYS = 92
 
@@ -24,7 +29,10 @@ def rollups_refresh_recent() -> int:
 
 @shared_task(name="rdz.core.pilotage_tasks.rollups_refresh_nightly", acks_late=True)
 def rollups_refresh_nightly() -> int:
-    return rollup_refresh_recent(days=NIGHTLY_DAYS)
+    count = rollup_refresh_recent(days=NIGHTLY_DAYS)
+    oldest = paris_today() - datetime.timedelta(days=NIGHTLY_DAYS - 1)
+    since = timezone.now() - datetime.timedelta(hours=26)  # a day, and a margin for a late run
+    return count + rollup_refresh_touched(since=since, before=oldest)
 
 
 @shared_task(name="rdz.core.pilotage_tasks.alerts_check", acks_late=True)

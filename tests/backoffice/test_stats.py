@@ -216,3 +216,26 @@ def test_a_badly_written_stats_date_reads_the_french_format(api_client, superuse
     response = api_client.get(f"{path}?{query}")
     assert response.status_code == 400
     assert response.json() == {query.split("=")[0]: ["Date invalide : format AAAA-MM-JJ attendu."]}
+
+
+def test_the_nightly_job_rebuilds_an_old_day_whose_lead_changed_since(product):
+    """A lead received 200 days ago is recycled from the backlog today: its day, far beyond
+    the days rebuilt by date, counts it under its new status after the nightly job."""
+    from leads.models import LeadEvent
+    from leads.services import lead_status_set
+    from rdz.core.pilotage_tasks import rollups_refresh_nightly
+
+    long_ago = timezone.now() - datetime.timedelta(days=200)
+    day = paris_today(long_ago)
+    lead = LeadFactory(entity="ZR7", status="no_order", created_at=long_ago)
+    untouched = LeadFactory(entity="ZR7", status="no_order", created_at=long_ago - datetime.timedelta(days=20))
+    rollup_refresh_day(day=day)
+    rollup_refresh_day(day=paris_today(untouched.created_at))
+    lead_status_set(lead_ids=[lead.pk], status="routed")
+    LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.RECYCLED, message="Recyclé depuis le Lead Backlog")
+    before = {r.pk for r in DailyRollup.objects.filter(day=paris_today(untouched.created_at))}
+
+    rollups_refresh_nightly()
+
+    assert list(DailyRollup.objects.filter(day=day).values_list("status", "count")) == [("routed", 1)]
+    assert {r.pk for r in DailyRollup.objects.filter(day=paris_today(untouched.created_at))} == before
