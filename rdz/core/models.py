@@ -196,7 +196,7 @@ class Alert(models.Model):
     """An alert (§14). `key` identifies the condition so it fires once and clears once."""
 
     entity = models.CharField("entité", max_length=3, choices=Entity.choices)
-    kind = models.CharField("type", max_length=40)
+    kind = models.CharField("type", max_length=40, choices=list(ALERT_KIND_LABELS.items()))
     key = models.CharField("clé", max_length=200)
     message = models.TextField("message")
     state = models.CharField("état", max_length=10, choices=AlertState.choices, default=AlertState.OPEN)

@@ -264,3 +264,15 @@ def test_alert_types_read_in_french_in_the_email_subject_and_on_the_alerts_page(
     page = client.get("/alertes/").content.decode()
     assert "Provider silencieux" in page and "silence_provider<" not in page
     assert '<option value="silence_provider">Provider silencieux</option>' in page
+
+
+def test_the_admin_lists_alert_types_in_french(client, superuser):
+    from tests.factories import AlertFactory
+
+    AlertFactory(entity="ZR7", kind="silence_provider", key="silence:provider:1", message="Provider muet")
+    client.force_login(superuser)
+
+    page = client.get("/admin/core/alert/").content.decode()
+
+    assert '<td class="field-kind">Provider silencieux</td>' in page
+    assert ">silence_provider<" not in page
