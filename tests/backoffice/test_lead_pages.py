@@ -346,3 +346,17 @@ def test_a_commande_post_without_a_clear_action_changes_nothing(client, zr7_staf
     commande.refresh_from_db()
     assert commande.active
     assert "Action inconnue : rien n&#x27;a été modifié." in response.content.decode()
+
+
+def test_an_erased_lead_keeps_a_link_that_can_be_clicked_in_the_lists(client, zr7_staff, product):
+    from django.utils import timezone
+
+    from tests.factories import RejectionFactory
+
+    lead = LeadFactory(entity="ZR7", product=product, phone="", anonymized_at=timezone.now(), status="rejected")
+    RejectionFactory(attribution__lead=lead, attribution__commande__client__entity="ZR7")
+    client.force_login(zr7_staff)
+
+    for url in ("/leads/", "/rejets/"):
+        page = client.get(url).content.decode()
+        assert f'<a href="/leads/{lead.pk}/">(effacé)</a>' in page, url
