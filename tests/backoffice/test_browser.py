@@ -129,6 +129,22 @@ def test_no_page_scrolls_sideways_on_a_laptop_screen(page):
         assert scroll <= client, f"{href}: {scroll} px wide on a {client} px window"
 
 
+def test_on_a_phone_the_menu_sits_above_the_page_and_no_page_scrolls_sideways(page):
+    """At 390 px the sidebar kept its 230 px beside the page: the content was squeezed into
+    the rest, the dashboard chart shrank to a stamp and most pages scrolled sideways."""
+    hrefs = list(_every_page(page, width=390, height=844))
+    page.goto("/medias/")
+    hrefs.append(page.locator(".media-grid a").first.get_attribute("href"))
+    for href in hrefs:
+        page.goto(href)
+        scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll <= client, f"{href}: {scroll} px wide on a {client} px window"
+        content = page.locator("main.content").bounding_box()
+        assert content["width"] >= client - 1, f"{href}: the page gets {content['width']} px of {client}"
+    menu = page.locator("nav.sidebar").bounding_box()
+    assert menu["y"] + menu["height"] <= page.locator("main.content").bounding_box()["y"]
+
+
 def test_on_a_desktop_screen_no_panel_or_table_hides_a_column(page):
     """At 1280 px every column is in view: the dashboard's 30-day counts, the commandes'
     « Désactiver » button, the lead page's attributions were cut off before."""
