@@ -47,7 +47,7 @@ def _password_check(password: str, user) -> None:
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise CoreError(" ".join(exc.messages)) from exc
+        raise CoreError(" ".join(exc.messages), field="password1") from exc
 
 
 @transaction.atomic
@@ -65,7 +65,7 @@ def staff_account_create(
     _check(actor, scope=scope)
     username = username.strip()
     if User.objects.filter(username__iexact=username).exists():
-        raise CoreError(f"L'identifiant « {username} » est déjà pris.")
+        raise CoreError(f"L'identifiant « {username} » est déjà pris.", field="username")
     user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=True)
     _password_check(password, user)
     user.set_password(password)

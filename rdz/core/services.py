@@ -28,7 +28,12 @@ logger = logging.getLogger(__name__)
 
 
 class CoreError(Exception):
-    """A refused core operation, with a French message."""
+    """A refused core operation, with a French message; `field` names the input at fault
+    when there is one, so a form shows the message next to it."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # --- Settings record -------------------------------------------------------------------

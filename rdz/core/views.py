@@ -230,5 +230,5 @@ class AccountFormView(StaffRequiredMixin, TemplateView):
                     messages.success(request, f"Compte {target.username} modifié.")
                 return redirect("backoffice-accounts")
             except CoreError as exc:
-                form.add_error(None, str(exc))
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -57,6 +57,22 @@ def test_a_weak_or_mismatched_password_is_refused_in_french(client, zr7_admin):
     assert "Les deux mots de passe ne correspondent pas." in response.content.decode()
 
 
+def test_a_taken_username_or_a_weak_password_is_shown_next_to_its_field(client, zr7_admin):
+    """Refused by the service, they were shown above the form, unstyled, pushing every field
+    aside: the user had to guess which field to correct; what was typed stays."""
+    client.force_login(zr7_admin)
+    StaffProfileFactory(user=UserFactory(username="deja-la"), scope="ZR7", role="viewer")
+    response = _create(client, username="deja-la", first_name="Zoé")
+    form = response.context["form"]
+    assert form.errors == {"username": ["L'identifiant « deja-la » est déjà pris."]}
+    assert form["first_name"].value() == "Zoé"
+    response = _create(client, password1="1234", password2="1234")
+    form = response.context["form"]
+    assert list(form.errors) == ["password1"]
+    assert form.errors["password1"][0].startswith("Ce mot de passe est trop court")
+    assert not form.non_field_errors()
+
+
 def test_an_admin_edits_and_resets_only_accounts_of_its_entities(client, zr7_admin):
     zr7_user = StaffProfileFactory(user=UserFactory(username="zr7-agent"), scope="ZR7", role="viewer").user
     mdl_user = StaffProfileFactory(user=UserFactory(username="mdl-agent"), scope="MDL", role="viewer").user
