@@ -1,9 +1,8 @@
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Value
 from django.http import FileResponse, Http404
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -28,6 +27,7 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_set_active
+from leads.admin import VERDICTS
 from leads.normalization import normalize_departement
 from leads.services import routing_explanation_visible
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
@@ -222,7 +222,15 @@ class AttributionAdmin(EntityScopedAdmin):
         # A lead that crossed entities (§7.3) was first offered to its own entity's commandes:
         # their names stay with that entity (§2).
         entities = frozenset(filter(None, getattr(obj, "_viewer_entities", "").split(",")))
-        return json.dumps(routing_explanation_visible(obj.explanation or {}, entities=entities), ensure_ascii=False)
+        data = routing_explanation_visible(obj.explanation or {}, entities=entities)
+        verdicts = [
+            {**v, "verdict_label": VERDICTS.get(v.get("verdict"), v.get("verdict"))} for v in data.get("commandes", [])
+        ]
+        # The same French table as on the lead's page, not the stored JSON and its codes.
+        return render_to_string(
+            "leads/admin/lead_routing.html",
+            {"notes": data.get("notes", []), "cross_entity": data.get("cross_entity"), "verdicts": verdicts},
+        )
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -310,6 +310,14 @@ def test_the_mdl_attribution_of_a_crossed_lead_keeps_the_zr7_names_out(client, m
     assert "Soleil-ZR7" not in page and "Pleine" not in page
 
 
+def test_the_admin_attribution_page_explains_the_routing_in_french_not_in_json(client, mdl_staff, crossed_lead):
+    client.force_login(mdl_staff)
+    attribution = crossed_lead.attributions.get()
+    page = client.get(f"/admin/commandes/attribution/{attribution.pk}/change/").content.decode()
+    assert "<th>Décision</th>" in page and "<strong>choisie</strong>" in page
+    assert '"verdict"' not in page and "&quot;verdict&quot;" not in page and "chosen" not in page
+
+
 def test_an_account_of_both_entities_reads_the_whole_story(client, superuser, crossed_lead):
     client.force_login(superuser)
     page = client.get(f"/admin/leads/lead/{crossed_lead.pk}/change/").content.decode()
