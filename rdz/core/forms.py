@@ -173,7 +173,8 @@ class StaffAccountForm(forms.Form):
     last_name = forms.CharField(label="Nom", max_length=150, required=False)
     email = forms.EmailField(label="E-mail", required=False)
     scope = forms.ChoiceField(label="Entités", choices=EntityScope.choices)
-    role = forms.ChoiceField(label="Rôle", choices=Role.choices)
+    # A new account starts with the least it may do: whoever creates it raises the role on purpose.
+    role = forms.ChoiceField(label="Rôle", choices=Role.choices, initial=Role.VIEWER)
     is_active = forms.BooleanField(label="Actif", required=False, initial=True)
     password1 = forms.CharField(label="Mot de passe", widget=forms.PasswordInput, required=False, strip=False)
     password2 = forms.CharField(

@@ -99,3 +99,12 @@ def test_managers_and_viewers_cannot_open_the_accounts_page(client, zr7_staff, z
         client.force_login(user)
         assert client.get("/comptes/").status_code == 403
         assert _create(client).status_code == 403
+
+
+def test_a_new_account_form_starts_with_the_read_only_role(client, zr7_admin):
+    client.force_login(zr7_admin)
+
+    page = client.get("/comptes/nouveau/").content.decode()
+
+    assert '<option value="viewer" selected>Lecteur</option>' in page
+    assert '<option value="admin" selected>' not in page
