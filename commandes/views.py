@@ -5,9 +5,10 @@ import datetime
 
 from django.contrib import messages
 from django.db.models import Count, Q
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect
 from django.utils import timezone
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
 from commandes.delivery import delivery_batch_resend
 from commandes.delivery_http import circuit_name, client_endpoint_resume
@@ -194,6 +195,16 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         else:
             messages.success(request, f"Lot du {batch.date:%d/%m/%Y} renvoyé à {batch.client.name}.")
         return redirect("backoffice-deliveries")
+
+
+class DeliveryDownloadView(StaffRequiredMixin, View):
+    """The stored CSV of a batch, as it was sent (§10: a batch can be downloaded)."""
+
+    def get(self, request, pk: int):
+        batch = self.scoped(DeliveryBatch.objects.all()).filter(pk=pk).first()
+        if batch is None or not batch.file:
+            raise Http404("Lot introuvable.")
+        return FileResponse(batch.file.open("rb"), as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
 
 
 class BacklogView(StaffRequiredMixin, TemplateView):

@@ -441,3 +441,21 @@ def test_a_worker_dying_while_recording_the_last_failure_leaves_the_batch_to_the
 
     attribution.refresh_from_db()
     assert attribution.status == "delivered" and len(entity_smtp.messages) == 1
+
+
+def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(entity_smtp, product, client, zr7_viewer):
+    zr7 = CommandeFactory(product=product, client__entity="ZR7")
+    mdl = CommandeFactory(product=product, client__entity="MDL")
+    _pending(zr7)
+    _pending(mdl)
+    delivery_send_daily()
+    zr7_batch = DeliveryBatch.objects.get(entity="ZR7")
+    mdl_batch = DeliveryBatch.objects.get(entity="MDL")
+    client.force_login(zr7_viewer)  # reading a batch needs no right to change anything
+
+    assert f'href="/livraisons/{zr7_batch.pk}/csv/"' in client.get("/livraisons/").content.decode()
+    response = client.get(f"/livraisons/{zr7_batch.pk}/csv/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert b"".join(response.streaming_content).startswith(codecs.BOM_UTF8)
+    assert client.get(f"/livraisons/{mdl_batch.pk}/csv/").status_code == 404

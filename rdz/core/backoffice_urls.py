@@ -33,6 +33,7 @@ urlpatterns = [
     path("clients/", commandes_views.ClientListView.as_view(), name="backoffice-clients"),
     path("commandes/", commandes_views.CommandeListView.as_view(), name="backoffice-commandes"),
     path("livraisons/", commandes_views.DeliveryListView.as_view(), name="backoffice-deliveries"),
+    path("livraisons/<int:pk>/csv/", commandes_views.DeliveryDownloadView.as_view(), name="backoffice-delivery-csv"),
     path("backlog/", commandes_views.BacklogView.as_view(), name="backoffice-backlog"),
     path("rejets/", commandes_views.RejectionListView.as_view(), name="backoffice-rejections"),
 ]
