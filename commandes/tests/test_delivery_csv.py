@@ -443,7 +443,9 @@ def test_a_worker_dying_while_recording_the_last_failure_leaves_the_batch_to_the
     assert attribution.status == "delivered" and len(entity_smtp.messages) == 1
 
 
-def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(entity_smtp, product, client, zr7_viewer):
+def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(
+    entity_smtp, product, client, zr7_viewer
+):
     zr7 = CommandeFactory(product=product, client__entity="ZR7")
     mdl = CommandeFactory(product=product, client__entity="MDL")
     _pending(zr7)

@@ -330,6 +330,7 @@ def _page_request(name: str, t: dict) -> tuple[str, dict]:
     args = {
         "backoffice-lead": [t["lead"].pk],
         "backoffice-account-edit": [t["account"].pk],
+        "backoffice-delivery-csv": [t["batch"].pk],
         "media_library:detail": [t["asset"].pk],
         "media_library:delete": [t["asset"].pk],
         "api-form-stats": [t["form"].code],
