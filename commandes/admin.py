@@ -133,6 +133,10 @@ class CommandeAdmin(EntityScopedAdmin):
         # other client's leads, or hand one entity's history to the other.
         return ("client",) if obj else ()
 
+    # Explicit: with the fill annotation (GROUP BY) the model's ordering no longer applies,
+    # and the autocomplete would page an unordered list.
+    ordering = ("-priority", "created_at", "pk")
+
     def get_queryset(self, request):
         monday = week_start(paris_today())
         this_week = Q(attributions__week_start=monday, attributions__counts_for_quota=True)

@@ -19,6 +19,10 @@ class ProviderAdmin(EntityScopedAdmin):
     search_fields = ("name", "slug")
     actions = ["rotate_key"]
 
+    # Explicit: with the count annotation (GROUP BY) the model's ordering no longer applies,
+    # and the autocomplete would page an unordered list.
+    ordering = ("name", "pk")
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_lead_count=Count("leads", distinct=True))
 
