@@ -82,6 +82,7 @@ class ScopedTagFilter(admin.SimpleListFilter):
 
 @admin.register(MediaAsset)
 class MediaAssetAdmin(EntityScopedAdmin):
+    audit_admin_changes = False  # media_asset_create / _update / _delete audit each change
     form = MediaAssetAdminForm
     change_list_template = "admin/media_library/mediaasset/change_list.html"
     list_display = ["preview", "title", "entity", "format", "dimensions", "weight", "created_at"]

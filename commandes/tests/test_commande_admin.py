@@ -124,3 +124,30 @@ def test_an_end_before_the_start_is_refused_on_the_end_field_in_plain_french(cli
     errors = response.context["adminform"].form.errors
     assert errors == {"ends_on": ["La fin doit tomber le 20/11/2026 (début) ou après."]}
     assert not Commande.objects.exists()
+
+
+def test_a_quota_changed_or_a_commande_deleted_in_the_admin_is_in_the_audit_log(client, zr7_staff, product):
+    from rdz.core.models import AuditLog
+
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=5)
+    client.force_login(zr7_staff)
+    url = reverse("admin:commandes_commande_change", args=[commande.pk])
+    data = {
+        "client": commande.client_id,
+        "product": product.pk,
+        "departements": '["13"]',
+        "weekly_quota": 50,
+        "active": "on",
+        "priority": 0,
+        "created_at_0": "24/11/2026",
+        "created_at_1": "10:00:00",
+    }
+
+    assert client.post(url, data).status_code == 302
+
+    change = AuditLog.objects.get(action="admin_change")
+    assert change.entity == "ZR7" and change.actor == zr7_staff
+    assert change.object_id == str(commande.pk) and "Quota hebdomadaire" in change.message
+    delete = reverse("admin:commandes_commande_delete", args=[commande.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert AuditLog.objects.get(action="admin_delete").object_id == str(commande.pk)

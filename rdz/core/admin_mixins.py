@@ -7,7 +7,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 
 from rdz.core.forms import SafeJSONField
-from rdz.core.scoping import can_change, scope_queryset, user_entities, user_role
+from rdz.core.scoping import can_change, entity_field, scope_queryset, user_entities, user_role
 
 # Date-part lookups a list URL may carry (the date hierarchy's, or typed by hand), with the
 # values Python's dates accept: year 0 or 99999 would fail while the list is computed (a 500).
@@ -67,9 +67,49 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _object_entity(obj) -> str:
+    value = obj
+    for part in entity_field(type(obj)).split("__"):
+        value = getattr(value, part, None)
+    return value if isinstance(value, str) else ""
+
+
 class EntityScopedAdmin(RoleAdminMixin, admin.ModelAdmin):
+    """Also writes each add, change and delete made in the admin to RDZ's audit log, with the
+    object's entity (a quota raised, a client's endpoint changed, a form deleted): Django's own
+    history sits on each object's page only, and goes with the object when it is deleted."""
+
+    # False where the admin's saves and deletes already go through audited services.
+    audit_admin_changes = True
+
     def get_queryset(self, request):
         return scope_queryset(super().get_queryset(request), request.user)
+
+    def _audit(self, request, obj, action: str, message: str) -> None:
+        from rdz.core.services import audit_log
+
+        if not self.audit_admin_changes:
+            return
+        label = f"{obj._meta.verbose_name} « {str(obj)[:150]} »"
+        audit_log(
+            action=action, actor=request.user, entity=_object_entity(obj), obj=obj, message=f"{label} : {message}"
+        )
+
+    def log_addition(self, request, obj, message):
+        entry = super().log_addition(request, obj, message)
+        self._audit(request, obj, "admin_add", "ajouté dans l'administration.")
+        return entry
+
+    def log_change(self, request, obj, message):
+        entry = super().log_change(request, obj, message)
+        text = entry.get_change_message() if entry is not None else ""
+        self._audit(request, obj, "admin_change", text or "modifié dans l'administration.")
+        return entry
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "admin_delete", "supprimé dans l'administration.")
+        return super().log_deletions(request, queryset)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
