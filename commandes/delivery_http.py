@@ -127,8 +127,7 @@ def delivery_post_process(*, item_id: int) -> str:
     refused = url_refused_address(client.api_url)
     attempt = _http_post(attribution=attribution, client=client, refused_address=refused)
     if attempt.success:
-        was_open = CircuitBreaker.objects.filter(name=name, state="open").exists()
-        circuit_record_success(name=name, entity=client.entity)
+        circuit_record_success(name=name, entity=client.entity)  # after a probe: the held ones go now
         with transaction.atomic():
             attributions_mark_delivered(
                 qs=Attribution.objects.filter(pk=attribution.pk, status=AttributionStatus.PENDING),
@@ -137,8 +136,6 @@ def delivery_post_process(*, item_id: int) -> str:
                 data={"http_attempt": attempt.pk},
             )
         outbox_done(item)
-        if was_open:
-            client_endpoint_resume(client=client)
         return "delivered"
     error = attempt.error or f"HTTP {attempt.status_code}"
     circuit_record_failure(
@@ -214,20 +211,22 @@ def _http_fallback(*, attribution: Attribution, reason: str) -> None:
         )
 
 
-def client_breaker_resume(*, name: str, user=None) -> int:
-    """The breaker admin's « Remettre en service » for a client endpoint: as the client's own action."""
+def client_breaker_release(name: str) -> int:
+    """What an open client breaker held, due now that it closed (a probe went through, or staff
+    closed it): every HTTP delivery of that client still waiting."""
     client_id = name.removeprefix(CIRCUIT_PREFIX)
     client = Client.objects.filter(pk=int(client_id)).first() if client_id.isdigit() else None
-    if client is None:
-        circuit_reset(name=name, user=user)
-        return 0
-    return client_endpoint_resume(client=client, actor=user)
+    return 0 if client is None else _client_waiting_bring_forward(client)
 
 
-def client_endpoint_resume(*, client: Client, actor=None) -> int:
-    """Close the client's breaker (by hand when `actor` is given) and bring its paused work forward."""
-    if actor is not None:
-        circuit_reset(name=circuit_name(client), user=actor)
+def client_endpoint_resume(*, client: Client, actor) -> int:
+    """Staff put the client's endpoint back in service: its breaker closes, and every HTTP
+    delivery still waiting goes now, retries waiting on their backoff included. Returns how many."""
+    with transaction.atomic():
+        return circuit_reset(name=circuit_name(client), user=actor) + _client_waiting_bring_forward(client)
+
+
+def _client_waiting_bring_forward(client: Client) -> int:
     refs = [
         str(pk)
         for pk in Attribution.objects.filter(

@@ -30,7 +30,7 @@ from leads.selectors import phone_is_opposed
 from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
 from rdz.core.entities import other_entity
 from rdz.core.http import http_post_json
-from rdz.core.models import CircuitBreaker, CircuitState, OutboxItem, OutboxStatus
+from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_bring_forward, outbox_dispatch, outbox_dispatch_on_commit
 from rdz.core.services import (
     alert_raise,
@@ -38,7 +38,6 @@ from rdz.core.services import (
     circuit_allows,
     circuit_record_failure,
     circuit_record_success,
-    circuit_reset,
     outbox_claim,
     outbox_done,
     outbox_enqueue,
@@ -196,17 +195,10 @@ def _paused_reason(target: str) -> str:
     return f"CRM {target} en pause (disjoncteur ouvert)"
 
 
-def crm_breaker_resume(*, name: str, user=None) -> int:
-    """Close a CRM's breaker by hand (staff) and send the forwardings it postponed now,
-    instead of at the probe time they were given. Returns how many were brought forward."""
+def crm_breaker_release(name: str) -> int:
+    """What an open CRM breaker held, due now that it closed (a probe went through, or staff
+    closed it): the forwardings it postponed to its probe time. Returns how many."""
     target = name.removeprefix(CIRCUIT_PREFIX)
-    with transaction.atomic():
-        circuit_reset(name=name, user=user)
-        return _paused_bring_forward(target)
-
-
-def _paused_bring_forward(target: str) -> int:
-    """The forwardings an open breaker postponed to its next probe: due now."""
     return outbox_bring_forward(
         OutboxItem.objects.filter(
             kind=CRM_FORWARD_KIND, last_error=_paused_reason(target), next_attempt_at__gt=timezone.now()
@@ -355,11 +347,7 @@ def crm_forward_run(*, item_id: int) -> str:
     data = {"crm": target, "phase": phase, "attempt": item.attempts, "http_status": result.status_code}
 
     if result.outcome == CrmOutcome.SENT:
-        was_open = CircuitBreaker.objects.filter(name=_breaker(target), state=CircuitState.OPEN).exists()
-        circuit_record_success(name=_breaker(target), entity=target)
-        if was_open:  # the probe went through: the forwardings held behind it go now
-            with transaction.atomic():
-                _paused_bring_forward(target)
+        circuit_record_success(name=_breaker(target), entity=target)  # after a probe: the held ones go now
         status = CrmStatus.SENT if phase == CrmPhase.PRIMARY else CrmStatus.FALLBACK_SENT
         with transaction.atomic():
             lead_crm_state_set(

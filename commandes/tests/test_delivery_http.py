@@ -302,6 +302,41 @@ def test_the_breaker_admins_resume_action_sends_the_endpoints_paused_work_now(
     assert sorted(_run_due()) == ["delivered", "delivered"]
 
 
+def test_putting_a_paused_endpoint_back_in_service_counts_each_waiting_delivery_once(
+    http_endpoint, http_commande, zr7_staff, client, settings
+):
+    settings.DELIVERY_HTTP_BACKOFF_SECONDS = 60
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.script = [500]
+    _, first = _attribute(http_commande)
+    delivery_post_process(item_id=first.pk)  # waits on its backoff
+    _, paused = _attribute(http_commande)
+    assert delivery_post_process(item_id=paused.pk) == "postponed"  # waits for the probe
+    client.force_login(zr7_staff)
+
+    response = client.post("/clients/", {"client": http_commande.client_id}, follow=True)
+
+    assert "(2 envoi(s) relancé(s))" in response.content.decode()
+    assert CircuitBreaker.objects.get(name=circuit_name(http_commande.client)).state == "closed"
+    assert sorted(_run_due()) == ["delivered", "delivered"]
+
+
+def test_two_successes_at_once_close_the_breaker_and_release_its_work_once(http_endpoint, http_commande, settings):
+    from rdz.core.services import circuit_record_success
+
+    settings.DELIVERY_HTTP_BACKOFF_SECONDS = 60
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.script = [500]
+    _, first = _attribute(http_commande)
+    delivery_post_process(item_id=first.pk)
+    name = circuit_name(http_commande.client)
+
+    released = [circuit_record_success(name=name, entity="ZR7") for _ in range(2)]
+
+    assert released == [1, 0]
+    assert CircuitBreaker.objects.get(name=name).state == "closed"
+
+
 @pytest.mark.parametrize(
     "url",
     [

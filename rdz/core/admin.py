@@ -18,7 +18,7 @@ from rdz.core.models import (
 )
 from rdz.core.scoping import can_change, is_account_admin, user_entities
 from rdz.core.selectors import settings_audits_visible
-from rdz.core.services import audit_log, circuit_resume, settings_get, settings_update
+from rdz.core.services import audit_log, circuit_reset, settings_get, settings_update
 
 User = get_user_model()
 
@@ -214,7 +214,7 @@ class CircuitBreakerAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
     @admin.action(description="Remettre en service (fermer le disjoncteur)", permissions=["resume"])
     def resume(self, request, queryset):
         names = list(queryset.values_list("name", flat=True))  # already scoped to the account's entities
-        total = sum(circuit_resume(name=name, user=request.user) for name in names)
+        total = sum(circuit_reset(name=name, user=request.user) for name in names)
         self.message_user(
             request, f"{len(names)} disjoncteur(s) fermé(s) ; {total} envoi(s) en pause relancé(s).", messages.SUCCESS
         )

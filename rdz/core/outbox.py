@@ -50,10 +50,12 @@ def outbox_dispatch_on_commit(item: OutboxItem | None) -> None:
 
 
 def outbox_bring_forward(qs) -> int:
-    """Make the pending rows of `qs` due now and enqueue them after the commit (work a
-    breaker held, released by hand). Returns how many."""
-    items = list(qs.filter(status=OutboxStatus.PENDING))
-    OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=timezone.now())
+    """Make the pending rows of `qs` that wait for a later time due now, and enqueue them
+    after the commit (work a breaker held). Returns how many; rows already due are the
+    sweeper's and are not counted."""
+    now = timezone.now()
+    items = list(qs.filter(status=OutboxStatus.PENDING, next_attempt_at__gt=now))
+    OutboxItem.objects.filter(pk__in=[i.pk for i in items]).update(next_attempt_at=now)
     for item in items:
         outbox_dispatch_on_commit(item)
     return len(items)

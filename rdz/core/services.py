@@ -338,14 +338,26 @@ def circuit_allows(*, name: str, entity: str, probe_after_seconds: int = 300) ->
     return claimed == 1 or CircuitBreaker.objects.filter(pk=breaker.pk, state=CircuitState.CLOSED).exists()
 
 
-def circuit_record_success(*, name: str, entity: str) -> None:
+def circuit_record_success(*, name: str, entity: str) -> int:
+    """A call went through. If the breaker was open (a probe, or staff closing it by hand), it
+    closes, its alert clears and the work it held goes now, through the handler its app
+    registered (`circuit_release_register`). Returns how many rows were brought forward."""
     breaker = circuit_get(name=name, entity=entity)
-    was_open = breaker.state == CircuitState.OPEN
-    CircuitBreaker.objects.filter(pk=breaker.pk).update(
-        state=CircuitState.CLOSED, consecutive_failures=0, opened_at=None, next_probe_at=None, last_error=""
-    )
-    if was_open:
+    clean = {"consecutive_failures": 0, "last_error": ""}
+    with transaction.atomic():
+        # Conditional: of two successes at once, one closes the breaker and releases its work.
+        closed = CircuitBreaker.objects.filter(pk=breaker.pk, state=CircuitState.OPEN).update(
+            state=CircuitState.CLOSED, opened_at=None, next_probe_at=None, **clean
+        )
+        if not closed:
+            if breaker.consecutive_failures or breaker.last_error:
+                CircuitBreaker.objects.filter(pk=breaker.pk, state=CircuitState.CLOSED).update(**clean)
+            return 0
         alert_clear(key=f"circuit:{name}")
+        for prefix, handler in _RELEASE_HANDLERS.items():
+            if name.startswith(prefix):
+                return handler(name)
+    return 0
 
 
 def circuit_record_failure(
@@ -380,30 +392,23 @@ def circuit_record_failure(
     return breaker.state == CircuitState.OPEN
 
 
-_RESUME_HANDLERS: dict[str, Callable[..., int]] = {}
+_RELEASE_HANDLERS: dict[str, Callable[[str], int]] = {}
 
 
-def circuit_resume_register(prefix: str, handler: Callable[..., int]) -> None:
-    """The app owning breakers named `prefix…` closes them by hand and brings forward the
-    work they held (`handler(name=…, user=…)` → number of rows brought forward)."""
-    _RESUME_HANDLERS[prefix] = handler
+def circuit_release_register(prefix: str, handler: Callable[[str], int]) -> None:
+    """The app owning breakers named `prefix…` says what an open breaker held: when it closes,
+    `handler(name)` makes that work due now and returns how many rows it brought forward."""
+    _RELEASE_HANDLERS[prefix] = handler
 
 
-def circuit_resume(*, name: str, user=None) -> int:
-    """Close a breaker by hand (staff), then let the work it paused go now, not at its probe."""
-    for prefix, handler in _RESUME_HANDLERS.items():
-        if name.startswith(prefix):
-            return handler(name=name, user=user)
-    circuit_reset(name=name, user=user)
-    return 0
-
-
-def circuit_reset(*, name: str, user=None) -> None:
-    """Close by hand (staff)."""
+def circuit_reset(*, name: str, user=None) -> int:
+    """Close by hand (staff): the work the breaker held goes now, not at its probe time.
+    Returns how many rows were brought forward."""
     breaker = CircuitBreaker.objects.filter(name=name).first()
     if breaker is None:
-        return
-    circuit_record_success(name=name, entity=breaker.entity)
+        return 0
+    count = circuit_record_success(name=name, entity=breaker.entity)
     audit_log(
         action="circuit_reset", actor=user, entity=breaker.entity, obj=breaker, message="Remis en service à la main"
     )
+    return count
