@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Value
-from django.http import FileResponse, Http404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -27,6 +26,7 @@ from commandes.rejections import (
     rejection_refuse,
 )
 from commandes.services import CommandeError, commande_set_active
+from commandes.views import batch_file_response
 from leads.admin import VERDICTS
 from leads.normalization import normalize_departement
 from leads.services import routing_explanation_visible
@@ -294,10 +294,7 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
         return format_html('<a href="{}">Télécharger</a>', url)
 
     def download_view(self, request, batch_id: int):
-        batch = scope_queryset(DeliveryBatch.objects.all(), request.user).filter(pk=batch_id).first()
-        if batch is None or not batch.file:
-            raise Http404("Lot introuvable.")
-        return FileResponse(batch.file.open("rb"), as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
+        return batch_file_response(scope_queryset(DeliveryBatch.objects.all(), request.user), batch_id)
 
     @admin.action(description="Renvoyer le CSV au client", permissions=["change"])
     def resend(self, request, queryset):

@@ -201,10 +201,16 @@ class DeliveryDownloadView(StaffRequiredMixin, View):
     """The stored CSV of a batch, as it was sent (§10: a batch can be downloaded)."""
 
     def get(self, request, pk: int):
-        batch = self.scoped(DeliveryBatch.objects.all()).filter(pk=pk).first()
-        if batch is None or not batch.file:
-            raise Http404("Lot introuvable.")
-        return FileResponse(batch.file.open("rb"), as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
+        return batch_file_response(self.scoped(DeliveryBatch.objects.all()), pk)
+
+
+def batch_file_response(batches, pk: int) -> FileResponse:
+    """The stored CSV of batch `pk` among `batches` (already scoped to the account), as it
+    was sent; 404 when it is not there or has no file. Also the delivery admin's download."""
+    batch = batches.filter(pk=pk).first()
+    if batch is None or not batch.file:
+        raise Http404("Lot introuvable.")
+    return FileResponse(batch.file.open("rb"), as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
 
 
 class BacklogView(StaffRequiredMixin, TemplateView):
