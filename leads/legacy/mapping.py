@@ -123,6 +123,16 @@ def legacy_id_of(doc: dict) -> str:
     return text
 
 
+def integral(value):
+    """A whole number stored as a double or a Decimal128 (the old shell and drivers write
+    every number beyond 32 bits that way) → int; any other value unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 def _word(value) -> str:
     return str(value).strip().lower().translate(_ACCENTS).replace(" ", "_").replace("-", "_")
 
@@ -324,7 +334,7 @@ def departement_resolve(doc: dict, used: set[str], warnings: list[str]) -> str:
     """The departement of a legacy document: its own field, else a postal code found in
     the other geographic fields. Geographic values that are not kept are reported."""
     departement = None
-    raw = pick(doc, DEPARTEMENT, used)
+    raw = integral(pick(doc, DEPARTEMENT, used))
     if raw is not None:
         try:
             departement = normalize_departement(raw)
@@ -336,7 +346,7 @@ def departement_resolve(doc: dict, used: set[str], warnings: list[str]) -> str:
         if name not in doc:
             continue
         used.add(name)
-        value = doc[name]
+        value = integral(doc[name])
         if value is None or value == "":
             continue
         found = departement_from_postal_code(value)
@@ -361,7 +371,7 @@ def map_lead(doc: dict, *, products: dict[str, int]) -> Mapped:
     used: set[str] = set(ID) | IGNORED
     warnings: list[str] = []
 
-    raw_phone = pick(doc, PHONE, used)
+    raw_phone = integral(pick(doc, PHONE, used))
     if raw_phone is None:
         raise MappingError("téléphone manquant")
     try:

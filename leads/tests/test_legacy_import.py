@@ -709,3 +709,29 @@ def test_an_import_after_an_erasure_never_brings_the_person_back(tmp_path, pv):
     assert "Lefèvre" not in texts and "0781234567" not in texts
     assert "numéro effacé à la demande de la personne" in " ".join(report.collections["leads"].warning_counts)
     assert run(DirectorySource(tmp_path)).collections["leads"].skipped == 1
+
+
+def test_a_phone_departement_or_postal_code_stored_as_a_double_is_read_as_its_number(tmp_path, pv):
+    """The old shell and drivers store numbers as doubles (a phone beyond 32 bits always):
+    33612345678.0 was refused as a phone, and 13001.0 as a postal code, so the lead was lost."""
+    docs = [
+        {"_id": ObjectId(), "telephone": 33612345678.0, "cp": 13001.0, "produit": "PV", "entite": "ZR7"},
+        {"_id": ObjectId(), "telephone": 612345679.0, "dept": 13.0, "produit": "PV", "entite": "ZR7"},
+        {"_id": ObjectId(), "telephone": Decimal128("781234567"), "departement": 2.0, "produit": "PV", "entite": "ZR7"},
+        {"_id": ObjectId(), "telephone": 612345670.5, "cp": "13001", "produit": "PV", "entite": "ZR7"},
+    ]
+    write_bson(tmp_path, {"leads": docs})
+
+    report = run(DirectorySource(tmp_path))
+
+    leads = report.collections["leads"]
+    assert leads.created == 3
+    assert [reason for _, reason in leads.invalid] == [
+        "téléphone « 612345670.5 » : Numéro de téléphone français invalide."
+    ]
+    assert sorted(Lead.objects.values_list("phone", "departement")) == [
+        ("+33612345678", "13"),
+        ("+33612345679", "13"),
+        ("+33781234567", "02"),
+    ]
+    assert not [w for w in leads.warning_counts if "département" in w or "cp" in w]
