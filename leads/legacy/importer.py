@@ -528,7 +528,9 @@ class LegacyImporter:
         if to_update:
             Lead.objects.bulk_update(to_update, sorted(updated_fields), batch_size=self.chunk_size)
         rows_insert(LeadEvent, events)
-        moments = [row["created_at"] for row in to_create] + [lead.created_at for lead in to_update]
+        # Every lead's day, unchanged ones included: a rerun after an interrupted import finds
+        # the leads already written unchanged, and their days must still be rebuilt.
+        moments = [row["created_at"] for row in to_create] + [lead.created_at for lead in existing.values()]
         self._days.update(paris_now(moment).date() for moment in moments)
         return outcomes
 

@@ -735,3 +735,31 @@ def test_a_phone_departement_or_postal_code_stored_as_a_double_is_read_as_its_nu
         ("+33781234567", "02"),
     ]
     assert not [w for w in leads.warning_counts if "département" in w or "cp" in w]
+
+
+def test_a_rerun_after_an_interrupted_import_rebuilds_the_daily_statistics(tmp_path, pv, monkeypatch):
+    """The chunks written before an interruption stay; the rerun finds their leads unchanged
+    and used to leave their days out of the dashboards' rollups for good."""
+    import leads.stats
+
+    docs = [
+        {"_id": ObjectId(), "telephone": f"06123456{n:02d}", "cp": "13001", "produit": "PV", "entite": "ZR7"}
+        for n in range(10)
+    ]
+    for doc in docs:
+        doc["date_creation"] = CREATED
+    write_bson(tmp_path, {"leads": docs})
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leads.stats, "rollup_refresh_day", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(DirectorySource(tmp_path))
+    monkeypatch.undo()
+    assert Lead.objects.count() == 10 and not DailyRollup.objects.exists()
+
+    report = run(DirectorySource(tmp_path))
+
+    assert report.collections["leads"].unchanged == 10
+    assert sum(DailyRollup.objects.filter(day=CREATED.date()).values_list("count", flat=True)) == 10
