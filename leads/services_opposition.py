@@ -87,18 +87,32 @@ class OppositionImportResult:
 
 def _candidates(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
     """(line number, raw text, phone cell) of every data line: one number per line, or CSV
-    (`;`, `,` or tab) with a phone column found by its header or by its content."""
+    (`;`, `,` or tab) with a phone column found by its header or by its content.
+
+    The separator is the file's, taken from its first line holding one (a header most of
+    the time): a quoted name holding another separator does not split its line. Every line
+    goes through the CSV reader, so quoted values ("06 12 34 56 78") are read too."""
     column: int | None = None
+    delimiter: str | None = None
+    first = True
     for lineno, line in enumerate(lines, start=1):
         text = line.strip().lstrip("\ufeff")
         if not text:
             continue
-        delimiter = next((d for d in (";", "\t", ",") if d in text), None)
+        is_first, first = first, False
         if delimiter is None:
+            delimiter = next((d for d in (";", "\t", ",") if d in text), None)
+        try:
+            cells = [c.strip().strip('"').strip() for c in next(csv.reader([text], delimiter=delimiter or ";"))]
+        except csv.Error:  # a field beyond the CSV reader's limit (a binary file): an invalid line
             yield lineno, text, text
             continue
-        cells = [c.strip().strip('"').strip() for c in next(csv.reader([text], delimiter=delimiter))]
         lowered = [c.lower() for c in cells]
+        if len(cells) == 1:
+            if is_first and lowered[0] in PHONE_HEADERS:
+                continue  # the header of a one-column list
+            yield lineno, text, cells[0]
+            continue
         if column is None:
             header = next((i for i, c in enumerate(lowered) if c in PHONE_HEADERS), None)
             if header is not None:
@@ -106,7 +120,7 @@ def _candidates(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
                 continue  # the header line itself
             column = _phone_column_by_content(cells)
             if column is None:
-                if any(re.search(r"[a-zA-Z]", c) for c in cells) and lineno == 1:
+                if any(re.search(r"[a-zA-Z]", c) for c in cells) and is_first:
                     continue  # an unrecognised header line
                 yield lineno, text, cells[0]
                 continue

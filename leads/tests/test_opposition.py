@@ -86,6 +86,23 @@ def test_a_headerless_csv_takes_the_column_written_as_a_phone_not_a_nine_digit_i
     assert phone_is_opposed(phone="+33612345679")
 
 
+def test_quoted_values_and_separators_inside_quotes_are_read_as_csv():
+    """A one-column export with quoted values had every line refused, and a line whose
+    quoted name held another separator was split on it: those people stayed reachable."""
+    quoted = b'"Telephone"\r\n"06 12 34 56 78"\r\n"0781234567"\r\n'
+    result = opposition_import(lines=opposition_lines_from_bytes(quoted), source="CSV")
+    assert (result.added, result.invalid_count) == (2, 0)
+
+    commas = 'nom,téléphone\n"Dupont; Jean",06 12 34 56 79\n"Durand\tLéa",07 81 23 45 68\n'.encode()
+    result = opposition_import(lines=opposition_lines_from_bytes(commas), source="CSV")
+    assert (result.added, result.invalid_count) == (2, 0)
+    assert phone_is_opposed(phone="+33612345679") and phone_is_opposed(phone="+33781234568")
+
+    # A line beyond the CSV reader's field limit (a binary file) is one invalid line.
+    result = opposition_import(lines=["x" * 200_000, "Dupont;" + "x" * 200_000, "0781234569"], source="CSV")
+    assert (result.added, result.invalid_count) == (1, 2)
+
+
 def test_the_command_imports_a_file_and_lists_the_invalid_lines(tmp_path):
     path = tmp_path / "bloctel.txt"
     path.write_text("0612345678\nabc\n0612345679\n", encoding="utf-8")
