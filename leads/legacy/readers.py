@@ -42,6 +42,7 @@ BSON_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC)
 # Old drivers could store text that is not valid UTF-8; the JSON files are read the same way.
 BSON_LENIENT_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC, unicode_decode_error_handler="replace")
 BSON_MAX_DOCUMENT = 64 * 1024 * 1024  # MongoDB's limit is 16 MiB: a larger length is a corrupt prefix
+JSON_MAX_DOCUMENT = BSON_MAX_DOCUMENT  # characters: 16 MiB of BSON, about four times longer in Extended JSON
 _READ_SIZE = 1 << 16
 
 
@@ -185,24 +186,34 @@ def _read_json_array(handle) -> Iterator[Item]:
             eof = not chunk
             buffer += chunk
             continue
+        broken: json.JSONDecodeError | None = None
         try:
             value, end = decoder.raw_decode(buffer)
         except json.JSONDecodeError as exc:
-            if not eof:
-                chunk = handle.read(_READ_SIZE)
+            broken = exc
+        except (ValueError, TypeError, OverflowError, BSONError) as exc:
+            # Valid JSON but a bad Extended JSON value ({"$oid": "zz"}): skip this element
+            # only, once it is whole (it may go on in the next chunk).
+            try:
+                _, end = plain_decoder.raw_decode(buffer)
+            except json.JSONDecodeError as cut:
+                broken = cut
+            else:
+                index += 1
+                buffer = buffer[end:]
+                yield Item(ref=f"document {index}", error=f"valeur illisible : {str(exc)[:200]}")
+                continue
+        if broken is not None:
+            if not eof and _maybe_cut(broken, buffer):
+                # Read as much again: an element bigger than a chunk costs linear time.
+                chunk = handle.read(max(_READ_SIZE, len(buffer)))
                 eof = not chunk
                 buffer += chunk
                 continue
             index += 1
-            yield Item(ref=f"document {index}", error=f"JSON illisible : {str(exc)[:200]}")
-            return  # the rest of the array cannot be located reliably
-        except (ValueError, TypeError, OverflowError, BSONError) as exc:
-            # Valid JSON but a bad Extended JSON value ({"$oid": "zz"}): skip this element only.
-            _, end = plain_decoder.raw_decode(buffer)
-            index += 1
-            buffer = buffer[end:]
-            yield Item(ref=f"document {index}", error=f"valeur illisible : {str(exc)[:200]}")
-            continue
+            # The rest of the array cannot be located reliably: say that it is left out.
+            yield Item(ref=f"document {index}", error=f"JSON illisible, fin du fichier ignorée : {str(broken)[:200]}")
+            return
         if end == len(buffer) and not eof and not isinstance(value, dict):
             # A number or literal may continue in the next chunk: read more before trusting it.
             chunk = handle.read(_READ_SIZE)
@@ -217,6 +228,15 @@ def _read_json_array(handle) -> Iterator[Item]:
             yield Item(ref=ref, error="un objet JSON est attendu")
         else:
             yield Item(ref=ref, doc=value)
+
+
+def _maybe_cut(exc: json.JSONDecodeError, buffer: str) -> bool:
+    """Whether the element may only be cut by the end of the buffer (more must be read),
+    rather than broken: a cut element fails at the very end (a number, a literal or an
+    escape cut short) or in a string left open, and is never larger than a document can be."""
+    if len(buffer) > JSON_MAX_DOCUMENT:
+        return False
+    return exc.pos >= len(buffer) - 16 or exc.msg.startswith("Unterminated string")
 
 
 def read_bson_file(path: Path) -> Iterator[Item]:

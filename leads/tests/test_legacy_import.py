@@ -763,3 +763,33 @@ def test_a_rerun_after_an_interrupted_import_rebuilds_the_daily_statistics(tmp_p
 
     assert report.collections["leads"].unchanged == 10
     assert sum(DailyRollup.objects.filter(day=CREATED.date()).values_list("count", flat=True)) == 10
+
+
+def test_a_syntax_error_in_a_json_array_is_reported_at_once_with_the_rest_of_the_file_ignored():
+    """Past a syntax error the array's next element cannot be found: the reader kept reading
+    (and re-copying) the whole rest of the file in memory before saying so, without saying
+    that every later document was left out."""
+    from leads.legacy import readers
+
+    good = json_util.dumps({"_id": ObjectId(), "telephone": "0612345678", "cp": "13001", "produit": "PV"})
+    text = "[" + good + ', {"_id": 1, "nom": "Dupont" "x"}, ' + ", ".join([good] * 20_000) + "]"
+
+    class Counting(io.StringIO):
+        consumed = 0
+
+        def read(self, size=-1):
+            chunk = super().read(size)
+            Counting.consumed += len(chunk)
+            return chunk
+
+    items = list(readers._read_json_array(Counting(text[1:])))
+
+    assert [bool(i.doc) for i in items] == [True, False]
+    assert items[1].error.startswith("JSON illisible, fin du fichier ignorée :")
+    assert Counting.consumed < len(text) / 10
+
+    # A bad Extended JSON value in an element that goes on in the next chunk stopped the import.
+    long = '{"_id": {"$oid": "zz"}, "note": "' + "x" * 100_000 + '"}'
+    items = list(readers._read_json_array(io.StringIO(long + ", " + good + "]")))
+    assert [bool(i.doc) for i in items] == [False, True]
+    assert items[0].error.startswith("valeur illisible")
