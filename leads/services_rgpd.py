@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import phonenumbers
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import Q
@@ -38,26 +39,32 @@ class RgpdError(Exception):
 
 
 # --- Tokens --------------------------------------------------------------------------------
-def phone_variants(e164: str) -> list[str]:
-    """Every way a French number may have been written: +33612345678, 0612345678,
-    06 12 34 56 78, 06.12.34.56.78, 0033612345678, 33612345678, +33 6 12 34 56 78…"""
-    if not e164.startswith("+33") or len(e164) != 12:
-        return [e164] if e164 else []
-    national = "0" + e164[3:]
-    pairs = [national[i : i + 2] for i in range(0, 10, 2)]
-    significant = e164[3:]
-    variants = {
-        e164,
-        national,
-        "0033" + significant,
-        "33" + significant,
-        "+33 " + significant[0] + " " + " ".join(pairs[1:]),
-        "+33" + significant[0] + " " + " ".join(pairs[1:]),
-        significant,
-    }
-    for sep in (" ", ".", "-", "/"):
-        variants.add(sep.join(pairs))
-    return sorted(variants, key=len, reverse=True)
+# Between two digits of a written number: spaces (non-breaking ones too), dots, dashes, slashes.
+_SEPARATOR = r"[\s.\-/]{0,2}"
+
+
+def phone_pattern(e164: str) -> str:
+    """A regular expression matching the number however a person or a system wrote it:
+    +33612345678, 0612345678, 06 12 34 56 78, 06.12.34.56.78, 0033 6 12…, +33 (0)6 12…,
+    +33 612 345 678, 06 12 34 5678, 33612345678, 612345678… (overseas numbers alike)."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return re.escape(e164)
+    significant = phonenumbers.national_significant_number(number)
+    country = _SEPARATOR.join(str(number.country_code))
+    international = rf"(?:(?:\+|00){_SEPARATOR})?{country}{_SEPARATOR}(?:\(0\){_SEPARATOR})?"
+    return rf"(?:{international}|0{_SEPARATOR})?{_SEPARATOR.join(significant)}"
+
+
+def phone_prefilter(e164: str) -> str:
+    """A database regular expression (PostgreSQL and SQLite alike) finding the rows that may
+    quote the number: its significant digits, a few other characters allowed between them."""
+    try:
+        significant = phonenumbers.national_significant_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        significant = re.sub(r"\D", "", e164)
+    return "[^0-9]{0,4}".join(significant)
 
 
 @dataclass
@@ -70,19 +77,18 @@ class Person:
     ips: set[str] = field(default_factory=set)
 
     def identity_pattern(self) -> re.Pattern | None:
-        tokens = [v for p in self.phones for v in phone_variants(p)] + list(self.emails)
-        return _pattern(tokens)
+        return _pattern(self.emails, phones=self.phones)
 
     def full_pattern(self) -> re.Pattern | None:
-        tokens = [v for p in self.phones for v in phone_variants(p)] + list(self.emails) + list(self.ips)
         names = [n for n in self.names if len(n) >= 2]
-        return _pattern(tokens, words=names)
+        return _pattern(list(self.emails) + list(self.ips), words=names, phones=self.phones)
 
 
-def _pattern(tokens: Iterable[str], words: Iterable[str] = ()) -> re.Pattern | None:
-    parts = [re.escape(t) for t in sorted(set(filter(None, tokens)), key=len, reverse=True)]
+def _pattern(tokens: Iterable[str], words: Iterable[str] = (), phones: Iterable[str] = ()) -> re.Pattern | None:
+    parts = [phone_pattern(p) for p in sorted(set(filter(None, phones)))]
+    parts += [re.escape(t) for t in sorted(set(filter(None, tokens)), key=len, reverse=True)]
     # Phone digits must not be cut out of a longer number; names only as whole words.
-    parts = [rf"(?<!\d){p}(?!\d)" for p in parts]
+    parts = [rf"(?<!\d)(?:{p})(?!\d)" for p in parts]
     parts += [rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(set(words), key=len, reverse=True)]
     if not parts:
         return None
@@ -231,7 +237,7 @@ def _redact_import_reports(person: Person) -> int:
     return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
 
 
-def _audit_sweep(pattern: re.Pattern, tokens: list[str]) -> int:
+def _audit_sweep(pattern: re.Pattern, person: Person) -> int:
     """Free-text logs not linked to the lead (audit, alerts, outside-call errors) that may
     quote the person, e.g. an endpoint's error message echoing the payload."""
     from rdz.core.models import Alert, AuditLog, CircuitBreaker, OutboxItem
@@ -240,9 +246,11 @@ def _audit_sweep(pattern: re.Pattern, tokens: list[str]) -> int:
     sources = ((AuditLog, "message"), (Alert, "message"), (OutboxItem, "last_error"), (CircuitBreaker, "last_error"))
     for model, name in sources:
         query = Q()
-        for token in tokens:
-            query |= Q(**{f"{name}__icontains": token})
-        pks = list(model._default_manager.filter(query).values_list("pk", flat=True)) if tokens else []
+        for phone in sorted(person.phones):
+            query |= Q(**{f"{name}__regex": phone_prefilter(phone)})
+        for email in sorted(person.emails):
+            query |= Q(**{f"{name}__icontains": email})
+        pks = list(model._default_manager.filter(query).values_list("pk", flat=True)) if query else []
         changed += _redact_rows(model, pks, pattern)
     return changed
 
@@ -282,8 +290,7 @@ def _anonymize(
                 result.linked_rows += _redact_rows(file_model, file_ids, pattern)
                 result.files += _redact_files(file_model, file_ids, person)
         if sweep_logs:
-            tokens = [v for p in person.phones for v in phone_variants(p)] + sorted(person.emails)
-            result.linked_rows += _audit_sweep(pattern, tokens)
+            result.linked_rows += _audit_sweep(pattern, person)
     # Counts and statuses stay: only the personal fields are emptied (§16).
     Lead.objects.filter(pk__in=pks).update(anonymized_at=now, **PERSONAL_LEAD_FIELDS)
     LeadEvent.objects.bulk_create(

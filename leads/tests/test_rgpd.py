@@ -16,7 +16,7 @@ from django.utils import timezone
 from commandes.delivery import delivery_send_daily
 from commandes.models import Attribution, DeliveryBatch
 from leads.models import Lead, LeadEvent, OppositionEntry
-from leads.services_rgpd import lead_retention_anonymize, phone_variants, rgpd_erase, rgpd_export
+from leads.services_rgpd import lead_retention_anonymize, rgpd_erase, rgpd_export
 from rdz.core.models import AuditLog, OutboxItem
 from rdz.core.services import settings_update
 from routing.models import CrmAttempt
@@ -310,17 +310,38 @@ def test_the_retention_job_is_scheduled_in_beat():
     assert "conservation" in task.description
 
 
-def test_phone_variants_cover_the_usual_french_formats():
-    variants = phone_variants(PHONE)
-    for form in (
-        "+33612345678",
-        "0612345678",
-        "06 12 34 56 78",
-        "06.12.34.56.78",
-        "0033612345678",
-        "+33 6 12 34 56 78",
-    ):
-        assert form in variants
+WRITTEN = [
+    "+33612345678",
+    "0612345678",
+    "06 12 34 56 78",
+    "06.12.34.56.78",
+    "0033612345678",
+    "+33 6 12 34 56 78",
+    "0033 6 12 34 56 78",
+    "+33 6.12.34.56.78",
+    "+33 (0)6 12 34 56 78",
+    "+33 612 345 678",
+    "06 12 34 5678",
+    "06\u00a012\u00a034\u00a056\u00a078",
+    "33 6 12 34 56 78",
+]
+
+
+def test_erasure_finds_the_phone_however_it_was_written_in_free_text(product):
+    """Only a fixed list of spellings was redacted: a note, an old system's history or an
+    endpoint's error quoting "0033 6 12…", "+33 (0)6…" or "06 12 34 5678" kept the number."""
+    lead = LeadFactory(phone=PHONE, product=product, status="no_order")
+    for text in WRITTEN:
+        LeadEvent.objects.create(lead=lead, kind="note", message=f"Rappel au {text}, puis au 0698765432.")
+        AuditLog.objects.create(action="note", message=f"Appel du {text}")
+
+    rgpd_erase(phone="06 12 34 56 78")
+
+    notes = list(lead.events.filter(message__startswith="Rappel").values_list("message", flat=True))
+    assert notes == ["Rappel au [anonymisé], puis au 0698765432."] * len(WRITTEN)
+    assert list(AuditLog.objects.filter(action="note").values_list("message", flat=True)) == [
+        "Appel du [anonymisé]"
+    ] * len(WRITTEN)
 
 
 def test_the_export_includes_the_landing_visits_of_a_form_lead(product):
