@@ -237,12 +237,15 @@ def _redact_import_reports(person: Person) -> int:
     return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
 
 
-def _audit_sweep(pattern: re.Pattern, person: Person) -> int:
-    """Free-text logs not linked to the lead (audit, alerts, outside-call errors) that may
-    quote the person, e.g. an endpoint's error message echoing the payload."""
+def _log_rows(person: Person) -> Iterable[tuple[type, str, list]]:
+    """(model, field, pks) of the free-text logs not linked to the lead (audit, alerts,
+    outside-call errors) that quote the person's phone or e-mail, e.g. an endpoint's error
+    message echoing the payload."""
     from rdz.core.models import Alert, AuditLog, CircuitBreaker, OutboxItem
 
-    changed = 0
+    identity = person.identity_pattern()
+    if identity is None:
+        return
     sources = ((AuditLog, "message"), (Alert, "message"), (OutboxItem, "last_error"), (CircuitBreaker, "last_error"))
     for model, name in sources:
         query = Q()
@@ -250,9 +253,14 @@ def _audit_sweep(pattern: re.Pattern, person: Person) -> int:
             query |= Q(**{f"{name}__regex": phone_prefilter(phone)})
         for email in sorted(person.emails):
             query |= Q(**{f"{name}__icontains": email})
-        pks = list(model._default_manager.filter(query).values_list("pk", flat=True)) if query else []
-        changed += _redact_rows(model, pks, pattern)
-    return changed
+        rows = model._default_manager.filter(query).order_by("pk").values_list("pk", name)
+        pks = [pk for pk, text in rows.iterator() if identity.search(text)]
+        if pks:
+            yield model, name, pks
+
+
+def _audit_sweep(pattern: re.Pattern, person: Person) -> int:
+    return sum(_redact_rows(model, pks, pattern) for model, _, pks in _log_rows(person))
 
 
 @dataclass
@@ -451,6 +459,10 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         item["linked"] = linked
         exported.append(item)
     opposition = [_row_dict(e) for e in OppositionEntry.objects.filter(phone__in=person.phones).order_by("created_at")]
+    logs = {
+        model._meta.label: [_row_dict(row) for row in model._default_manager.filter(pk__in=pks).order_by("pk")]
+        for model, _, pks in _log_rows(person)
+    }
     payload = {
         "request": {"phone": phone or "", "email": email or ""},
         "generated_at": timezone.now(),
@@ -458,6 +470,7 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         "emails": sorted(person.emails),
         "opposition": opposition,
         "leads": exported,
+        "logs": logs,  # audit log, alerts and error messages quoting the person
     }
     # Round-trip through the encoder: UUIDs, datetimes, decimals become text.
     data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
@@ -467,7 +480,8 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         actor_label="" if actor else "commande rgpd_export",
         message=(
             f"Export RGPD (droit d'accès) : {len(exported)} lead(s), "
-            f"{len(opposition)} entrée(s) de la liste d'opposition."
+            f"{len(opposition)} entrée(s) de la liste d'opposition, "
+            f"{sum(len(rows) for rows in logs.values())} ligne(s) de journal."
         ),
     )
     return data

@@ -231,6 +231,17 @@ def test_the_export_gives_everything_held_about_the_person(person_everywhere, tm
     assert json.loads(out.read_text(encoding="utf-8"))["emails"] == [EMAIL]
 
 
+def test_the_export_includes_the_logs_that_quote_the_person(person_everywhere):
+    """The erasure redacts the audit log, alerts and outside-call errors quoting the person:
+    what it removes is held, so the access request shows it too."""
+    AuditLog.objects.create(action="note", message="Appel au sujet du 0698765432")  # someone else
+
+    data = rgpd_export(phone="06 12 34 56 78")
+
+    assert [row["message"] for row in data["logs"]["core.AuditLog"]] == [f"Appel client au sujet de {PHONE}"]
+    assert [row["last_error"] for row in data["logs"]["core.OutboxItem"]] == [f"422 {EMAIL} refusé"]
+
+
 def test_an_export_is_audited_without_the_person_data(person_everywhere):
     """Handing a person's data out is an action to account for: who, when, how much."""
     call_command("rgpd_export", "--phone", "06 12 34 56 78", stdout=io.StringIO())
