@@ -169,7 +169,7 @@ def _extra_value(f: ProductField, value):
     if f.type == ProductFieldType.INTEGER:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        digits = value.lstrip("-") if isinstance(value, str) else ""
+        digits = value.removeprefix("-") if isinstance(value, str) else ""
         if digits.isascii() and digits.isdigit() and len(value) <= 15:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):

@@ -90,7 +90,15 @@ def test_values_are_normalized_to_their_type(product, type_, value, expected):
 
 
 @pytest.mark.parametrize(
-    ("type_", "value"), [("integer", True), ("integer", 4.5), ("integer", "²"), ("boolean", "peut-être")]
+    ("type_", "value"),
+    [
+        ("integer", True),
+        ("integer", 4.5),
+        ("integer", "²"),
+        ("integer", "--5"),
+        ("integer", "-"),
+        ("boolean", "peut-être"),
+    ],
 )
 def test_wrong_types_are_refused(product, type_, value):
     field = ProductFieldFactory(product=product, name="champ", type=type_)
