@@ -112,10 +112,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, circuit breakers) -------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Socket timeouts, as for the broker: a Redis that accepts connections but never answers
+# would otherwise hold every request that throttles (the intake) for ever. Cache calls
+# take well under a millisecond; after these, the call fails and the throttle lets the
+# request through uncounted (rdz.core.throttling).
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 if env.str("CACHE_URL", default=""):
     CACHES = {"default": env.cache("CACHE_URL")}
 elif REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_CACHE_OPTIONS,
+        }
+    }
 else:
     CACHES = {
         "default": {

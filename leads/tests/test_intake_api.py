@@ -1,6 +1,8 @@
 """Provider intake API (§15): authentication, validation, replay, limits, outcomes."""
 
 import json
+import socket
+import time
 
 import pytest
 from django.test import override_settings
@@ -326,6 +328,40 @@ def test_a_one_megabyte_body_is_413_with_a_json_error_and_nothing_stored(api_cli
 
 
 # --- Throttling ---------------------------------------------------------------------------
+@pytest.fixture(params=["refused", "silent"])
+def unavailable_redis(request):
+    """A Redis address that refuses connections (down), or accepts them and never answers
+    (hung, half-open path: the kernel completes connections nobody reads)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if request.param == "refused":
+        server.close()
+    else:
+        server.listen(50)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.close()
+
+
+def test_a_cache_that_is_down_or_silent_neither_refuses_nor_holds_a_lead(
+    api_client, zr7_provider, product, unavailable_redis, settings
+):
+    """The throttle's counters live in the cache (Redis in production): its outage must not
+    turn every intake into a 500 (§16)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": unavailable_redis,
+            "OPTIONS": settings.REDIS_CACHE_OPTIONS,
+        }
+    }
+    started = time.monotonic()
+    response = post(api_client, zr7_provider.api_key)
+    assert response.status_code == 201, response.content
+    assert time.monotonic() - started < 5
+    assert Lead.objects.count() == 1
+
+
 def test_each_key_is_throttled_on_its_own_with_429(api_client, zr7_provider, mdl_provider, product, monkeypatch):
     monkeypatch.setattr(ProviderRateThrottle, "THROTTLE_RATES", {"provider": "3/min"})
     codes = [post(api_client, zr7_provider.api_key, {**BODY, "external_id": str(i)}).status_code for i in range(4)]

@@ -5,15 +5,19 @@ One atomic INCR (+ EXPIRE, pipelined) per request on Redis, instead of DRF's
 grows with the rate (a list as long as the allowed requests per window, pickled on every
 call) and loses counts when two requests of one client interleave. Other cache backends
 (the embedded default's file cache) use add/incr: best effort under concurrency. Rates come from DRF's DEFAULT_THROTTLE_RATES by `scope`; subclasses say
-whom a request counts for (`throttle_ident`).
+whom a request counts for (`throttle_ident`). A cache that is down lets requests through.
 """
 
+import logging
 import time
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
 
 _redis_clients: dict[int, object] = {}
 
@@ -67,7 +71,15 @@ class FixedWindowThrottle(BaseThrottle):
         if ident is None:
             return True
         key = f"throttle:{self.scope}:{ident}:{window}"
-        if _window_count(key, self.duration) <= self.num_requests:
+        try:
+            count = _window_count(key, self.duration)
+        except (RedisError, OSError):
+            # The counter is an accessory of the request: a cache that is down or silent
+            # (bounded by its socket timeouts, settings.REDIS_CACHE_OPTIONS) must not refuse
+            # every lead (§16). The request goes through uncounted.
+            logger.warning("throttle %s: cache unavailable, request not counted", self.scope, exc_info=True)
+            return True
+        if count <= self.num_requests:
             return True
         self._wait = self.duration - (now % self.duration)
         return False
