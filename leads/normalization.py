@@ -1,6 +1,7 @@
 """Normalization of lead input (§4). Pure functions raising `ValueError` with a French message."""
 
 import re
+import unicodedata
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -79,11 +80,26 @@ def normalize_email(raw) -> str:
     return text
 
 
+# Invisible characters that still shape some scripts (Persian, Indic) and emoji sequences.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _invisible(char: str) -> bool:
+    """A control or format character other than a joiner (bell, escape, bidirectional
+    override, zero-width space, soft hyphen…): nothing a reader sees, but it travels to
+    the back-office, the CSV files and the CRMs, where an override reverses the text
+    that follows it."""
+    return char not in _JOINERS and unicodedata.category(char) in ("Cc", "Cf")
+
+
 def normalize_name(raw) -> str:
+    """Trimmed, inner whitespace collapsed, invisible characters removed (§4)."""
     if raw is None:
         return ""
     if not isinstance(raw, str):
         raise ValueError("Texte attendu.")
+    if not raw.isprintable():  # only then can it hold one
+        raw = "".join(char for char in raw if char.isspace() or not _invisible(char))
     text = " ".join(raw.split())
     if len(text) > 100:
         raise ValueError("100 caractères au maximum.")

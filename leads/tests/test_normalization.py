@@ -102,6 +102,25 @@ def test_names_are_trimmed_and_inner_spaces_collapsed_keeping_accents():
     assert normalize_name("  Jean-François   Éloïse ") == "Jean-François Éloïse"
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Jean\x07", "Jean"),  # a control character (bell)
+        ("Jean\x1b[31m", "Jean[31m"),  # an escape sequence loses its escape
+        ("\u202eLuap", "Luap"),  # right-to-left override: would reverse what follows on screen
+        ("\u200b", ""),  # a zero-width space alone is no name
+        ("Jean \u200b Paul\ufeff", "Jean Paul"),
+        ("Ma\u00adrie", "Marie"),  # soft hyphen
+        ("Jean\tPaul\u2028", "Jean Paul"),
+        # Joiners shape Persian, Indic scripts and emoji sequences: kept.
+        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"),
+        ("\U0001f468\u200d\U0001f469 Dupont", "\U0001f468\u200d\U0001f469 Dupont"),
+    ],
+)
+def test_names_lose_invisible_and_control_characters(raw, expected):
+    assert normalize_name(raw) == expected
+
+
 def test_a_name_longer_than_100_characters_is_refused():
     with pytest.raises(ValueError):
         normalize_name("a" * 101)
