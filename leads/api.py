@@ -9,12 +9,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from leads.models import Lead
+from leads.models import Lead, LeadStatus
 from leads.normalization import normalize_departement, normalize_email, normalize_name, normalize_phone
 from leads.selectors import product_for_intake
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
 from rdz.core.api import BodyValidator
+from rdz.core.entities import Entity
 from rdz.core.text import forbidden_message, text_forbidden_char
 
 
@@ -46,7 +47,11 @@ BOOLEAN_ERRORS = {"invalid": "Booléen attendu (true ou false)."}
 
 
 class LeadBodySerializer(serializers.Serializer):
-    """Parses the §15 body; normalization rules live in leads.normalization."""
+    # The docstring is the body's description on /api/docs/, hence in French. Normalization
+    # rules live in leads.normalization.
+    """Les données du lead, normalisées à la réception (§4) : téléphone enregistré au format
+    E.164 (+33612345678), département en majuscules (2a → 2A, 1 → 01), e-mail en
+    minuscules, noms nettoyés. Un corps invalide est refusé en entier (400)."""
 
     phone = AnyValueField(help_text="Numéro français, tout format (06…, +33…, 0033…).")
     departement = AnyValueField(help_text="01–95 (sans 20), 2A, 2B, 971–976.")
@@ -89,10 +94,11 @@ class ProviderLeadSerializer(LeadBodySerializer):
 provider_lead_validate = BodyValidator(ProviderLeadSerializer)
 
 
+# Documents `lead_result` on /api/docs/ (responses are built without it).
 class LeadResultSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.CharField()
-    entity = serializers.CharField()
+    status = serializers.ChoiceField(choices=LeadStatus.choices, help_text="Statut courant du lead (§4).")
+    entity = serializers.ChoiceField(choices=Entity.choices)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -313,6 +313,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the entity choices wherever a schema shows them (lead result, stats).
+    "ENUM_NAME_OVERRIDES": {"EntityEnum": "rdz.core.entities.Entity", "LeadStatusEnum": "leads.models.LeadStatus"},
 }
 
 # --- CORS: only the public form endpoints, per form's allowed origins (§11) ----------

@@ -38,3 +38,23 @@ def test_the_openapi_schema_describes_every_documented_answer_of_the_public_endp
     responses = schema["paths"][path][method]["responses"]
     assert statuses <= set(responses), sorted(statuses - set(responses))
     assert all(answer["description"] for answer in responses.values())
+
+
+def _resolve(schema: dict, ref_or_schema: dict) -> dict:
+    if "allOf" in ref_or_schema:
+        (ref_or_schema,) = ref_or_schema["allOf"]
+    ref = ref_or_schema.get("$ref")
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else ref_or_schema
+
+
+def test_the_lead_bodies_and_results_are_documented_in_french_with_their_values():
+    from leads.models import LeadStatus
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    for name in ("ProviderLead", "FormSubmit"):
+        assert components[name]["description"].startswith("Les données du lead"), components[name]["description"]
+    assert "description" not in components["LeadResult"]
+    result = components["LeadResult"]["properties"]
+    assert set(_resolve(schema, result["status"])["enum"]) == set(LeadStatus.values)
+    assert _resolve(schema, result["entity"])["enum"] == ["ZR7", "MDL"]
