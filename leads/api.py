@@ -79,9 +79,11 @@ class ProviderLeadSerializer(LeadBodySerializer):
         max_length=20, help_text="Code produit, ex. PV, PAC, ITE.", error_messages=TEXT_ERRORS
     )
     # Consent proof (§16): the page where consent was given and the version of its text.
-    consent_page_url = serializers.URLField(required=False, allow_blank=True, max_length=500, default="")
+    consent_page_url = serializers.URLField(
+        required=False, allow_blank=True, allow_null=True, max_length=500, default=""
+    )
     consent_text_version = serializers.CharField(
-        required=False, allow_blank=True, max_length=50, default="", error_messages=TEXT_ERRORS
+        required=False, allow_blank=True, allow_null=True, max_length=50, default="", error_messages=TEXT_ERRORS
     )
 
     def validate_product(self, value):

@@ -76,6 +76,15 @@ def test_unicode_names_come_back_intact_from_the_database(api_client, zr7_provid
     assert (lead.first_name, lead.last_name) == (names["first_name"], names["last_name"])
 
 
+def test_every_optional_field_may_be_null(api_client, zr7_provider, product):
+    optional = ["first_name", "last_name", "email", "source", "external_id", "consent", "extra"]
+    optional += ["consent_page_url", "consent_text_version"]
+    response = post(api_client, zr7_provider.api_key, {**BODY, **dict.fromkeys(optional)})
+    assert response.status_code == 201, response.content
+    lead = Lead.objects.get()
+    assert (lead.consent_page_url, lead.consent_text_version, lead.consent, lead.extra) == ("", "", False, {})
+
+
 def test_unknown_body_fields_are_ignored(api_client, zr7_provider, product):
     response = post(api_client, zr7_provider.api_key, {**BODY, "postal_code": "13001", "city": "Marseille"})
     assert response.status_code == 201
