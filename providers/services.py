@@ -57,7 +57,16 @@ def provider_create(
     name = (name or "").strip()
     if not name:
         raise ProviderError("Le nom est obligatoire.")
+    name_max = Provider._meta.get_field("name").max_length
+    if len(name) > name_max:
+        raise ProviderError(f"Nom trop long : {name_max} caractères au maximum.")
     slug = slugify(slug) if slug else _unique_slug(name)
+    if not slug:
+        # Its leads' source would be empty, and provider_rotate_key could not name it.
+        raise ProviderError("Identifiant invalide : lettres, chiffres, tirets ou soulignés attendus.")
+    slug_max = Provider._meta.get_field("slug").max_length
+    if len(slug) > slug_max:
+        raise ProviderError(f"Identifiant trop long : {slug_max} caractères au maximum.")
     if Provider.objects.filter(slug=slug).exists():
         raise ProviderError(f"L'identifiant « {slug} » existe déjà.")
     provider = Provider.objects.create(name=name, slug=slug, entity=entity)

@@ -58,6 +58,25 @@ def test_provider_create_refuses_an_unknown_entity_or_a_taken_slug(zr7_provider)
         provider_create(name="X", entity="ZR7", slug="prov-zr7")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "X", "slug": "!!!"}, "Identifiant invalide"),
+        ({"name": "N" * 121}, "120 caractères au maximum"),
+        ({"name": "X", "slug": "a" * 61}, "60 caractères au maximum"),
+    ],
+)
+def test_the_create_command_refuses_an_empty_identifier_or_values_too_long_clearly(kwargs, message):
+    """A slug that slugifies to nothing made a provider with an empty identifier (its leads'
+    source empty, out of reach of provider_rotate_key); too long a value crashed PostgreSQL."""
+    from django.core.management import CommandError
+
+    args = [f"--{name}={value}" for name, value in kwargs.items()]
+    with pytest.raises(CommandError, match=message):
+        call_command("provider_create", *args, "--entity", "ZR7")
+    assert not Provider.objects.exists()
+
+
 def test_the_create_command_prints_the_key_alone_on_its_last_line(capsys):
     call_command("provider_create", "--name", "Leads Express", "--entity", "MDL")
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
