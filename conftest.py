@@ -1,5 +1,7 @@
 """Named fixtures shared by every test (see tests/factories.py for the factories)."""
 
+import socket
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -91,3 +93,18 @@ def zr7_viewer(db):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root-admin", is_superuser=True)
+
+
+@pytest.fixture(params=["refused", "silent"])
+def unavailable_redis(request):
+    """A Redis address that refuses connections (down), or accepts them and never answers
+    (hung, half-open path: the kernel completes connections nobody reads)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if request.param == "refused":
+        server.close()
+    else:
+        server.listen(50)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.close()

@@ -1,7 +1,6 @@
 """Provider intake API (§15): authentication, validation, replay, limits, outcomes."""
 
 import json
-import socket
 import time
 
 import pytest
@@ -337,21 +336,6 @@ def test_a_one_megabyte_body_is_413_with_a_json_error_and_nothing_stored(api_cli
 
 
 # --- Throttling ---------------------------------------------------------------------------
-@pytest.fixture(params=["refused", "silent"])
-def unavailable_redis(request):
-    """A Redis address that refuses connections (down), or accepts them and never answers
-    (hung, half-open path: the kernel completes connections nobody reads)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-    if request.param == "refused":
-        server.close()
-    else:
-        server.listen(50)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.close()
-
-
 def test_a_cache_that_is_down_or_silent_neither_refuses_nor_holds_a_lead(
     api_client, zr7_provider, product, unavailable_redis, settings
 ):

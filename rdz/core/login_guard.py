@@ -4,10 +4,13 @@ account name and address, and per address, in the cache (a count lives until a w
 passes without failure).
 
 Past a limit, the password is not even checked for a whole window: the login pages say
-so in French (`LoginForm`), the API answers as for a wrong password.
+so in French (`LoginForm`), the API answers as for a wrong password. A cache that is down
+or silent (bounded by its socket timeouts) does not lock staff out: the guard then lets the
+password be checked, uncounted, and says so in the log.
 """
 
 import hashlib
+import logging
 import math
 import time
 
@@ -19,9 +22,12 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
 from rdz.core.throttling import _window_count
+
+logger = logging.getLogger(__name__)
 
 INVALID_LOGIN = "Identifiant ou mot de passe incorrect. Les deux champs tiennent compte de la casse."
 
@@ -38,7 +44,11 @@ def _keys(request, username: str) -> list[tuple[str, int]]:
 
 def login_wait_seconds(request, username: str) -> int:
     """Seconds before `username` may try again from this address (0: it may try now)."""
-    until = cache.get_many([f"{key}:blocked" for key, _limit in _keys(request, username)]).values()
+    try:
+        until = cache.get_many([f"{key}:blocked" for key, _limit in _keys(request, username)]).values()
+    except (RedisError, OSError):
+        logger.warning("login guard: cache unavailable, login not limited", exc_info=True)
+        return 0
     wait = max(until, default=0) - time.time()
     return math.ceil(wait) if wait > 0 else 0
 
@@ -46,9 +56,12 @@ def login_wait_seconds(request, username: str) -> int:
 def login_failure_record(request, username: str) -> None:
     """Count a failure; the one that reaches a limit blocks for a whole window from now."""
     window = settings.LOGIN_FAILURE_WINDOW_SECONDS
-    for key, limit in _keys(request, username):
-        if _window_count(key, window) >= limit:
-            cache.set(f"{key}:blocked", time.time() + window, window)
+    try:
+        for key, limit in _keys(request, username):
+            if _window_count(key, window) >= limit:
+                cache.set(f"{key}:blocked", time.time() + window, window)
+    except (RedisError, OSError):
+        logger.warning("login guard: cache unavailable, failure not counted", exc_info=True)
 
 
 def login_blocked_message(seconds: int) -> str:

@@ -71,3 +71,20 @@ def test_opening_the_logout_address_asks_for_the_button_and_logs_out_only_on_pos
     assert client.post("/deconnexion/").status_code == 302
     assert "_auth_user_id" not in client.session
     assert "Vous êtes déconnecté" in client.get("/deconnexion/").content.decode()
+
+
+def test_staff_can_still_log_in_when_the_cache_is_down_or_silent(client, settings, staff, unavailable_redis):
+    """The failure counters live in the cache (Redis in production): its outage must not lock
+    staff out of the back-office, where they follow the outage's alerts."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": unavailable_redis,
+            "OPTIONS": settings.REDIS_CACHE_OPTIONS,
+        }
+    }
+
+    wrong = client.post("/connexion/", {"username": "zr7-staff", "password": "faux"})
+    assert wrong.status_code == 200 and "Identifiant ou mot de passe incorrect" in wrong.content.decode()
+    assert client.post("/connexion/", {"username": "zr7-staff", "password": PASSWORD}).status_code == 302
+    assert "_auth_user_id" in client.session
