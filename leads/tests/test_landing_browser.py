@@ -170,3 +170,44 @@ def test_a_malformed_or_long_utm_source_never_blocks_the_submission(
     lead = wait_for(lambda: Lead.objects.first())
     assert lead.source == source
     page.close()
+
+
+RADIO_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Pompe à chaleur</title></head>
+<body>
+  <form data-rdz-form="{code}">
+    <input name="phone" placeholder="Téléphone">
+    <input name="departement" placeholder="Département">
+    <p>J'accepte d'être recontacté :
+      <label><input name="consent" type="radio" value="oui"> Oui</label>
+      <label><input name="consent" type="radio" value="non"> Non</label></p>
+    <button type="submit">Envoyer</button>
+  </form>
+  <script src="{script}" async></script>
+</body></html>
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("choice", "consent"), [("non", False), ("oui", True)])
+def test_a_consent_answered_no_with_radio_buttons_is_stored_as_no_consent(
+    live_server, static_origin, tmp_path, browser, product, choice, consent
+):
+    # The script took any non-empty value of a `consent` field as a yes: a visitor who
+    # checked « Non » was stored as having consented (§16: consent and its proof).
+    allowed = static_origin()
+    form = LeadFormFactory(code="pac-radio", entity="ZR7", product=product, allowed_origins=[allowed])
+    page_html = RADIO_PAGE.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js")
+    (tmp_path / "landing.html").write_text(page_html)
+
+    page = browser.new_page()
+    page.goto(f"{allowed}/landing.html")
+    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
+    page.fill("input[name=phone]", "06 12 34 56 78")
+    page.fill("input[name=departement]", "13")
+    page.check(f"input[name=consent][value={choice}]")
+    page.click("button[type=submit]")
+    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
+    lead = wait_for(lambda: Lead.objects.first())
+    assert lead.consent is consent
+    page.close()

@@ -1,7 +1,8 @@
 /* RDZ — script du formulaire « {{ code }} » (généré, sans dépendance).
  * Usage : <script src="{{ script_url }}" async></script>
  * et un <form data-rdz-form="{{ code }}"> avec les champs phone, departement, first_name,
- * last_name, email, consent (case à cocher) ; tout autre champ nommé part dans `extra`.
+ * last_name, email, consent (case à cocher, ou radio / liste : « oui », « 1 », « true » valent accord) ;
+ * tout autre champ nommé part dans `extra`.
  * Facultatif : [data-rdz-success] (message affiché après envoi), [data-rdz-error-for="phone"]
  * (emplacement d'une erreur), [data-rdz-show-variant="B"] (bloc propre à une variante),
  * data-rdz-consent-version="v3" sur le <form>.
@@ -15,6 +16,9 @@
 
   var HP = CFG.honeypot;
   var STANDARD = ["phone", "departement", "first_name", "last_name", "email", "source"];
+  // A checkbox consents when checked; a radio button, a select or a hidden field by its value
+  // (« Non » is a value too: only these words say yes).
+  var CONSENT_YES = /^\s*(1|true|on|yes|y|oui|o|vrai)\s*$/i;
   var MSG = {
     success: "Merci ! Votre demande a bien été envoyée.",
     invalid: "Merci de corriger les champs indiqués.",
@@ -106,7 +110,7 @@
       if (!name || el.disabled || name === HP || type === "submit" || type === "button" || type === "file") { continue; }
       if (type === "radio" && !el.checked) { continue; }
       var value = type === "checkbox" ? el.checked : el.value;
-      if (name === "consent") { body.consent = !!value; }
+      if (name === "consent") { body.consent = type === "checkbox" ? value : CONSENT_YES.test(value); }
       else if (STANDARD.indexOf(name) >= 0) { body[name] = value; }
       else if (name.indexOf("extra.") === 0) { body.extra[name.slice(6)] = value; }
       else { body.extra[name] = value; }
