@@ -28,8 +28,39 @@ VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 
 
 # --- Form settings -----------------------------------------------------------------------
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def leadform_origin_normalize(raw) -> str | None:
+    """`raw` as a browser writes it in its Origin header — `scheme://host[:port]`, lower
+    case, the host in ASCII (punycode), no default port — or None when it is not an origin."""
+    text = str(raw).strip().rstrip("/")
+    if len(text) > 255:
+        return None
+    parts = urlsplit(text)
+    try:
+        port = parts.port  # raises on a port that is not one: « :abc », « :99999 »
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return None
+    if (
+        parts.scheme not in DEFAULT_PORTS
+        or not host
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        return None
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    return f"{parts.scheme}://{host}"
+
+
 def leadform_origins_clean(value) -> list[str]:
-    """Allowed origins as `scheme://host[:port]`, lower-cased, without duplicates.
+    """Allowed origins as browsers send them (`leadform_origin_normalize`), without duplicates.
 
     Accepts a list or a text with one origin per line. Raises LeadError (French).
     """
@@ -40,25 +71,12 @@ def leadform_origins_clean(value) -> list[str]:
     cleaned: list[str] = []
     errors: list[str] = []
     for raw in value:
-        text = str(raw).strip().rstrip("/").lower()
-        parts = urlsplit(text)
-        try:
-            parts.port  # noqa: B018 (raises on a port that is not one: « :abc », « :99999 »)
-        except ValueError:
-            parts = parts._replace(netloc="")
-        if (
-            len(text) > 255
-            or parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or parts.path
-            or parts.query
-            or parts.fragment
-            or parts.username is not None
-        ):
+        origin = leadform_origin_normalize(raw)
+        if origin is None:
             errors.append(f"« {str(raw)[:80]} » n'est pas une origine valide (ex. https://www.exemple.fr).")
             continue
-        if text not in cleaned:
-            cleaned.append(text)
+        if origin not in cleaned:
+            cleaned.append(origin)
     if errors:
         raise LeadError({"allowed_origins": errors})
     return cleaned
@@ -124,6 +142,7 @@ def leadform_public_get(code: str) -> LeadForm | None:
     form = LeadForm.objects.select_related("product").filter(code=code, active=True).first()
     if form is not None:
         form.product_fields = list(ProductField.objects.filter(product_id=form.product_id))
+        form.origin_set = _origin_set(form)
     if len(_public_forms) > 1000:
         _public_forms.clear()
     _public_forms[code] = (now + PUBLIC_FORM_TTL, form)
@@ -134,8 +153,17 @@ def leadform_public_cache_clear(*args, **kwargs) -> None:
     _public_forms.clear()
 
 
+def _origin_set(form: LeadForm) -> set[str]:
+    # Compared as browsers write them: also a list stored before (a default port, capitals
+    # kept by an import) matches its site.
+    return {o for o in map(leadform_origin_normalize, form.allowed_origins or []) if o}
+
+
 def leadform_origin_allowed(*, form: LeadForm, origin: str) -> bool:
-    return bool(origin) and origin.rstrip("/").lower() in form.allowed_origins
+    allowed = getattr(form, "origin_set", None)
+    if allowed is None:
+        allowed = _origin_set(form)
+    return bool(origin) and leadform_origin_normalize(origin) in allowed
 
 
 def leadform_variant_names(form: LeadForm) -> list[str]:

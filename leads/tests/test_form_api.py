@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from leads.models import Lead, LeadStatus, TrackingEvent
 from leads.selectors import form_stats
+from leads.services_forms import leadform_origins_clean
 from leads.throttles import FixedWindowIpThrottle
 from rdz.core.models import OutboxItem
 from rdz.core.timeutils import paris_today
@@ -176,6 +177,33 @@ def test_the_preflight_of_an_allowed_origin_is_answered(api_client, form):
     )
     assert preflight["Access-Control-Allow-Origin"] == ORIGIN
     assert "content-type" in preflight["Access-Control-Allow-Headers"]
+
+
+def test_an_origin_is_stored_as_a_browser_sends_it():
+    # Browsers omit the default port and send an accented domain in its ASCII (punycode)
+    # form: an origin stored otherwise never matched, and every submission was refused.
+    cleaned = leadform_origins_clean(["https://www.exemple.fr:443", "HTTP://Exemple.fr:80/", "https://Café.fr"])
+    assert cleaned == ["https://www.exemple.fr", "http://exemple.fr", "https://xn--caf-dma.fr"]
+
+
+def test_an_origin_stored_before_with_capitals_or_its_default_port_still_accepts_its_site(api_client, product):
+    LeadFormFactory(code="pv-sud", product=product, allowed_origins=["https://Landing.Exemple.fr:443"])
+    preflight = api_client.options(
+        SUBMIT,
+        HTTP_ORIGIN=ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )
+    assert preflight["Access-Control-Allow-Origin"] == ORIGIN
+    response = post(api_client, SUBMIT, BODY)
+    assert response.status_code == 201, response.content
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert (
+        post(
+            api_client, SUBMIT, {**BODY, "phone": "06 12 34 56 79"}, origin="https://landing.exemple.fr:8443"
+        ).status_code
+        == 403
+    )
 
 
 def test_cors_is_never_opened_on_other_endpoints(api_client, form, zr7_provider):
