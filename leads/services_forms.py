@@ -170,6 +170,23 @@ def leadform_variant_names(form: LeadForm) -> list[str]:
     return [str(v.get("name")) for v in form.variants or [] if isinstance(v, dict)]
 
 
+def leadform_variant_weights(form: LeadForm) -> list[dict]:
+    """The variants the tracking script draws from, [{"name", "weight"}] with whole weights
+    ≥ 0. Saved forms hold 1–1000 (`leadform_variants_clean`); an import keeps what it
+    found: no weight counts as 1, one that is not a number or negative as 0 (never drawn)."""
+    out = []
+    for v in form.variants or []:
+        if not isinstance(v, dict) or not v.get("name"):
+            continue
+        weight = v.get("weight")
+        try:
+            weight = 1 if weight is None else max(0, int(float(weight)))
+        except (TypeError, ValueError, OverflowError):
+            weight = 0
+        out.append({"name": str(v["name"]), "weight": weight})
+    return out
+
+
 EDITABLE_FIELDS = ("name", "allowed_origins", "variants", "active", "consent_text_version")
 
 

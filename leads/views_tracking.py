@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from leads.models import LeadForm, ProductField, ProductFieldType
-from leads.services_forms import HONEYPOT_FIELD
+from leads.services_forms import HONEYPOT_FIELD, leadform_variant_weights
 
 JS_CONTENT_TYPE = "application/javascript; charset=utf-8"
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
@@ -69,11 +69,7 @@ def tracking_script(request: HttpRequest, code: str) -> HttpResponse:
         "code": form.code,
         "api": base_url,
         "honeypot": HONEYPOT_FIELD,
-        "variants": [
-            {"name": str(v["name"]), "weight": int(v.get("weight", 1))}
-            for v in form.variants or []
-            if isinstance(v, dict) and v.get("name")
-        ],
+        "variants": leadform_variant_weights(form),
     }
     body = render_to_string(
         "leads/tracking.js",

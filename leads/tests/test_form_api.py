@@ -280,6 +280,32 @@ def test_the_tracking_script_is_generated_per_form(client, form):
     assert client.get("/t/unknown.js").status_code == 404
 
 
+def test_the_tracking_script_is_served_whatever_weights_an_import_stored(client, product):
+    # The legacy import keeps variants as found: a weight that is not a number made the
+    # script a 500, and the landing page neither tracked nor sent its form.
+    variants = [
+        {"name": "A", "weight": None},
+        {"name": "B", "weight": "abc"},
+        {"name": "C", "weight": "30"},
+        {"name": "D", "weight": 12.5},
+        {"name": "E", "weight": -5},
+        {"name": "F"},
+    ]
+    LeadFormFactory(code="pv-import", product=product, variants=variants)
+    response = client.get("/t/pv-import.js")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for expected in (
+        '"A", "weight": 1',
+        '"B", "weight": 0',
+        '"C", "weight": 30',
+        '"D", "weight": 12',
+        '"E", "weight": 0',
+        '"F", "weight": 1',
+    ):
+        assert expected in text
+
+
 # --- Stats ------------------------------------------------------------------------------
 def _events(form, event, variant, count):
     TrackingEvent.objects.bulk_create(
