@@ -20,6 +20,7 @@ from django.utils.text import slugify
 
 from leads.models import LeadStatus
 from leads.normalization import DEPARTEMENTS, normalize_departement, normalize_email, normalize_name, normalize_phone
+from leads.services_forms import leadform_origin_normalize
 from rdz.core.entities import Entity
 from rdz.core.http import url_refused_address
 from rdz.core.text import text_clean, text_forbidden_char
@@ -591,6 +592,14 @@ def map_form(doc: dict, *, products: dict[str, int]) -> Mapped:
     if origins is not None and not isinstance(origins, list):
         warnings.append("origines : liste attendue, ignorées")
         origins = None
+    allowed_origins: list[str] = []
+    for raw in origins or []:
+        # Compared with the Origin browsers send: anything else would refuse every submission.
+        origin = leadform_origin_normalize(text_clean(str(raw)))
+        if origin is None:
+            warnings.append(f"origine « {str(raw)[:80]} » non reprise : une origine s'écrit https://www.exemple.fr")
+        elif origin not in allowed_origins:
+            allowed_origins.append(origin)
     variants = pick(doc, ("variantes", "variants"))
     if variants is not None and not isinstance(variants, list):
         warnings.append("variantes : liste attendue, ignorées")
@@ -601,7 +610,7 @@ def map_form(doc: dict, *, products: dict[str, int]) -> Mapped:
         "name": name,
         "entity": entity,
         "product_id": _product_id(doc, products),
-        "allowed_origins": [text_clean(str(o)).strip().rstrip("/") for o in origins or []],
+        "allowed_origins": allowed_origins,
         "variants": jsonable(variants or []),
         "target_crm": target,
         "active": to_bool(pick(doc, ACTIVE), label="actif", warnings=warnings, default=True),

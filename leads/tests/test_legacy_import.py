@@ -793,3 +793,19 @@ def test_a_syntax_error_in_a_json_array_is_reported_at_once_with_the_rest_of_the
     items = list(readers._read_json_array(io.StringIO(long + ", " + good + "]")))
     assert [bool(i.doc) for i in items] == [False, True]
     assert items[0].error.startswith("valeur illisible")
+
+
+def test_a_form_origin_that_no_browser_sends_is_reported_and_the_others_kept_as_browsers_send_them(tmp_path, pv):
+    """A bare domain or a page address never matches the Origin a browser sends: kept as
+    written, the imported form silently refused every submission from its landing page."""
+    form = {
+        **legacy_collections()["forms"][0],
+        "domaines": ["www.solaire.example", "HTTPS://Solaire.example:443/", "https://promo.example/landing"],
+    }
+    write_jsonl(tmp_path, {"forms": [form]})
+
+    report = run(DirectorySource(tmp_path))
+
+    assert LeadForm.objects.get().allowed_origins == ["https://solaire.example"]
+    warnings = report.collections["forms"].warning_counts
+    assert warnings["origine «…» non reprise : une origine s'écrit https://www.exemple.fr"] == 2
