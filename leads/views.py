@@ -22,6 +22,7 @@ from leads.models import CrmStatus, Lead, LeadEvent, LeadForm, LeadStatus, Produ
 from leads.selectors import form_stats
 from leads.services import lead_timeline_visible
 from leads.stats import daily_rows, rollup_ensure_today, rollup_group
+from leads.views_tracking import tracking_snippet
 from providers.models import Provider
 from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_paginate, query_without
 from rdz.core.errors import error_response
@@ -217,18 +218,6 @@ class FormListView(StaffRequiredMixin, TemplateView):
         return context
 
 
-SNIPPET = """<script src="{site}/t/{code}.js" defer></script>
-<form data-rdz-form="{code}">
-  <input name="first_name" placeholder="Prénom">
-  <input name="last_name" placeholder="Nom">
-  <input name="phone" placeholder="Téléphone" required>
-  <input name="email" type="email" placeholder="E-mail">
-  <input name="departement" placeholder="Département" required>
-  <label><input type="checkbox" name="consent" required> J'accepte d'être recontacté(e).</label>
-  <button type="submit">Envoyer</button>
-</form>"""
-
-
 class TrackingScriptListView(StaffRequiredMixin, TemplateView):
     """Scripts de tracking: the snippet to paste on each landing page (§11)."""
 
@@ -248,7 +237,7 @@ class TrackingScriptListView(StaffRequiredMixin, TemplateView):
         context["rows"] = [
             {
                 "form": f,
-                "snippet": SNIPPET.format(site=settings.SITE_URL, code=f.code),
+                "snippet": tracking_snippet(form=f, base_url=settings.SITE_URL),
                 "events_24h": last_seen.get(f.pk, 0),
             }
             for f in forms

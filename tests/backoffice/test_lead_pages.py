@@ -208,9 +208,22 @@ def test_the_scripts_page_gives_the_snippet_of_each_form_of_the_entity(client, z
     LeadFormFactory(entity="MDL", code="ite-ouest")
     client.force_login(zr7_staff)
     page = client.get("/scripts/").content.decode()
-    assert "&lt;script src=&quot;https://rdz.exemple.fr/t/pac-nord.js&quot; defer&gt;" in page
+    assert "&lt;script src=&quot;https://rdz.exemple.fr/t/pac-nord.js&quot; async&gt;" in page
     assert "data-rdz-form=&quot;pac-nord&quot;" in page
     assert "ite-ouest" not in page
+
+
+def test_the_scripts_page_snippet_has_the_product_fields_the_intake_requires(client, zr7_staff, product):
+    # Without them, a landing page pasted from this page had every submission refused
+    # (« surface : ce champ est obligatoire »), with no field where the visitor could answer.
+    from tests.factories import LeadFormFactory, ProductFieldFactory
+
+    ProductFieldFactory(product=product, name="surface", label="Surface du toit", type="integer", required=True)
+    LeadFormFactory(entity="ZR7", code="pv-toit", product=product)
+    client.force_login(zr7_staff)
+    page = client.get("/scripts/").content.decode()
+    assert "name=&quot;extra.surface&quot;" in page
+    assert "Surface du toit" in page
 
 
 @pytest.mark.parametrize(
