@@ -179,6 +179,16 @@ def test_the_preflight_of_an_allowed_origin_is_answered(api_client, form):
     assert "content-type" in preflight["Access-Control-Allow-Headers"]
 
 
+def test_a_submission_to_the_address_without_its_final_slash_is_taken_with_its_cors_answer(api_client, form):
+    preflight = api_client.options(SUBMIT.rstrip("/"), HTTP_ORIGIN=ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert preflight["Access-Control-Allow-Origin"] == ORIGIN
+
+    response = post(api_client, SUBMIT.rstrip("/"), BODY)
+
+    assert response.status_code == 201 and response["Access-Control-Allow-Origin"] == ORIGIN
+    assert Lead.objects.filter(pk=response.json()["id"]).exists()
+
+
 def test_an_origin_is_stored_as_a_browser_sends_it():
     # Browsers omit the default port and send an accented domain in its ASCII (punycode)
     # form: an origin stored otherwise never matched, and every submission was refused.

@@ -31,6 +31,18 @@ def post_raw(client, key, raw: bytes | str, content_type="application/json"):
 
 
 # --- Success and stored values ---------------------------------------------------------
+def test_an_address_without_its_final_slash_takes_the_lead_instead_of_redirecting(api_client, zr7_provider, product):
+    """A 301 to the slashed address is followed as a GET by HTTP clients: the lead was lost."""
+    response = api_client.post(URL.rstrip("/"), BODY, format="json", HTTP_X_API_KEY=zr7_provider.api_key)
+
+    assert response.status_code == 201
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert lead.phone == "+33612345678"
+    detail = api_client.get(f"{URL}{lead.pk}", HTTP_X_API_KEY=zr7_provider.api_key)
+    assert detail.status_code == 200 and detail.json()["id"] == str(lead.pk)
+    assert api_client.post("/api/v1/nulle-part", BODY, format="json").status_code == 404
+
+
 def test_a_valid_lead_is_created_with_the_contract_body(api_client, zr7_provider, product):
     response = post(api_client, zr7_provider.api_key)
     assert response.status_code == 201

@@ -1,5 +1,7 @@
 """Request checks that belong to no single view."""
 
+from django.urls import is_valid_path
+
 from rdz.core.errors import error_response
 
 NUL_IN_URL = "L'adresse contient un caractère nul (%00), refusé."
@@ -21,4 +23,24 @@ class RefuseNulInUrlMiddleware:
     def __call__(self, request):
         if "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.path:
             return error_response(request, 400, reason=NUL_IN_URL)
+        return self.get_response(request)
+
+
+class ApiTrailingSlashMiddleware:
+    """The API's addresses end with a slash (§15). Without this, a client posting to
+    `/api/v1/leads` would get CommonMiddleware's 301 to `/api/v1/leads/`, which HTTP clients
+    follow as a GET (a 405, or a redirect they do not follow): the lead would be lost. Under
+    /api/, a path missing its final slash whose slashed form exists is served as that form,
+    without a redirect. Placed before CorsMiddleware, which matches the slashed path."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith("/api/") and not path.endswith("/"):
+            urlconf = getattr(request, "urlconf", None)
+            if not is_valid_path(path, urlconf) and is_valid_path(f"{path}/", urlconf):
+                request.path_info = f"{path}/"
+                request.path = f"{request.path}/"
         return self.get_response(request)
