@@ -441,6 +441,9 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
             f"Ce lot vient d'être renvoyé (à {last.astimezone(PARIS):%H:%M:%S}) : rien n'a été renvoyé."
         )
     client = batch.client
+    if not client.emails:
+        # The mail library sends nothing to nobody without a word: it would read as a re-sending.
+        raise CommandeError(f"Aucune adresse de livraison pour le client {client.name} : rien n'a été renvoyé.")
     batch.file.open("rb")
     try:
         content = batch.file.read()

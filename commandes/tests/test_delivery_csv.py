@@ -461,3 +461,26 @@ def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(
     assert response["Content-Disposition"].startswith("attachment;")
     assert b"".join(response.streaming_content).startswith(codecs.BOM_UTF8)
     assert client.get(f"/livraisons/{mdl_batch.pk}/csv/").status_code == 404
+
+
+def test_resending_a_batch_to_a_client_left_without_an_address_says_so_and_records_nothing(
+    entity_smtp, product, zr7_staff, client
+):
+    """A client moved to HTTP delivery often loses its e-mail addresses: re-sending one of its
+    old batches used to send nothing and still say « renvoyé », count it and audit it."""
+    from commandes.models import Client
+
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    Client.objects.filter(pk=commande.client_id).update(emails=[])
+    client.force_login(zr7_staff)
+
+    response = client.post("/livraisons/", {"batch": batch.pk}, follow=True)
+
+    assert "Aucune adresse de livraison" in response.content.decode()
+    assert len(entity_smtp.messages) == 1  # the daily e-mail only
+    batch.refresh_from_db()
+    assert batch.resent_count == 0 and batch.last_resent_at is None
+    assert not AuditLog.objects.filter(action="delivery_batch_resend").exists()
