@@ -8,15 +8,19 @@ retry after a crash is recognised. Retries back off exponentially; after the las
 
 import datetime
 import logging
+import re
 import time
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from commandes.delivery import attributions_cancel_opposed, attributions_mark_delivered, backoff_base
 from commandes.models import (
+    HEADER_NAME_VALIDATOR,
+    HEADER_VALUE_CHARS,
     Attribution,
     AttributionStatus,
     Client,
@@ -123,9 +127,11 @@ def delivery_post_process(*, item_id: int) -> str:
         until = breaker.next_probe_at or timezone.now() + datetime.timedelta(minutes=5)
         outbox_postpone(item, until=until, reason="point d'accès en pause (disjoncteur ouvert)")
         return "postponed"
-    # A URL that resolves inside RDZ's network now: not called, and no retry can change that.
+    # A URL that resolves inside RDZ's network now, or an auth header that cannot be sent:
+    # not called, and no retry can change that.
     refused = url_refused_address(client.api_url)
-    attempt = _http_post(attribution=attribution, client=client, refused_address=refused)
+    unsendable = internal_address_message(refused) if refused else _auth_header_error(client)
+    attempt = _http_post(attribution=attribution, client=client, unsendable=unsendable)
     if attempt.success:
         circuit_record_success(name=name, entity=client.entity)  # after a probe: the held ones go now
         with transaction.atomic():
@@ -145,7 +151,7 @@ def delivery_post_process(*, item_id: int) -> str:
         probe_after_seconds=_probe_seconds(),
         label=f"Le point d'accès HTTP du client « {client.name} »",
     )
-    if _permanent(attempt.status_code) or refused:
+    if _permanent(attempt.status_code) or unsendable:
         item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
     delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
     # One transaction: a row marked failed while its lead still waits for HTTP would never be picked up again.
@@ -160,7 +166,27 @@ def _probe_seconds() -> int:
     return int(getattr(settings, "DELIVERY_HTTP_PROBE_SECONDS", 300))
 
 
-def _http_post(*, attribution: Attribution, client: Client, refused_address: str = "") -> HttpDeliveryAttempt:
+def _auth_header_error(client: Client) -> str:
+    """French reason why the client's auth header cannot be sent as saved, '' when it can (a
+    value saved before the form checked it, or written by an import)."""
+    if not client.api_auth_value:
+        return ""
+    fix = "corrigez la fiche du client"
+    try:
+        HEADER_NAME_VALIDATOR(client.api_auth_header or "Authorization")
+    except ValidationError as exc:
+        return f"en-tête d'authentification non envoyable ({fix}) : {exc.messages[0]}"
+    if bad := re.search(f"[^{HEADER_VALUE_CHARS}]", client.api_auth_value):
+        char = bad.group()
+        shown = f" « {char} »" if char.isprintable() else ""
+        return (
+            f"valeur d'authentification non envoyable ({fix}) : le caractère{shown} (U+{ord(char):04X}) "
+            "ne peut pas figurer dans un en-tête HTTP"
+        )
+    return ""
+
+
+def _http_post(*, attribution: Attribution, client: Client, unsendable: str = "") -> HttpDeliveryAttempt:
     headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(attribution.pk)}
     if client.api_auth_value:
         headers[client.api_auth_header or "Authorization"] = client.api_auth_value
@@ -168,7 +194,7 @@ def _http_post(*, attribution: Attribution, client: Client, refused_address: str
     clock = time.monotonic()
     status_code = None
     body = ""
-    error = internal_address_message(refused_address) if refused_address else ""
+    error = unsendable
     try:
         if not error:
             answer = http_post_json(

@@ -17,8 +17,12 @@ from rdz.core.http import url_refused_address
 HEADER_NAME_VALIDATOR = RegexValidator(
     r"^[!#$%&'*+.^_`|~0-9A-Za-z-]*\Z", "Nom d'en-tête HTTP invalide : lettres, chiffres et tirets (ex. X-Api-Key)."
 )
+# HTTP sends header values in Latin-1: « € » or a typographic apostrophe cannot go (UnicodeEncodeError).
+HEADER_VALUE_CHARS = "\x20-\x7e\xa0-\xff"
 HEADER_VALUE_VALIDATOR = RegexValidator(
-    r"^[^\x00-\x1f\x7f]*\Z", "La valeur ne doit contenir ni retour à la ligne ni caractère de contrôle."
+    rf"^[{HEADER_VALUE_CHARS}]*\Z",
+    "La valeur ne doit contenir ni retour à la ligne ni caractère de contrôle, ni un caractère qu'un en-tête "
+    "HTTP ne peut pas transmettre (ex. « € », « ’ »).",
 )
 
 

@@ -46,6 +46,8 @@ def test_each_delivery_admin_list_shows_only_the_accounts_entity(page, client, z
         ("api_auth_header", "X-Key\nY", "Nom d'en-tête HTTP invalide"),
         ("api_auth_value", "Bearer abc\r\nX-Autre: 1", "ni retour à la ligne"),
         ("api_auth_value", "Bearer\tabc", "ni retour à la ligne"),
+        ("api_auth_value", "Bearer jeton€2026", "ne peut pas transmettre"),
+        ("api_auth_value", "Bearer l’jeton", "ne peut pas transmettre"),
         ("api_timeout_seconds", "3600", "inférieure ou égale à 120"),
     ],
 )

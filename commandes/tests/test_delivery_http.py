@@ -431,3 +431,24 @@ def test_the_pause_alert_names_the_client_not_an_internal_code(http_endpoint, ht
     alert = Alert.objects.get(kind="circuit_ouvert", state=AlertState.OPEN)
     assert f"« {http_commande.client.name} »" in alert.message
     assert circuit_name(http_commande.client) not in alert.message
+
+
+def test_an_auth_value_no_http_header_can_carry_is_recorded_and_the_lead_goes_to_the_csv_at_once(
+    http_endpoint, http_commande
+):
+    """Saved before the form checked it (or by an import), « € » in the value made every POST
+    crash before it left: no attempt recorded, the row held until its lease ran out, five
+    times, then a fallback blamed on a stopped task."""
+    from commandes.models import Client
+
+    Client.objects.filter(pk=http_commande.client_id).update(api_auth_value="Bearer jeton€2026")
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"  # no retry: it cannot get better
+
+    assert http_endpoint.requests == []
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert not attempt.success and "le caractère « € » (U+20AC)" in attempt.error
+    attribution.refresh_from_db()
+    assert attribution.channel == "csv" and attribution.status == "pending"
+    assert OutboxItem.objects.get(pk=item.pk).status == "failed"
