@@ -5,7 +5,7 @@ import os
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, validate_email
 from django.db import models
 from django.utils import timezone
 
@@ -69,8 +69,27 @@ class Client(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        errors = {}
         if address := url_refused_address(self.api_url):
-            raise ValidationError({"api_url": internal_address_message(address)})
+            errors["api_url"] = internal_address_message(address)
+        if message := delivery_emails_error(self.emails):
+            errors["emails"] = message
+        if errors:
+            raise ValidationError(errors)
+
+
+def delivery_emails_error(emails) -> str:
+    """French reason why `emails` cannot address the daily CSV e-mail (§10), '' when it can:
+    a list of valid addresses, empty for a client served by HTTP only."""
+    if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
+        return 'Une liste d\'adresses e-mail est attendue, ex. ["achats@client.fr"], ou [] pour aucune.'
+    bad = []
+    for email in emails:
+        try:
+            validate_email(email)
+        except ValidationError:
+            bad.append(email)
+    return f"Adresse(s) e-mail invalide(s) : {', '.join(bad)}." if bad else ""
 
 
 def internal_address_message(address: str) -> str:

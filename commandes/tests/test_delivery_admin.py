@@ -85,3 +85,60 @@ def test_a_trailing_newline_is_caught_even_where_no_form_strips_it():
         with pytest.raises(ValidationError) as exc:
             ClientFactory.build(**{field: "X-Key\n"}).full_clean()
         assert field in exc.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "emails",
+    ['"achats@soleil.example"', '["achats@soleil"]', '["achats@soleil.example", 42]', '{"to": "a@b.fr"}', "null"],
+)
+def test_the_client_admin_refuses_delivery_addresses_the_daily_email_could_not_use(client, superuser, emails):
+    """Saved as they were, a bare string, a typo or a number made every daily CSV of the
+    client fail (in English: « "to" argument must be a list or tuple ») until the leads waited a day."""
+    from django.urls import reverse
+
+    from commandes.models import Client
+
+    client.force_login(superuser)
+    response = client.post(
+        reverse("admin:commandes_client_add"),
+        {
+            "entity": "ZR7",
+            "name": "Soleil",
+            "emails": emails,
+            "api_auth_header": "Authorization",
+            "api_timeout_seconds": "10",
+            "active": "on",
+            "created_at_0": "24/11/2026",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["emails"]
+    assert "e-mail" in html.unescape(response.content.decode())
+    assert "errorlist" in response.content.decode()
+    assert not Client.objects.exists()
+
+
+def test_the_client_admin_keeps_a_list_of_delivery_addresses_or_none_for_an_http_only_client(client, superuser):
+    from django.urls import reverse
+
+    from commandes.models import Client
+
+    client.force_login(superuser)
+    for name, emails in (("Soleil", '["achats@soleil.example", "direction@soleil.example"]'), ("Api", "[]")):
+        response = client.post(
+            reverse("admin:commandes_client_add"),
+            {
+                "entity": "ZR7",
+                "name": name,
+                "emails": emails,
+                "api_timeout_seconds": "10",
+                "active": "on",
+                "created_at_0": "24/11/2026",
+                "created_at_1": "10:00:00",
+            },
+        )
+        assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Client.objects.get(name="Soleil").emails == ["achats@soleil.example", "direction@soleil.example"]
+    assert Client.objects.get(name="Api").emails == []
