@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Value
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -294,7 +295,10 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
         return format_html('<a href="{}">Télécharger</a>', url)
 
     def download_view(self, request, batch_id: int):
-        return batch_file_response(scope_queryset(DeliveryBatch.objects.all(), request.user), batch_id)
+        try:
+            return batch_file_response(scope_queryset(DeliveryBatch.objects.all(), request.user), batch_id)
+        except CommandeError as exc:  # the stored file is not on this server
+            raise Http404(str(exc)) from exc
 
     @admin.action(description="Renvoyer le CSV au client", permissions=["change"])
     def resend(self, request, queryset):

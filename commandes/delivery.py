@@ -444,11 +444,8 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
     if not client.emails:
         # The mail library sends nothing to nobody without a word: it would read as a re-sending.
         raise CommandeError(f"Aucune adresse de livraison pour le client {client.name} : rien n'a été renvoyé.")
-    batch.file.open("rb")
-    try:
-        content = batch.file.read()
-    finally:
-        batch.file.close()
+    with delivery_batch_file_open(batch=batch) as stored:
+        content = stored.read()
     content, count, withheld = _resend_content(batch=batch, content=content)
     if count == 0:
         raise CommandeError(
@@ -471,6 +468,18 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
         obj=batch,
         message=f"Lot n° {batch.pk} du {batch.date:%d/%m/%Y} renvoyé à {', '.join(client.emails)}{left_out}",
     )
+
+
+def delivery_batch_file_open(*, batch: DeliveryBatch):
+    """The batch's stored CSV, open for reading; a French CommandeError when it is gone (a
+    server that does not see the worker's DELIVERY_ROOT, a lost disk)."""
+    try:
+        return batch.file.open("rb")
+    except FileNotFoundError as exc:
+        raise CommandeError(
+            "Le fichier CSV de ce lot est introuvable sur le serveur (dossier des lots, DELIVERY_ROOT) : "
+            "il ne peut être ni téléchargé ni renvoyé."
+        ) from exc
 
 
 def _resend_content(*, batch: DeliveryBatch, content: bytes) -> tuple[bytes, int, int]:

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
-from commandes.delivery import delivery_batch_resend
+from commandes.delivery import delivery_batch_file_open, delivery_batch_resend
 from commandes.delivery_http import circuit_name, client_endpoint_resume
 from commandes.models import (
     Attribution,
@@ -201,16 +201,22 @@ class DeliveryDownloadView(StaffRequiredMixin, View):
     """The stored CSV of a batch, as it was sent (§10: a batch can be downloaded)."""
 
     def get(self, request, pk: int):
-        return batch_file_response(self.scoped(DeliveryBatch.objects.all()), pk)
+        try:
+            return batch_file_response(self.scoped(DeliveryBatch.objects.all()), pk)
+        except CommandeError as exc:  # the stored file is not on this server
+            messages.error(request, str(exc))
+            return redirect("backoffice-deliveries")
 
 
 def batch_file_response(batches, pk: int) -> FileResponse:
     """The stored CSV of batch `pk` among `batches` (already scoped to the account), as it
-    was sent; 404 when it is not there or has no file. Also the delivery admin's download."""
+    was sent; 404 when it is not there or has no file, CommandeError when its file is not on
+    this server. Also the delivery admin's download."""
     batch = batches.filter(pk=pk).first()
     if batch is None or not batch.file:
         raise Http404("Lot introuvable.")
-    return FileResponse(batch.file.open("rb"), as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
+    stored = delivery_batch_file_open(batch=batch)
+    return FileResponse(stored, as_attachment=True, filename=batch.file.name.rsplit("/", 1)[-1])
 
 
 class BacklogView(StaffRequiredMixin, TemplateView):

@@ -484,3 +484,27 @@ def test_resending_a_batch_to_a_client_left_without_an_address_says_so_and_recor
     batch.refresh_from_db()
     assert batch.resent_count == 0 and batch.last_resent_at is None
     assert not AuditLog.objects.filter(action="delivery_batch_resend").exists()
+
+
+def test_a_batch_whose_stored_csv_is_missing_says_so_on_download_and_resend(entity_smtp, product, zr7_staff, client):
+    """The file lives under DELIVERY_ROOT, written by the worker that sent it: a server that
+    does not see that folder (another container, a lost disk) answered the download with a
+    500 and the re-sending with « serveur d'e-mail injoignable »."""
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    batch.file.storage.delete(batch.file.name)
+    client.force_login(zr7_staff)
+
+    download = client.get(f"/livraisons/{batch.pk}/csv/", follow=True)
+    admin_download = client.get(f"/admin/commandes/deliverybatch/{batch.pk}/telecharger/")
+    resend = client.post("/livraisons/", {"batch": batch.pk}, follow=True)
+
+    assert download.status_code == 200 and download.redirect_chain[-1][0] == "/livraisons/"
+    assert "fichier CSV de ce lot est introuvable" in download.content.decode()
+    assert admin_download.status_code == 404
+    assert "fichier CSV de ce lot est introuvable" in resend.content.decode()
+    assert len(entity_smtp.messages) == 1  # the daily e-mail only
+    batch.refresh_from_db()
+    assert batch.resent_count == 0
