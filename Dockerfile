@@ -18,7 +18,7 @@ COPY . .
 # only lets settings load with DEBUG=False, it is never used at run time.
 RUN DEBUG=False SECRET_KEY=build-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz \
     STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput -v 0 \
-    && mkdir -p /app/var /data/media && chown -R rdz:rdz /app/var /data/media
+    && mkdir -p /app/var /data/media /data/deliveries && chown -R rdz:rdz /app/var /data/media /data/deliveries
 
 USER rdz
 # gunicorn reads its number of worker processes from WEB_CONCURRENCY: one per CPU core
@@ -26,6 +26,7 @@ USER rdz
 ENV DEBUG=False \
     STATIC_ROOT=/app/staticfiles \
     MEDIA_ROOT=/data/media \
+    DELIVERY_ROOT=/data/deliveries \
     WEB_CONCURRENCY=2
 EXPOSE 8000
 CMD ["gunicorn", "rdz.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-"]
