@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from commandes.delivery import delivery_batch_resend
+from commandes.delivery import delivery_batch_resend, delivery_mail_error
 from commandes.delivery_http import client_endpoint_resume
 from commandes.models import (
     Attribution,
@@ -308,7 +308,7 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
             except CommandeError as exc:
                 self.message_user(request, f"{batch} : {exc}", messages.ERROR)
             except Exception as exc:  # SMTP down: say so, nothing changed
-                self.message_user(request, f"{batch} : envoi impossible ({type(exc).__name__}).", messages.ERROR)
+                self.message_user(request, f"{batch} : envoi impossible, {delivery_mail_error(exc)}.", messages.ERROR)
             else:
                 self.message_user(request, f"{batch} renvoyé à {', '.join(batch.client.emails)}.", messages.SUCCESS)
 

@@ -10,6 +10,7 @@ import csv
 import datetime
 import io
 import logging
+import smtplib
 import tempfile
 from dataclasses import dataclass, field
 
@@ -259,7 +260,7 @@ def delivery_batch_process(*, item_id: int) -> str:
     try:
         delivery_batch_send(batch=batch)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = delivery_mail_error(exc)
         logger.warning("delivery batch %s failed: %s", batch.pk, error)
         delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_BATCH_BACKOFF_SECONDS", 60))
         # One transaction: a batch left "sending" once its outbox row is spent would hold its leads.
@@ -271,6 +272,29 @@ def delivery_batch_process(*, item_id: int) -> str:
     return "sent"
 
 
+def delivery_mail_error(exc: Exception) -> str:
+    """Why an e-mail did not go, in French for staff (Livraisons page, alert), with the mail
+    server's own answer in parentheses."""
+    if isinstance(exc, CommandeError):
+        return str(exc)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = ", ".join(f"{to} ({code} {_smtp_text(text)})" for to, (code, text) in exc.recipients.items())
+        return f"adresse(s) refusée(s) par le serveur d'e-mail : {refused}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"identifiants du compte e-mail de l'entité refusés ({exc.smtp_code} {_smtp_text(exc.smtp_error)})"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return f"adresse d'expédition refusée par le serveur d'e-mail ({exc.smtp_code} {_smtp_text(exc.smtp_error)})"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"message refusé par le serveur d'e-mail ({exc.smtp_code} {_smtp_text(exc.smtp_error)})"
+    if isinstance(exc, smtplib.SMTPException | OSError):  # refused connection, timeout, TLS, dropped line
+        return f"serveur d'e-mail injoignable ({type(exc).__name__} : {exc})"
+    return f"erreur inattendue ({type(exc).__name__} : {exc})"
+
+
+def _smtp_text(text: bytes | str) -> str:
+    return text.decode("utf-8", errors="replace") if isinstance(text, bytes) else str(text)
+
+
 def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: float) -> None:
     DeliveryBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=error[:2000])
     when = f"nouvel essai dans {round(delay / 60) or 1} min" if will_retry else "plus de nouvel essai automatique"
@@ -280,7 +304,7 @@ def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: 
         key=_batch_alert_key(batch.client_id),
         message=(
             f"L'envoi du CSV quotidien de {batch.client.name} ({batch.entity}) du {batch.date:%d/%m/%Y} a échoué : "
-            f"{error[:300]}. Les leads restent à livrer ({when})."
+            f"{error[:300].rstrip('.')}. Les leads restent à livrer ({when})."
         ),
     )
 

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
-from commandes.delivery import delivery_batch_file_open, delivery_batch_resend
+from commandes.delivery import delivery_batch_file_open, delivery_batch_resend, delivery_mail_error
 from commandes.delivery_http import circuit_name, client_endpoint_resume
 from commandes.models import (
     Attribution,
@@ -189,9 +189,7 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
         except CommandeError as exc:
             messages.error(request, str(exc))
         except Exception as exc:  # SMTP failure: shown to staff, nothing changed
-            messages.error(
-                request, f"Le renvoi a échoué : serveur d'e-mail injoignable ou envoi refusé ({type(exc).__name__})."
-            )
+            messages.error(request, f"Le renvoi a échoué : {delivery_mail_error(exc)}.")
         else:
             messages.success(request, f"Lot du {batch.date:%d/%m/%Y} renvoyé à {batch.client.name}.")
         return redirect("backoffice-deliveries")

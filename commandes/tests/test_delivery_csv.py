@@ -508,3 +508,46 @@ def test_a_batch_whose_stored_csv_is_missing_says_so_on_download_and_resend(enti
     assert len(entity_smtp.messages) == 1  # the daily e-mail only
     batch.refresh_from_db()
     assert batch.resent_count == 0
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        ("refuses", "message refusé par le serveur d'e-mail (451 4.3.0 Service temporairement indisponible)"),
+        ("is_down", "serveur d'e-mail injoignable (ConnectionRefusedError"),
+        ("no_address", "Aucune adresse de livraison pour le client Soleil."),
+    ],
+)
+def test_a_failed_daily_email_tells_staff_in_french_what_went_wrong(failure, expected, entity_smtp, product):
+    """The Livraisons page and the alert showed Python's own words: « SMTPDataError: (451,
+    b'4.3.0 …') », « ConnectionRefusedError: [Errno 111] … », « CommandeError: Aucune … »."""
+    commande = CommandeFactory(product=product, client__name="Soleil")
+    _pending(commande)
+    if failure == "refuses":
+        entity_smtp.refuse = True
+    elif failure == "is_down":
+        entity_smtp.stop()
+    else:
+        commande.client.emails = []
+        commande.client.save()
+
+    delivery_send_daily()
+
+    batch = DeliveryBatch.objects.get()
+    assert batch.status == BatchStatus.FAILED and batch.error.startswith(expected)
+    assert f"a échoué : {expected}" in Alert.objects.get(kind="livraison_echec").message
+
+
+def test_a_resending_that_fails_tells_staff_in_french_why(entity_smtp, product, zr7_staff, client):
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    entity_smtp.refuse = True
+    client.force_login(zr7_staff)
+
+    response = client.post("/livraisons/", {"batch": batch.pk}, follow=True)
+
+    assert "Le renvoi a échoué : message refusé par le serveur d&#x27;e-mail (451" in response.content.decode()
+    batch.refresh_from_db()
+    assert batch.resent_count == 0
