@@ -37,7 +37,8 @@ class MediaAssetAdminForm(forms.ModelForm):
         self.prepared = None
         if self.instance.pk:
             self.fields["tags_text"].initial = ", ".join(t.name for t in self.instance.tags.all())
-        if "title" in self.fields:
+        if "title" in self.fields and not self.instance.pk:
+            # A new image takes its title from the file name; an existing one keeps a title.
             self.fields["title"].required = False
 
     def clean(self):

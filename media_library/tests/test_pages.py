@@ -376,6 +376,19 @@ def test_the_admin_edits_an_image_through_the_service(client, zr7_staff, assets)
     assert sorted(asset.tags.values_list("name", flat=True)) == ["logo", "marque"]
 
 
+def test_the_admin_refuses_to_clear_the_title_of_an_image(client, zr7_staff, assets):
+    client.force_login(zr7_staff)
+    asset = assets["zr7"]
+    url = reverse("admin:media_library_mediaasset_change", args=[asset.pk])
+
+    response = client.post(url, {"title": " ", "alt_text": "Toiture", "tags_text": ""})
+
+    assert response.status_code == 200
+    assert "Ce champ est obligatoire." in response.content.decode()
+    asset.refresh_from_db()
+    assert asset.title == "Toiture ZR7"
+
+
 def test_admin_viewers_read_but_neither_add_nor_bulk_upload(client, zr7_viewer, assets):
     client.force_login(zr7_viewer)
 
