@@ -1,5 +1,7 @@
 """Reads of the media library, always through entity scoping (§2)."""
 
+import unicodedata
+
 from django.db.models import Q, QuerySet
 
 from media_library.models import MediaAsset, MediaEntity, MediaTag
@@ -29,8 +31,9 @@ def media_assets_search(
         qs = qs.filter(tags__name=tag.strip().lower())
     if fmt:
         qs = qs.filter(format=fmt)
+    query = unicodedata.normalize("NFC", query or "").strip()
     if query:
-        qs = qs.filter(Q(title__icontains=query.strip()) | Q(alt_text__icontains=query.strip()))
+        qs = qs.filter(Q(title__icontains=query) | Q(alt_text__icontains=query))
     return qs.select_related("uploaded_by").prefetch_related("tags").distinct()
 
 

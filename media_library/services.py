@@ -2,6 +2,7 @@
 
 import logging
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,12 +54,18 @@ def media_can_manage(*, user, asset: MediaAsset) -> bool:
     return can_change(user) and scope_queryset(MediaAsset.objects.filter(pk=asset.pk), user).exists()
 
 
+def text_normalize(value: str | None) -> str:
+    """Composed Unicode (NFC), trimmed: macOS sends file names with decomposed accents
+    ("e" + combining accent), which a search typed on a keyboard would never match."""
+    return unicodedata.normalize("NFC", value or "").strip()
+
+
 def tags_parse(raw: str | list[str] | None) -> list[str]:
     """ "Solaire, toiture ,solaire" → ["solaire", "toiture"] (lower case, unique, in order)."""
     items = raw.split(",") if isinstance(raw, str) else list(raw or [])
     tags: list[str] = []
     for item in items:
-        name = " ".join(str(item).split()).lower()[:50]
+        name = " ".join(text_normalize(str(item)).split()).lower()[:50]
         if name and name not in tags:
             tags.append(name)
     return tags
@@ -107,7 +114,7 @@ def media_asset_create(
     (legacy import) and skips the role check.
     """
     _permission_check(user=user, entity=entity)
-    title = (title or "").strip()[:200] or "Image sans titre"
+    title = text_normalize(title)[:200] or "Image sans titre"
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -121,12 +128,12 @@ def media_asset_create(
                 entity=entity,
                 title=title,
                 # An image without alt text is useless to screen readers: default to the title.
-                alt_text=((alt_text or "").strip() or title)[:300],
+                alt_text=(text_normalize(alt_text) or title)[:300],
                 width=image.width,
                 height=image.height,
                 size=image.size,
                 format=image.format,
-                original_name=(original_name or "")[:255],
+                original_name=text_normalize(original_name)[:255],
                 uploaded_by=user if getattr(user, "pk", None) else None,
                 legacy_id=legacy_id or None,
             )
@@ -185,8 +192,8 @@ def media_asset_import(
 def media_asset_update(*, asset: MediaAsset, user, title: str, alt_text: str, tags: list[str] | str) -> MediaAsset:
     if not media_can_manage(user=user, asset=asset):
         raise MediaPermissionError("Vous ne pouvez pas modifier ce média.")
-    asset.title = title.strip()[:200] or asset.title
-    asset.alt_text = alt_text.strip()[:300]
+    asset.title = text_normalize(title)[:200] or asset.title
+    asset.alt_text = text_normalize(alt_text)[:300]
     asset.save(update_fields=["title", "alt_text"])
     _tags_set(asset, tags_parse(tags))
     audit_log(action="media.update", actor=user, entity=_audit_entity(asset), obj=asset, message=asset.title)

@@ -2,12 +2,14 @@
 
 import io
 import struct
+import unicodedata
 
 import pytest
 from django.db import IntegrityError
 from PIL import ExifTags, Image
 
 from media_library.models import MediaAsset
+from media_library.selectors import media_assets_search
 from media_library.services import MediaError, media_asset_delete, media_asset_upload
 from media_library.tests.samples import (
     HTML,
@@ -190,6 +192,22 @@ def test_the_alt_text_defaults_to_the_title_from_the_file_name(zr7_staff):
     asset = media_asset_upload(upload=upload("pompe_a_chaleur.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
 
     assert (asset.title, asset.alt_text) == ("pompe a chaleur", "pompe a chaleur")
+
+
+def test_a_file_name_with_decomposed_accents_is_found_by_a_search_typed_with_accents(zr7_staff):
+    # macOS sends "été" as "e" + combining accent (NFD); a keyboard types the composed "é" (NFC).
+    name = unicodedata.normalize("NFD", "Toiture_été.png")
+
+    asset = media_asset_upload(
+        upload=upload(name, image_bytes("PNG")),
+        entity="ZR7",
+        user=zr7_staff,
+        tags=[unicodedata.normalize("NFD", "Été")],
+    )
+
+    assert (asset.title, asset.original_name) == ("Toiture été", "Toiture_été.png")
+    assert list(asset.tags.values_list("name", flat=True)) == ["été"]
+    assert list(media_assets_search(user=zr7_staff, query="été")) == [asset]
 
 
 def test_an_animated_webp_keeps_its_frames(zr7_staff):
