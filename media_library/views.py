@@ -97,17 +97,23 @@ def media_upload(request: HttpRequest) -> HttpResponse:
     file passing the limit is cut off while streaming; CSRF is then checked normally."""
     _manager_required(request)
     if request.method == "POST":
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
         limit = settings.MEDIA_MAX_UPLOAD_BYTES
         cap = limit + _MULTIPART_OVERHEAD if _wants_json(request) else limit * _MAX_FILES_PER_POST
-        if length > cap:
+        if not (raw_length.isascii() and raw_length.isdigit()):
+            return _upload_refused(request, "Requête invalide : longueur du contenu incorrecte.", status=400)
+        if int(raw_length) > cap:
             message = f"Fichier trop volumineux : la limite est de {filesizeformat(limit)} par fichier."
-            if _wants_json(request):
-                return JsonResponse({"ok": False, "message": message}, status=413)
-            messages.error(request, message)
-            return redirect("media_library:upload")
+            return _upload_refused(request, message, status=413)
         request.upload_handlers.insert(0, SizeLimitUploadHandler(request))
     return _media_upload(request)
+
+
+def _upload_refused(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"ok": False, "message": message}, status=status)
+    messages.error(request, message)
+    return redirect("media_library:upload")
 
 
 @csrf_protect

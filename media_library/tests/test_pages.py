@@ -152,6 +152,21 @@ def test_a_request_announcing_too_many_bytes_is_refused_before_its_body_is_read(
     assert "trop volumineux" in response.json()["message"]
 
 
+def test_a_request_with_a_malformed_length_gets_a_french_refusal(client, zr7_staff, media_root):
+    client.force_login(zr7_staff)
+
+    response = client.post(
+        reverse("media_library:upload"),
+        {"entity": "ZR7", "files": upload("a.png", image_bytes())},
+        CONTENT_LENGTH="12abc",
+        **XHR,
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"ok": False, "message": "Requête invalide : longueur du contenu incorrecte."}
+    assert not MediaAsset.objects.exists()
+
+
 def test_a_file_over_the_limit_is_cut_off_while_streaming(client, zr7_staff, settings, media_root):
     big = image_bytes("PNG", (120, 120), compress_level=0)
     settings.MEDIA_MAX_UPLOAD_BYTES = len(big) - 10
