@@ -190,13 +190,35 @@ def media_asset_import(
 
 @transaction.atomic
 def media_asset_update(*, asset: MediaAsset, user, title: str, alt_text: str, tags: list[str] | str) -> MediaAsset:
+    """Change the title, alt text and tags; one audit row saying what changed, none when
+    nothing did. The stored row is the reference: the admin hands over an edited instance."""
     if not media_can_manage(user=user, asset=asset):
         raise MediaPermissionError("Vous ne pouvez pas modifier ce média.")
-    asset.title = text_normalize(title)[:200] or asset.title
+    stored = MediaAsset.objects.select_for_update().get(pk=asset.pk)
+    old_tags = sorted(stored.tags.values_list("name", flat=True))
+    new_tags = tags_parse(tags)
+    asset.title = text_normalize(title)[:200] or stored.title
     asset.alt_text = text_normalize(alt_text)[:300]
+    changes = [
+        f"{label} « {before} » → « {after} »"
+        for label, before, after in (
+            ("titre", stored.title, asset.title),
+            ("texte alternatif", stored.alt_text, asset.alt_text),
+            ("étiquettes", ", ".join(old_tags), ", ".join(sorted(new_tags))),
+        )
+        if before != after
+    ]
+    if not changes:
+        return asset
     asset.save(update_fields=["title", "alt_text"])
-    _tags_set(asset, tags_parse(tags))
-    audit_log(action="media.update", actor=user, entity=_audit_entity(asset), obj=asset, message=asset.title)
+    _tags_set(asset, new_tags)
+    audit_log(
+        action="media.update",
+        actor=user,
+        entity=_audit_entity(asset),
+        obj=asset,
+        message=f"{asset.title} : {' ; '.join(changes)}",
+    )
     return asset
 
 

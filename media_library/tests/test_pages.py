@@ -404,6 +404,27 @@ def test_the_admin_refuses_to_clear_the_title_of_an_image(client, zr7_staff, ass
     assert asset.title == "Toiture ZR7"
 
 
+def test_an_edit_is_audited_once_with_what_changed_and_a_save_without_change_is_not(client, zr7_staff, assets):
+    from rdz.core.models import AuditLog
+
+    client.force_login(zr7_staff)
+    asset = assets["zr7"]
+    admin_url = reverse("admin:media_library_mediaasset_change", args=[asset.pk])
+
+    client.post(admin_url, {"title": "Toiture neuve", "alt_text": "Une image de test", "tags_text": "solaire, toit"})
+    client.post(admin_url, {"title": "Toiture neuve", "alt_text": "Une image de test", "tags_text": "solaire, toit"})
+    client.post(
+        reverse("media_library:detail", args=[asset.pk]),
+        {"title": "Toiture neuve", "alt_text": "Un toit", "tags": "toit, solaire"},
+    )
+
+    messages = list(AuditLog.objects.filter(action="media.update").order_by("id").values_list("message", flat=True))
+    assert messages == [
+        "Toiture neuve : titre « Toiture ZR7 » → « Toiture neuve » ; étiquettes « solaire » → « solaire, toit »",
+        "Toiture neuve : texte alternatif « Une image de test » → « Un toit »",
+    ]
+
+
 def test_admin_viewers_read_but_neither_add_nor_bulk_upload(client, zr7_viewer, assets):
     client.force_login(zr7_viewer)
 
