@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.static import serve
 
 from media_library.forms import MediaEditForm, MediaFilterForm, MediaUploadForm
+from media_library.middleware import LANGUAGE_INDEPENDENT
 from media_library.models import LIBRARY_PREFIX, MediaAsset
 from media_library.selectors import media_assets_search, media_assets_visible, media_tags_visible
 from media_library.services import (
@@ -237,4 +238,5 @@ def media_file(request: HttpRequest, path: str) -> HttpResponse:
     response["Cache-Control"] = _IMMUTABLE
     response["X-Content-Type-Options"] = "nosniff"
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    setattr(response, LANGUAGE_INDEPENDENT, True)
     return response

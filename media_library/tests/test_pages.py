@@ -331,6 +331,18 @@ def test_the_public_url_serves_the_image_with_long_cache_headers(client, assets)
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
 
 
+def test_the_public_url_does_not_vary_with_the_visitors_language(client, assets):
+    # An image is the same for every visitor: a cache in front (CDN, proxy) must keep one
+    # copy, not one per Accept-Language header, and some caches store nothing that varies.
+    asset = assets["zr7"]
+
+    response = client.get(f"/media/{asset.file.name}", HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9,en;q=0.8")
+
+    assert response.status_code == 200
+    assert "accept-language" not in response.get("Vary", "").lower()
+    assert "Content-Language" not in response
+
+
 def test_only_the_library_folder_is_public(client, media_root):
     (media_root / "private.csv").write_text("secret")
 
