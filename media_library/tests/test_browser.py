@@ -6,6 +6,7 @@ import pytest
 from media_library.models import MediaAsset
 from media_library.tests.samples import files_under, image_bytes
 from tests.browser import chromium
+from tests.factories import MediaAssetFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -72,3 +73,28 @@ def test_a_manager_uploads_two_images_copies_a_url_and_deletes_one(browser_page,
     assert list(MediaAsset.objects.values_list("original_name", flat=True)) == ["maison.jpg"]
     assert not (media_root / soleil.file.name).exists()
     assert len(files_under(media_root)) == 2  # the remaining image and its thumbnail
+
+
+CONTRAST = """el => {
+    const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def test_the_img_tag_to_paste_on_the_detail_page_is_readable(browser_page, live_server, settings):
+    settings.MEDIA_PUBLIC_URL = f"{live_server.url}/media/"
+    asset = MediaAssetFactory(entity="ZR7", title="Toiture", alt_text="Une toiture solaire")
+    page = browser_page
+
+    page.goto(f"/medias/{asset.pk}/")
+    snippet = page.locator("pre", has_text="<img")
+
+    assert snippet.inner_text().startswith(f'<img src="{asset.public_url}" alt="Une toiture solaire"')
+    # WCAG AA: text at least 4.5 times brighter or darker than its background.
+    assert snippet.evaluate(CONTRAST) >= 4.5
