@@ -228,7 +228,12 @@ def _audit_entity(asset: MediaAsset) -> str:
 
 @transaction.atomic
 def media_asset_delete(*, asset: MediaAsset, user) -> None:
-    """Delete the row now and its files once the deletion is committed (a rollback keeps both)."""
+    """Delete the row now and its files once the deletion is committed (a rollback keeps both).
+
+    The row is locked first: of two requests deleting the same image (a double click), the
+    second finds it gone and does nothing, rather than writing a second audit row."""
+    if not MediaAsset.objects.select_for_update().filter(pk=asset.pk).values_list("pk", flat=True):
+        return
     if user is not None and not media_can_manage(user=user, asset=asset):
         raise MediaPermissionError("Vous ne pouvez pas supprimer ce média.")
     names = (asset.file.name, asset.thumbnail.name)

@@ -188,6 +188,21 @@ def test_deleting_removes_the_file_and_thumbnail_once_committed(
     assert AuditLog.objects.filter(action="media.delete").exists()
 
 
+def test_a_second_deletion_of_the_same_image_changes_nothing_and_is_not_audited(
+    zr7_staff, media_root, django_capture_on_commit_callbacks
+):
+    # A double click on « Supprimer définitivement », or two tabs: both requests loaded the image.
+    asset = media_asset_upload(upload=upload("a.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
+    stale = MediaAsset.objects.get(pk=asset.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        media_asset_delete(asset=asset, user=zr7_staff)
+        media_asset_delete(asset=stale, user=zr7_staff)
+
+    assert AuditLog.objects.filter(action="media.delete").count() == 1
+    assert files_under(media_root) == []
+
+
 def test_the_alt_text_defaults_to_the_title_from_the_file_name(zr7_staff):
     asset = media_asset_upload(upload=upload("pompe_a_chaleur.png", image_bytes("PNG")), entity="ZR7", user=zr7_staff)
 
