@@ -32,6 +32,7 @@ from commandes.rejections import rejection_link_builder
 from commandes.services import OUTBOX_DELIVERY_BATCH, CommandeError
 from leads.models import LeadEvent, LeadStatus, OppositionEntry, ProductField
 from leads.services import lead_events_bulk_add, lead_status_set
+from rdz.core.locks import BATCH_CLAIM, advisory_xact_lock
 from rdz.core.models import OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_dispatch
 from rdz.core.services import (
@@ -347,6 +348,9 @@ def delivery_batch_send(*, batch: DeliveryBatch) -> int:
     """
     client = batch.client
     with transaction.atomic():
+        # One claim per client at a time: a claim that read the leads of another batch before
+        # that batch's claim committed would take them while they leave in its e-mail.
+        advisory_xact_lock(BATCH_CLAIM, client.pk)
         pending = _pending_csv(client_id=client.pk, day=batch.date)
         attributions_cancel_opposed(qs=pending)
         # Leads left by an older unsent batch join this one: one e-mail with everything pending.

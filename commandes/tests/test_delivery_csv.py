@@ -551,3 +551,63 @@ def test_a_resending_that_fails_tells_staff_in_french_why(entity_smtp, product, 
     assert "Le renvoi a échoué : message refusé par le serveur d&#x27;e-mail (451" in response.content.decode()
     batch.refresh_from_db()
     assert batch.resent_count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_batch_sent_again_while_todays_batch_takes_its_leads_sends_each_lead_once(entity_smtp, product):
+    """Today's batch takes the leads a failed batch left (§10) while that batch is sent again
+    (by hand or its retry): each lead must leave in one e-mail only, not in both."""
+    import datetime
+    import threading
+
+    from django.db import connection
+
+    from rdz.core.timeutils import paris_today
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite lets one writer in at a time: the two claims cannot overlap")
+    commande = CommandeFactory(product=product)
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    first = _pending(commande)
+    Attribution.objects.filter(pk=first.pk).update(day=yesterday)
+    entity_smtp.refuse = True
+    delivery_send_daily(day=yesterday)
+    entity_smtp.refuse = False
+    assert DeliveryBatch.objects.get(date=yesterday).status == BatchStatus.FAILED
+    claimed, again_done, today_built = threading.Event(), threading.Event(), threading.Event()
+
+    def today_pauses_in_its_claim(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('UPDATE "commandes_attribution" SET "batch_id"'):
+            claimed.set()
+            again_done.wait(3)  # the claim stays open while yesterday's batch is sent again
+        elif sql.startswith('UPDATE "commandes_deliverybatch" SET "file"'):
+            today_built.set()
+        return result
+
+    def again_pauses_before_recording(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('UPDATE "commandes_attribution" SET "status"'):
+            today_built.wait(3)  # today's file is built before this sending is committed
+        return result
+
+    def run(wrapper, done, **kwargs):
+        try:
+            with connection.execute_wrapper(wrapper):
+                delivery_send_daily(**kwargs)
+        finally:
+            done.set()
+            connection.close()
+
+    today = threading.Thread(target=run, args=(today_pauses_in_its_claim, claimed))
+    today.start()
+    assert claimed.wait(10)
+    again = threading.Thread(target=run, args=(again_pauses_before_recording, again_done), kwargs={"day": yesterday})
+    again.start()
+    again.join(30)
+    today.join(30)
+
+    carrying = [m for m in entity_smtp.messages if str(first.lead_id) in {row[0] for row in _csv_rows(m)[1][1:]}]
+    assert len(carrying) == 1
+    first.refresh_from_db()
+    assert first.status == "delivered"

@@ -9,6 +9,7 @@ from django.db import connection
 # One namespace per kind of lock, so two kinds never share a key.
 ROLLUP_DAY = 7_305_001  # key: the day's ordinal (leads.stats)
 DAILY_SUMMARY = 7_305_002  # key: the day's ordinal × 2 + entity (rdz.core.alerts)
+BATCH_CLAIM = 7_305_003  # key: the client's id (commandes.delivery)
 
 
 def advisory_xact_lock(namespace: int, key: int) -> None:
