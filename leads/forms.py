@@ -9,7 +9,7 @@ from commandes.models import RejectionReason
 from leads.models import CrmStatus, Lead, LeadStatus, Product
 from leads.normalization import normalize_departement, normalize_phone
 from rdz.core.entities import Entity
-from rdz.core.timeutils import date_range_validators, paris_day_bounds
+from rdz.core.timeutils import DATE_INVALID, date_range_validators, paris_day_bounds
 
 
 class LeadFilterForm(forms.Form):
@@ -112,6 +112,26 @@ def search_condition(term: str) -> Q:
     for word in term.split()[:3]:
         condition &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
     return condition
+
+
+class PeriodForm(forms.Form):
+    """The period of the Statistiques page, read from `from` / `to` (AAAA-MM-JJ). A date that
+    is refused says why next to its field; the page then shows its default period."""
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data, **kwargs)
+        for name, label in (("from", "Du"), ("to", "Au")):
+            self.fields[name] = forms.DateField(
+                label=label,
+                required=False,
+                input_formats=["%Y-%m-%d"],
+                validators=date_range_validators(),
+                error_messages={"invalid": DATE_INVALID},
+            )
+
+    def dates(self) -> tuple[datetime.date | None, datetime.date | None]:
+        self.is_valid()  # cleaned_data then holds the dates that were accepted
+        return self.cleaned_data.get("from"), self.cleaned_data.get("to")
 
 
 class StaffRejectionForm(forms.Form):

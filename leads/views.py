@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 from commandes.models import Rejection, RejectionReason
 from commandes.rejections import rejection_create
 from commandes.services import CommandeError
-from leads.forms import LeadFilterForm, StaffRejectionForm
+from leads.forms import LeadFilterForm, PeriodForm, StaffRejectionForm
 from leads.models import CrmStatus, Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
 from leads.services import lead_timeline_visible
@@ -28,7 +28,7 @@ from rdz.core.backoffice import StaffRequiredMixin, entities_from_param, light_p
 from rdz.core.errors import error_response
 from rdz.core.scoping import scope_queryset, user_entities
 from rdz.core.text import csv_cell
-from rdz.core.timeutils import date_in_range, paris_now, paris_today
+from rdz.core.timeutils import paris_now, paris_today
 
 EXPORT_HEADERS = [
     "Identifiant",
@@ -254,8 +254,10 @@ class StatisticsView(StaffRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         today = paris_today()
-        start = _date(self.request.GET.get("from")) or today - datetime.timedelta(days=29)
-        end = _date(self.request.GET.get("to")) or today
+        period = PeriodForm(self.request.GET)
+        start, end = period.dates()
+        start = start or today - datetime.timedelta(days=29)
+        end = end or today
         if end < start:
             start, end = end, start
         start = max(start, end - datetime.timedelta(days=365))
@@ -306,6 +308,7 @@ class StatisticsView(StaffRequiredMixin, TemplateView):
             by_provider=breakdown("provider_id", providers),
             by_form=breakdown("form_id", forms),
             entity=self.request.GET.get("entity", ""),
+            period=period,
             api_url=_stats_api_url(start=start, end=end, entities=entities),
         )
         return context
@@ -324,11 +327,3 @@ def _int(value, default: int, low: int, high: int) -> int:
         return max(low, min(high, int(value)))
     except (TypeError, ValueError):
         return default
-
-
-def _date(value) -> datetime.date | None:
-    try:
-        day = datetime.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-    return day if date_in_range(day) else None

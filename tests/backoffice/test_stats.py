@@ -239,3 +239,22 @@ def test_the_nightly_job_rebuilds_an_old_day_whose_lead_changed_since(product):
 
     assert list(DailyRollup.objects.filter(day=day).values_list("status", "count")) == [("routed", 1)]
     assert {r.pk for r in DailyRollup.objects.filter(day=paris_today(untouched.created_at))} == before
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-13-45", "Date invalide : format AAAA-MM-JJ attendu."),
+        ("to=demain", "Date invalide : format AAAA-MM-JJ attendu."),
+        ("from=0001-01-01", "Date hors limites : entre le 01/01/2000 et le 31/12/2999."),
+    ],
+)
+def test_a_wrong_date_on_the_statistics_page_is_said_in_french_and_the_default_period_shown(
+    client, superuser, history, query, message
+):
+    client.force_login(superuser)
+    response = client.get(f"/statistiques/?{query}")
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert response.context["end"] == history
+    assert response.context["start"] == history - datetime.timedelta(days=29)
