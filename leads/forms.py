@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from commandes.models import RejectionReason
 from leads.models import CrmStatus, Lead, LeadStatus, Product
 from leads.normalization import normalize_departement, normalize_phone
-from rdz.core.entities import Entity
+from rdz.core.entities import ALL_ENTITIES, Entity
 from rdz.core.timeutils import DATE_INVALID, date_range_validators, paris_day_bounds
 
 
@@ -37,7 +37,7 @@ class LeadFilterForm(forms.Form):
         label="Au", required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=date_range_validators()
     )
 
-    def __init__(self, data=None, **kwargs):
+    def __init__(self, data=None, *, entities: frozenset[str] = ALL_ENTITIES, **kwargs):
         # The URL uses `from` / `to` (links from the dashboard); Python cannot name a field `from`.
         if data is not None:
             data = data.copy()
@@ -45,6 +45,11 @@ class LeadFilterForm(forms.Form):
                 if url_name in data and field not in data:
                     data[field] = data[url_name]
         super().__init__(data, **kwargs)
+        # Only the entities the list can show (the account's, narrowed by the switcher).
+        if len(entities) < 2:
+            del self.fields["entity"]
+        else:
+            self.fields["entity"].choices = [("", "Toutes"), *[c for c in Entity.choices if c[0] in entities]]
 
     def clean_departement(self):
         value = self.cleaned_data["departement"].strip()

@@ -50,7 +50,7 @@ EXPORT_HEADERS = [
 
 class LeadQueryMixin(StaffRequiredMixin):
     def filtered_leads(self):
-        form = LeadFilterForm(self.request.GET or None)
+        form = LeadFilterForm(self.request.GET or None, entities=self.entities)
         entities = entities_from_param(self.request, self.request.GET.get("entity"))
         qs = self.scoped(Lead.objects.all(), entities=entities)
         return form, form.filter(qs) if form.is_bound else qs

@@ -134,6 +134,18 @@ def test_a_single_entity_account_cannot_switch_to_the_other_entity(client, zr7_s
     assert "NomZR7" in text and "NomMDL" not in text
 
 
+def test_the_lead_filters_offer_only_the_entities_the_list_can_show(client, zr7_staff, both_admin, two_entities):
+    client.force_login(zr7_staff)
+    page = client.get("/leads/")
+    assert "entity" not in page.context["filter_form"].fields
+    assert 'value="MDL"' not in _text(page)
+    client.force_login(both_admin)
+    choices = client.get("/leads/").context["filter_form"].fields["entity"].choices
+    assert [value for value, _ in choices] == ["", "ZR7", "MDL"]
+    client.post("/entite/", {"entity": "MDL", "next": "/leads/"})
+    assert "entity" not in client.get("/leads/").context["filter_form"].fields
+
+
 def test_anonymous_visitors_are_sent_to_the_french_login_page(client, db):
     response = client.get("/leads/")
     assert response.status_code == 302
