@@ -64,6 +64,11 @@ def staff_account_create(
 ):
     _check(actor, scope=scope)
     username = username.strip()
+    try:
+        # The Django admin's own rule: an account created here stays editable there.
+        User.username_validator(username)
+    except ValidationError as exc:
+        raise CoreError(" ".join(exc.messages), field="username") from exc
     if User.objects.filter(username__iexact=username).exists():
         raise CoreError(f"L'identifiant « {username} » est déjà pris.", field="username")
     user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=True)

@@ -108,3 +108,14 @@ def test_a_new_account_form_starts_with_the_read_only_role(client, zr7_admin):
 
     assert '<option value="viewer" selected>Lecteur</option>' in page
     assert '<option value="admin" selected>' not in page
+
+
+@pytest.mark.parametrize("username", ["léa martin", "lea<b>", "lea/zr7"])
+def test_a_username_the_django_admin_would_refuse_is_refused_next_to_its_field(client, zr7_admin, username):
+    # Created here, such an account could no longer be saved from the Django admin.
+    client.force_login(zr7_admin)
+    response = _create(client, username=username)
+    assert response.status_code == 400
+    [error] = response.context["form"].errors["username"]
+    assert error.startswith("Saisissez un nom d’utilisateur valide. Il ne peut contenir que des lettres")
+    assert not User.objects.filter(username=username).exists()
