@@ -61,9 +61,9 @@ class AppSettings(models.Model):
 
     SINGLETON_ID = 1
 
-    cross_entity_enabled = models.BooleanField("fallback inter-entités activé", default=True)
-    cross_entity_zr7_to_mdl = models.BooleanField("fallback ZR7 → MDL", default=True)
-    cross_entity_mdl_to_zr7 = models.BooleanField("fallback MDL → ZR7", default=True)
+    cross_entity_enabled = models.BooleanField("repli inter-entités activé", default=True)
+    cross_entity_zr7_to_mdl = models.BooleanField("repli ZR7 → MDL", default=True)
+    cross_entity_mdl_to_zr7 = models.BooleanField("repli MDL → ZR7", default=True)
     blacklisted_sources = models.JSONField("sources blacklistées", default=list, blank=True)
     daily_delivery_time = models.TimeField("heure d'envoi quotidien", default=_default_delivery_time)
     backlog_age_days = models.PositiveIntegerField(

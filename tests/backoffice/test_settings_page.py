@@ -143,3 +143,13 @@ def test_an_account_of_both_entities_sees_the_settings_of_both(client, both_admi
     page = client.get("/parametres/").content.decode()
     assert page.count("equipe@mdl.fr") == 2  # the field and its history
     assert "Clé CRM MDL de repli" in page
+
+
+def test_the_cross_entity_settings_and_their_history_read_in_french(client, both_admin):
+    client.force_login(both_admin)
+    client.post("/parametres/", _form_data(cross_entity_mdl_to_zr7=""))
+    page = client.get("/parametres/").content.decode()
+    for label in ("Repli inter-entités activé", "Repli ZR7 → MDL", "Repli MDL → ZR7"):
+        assert label in page
+    assert "Fallback" not in page
+    assert SettingsAudit.objects.get().field_label == "Repli MDL → ZR7"
