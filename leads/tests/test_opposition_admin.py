@@ -34,6 +34,14 @@ def test_a_search_finds_a_number_typed_in_any_format(client, zr7_staff):
     assert "+33612345678" in page and "+33612345679" not in page
 
 
+def test_a_viewer_reads_the_list_without_an_import_button_it_could_not_use(client, zr7_viewer):
+    client.force_login(zr7_viewer)
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200
+    assert "Importer une liste" not in page.content.decode()
+    assert client.get(f"{CHANGELIST}importer/").status_code == 403
+
+
 def test_a_manager_imports_a_list_from_the_admin(client, zr7_staff):
     client.force_login(zr7_staff)
     assert "Importer une liste" in client.get(CHANGELIST).content.decode()
