@@ -6,6 +6,7 @@ Every label is escaped; the functions return markup ready for `{{ chart }}`.
 import datetime
 from dataclasses import dataclass
 
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -44,7 +45,7 @@ def stacked_bars(
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height + 40}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
-        f'<text x="0" y="10" class="axis">{top}</text>',
+        f'<text x="0" y="10" class="axis">{intcomma(top)}</text>',
         f'<line x1="{left}" y1="{plot_h}" x2="{width}" y2="{plot_h}" class="axis-line"/>',
     ]
     for i, day in enumerate(days):
@@ -58,7 +59,7 @@ def stacked_bars(
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}" fill="{s.color}">'
-                f"<title>{day:%d/%m} — {escape(s.label)} : {v}</title></rect>"
+                f"<title>{day:%d/%m} — {escape(s.label)} : {intcomma(v)}</title></rect>"
             )
         if n <= 14 or i % max(1, n // 10) == 0:
             parts.append(f'<text x="{x:.1f}" y="{plot_h + 14}" class="axis">{day:%d/%m}</text>')
@@ -96,8 +97,8 @@ def horizontal_bars(
         parts.append(
             f'<text x="0" y="{y + 14}" class="label">{_label(label, 26)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{color}">'
-            f"<title>{escape(label)} : {value}</title></rect>"
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="value">{value}</text>'
+            f"<title>{escape(label)} : {intcomma(value)}</title></rect>"
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" class="value">{intcomma(value)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (labels escaped above)
@@ -124,8 +125,8 @@ def fill_bars(*, items: list[tuple[str, int, int, bool]], title: str, width: int
             f'<text x="0" y="{y + 15}" class="label">{_label(label, 30)}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{gauge_w}" height="{row_h - 10}" class="gauge-bg"/>'
             f'<rect x="{label_w}" y="{y + 4}" width="{gauge_w * ratio:.1f}" height="{row_h - 10}" fill="{color}">'
-            f"<title>{escape(label)} : {fill}/{quota}</title></rect>"
-            f'<text x="{label_w + gauge_w + 6}" y="{y + 15}" class="value">{fill}/{quota}</text>'
+            f"<title>{escape(label)} : {intcomma(fill)}/{intcomma(quota)}</title></rect>"
+            f'<text x="{label_w + gauge_w + 6}" y="{y + 15}" class="value">{intcomma(fill)}/{intcomma(quota)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (labels escaped above)

@@ -258,3 +258,20 @@ def test_a_wrong_date_on_the_statistics_page_is_said_in_french_and_the_default_p
     assert message in response.content.decode()
     assert response.context["end"] == history
     assert response.context["start"] == history - datetime.timedelta(days=29)
+
+
+def test_large_counts_are_written_the_french_way_on_the_dashboard_and_the_statistics(client, zr7_staff, product):
+    from tests.factories import DailyRollupFactory
+
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    DailyRollupFactory(day=yesterday, entity="ZR7", product=product, status="delivered", source="gros", count=12345)
+    client.force_login(zr7_staff)
+    nbsp = "\N{NO-BREAK SPACE}"
+    stats = client.get("/statistiques/").content.decode()
+    assert f"12{nbsp}345 leads reçus, 12{nbsp}345 attribués (100 %)" in stats
+    assert f'<td class="num">12{nbsp}345</td>' in stats  # by product, by source, per day
+    assert "12345" not in stats
+    dashboard = client.get("/").content.decode()
+    assert f">12{nbsp}345</a>" in dashboard  # 7 and 30 days, received and delivered
+    assert f"gros : 12{nbsp}345" in dashboard  # the source chart
+    assert "12345" not in dashboard
