@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from leads.models import Lead, LeadStatus
 from leads.normalization import normalize_departement, normalize_email, normalize_name, normalize_phone
-from leads.selectors import product_for_intake
+from leads.selectors import lead_replay_find, product_for_intake
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
 from rdz.core.api import BodyValidator
@@ -181,7 +181,7 @@ class ProviderLeadCreateView(APIView):
             return Response({"Idempotency-Key": [forbidden_message(char)]}, status=status.HTTP_400_BAD_REQUEST)
         v, errors = provider_lead_validate(request.data)
         if errors:
-            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+            return _replay_or_refusal(request, provider, idempotency_key, errors)
         try:
             extra = product_extra_validate(
                 product=v["product"], extra=v.get("extra"), fields=v["product"].declared_fields
@@ -204,8 +204,21 @@ class ProviderLeadCreateView(APIView):
             )
             lead, created = lead_create(data=data, provider=provider, idempotency_key=idempotency_key)
         except LeadError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+            return _replay_or_refusal(request, provider, idempotency_key, exc.errors)
         return Response(lead_result(lead), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _replay_or_refusal(request, provider, idempotency_key: str, errors) -> Response:
+    """A body refused now may be the retry of a lead accepted before the rules changed (its
+    product deactivated, a field made required since): the provider must read that its lead
+    was taken (200, §15 replay), not that it was refused. Only on the refusal path."""
+    external_id = request.data.get("external_id") if isinstance(request.data, dict) else None
+    external_id = external_id.strip() if isinstance(external_id, str) and len(external_id) <= 100 else ""
+    if not text_forbidden_char(external_id):
+        lead = lead_replay_find(provider=provider, idempotency_key=idempotency_key, external_id=external_id)
+        if lead is not None:
+            return Response(lead_result(lead), status=status.HTTP_200_OK)
+    return Response(errors, status=status.HTTP_400_BAD_REQUEST)
 
 
 class ProviderLeadDetailView(APIView):

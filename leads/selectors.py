@@ -220,3 +220,19 @@ def form_stats(*, form, date_from: datetime.date, date_to: datetime.date) -> dic
         "variants": variants,
         "days": days,
     }
+
+
+def lead_replay_find(*, provider, idempotency_key: str, external_id: str) -> Lead | None:
+    """The provider's earlier lead with this Idempotency-Key (preferred) or external_id (§15 replay)."""
+    if provider is None or not (idempotency_key or external_id):
+        return None
+    condition = Q()
+    if idempotency_key:
+        condition |= Q(idempotency_key=idempotency_key)
+    if external_id:
+        condition |= Q(external_id=external_id)
+    matches = list(Lead.objects.filter(condition, provider=provider).order_by("created_at")[:2])
+    for lead in matches:
+        if idempotency_key and lead.idempotency_key == idempotency_key:
+            return lead
+    return matches[0] if matches else None

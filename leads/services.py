@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Model, Q
+from django.db.models import Model
 from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, LeadStatus, Product, ProductField, ProductFieldType
-from leads.selectors import intake_settings_and_opposition, product_fields
+from leads.selectors import intake_settings_and_opposition, lead_replay_find, product_fields
 from rdz.core.fastsql import rows_insert
 from rdz.core.text import text_clean
 
@@ -202,22 +202,6 @@ def _extra_value(f: ProductField, value):
 
 
 # --- Intake ----------------------------------------------------------------------------
-def _replay(*, provider, idempotency_key: str, external_id: str) -> Lead | None:
-    """The provider's earlier lead with this Idempotency-Key (preferred) or external_id."""
-    if provider is None or not (idempotency_key or external_id):
-        return None
-    condition = Q()
-    if idempotency_key:
-        condition |= Q(idempotency_key=idempotency_key)
-    if external_id:
-        condition |= Q(external_id=external_id)
-    matches = list(Lead.objects.filter(condition, provider=provider).order_by("created_at")[:2])
-    for lead in matches:
-        if idempotency_key and lead.idempotency_key == idempotency_key:
-            return lead
-    return matches[0] if matches else None
-
-
 def _is_blacklisted(*, source: str, provider, blacklist: list[str]) -> str | None:
     wanted = {s.strip().lower() for s in blacklist if s and s.strip()}
     for candidate in (source, provider.slug if provider else ""):
@@ -251,7 +235,7 @@ def lead_create(
     caller read it before opening its own transaction (form submit); else they are read
     here, before this function's transaction.
     """
-    existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
+    existing = lead_replay_find(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
     if existing is not None:
         return existing, False
     started = time.monotonic()
@@ -282,7 +266,7 @@ def lead_create(
                 with_rows=with_rows,
             )
     except IntegrityError:
-        existing = _replay(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
+        existing = lead_replay_find(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
         if existing is not None:
             return existing, False
         raise

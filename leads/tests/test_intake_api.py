@@ -205,6 +205,25 @@ def test_the_idempotency_key_wins_over_the_external_id(api_client, zr7_provider,
     assert replay.json() == by_key != by_ext
 
 
+def test_a_retry_of_a_taken_lead_reads_200_even_if_the_rules_changed_since(api_client, zr7_provider, product):
+    """The provider's retry (timeout on its side) must not read « refused » because the product
+    was deactivated or a field made required after its lead was taken."""
+    by_key = post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-9"})
+    by_ext = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0698765432", "external_id": "ext-9"})
+    ProductFieldFactory(product=product, name="surface", type="integer", required=True)
+    required_since = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "ext-9", "phone": "0698765432"})
+    product.active = False
+    product.save()
+
+    retry = post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-9"})
+
+    assert (retry.status_code, required_since.status_code) == (200, 200)
+    assert retry.json() == by_key.json() and required_since.json() == by_ext.json()
+    new = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "ext-10"}, **{"Idempotency-Key": "cle-10"})
+    assert new.status_code == 400 and "product" in new.json()
+    assert Lead.objects.count() == 2
+
+
 def test_the_same_keys_from_two_providers_make_two_leads(api_client, zr7_provider, mdl_provider, product):
     a = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "x"}, **{"Idempotency-Key": "k"})
     b = post(api_client, mdl_provider.api_key, {**BODY, "external_id": "x"}, **{"Idempotency-Key": "k"})
