@@ -32,6 +32,7 @@ from leads.models import LeadForm
 from leads.selectors import form_stats
 from leads.services import LeadError, LeadInput, product_extra_validate
 from leads.services_forms import (
+    HONEYPOT_FIELD,
     form_lead_submit,
     leadform_origin_allowed,
     leadform_public_get,
@@ -117,7 +118,7 @@ class FormSubmitSerializer(LeadBodySerializer):
     consent_text_version = serializers.CharField(
         required=False, allow_blank=True, max_length=50, default="", error_messages=TEXT_ERRORS
     )
-    website = serializers.CharField(
+    rdz_hp = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
@@ -154,7 +155,7 @@ class FormSubmitView(APIView):
         v, errors = form_submit_validate(request.data)
         if errors:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)
-        if v.get("website"):
+        if v.get(HONEYPOT_FIELD):
             # A robot filled the hidden field: answer like a success, store nothing.
             return Response(
                 {"id": str(uuid.uuid4()), "status": "no_order", "entity": form.entity}, status=status.HTTP_201_CREATED

@@ -22,7 +22,10 @@ from rdz.core.services import audit_log
 
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
 FORM_DEDUPE_WINDOW = datetime.timedelta(minutes=5)
-HONEYPOT_FIELD = "website"
+# The hidden trap field the tracking script adds: a name no landing page uses for a real
+# question (a page's own « website » field would have been taken for the trap, and the
+# visitor who filled it shown a success with no lead stored).
+HONEYPOT_FIELD = "rdz_hp"
 VARIANT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,50}\Z")
 VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 

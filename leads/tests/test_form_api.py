@@ -93,7 +93,7 @@ def test_a_malformed_visitor_id_is_400_with_the_tracking_message(api_client, for
     assert not Lead.objects.exists()
 
 
-@pytest.mark.parametrize("field", ["variant", "consent_page_url", "consent_text_version", "website"])
+@pytest.mark.parametrize("field", ["variant", "consent_page_url", "consent_text_version", "rdz_hp"])
 def test_a_list_where_text_is_expected_is_400_in_french(api_client, form, field):
     response = post(api_client, SUBMIT, {**BODY, field: ["x"]})
     assert response.status_code == 400
@@ -149,9 +149,15 @@ def test_identical_submissions_racing_create_one_lead(form):
 
 
 def test_a_filled_honeypot_looks_accepted_but_stores_nothing(api_client, form):
-    response = post(api_client, SUBMIT, {**BODY, "website": "http://spam.example"})
+    response = post(api_client, SUBMIT, {**BODY, "rdz_hp": "http://spam.example"})
     assert response.status_code == 201
     assert not Lead.objects.exists()
+
+
+def test_a_pages_own_website_field_is_a_question_like_any_other_not_the_trap(api_client, form):
+    response = post(api_client, SUBMIT, {**BODY, "extra": {"website": "https://mon-entreprise.fr"}})
+    assert response.status_code == 201
+    assert Lead.objects.get().extra == {"website": "https://mon-entreprise.fr"}
 
 
 def test_a_not_allowed_origin_gets_no_cors_and_no_lead(api_client, form):

@@ -211,3 +211,41 @@ def test_a_consent_answered_no_with_radio_buttons_is_stored_as_no_consent(
     lead = wait_for(lambda: Lead.objects.first())
     assert lead.consent is consent
     page.close()
+
+
+WEBSITE_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Toiture pour professionnels</title></head>
+<body>
+  <form data-rdz-form="{code}">
+    <input name="phone" placeholder="Téléphone">
+    <input name="departement" placeholder="Département">
+    <input name="website" placeholder="Site de votre entreprise">
+    <button type="submit">Envoyer</button>
+  </form>
+  <script src="{script}" async></script>
+</body></html>
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pages_own_website_field_is_sent_as_an_answer_not_taken_for_the_robot_trap(
+    live_server, static_origin, tmp_path, browser, product
+):
+    # The trap was named « website »: a page asking for the visitor's website had that field
+    # taken for it, and a visitor who answered was shown a success with no lead stored.
+    allowed = static_origin()
+    form = LeadFormFactory(code="toit-pro", entity="ZR7", product=product, allowed_origins=[allowed])
+    page_html = WEBSITE_PAGE.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js")
+    (tmp_path / "landing.html").write_text(page_html)
+
+    page = browser.new_page()
+    page.goto(f"{allowed}/landing.html")
+    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
+    page.fill("input[name=phone]", "06 12 34 56 78")
+    page.fill("input[name=departement]", "13")
+    page.fill("input[name=website]", "https://toitures-durand.fr")
+    page.click("button[type=submit]")
+    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
+    lead = wait_for(lambda: Lead.objects.first())
+    assert lead.extra == {"website": "https://toitures-durand.fr"}
+    page.close()
