@@ -24,7 +24,7 @@ BODIES = [
     {**VALID, "extra": {"surface": 40, 3: "x"}, "external_id": "  ext-1  ", "source": "  fb  "},
     {**VALID, "product": "XYZ", "consent_page_url": "pas une url", "consent_text_version": "v" * 51},
     {**VALID, "consent_page_url": "https://exemple.fr/pv", "visitor_id": "visitor-0001", "variant": "B"},
-    {**VALID, "visitor_id": "pas valide !", "variant": "v" * 51, "website": "http://spam"},
+    {**VALID, "visitor_id": "pas valide !", "variant": "v" * 51, "rdz_hp": "http://spam"},
     {**VALID, "phone": "06\x0012", "first_name": "\x00", "source": "a\x00b"},
     {**VALID, "unknown": "ignored", "departement": 13},
 ]
