@@ -17,6 +17,7 @@ from django.utils import timezone
 from commandes.models import Attribution, AttributionStatus, Commande
 from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry
 from leads.services import lead_event_add, lead_status_set
+from rdz.core.entities import Entity
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today
 from routing.services import lead_route
@@ -119,7 +120,9 @@ def backlog_takers(*, now: datetime.datetime | None = None) -> QuerySet:
 def _backlog_reachable(*, now: datetime.datetime) -> Q | None:
     """Leads that an active commande accepting the backlog, within its dates, covers; None
     when there is no such commande. One condition per product and entity, not per commande
-    (SQLite nests each OR)."""
+    (SQLite nests each OR). A lead of the other entity is covered only when it may cross:
+    not locked, and the cross-entity settings allow that direction (§7.3)."""
+    app_settings = settings_get()
     covered: dict[tuple[int, str], set[str]] = {}
     for product_id, entity, departements in backlog_takers(now=now).values_list("product_id", "entity", "departements"):
         codes = covered.setdefault((product_id, entity), set())
@@ -129,7 +132,11 @@ def _backlog_reachable(*, now: datetime.datetime) -> Q | None:
             codes.add("*")
     reachable = None
     for (product_id, entity), codes in sorted(covered.items()):
-        condition = Q(product_id=product_id) & (Q(entity=entity) | Q(entity_locked=False))
+        entities = Q(entity=entity)
+        crossing = [source for source in Entity.values if app_settings.cross_entity_allowed(source, entity)]
+        if crossing:
+            entities |= Q(entity__in=crossing, entity_locked=False)
+        condition = Q(product_id=product_id) & entities
         if "*" not in codes:
             condition &= Q(departement__in=sorted(codes))
         reachable = condition if reachable is None else reachable | condition

@@ -168,6 +168,29 @@ def test_the_limit_is_spent_on_leads_a_commande_could_take_not_on_the_newest(pro
     assert Attribution.objects.get(lead=older).commande == taker
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"cross_entity_enabled": False}, {"cross_entity_mdl_to_zr7": False}],
+    ids=["fallback-off", "direction-off"],
+)
+def test_the_limit_is_not_spent_on_other_entity_leads_the_settings_keep_from_crossing(product, changes):
+    """With the fallback off (or off in that direction), the newest unlocked leads of the other
+    entity cannot go to a commande: they must not use up the run and hide this entity's leads."""
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes=changes)
+    taker = CommandeFactory(client__entity="ZR7", product=product, accepts_backlog=True)
+    now = timezone.now()
+    older = LeadFactory(product=product, status="no_order", created_at=now - datetime.timedelta(days=3))
+    for _ in range(3):
+        LeadFactory(product=product, status="no_order", entity="MDL", entity_locked=False)  # newer
+
+    report = backlog_recycle(limit=2)
+
+    assert (report.examined, report.recycled) == (1, 1)
+    assert Attribution.objects.get(lead=older).commande == taker
+
+
 @pytest.mark.parametrize("limit", ["0", "-1"])
 def test_the_command_refuses_a_limit_below_one_in_french(product, limit):
     from django.core.management import CommandError
