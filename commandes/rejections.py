@@ -116,7 +116,9 @@ class RejectionRate:
 def client_rejection_rate(
     *, client: Client, days: int = RATE_PERIOD_DAYS, now: datetime.datetime | None = None
 ) -> RejectionRate:
-    """Leads delivered to the client over `days` days and how many it rejected (approved or pending)."""
+    """Leads delivered to the client over the last `days` days, and how many of those it
+    rejected (approved or pending): both counts are of the same leads, so the rate reads
+    « x % of the leads delivered in the period »."""
     since = (now or timezone.now()) - datetime.timedelta(days=days)
     delivered = Attribution.objects.filter(
         client=client,
@@ -124,7 +126,9 @@ def client_rejection_rate(
         status__in=[AttributionStatus.DELIVERED, AttributionStatus.REJECTED, AttributionStatus.RECYCLED],
     ).count()
     rejected = Rejection.objects.filter(
-        client=client, created_at__gte=since, status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING]
+        client=client,
+        attribution__delivered_at__gte=since,
+        status__in=[RejectionStatus.APPROVED, RejectionStatus.PENDING],
     ).count()
     return RejectionRate(delivered=delivered, rejected=rejected, days=days)
 
@@ -190,8 +194,10 @@ def rejection_create(
         status = RejectionStatus.APPROVED
         if by_client:
             rate = client_rejection_rate(client=attribution.client, now=now)
-            ceiling = client_rejection_ceiling(client=attribution.client)
-            if rate.delivered and 100 * (rate.rejected + 1) / rate.delivered > ceiling:
+            delivered = rate.delivered
+            if attribution.delivered_at < now - datetime.timedelta(days=rate.days):
+                delivered += 1  # a rejection window longer than the period: this lead counts too
+            if 100 * (rate.rejected + 1) / delivered > client_rejection_ceiling(client=attribution.client):
                 status = RejectionStatus.PENDING
         try:
             with transaction.atomic():

@@ -111,6 +111,43 @@ def test_a_client_rejection_beyond_the_ceiling_waits_for_staff_approval(product,
     assert attributions[1].status == "rejected" and attributions[1].lead.status == "rejected"
 
 
+def test_the_rejection_rate_counts_only_rejections_of_the_leads_delivered_in_its_period(product, zr7_staff):
+    """Leads delivered before the 30 days, and rejected within them, are not in « Livrés (30 j) »:
+    counting their rejections showed 80 % for a client none of whose 5 recent leads had been
+    rejected (or more rejected leads than delivered ones), and held its next rejection for
+    approval."""
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=20)
+    before = [_delivered(commande, at=WEDNESDAY - datetime.timedelta(days=33)) for _ in range(4)]
+    for attribution in before:  # within the 7-day window, 27 days ago
+        rejection_create(
+            attribution=attribution, reason="wrong_number", actor=zr7_staff, now=WEDNESDAY - datetime.timedelta(days=27)
+        )
+    recent = [_delivered(commande, at=WEDNESDAY - datetime.timedelta(days=2)) for _ in range(5)]
+
+    rate = client_rejection_rate(client=commande.client, now=WEDNESDAY)
+    assert (rate.delivered, rate.rejected, rate.percent) == (5, 0, 0.0)
+
+    rejection = rejection_create(attribution=recent[0], reason="unreachable", by_client=True, now=WEDNESDAY)
+
+    assert rejection.status == "approved"  # 1/5 = 20 %: at the ceiling, not beyond
+    rate = client_rejection_rate(client=commande.client, now=WEDNESDAY)
+    assert (rate.delivered, rate.rejected, rate.percent) == (5, 1, 20.0)
+
+
+def test_a_client_rejection_of_a_lead_delivered_before_the_rate_period_still_meets_the_ceiling(product):
+    """With a rejection window longer than the 30 days of the rate, the lead being rejected
+    may be older than the period: it counts among the delivered leads, and the ceiling holds."""
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes={"rejection_window_days": 60})
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=20)
+    old = _delivered(commande, at=WEDNESDAY - datetime.timedelta(days=40))
+
+    rejection = rejection_create(attribution=old, reason="other", by_client=True, now=WEDNESDAY)
+
+    assert rejection.status == "pending"  # 1/1 = 100 %
+
+
 def test_the_client_rejects_a_lead_through_the_signed_link_of_the_email(client, product):
     commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
     attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(days=1))
