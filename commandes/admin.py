@@ -4,6 +4,7 @@ from django.db.models import Count, Q, Value
 from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import path, reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html
 
 from commandes.delivery import delivery_batch_resend, delivery_mail_error
@@ -53,7 +54,7 @@ class ClientAdmin(EntityScopedAdmin):
     def rejection_rate(self, obj: Client) -> str:
         rate = client_rejection_rate(client=obj)
         ceiling = client_rejection_ceiling(client=obj)
-        text = f"{rate.percent:g} % ({rate.rejected}/{rate.delivered}) — plafond {ceiling} %"
+        text = f"{number_format(rate.percent)} % ({rate.rejected}/{rate.delivered}) — plafond {ceiling} %"
         if rate.percent > ceiling:
             return format_html('<strong style="color:#b42318">{}</strong>', text)
         return text

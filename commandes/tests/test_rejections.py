@@ -148,6 +148,17 @@ def test_a_client_rejection_of_a_lead_delivered_before_the_rate_period_still_mee
     assert rejection.status == "pending"  # 1/1 = 100 %
 
 
+def test_the_client_admin_writes_the_rejection_rate_with_a_decimal_comma(client, product, superuser):
+    commande = CommandeFactory(product=product, client__name="Solaire Sud", client__rejection_ceiling_percent=100)
+    attributions = [_delivered(commande, at=timezone.now() - datetime.timedelta(hours=1)) for _ in range(8)]
+    rejection_create(attribution=attributions[0], reason="other", by_client=True)
+    client.force_login(superuser)
+
+    page = client.get("/admin/commandes/client/").content.decode()
+
+    assert "12,5 % (1/8)" in page and "12.5" not in page
+
+
 def test_the_client_rejects_a_lead_through_the_signed_link_of_the_email(client, product):
     commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
     attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(days=1))
