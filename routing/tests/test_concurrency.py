@@ -140,3 +140,33 @@ def test_parallel_replays_of_one_external_id_make_one_lead(zr7_provider, product
     results = run_together(10, work)
     assert len({pk for pk, _ in results}) == 1
     assert sum(created for _, created in results) == 1
+
+
+def test_recycling_runs_and_intakes_at_once_never_overrun_a_quota_nor_give_a_number_twice(zr7_provider, product):
+    """Two backlog recyclings (beat and the command) and intakes on the same commandes, at the
+    same instant: the quota holds, each lead is given once, and a phone reaches a client once."""
+    from django.db.models import Count
+
+    from routing.backlog import backlog_recycle
+    from tests.factories import LeadFactory
+
+    first = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=8, accepts_backlog=True)
+    second = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=8, accepts_backlog=True)
+    for i in range(30):
+        LeadFactory(product=product, status="no_order", phone=f"+336111100{i % 6:02d}")
+
+    def work(i):
+        if i < 2:
+            return backlog_recycle().recycled
+        data = LeadInput(phone=f"+336111100{i % 6:02d}", product=product, departement="13")
+        lead, _ = lead_create(data=data, provider=zr7_provider)
+        return lead.status
+
+    run_together(10, work)
+
+    assert Attribution.objects.filter(commande=first).count() <= 8
+    assert Attribution.objects.filter(commande=second).count() <= 8
+    assert not Attribution.objects.values("lead").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert not Attribution.objects.values("client", "phone").annotate(n=Count("id")).filter(n__gt=1).exists()
+    # Six numbers, two clients: each number once to each client, by recycling or intake.
+    assert Attribution.objects.count() == 12
