@@ -381,3 +381,24 @@ def test_an_erased_lead_keeps_a_link_that_can_be_clicked_in_the_lists(client, zr
     for url in ("/leads/", "/rejets/"):
         page = client.get(url).content.decode()
         assert f'<a href="/leads/{lead.pk}/">(effacé)</a>' in page, url
+
+
+def test_the_lead_page_shows_the_whole_consent_proof(client, zr7_staff, zr7_provider, product):
+    # §16: consent and its proof (time, IP, page, text) are kept with the lead and shown.
+    lead, _ = lead_create(
+        data=LeadInput(
+            phone="+33612345678",
+            product=product,
+            departement="13",
+            consent=True,
+            ip="198.51.100.23",
+            consent_page_url="https://www.exemple.fr/solaire?offre=pv",
+            consent_text_version="cgu-2026-01",
+        ),
+        provider=zr7_provider,
+    )
+    client.force_login(zr7_staff)
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "198.51.100.23" in page
+    assert "https://www.exemple.fr/solaire?offre=pv" in page
+    assert "cgu-2026-01" in page
