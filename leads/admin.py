@@ -5,9 +5,9 @@ from django.db.models import OuterRef, Subquery, Value
 from django.template.loader import render_to_string
 
 from commandes.models import Attribution
-from leads.models import Lead, LeadEvent
+from leads.models import Lead
 from leads.normalization import normalize_phone
-from leads.services import lead_events_visible, lead_timeline_visible
+from leads.services import ROUTING_EVENT_KINDS, lead_events_visible, lead_timeline_visible
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyInline
 from rdz.core.scoping import scope_queryset, user_entities
 
@@ -186,11 +186,7 @@ class LeadAdmin(EntityScopedAdmin):
 
     @admin.display(description="explication")
     def routing_explanation(self, obj: Lead) -> str:
-        event = (
-            obj.events.filter(kind__in=[LeadEvent.Kind.ROUTED, LeadEvent.Kind.NOT_ROUTED])
-            .order_by("-created_at", "-id")
-            .first()
-        )
+        event = obj.events.filter(kind__in=ROUTING_EVENT_KINDS).order_by("-created_at", "-id").first()
         if event is None:
             return "—"
         lead_events_visible(lead=obj, events=[event], entities=_viewer_entities(obj))

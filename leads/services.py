@@ -52,6 +52,11 @@ class LeadInput:
 
 
 # --- Timeline --------------------------------------------------------------------------
+# The steps that hold a routing decision and its explanation (« Pourquoi ce routage ? »):
+# intake's, and each recycling from the Lead Backlog.
+ROUTING_EVENT_KINDS = (LeadEvent.Kind.ROUTED, LeadEvent.Kind.NOT_ROUTED, LeadEvent.Kind.RECYCLED)
+
+
 def lead_event_add(
     *, lead: Lead, kind: str, message: str, data: dict | None = None, actor: str = "", at=None
 ) -> LeadEvent:

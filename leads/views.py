@@ -18,9 +18,9 @@ from commandes.models import Rejection, RejectionReason
 from commandes.rejections import rejection_create
 from commandes.services import CommandeError
 from leads.forms import LeadFilterForm, PeriodForm, StaffRejectionForm
-from leads.models import CrmStatus, Lead, LeadEvent, LeadForm, LeadStatus, Product, TrackingEvent
+from leads.models import CrmStatus, Lead, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
-from leads.services import lead_timeline_visible
+from leads.services import ROUTING_EVENT_KINDS, lead_timeline_visible
 from leads.stats import daily_rows, rollup_ensure_today, rollup_group
 from leads.views_tracking import tracking_snippet
 from providers.models import Provider
@@ -192,11 +192,10 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
         ).order_by("created_at")
         context["reasons"] = RejectionReason.choices
         context["hidden_attributions"] = lead.attributions.count() - attributions.count()
-        routing_kinds = (LeadEvent.Kind.ROUTED, LeadEvent.Kind.NOT_ROUTED, LeadEvent.Kind.RECYCLED)
         context["routing"] = [
             {"event": e, "verdicts": e.data.get("commandes", []), "notes": e.data.get("notes", [])}
             for e in (row["event"] for row in timeline)
-            if e.kind in routing_kinds and isinstance(e.data, dict)
+            if e.kind in ROUTING_EVENT_KINDS and isinstance(e.data, dict)
         ]
         return context
 

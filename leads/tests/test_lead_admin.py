@@ -119,3 +119,26 @@ def test_the_list_filters_by_status_product_and_date(client, zr7_staff, routed_l
 )
 def test_durations_read_naturally_in_french(delta, text):
     assert duration_display(delta) == text
+
+
+def test_the_routing_explanation_of_a_recycled_lead_is_the_recycling_that_placed_it(
+    api_client, client, zr7_staff, zr7_provider, product
+):
+    from routing.backlog import backlog_recycle
+
+    response = api_client.post(
+        "/api/v1/leads/",
+        {"phone": "06 12 34 56 78", "product": "PV", "departement": "13"},
+        format="json",
+        HTTP_X_API_KEY=zr7_provider.api_key,
+    )
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert lead.status == "no_order"
+    CommandeFactory(client__entity="ZR7", client__name="Repreneur", product=product, accepts_backlog=True)
+    assert backlog_recycle().recycled == 1
+
+    client.force_login(zr7_staff)
+    page = client.get(reverse("admin:leads_lead_change", args=[lead.pk])).content.decode()
+    explanation = page.split("Pourquoi ce routage ?", 1)[1]
+    assert "Recyclé depuis le Lead Backlog" in explanation
+    assert "Repreneur" in explanation and "<strong>choisie</strong>" in explanation
