@@ -157,6 +157,14 @@ def delivery_post_process(*, item_id: int) -> str:
     # One transaction: a row marked failed while its lead still waits for HTTP would never be picked up again.
     with transaction.atomic():
         if outbox_retry_later(item, error=error, delay_seconds=delay):
+            # Until it is delivered, the lead's timeline says why it still waits (§16).
+            lead_event_add(
+                lead=attribution.lead,
+                kind=LeadEvent.Kind.DELIVERY_FAILED,
+                message=f"Tentative {item.attempts}/{item.max_attempts} de livraison HTTP à {client.name} échouée : "
+                f"{error[:200]} — nouvel essai dans {delay:g} s",
+                data={"attribution": attribution.pk, "http_attempt": attempt.pk},
+            )
             return "retry"
         _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({error[:200]})")
     return "fallback"

@@ -84,6 +84,22 @@ def test_a_500_is_retried_and_the_next_attempt_delivers(http_endpoint, http_comm
     assert http_endpoint.unique_keys() == {idempotency_key(attribution.pk)}
 
 
+def test_each_failed_http_attempt_that_will_be_retried_is_told_on_the_leads_timeline(http_endpoint, http_commande):
+    # §16: until it is delivered, the lead's page says why it is still waiting.
+    http_endpoint.script = [503]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "retry"
+
+    (event,) = attribution.lead.events.filter(kind=LeadEvent.Kind.DELIVERY_FAILED)
+    assert event.message.startswith(f"Tentative 1/{HTTP_MAX_ATTEMPTS} de livraison HTTP à {http_commande.client.name}")
+    assert "HTTP 503" in event.message and "nouvel essai dans" in event.message
+    assert event.data["attribution"] == attribution.pk
+    assert _run_due() == ["delivered"]
+    kinds = list(attribution.lead.events.order_by("created_at", "id").values_list("kind", flat=True))
+    assert kinds == [LeadEvent.Kind.DELIVERY_FAILED, LeadEvent.Kind.DELIVERED]
+
+
 def test_a_timeout_is_recorded_and_retried(http_endpoint, http_commande):
     http_endpoint.script = [("slow", 2)]
     attribution, item = _attribute(http_commande)
