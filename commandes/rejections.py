@@ -252,6 +252,10 @@ def _rejection_apply(*, rejection: Rejection, attribution: Attribution, now: dat
     latest = attribution.lead.attributions.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
     if latest == attribution.pk:
         lead_status_set(lead_ids=[attribution.lead_id], status=LeadStatus.REJECTED)
+        outcome = "retour dans le Lead Backlog"
+    else:
+        # Not named: that later attribution may belong to the other entity (§2).
+        outcome = "le lead reste au client qui l'a reçu depuis (attribution plus récente)"
     credit = "quota de la commande recrédité" if same_week else "quota non recrédité (semaine précédente)"
     lead_event_add(
         lead=attribution.lead,
@@ -259,7 +263,7 @@ def _rejection_apply(*, rejection: Rejection, attribution: Attribution, now: dat
         message=(
             f"Rejeté par {who} pour {attribution.client.name} : {rejection.get_reason_display()}"
             + (f" ({rejection.comment[:200]})" if rejection.comment else "")
-            + f" ; {credit} ; retour dans le Lead Backlog"
+            + f" ; {credit} ; {outcome}"
         ),
         data={"rejection": rejection.pk, "attribution": attribution.pk, "quota_credited": same_week},
         at=now,

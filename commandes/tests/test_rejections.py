@@ -316,3 +316,29 @@ def test_a_client_coming_back_to_a_held_rejection_reads_that_staff_are_examining
 
     assert "Votre demande de rejet (Faux numéro) est en cours d'examen par notre équipe." in page
     assert "plafond" not in page  # the staff's own label is not the client's business
+
+
+def test_approving_a_held_rejection_of_a_lead_recycled_since_does_not_tell_it_is_back_in_the_backlog(
+    product, zr7_staff
+):
+    from routing.backlog import backlog_recycle
+
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=0)
+    delivered_at = timezone.now() - datetime.timedelta(days=40)
+    attribution = _delivered(commande, at=delivered_at)
+    held = rejection_create(
+        attribution=attribution, reason="unreachable", by_client=True, now=delivered_at + datetime.timedelta(days=1)
+    )
+    assert held.status == "pending"
+    # Staff take their time: the aged delivery meanwhile sends the lead to another client (§10).
+    CommandeFactory(product=product, client__name="Repreneur", accepts_backlog=True)
+    assert backlog_recycle().recycled == 1
+
+    rejection_approve(rejection=held, actor=zr7_staff)
+
+    lead = attribution.lead
+    lead.refresh_from_db()
+    assert lead.status == "routed"
+    event = lead.events.get(kind=LeadEvent.Kind.REJECTED)
+    assert "Lead Backlog" not in event.message
+    assert event.message.endswith("le lead reste au client qui l'a reçu depuis (attribution plus récente)")
