@@ -299,6 +299,18 @@ def _smtp_text(text: bytes | str) -> str:
 def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: float) -> None:
     DeliveryBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED, error=error[:2000])
     when = f"nouvel essai dans {round(delay / 60) or 1} min" if will_retry else "plus de nouvel essai automatique"
+    # Each lead it held says on its timeline why it is still waiting (§16).
+    held = Attribution.objects.filter(batch=batch, status=AttributionStatus.PENDING).values_list("pk", "lead_id")
+    message = (
+        f"Envoi du CSV du {batch.date:%d/%m/%Y} (lot n° {batch.pk}) à {batch.client.name} échoué : "
+        f"{error[:200].rstrip('.')} — {when}"
+    )
+    lead_events_bulk_add(
+        events=[
+            (lead_id, LeadEvent.Kind.DELIVERY_FAILED, message, {"batch": batch.pk, "attribution": pk})
+            for pk, lead_id in held.iterator(chunk_size=2000)
+        ]
+    )
     alert_raise(
         entity=batch.entity,
         kind="livraison_echec",

@@ -168,6 +168,29 @@ def test_an_smtp_failure_leaves_the_leads_pending_raises_an_alert_and_the_retry_
     assert alert.state == AlertState.CLEARED
 
 
+def test_a_failed_daily_email_is_told_on_the_timeline_of_each_lead_it_held(entity_smtp, product, settings):
+    # §16: a lead still waiting after the morning's e-mail says why on its page.
+    settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
+    commande = CommandeFactory(product=product)
+    attributions = [_pending(commande) for _ in range(2)]
+    entity_smtp.refuse = True
+
+    delivery_send_daily()
+
+    batch = DeliveryBatch.objects.get()
+    for attribution in attributions:
+        (event,) = attribution.lead.events.filter(kind=LeadEvent.Kind.DELIVERY_FAILED)
+        assert event.message.startswith(f"Envoi du CSV du {batch.date:%d/%m/%Y} (lot n° {batch.pk}) à ")
+        assert "refusé par le serveur d'e-mail" in event.message and "nouvel essai dans" in event.message
+        assert event.data == {"batch": batch.pk, "attribution": attribution.pk}
+    entity_smtp.refuse = False
+    for item in outbox_due(kinds=["delivery_batch"]):
+        delivery_batch_process(item_id=item.pk)
+    for attribution in attributions:
+        kinds = list(attribution.lead.events.order_by("created_at", "id").values_list("kind", flat=True))
+        assert kinds == [LeadEvent.Kind.DELIVERY_FAILED, LeadEvent.Kind.DELIVERED]
+
+
 def test_leads_left_by_a_failed_batch_leave_with_the_next_days_email(entity_smtp, product):
     import datetime
 
