@@ -402,3 +402,15 @@ def test_the_lead_page_shows_the_whole_consent_proof(client, zr7_staff, zr7_prov
     assert "198.51.100.23" in page
     assert "https://www.exemple.fr/solaire?offre=pv" in page
     assert "cgu-2026-01" in page
+
+
+def test_an_erased_leads_page_says_it_was_anonymized_instead_of_showing_blanks(client, zr7_staff, product):
+    from django.utils import timezone
+
+    lead = LeadFactory(entity="ZR7", product=product, phone="", anonymized_at=timezone.now(), status="no_order")
+    client.force_login(zr7_staff)
+
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+
+    assert "<title>Lead (effacé)" in page and "<h1>Lead (effacé) " in page
+    assert "<dt>Anonymisé le</dt>" in page
