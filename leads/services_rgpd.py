@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import phonenumbers
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import validate_email
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -117,7 +119,14 @@ def _person_leads(*, phone: str | None, email: str | None) -> tuple[Person, list
         except OppositionError as exc:
             raise RgpdError(f"Numéro invalide : {exc}") from exc
     if email:
-        person.emails.add(email.strip().lower())
+        # A blank or malformed address would match nobody, or worse, every lead without an
+        # e-mail ("" once stripped): refused, as a malformed phone is.
+        address = email.strip().lower()
+        try:
+            validate_email(address)
+        except ValidationError as exc:
+            raise RgpdError(f"Adresse e-mail invalide : « {email} ».") from exc
+        person.emails.add(address)
     # One round of widening: the e-mail's leads give the phone, the phone's leads the e-mails.
     for _ in range(2):
         query = Q(phone__in=person.phones) | Q(email__in=person.emails)

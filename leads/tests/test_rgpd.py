@@ -366,3 +366,19 @@ def test_the_export_includes_the_landing_visits_of_a_form_lead(product):
     data = rgpd_export(phone=PHONE)
     visits = data["leads"][0]["linked"]["leads.TrackingEvent"]
     assert [v["visitor_id"] for v in visits] == ["visitor-42"]
+
+
+@pytest.mark.parametrize("email", [" ", "jean.dupont@exemple,fr", "pas-une-adresse"])
+def test_an_erasure_or_export_with_a_blank_or_malformed_email_is_refused_and_touches_nobody(email, product):
+    from django.core.management.base import CommandError
+
+    without_email = LeadFactory(email="", product=product)
+    with pytest.raises(CommandError, match="Adresse e-mail invalide"):
+        call_command("rgpd_erase", "--email", email, stdout=io.StringIO())
+    with pytest.raises(CommandError, match="Adresse e-mail invalide"):
+        call_command("rgpd_export", "--email", email, stdout=io.StringIO())
+
+    without_email.refresh_from_db()
+    assert without_email.anonymized_at is None
+    assert without_email.phone
+    assert not OppositionEntry.objects.exists()
