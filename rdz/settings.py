@@ -228,10 +228,14 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem://")
 if BROKER_IS_FILESYSTEM:
     _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # The exchange table (worker control, pidbox): kombu puts it in ./control otherwise.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # How often an idle worker looks for new messages (kombu's default: 1 s).
         "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.1),

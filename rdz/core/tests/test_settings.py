@@ -3,10 +3,12 @@
 Each case starts `manage.py` in a child process, since settings are read once per process.
 """
 
+import json
 import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 
@@ -59,3 +61,23 @@ def test_celery_time_limits_that_would_run_a_task_twice_stop_the_start():
     assert "CELERY_VISIBILITY_TIMEOUT doit dépasser CELERY_TASK_TIME_LIMIT" in redis.stderr
 
     assert _manage("check", CELERY_BROKER_URL="redis://127.0.0.1:6379/15").returncode == 0
+
+
+def test_the_local_broker_keeps_every_file_under_var_and_none_in_the_working_directory():
+    result = _manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "import json; from django.conf import settings; print(json.dumps(settings.CELERY_BROKER_TRANSPORT_OPTIONS))",
+        CELERY_BROKER_URL="filesystem://localhost/",
+    )
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout.strip().splitlines()[-1])
+    # kombu's filesystem transport writes its exchange table to `control_folder`, relative to
+    # the current directory ("control/") unless set: a stray folder in the checkout.
+    folders = ["data_folder_in", "data_folder_out", "processed_folder", "control_folder"]
+    var = settings.BASE_DIR / "var"
+    for name in folders:
+        assert name in options, name
+        assert Path(options[name]).is_relative_to(var), (name, options[name])
