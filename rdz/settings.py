@@ -4,7 +4,10 @@ Safe local defaults: SQLite file, a filesystem Celery broker, e-mails written to
 Production (`DEBUG=False`) refuses to start without `SECRET_KEY`.
 """
 
+import math
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -13,7 +16,87 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
 
-env = environ.Env()
+
+class StrictEnv(environ.Env):
+    """django-environ, strict about values: one that does not parse stops the start with a
+    message naming the variable. Left to itself, django-environ raises a bare ValueError (or
+    a KeyError for a DATABASE_URL without a scheme), reads « Flase » or « oui » as False,
+    and keeps the digits of « 10s »."""
+
+    BOOLEAN_FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
+
+    @staticmethod
+    def refuse(var: str, value: str, expected: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"{var} : valeur « {value} » refusée, {expected}.")
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        raw = self.ENVIRON.get(var)
+        if raw is None or cast not in (bool, int, float):
+            try:
+                return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+            except ValueError as exc:  # JSON that does not parse
+                raise self.refuse(var, raw, f"illisible ({exc})") from exc
+        text = raw.strip()
+        if cast is bool:
+            if text.lower() in self.BOOLEAN_TRUE_STRINGS:
+                return True
+            if text.lower() in self.BOOLEAN_FALSE_STRINGS:
+                return False
+            raise self.refuse(var, raw, "True ou False attendu")
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            raise self.refuse(var, raw, "nombre entier attendu" if cast is int else "nombre attendu")
+        return value
+
+    def int(self, var, default=environ.Env.NOTSET, *, minimum: int = 0) -> int:
+        value = super().int(var, default=default)
+        if value < minimum:
+            raise self.refuse(var, str(value), f"nombre entier d'au moins {minimum} attendu")
+        return value
+
+    def float(self, var, default=environ.Env.NOTSET, *, minimum: float = 0.0) -> float:
+        value = super().float(var, default=default)
+        if value < minimum:
+            raise self.refuse(var, str(value), f"nombre d'au moins {minimum:g} attendu")
+        return value
+
+    def url_with_scheme(self, var: str, *, default: str, schemes: tuple[str, ...]) -> str:
+        """The value when it is empty or an URL of one of `schemes` (a web address with its host)."""
+        value = self.str(var, default=default)
+        parts = urlsplit(value)
+        if value and (parts.scheme not in schemes or (parts.scheme in ("http", "https") and not parts.hostname)):
+            raise self.refuse(var, value, f"URL {' ou '.join(f'{s}://…' for s in schemes)} attendue")
+        return value
+
+    def database(self, var: str, *, default: str) -> dict:
+        value = self.str(var, default=default)
+        config = self.db_url_config(value) if "://" in value else {}
+        if config.get("ENGINE") not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+            raise self.refuse(
+                var, value, "URL postgres://utilisateur:motdepasse@hôte:5432/base ou sqlite:///chemin attendue"
+            )
+        return config
+
+    def config_url(self, var: str, parse, *, default: str, expected: str) -> dict:
+        """A cache or e-mail URL read by django-environ, its error naming the variable."""
+        value = self.str(var, default=default)
+        try:
+            return parse(value)
+        except ImproperlyConfigured as exc:  # django-environ's "Invalid email schema …"
+            raise self.refuse(var, value, f"schéma inconnu, {expected}") from exc
+
+    def rate(self, var: str, *, default: str) -> str:
+        """A DRF throttle rate, « 600/min » (empty: no limit)."""
+        value = self.str(var, default=default).strip()
+        if value and not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+            raise self.refuse(var, value, "débit « nombre/s », « /min », « /hour » ou « /day » attendu (ex. 600/min)")
+        return value
+
+
+env = StrictEnv()
 _env_file = BASE_DIR / ".env"
 if _env_file.exists():
     environ.Env.read_env(str(_env_file))
@@ -29,7 +112,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Public base URL used in links sent outside (rejection links in e-mails, snippets).
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env.url_with_scheme("SITE_URL", default="http://127.0.0.1:8000", schemes=("https", "http")).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -91,7 +174,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'rdz.sqlite3'}")}
+DATABASES = {"default": env.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'rdz.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions serialize writers, so the quota and duplicate checks done
     # inside `transaction.atomic()` cannot interleave on SQLite (no row locks there).
@@ -114,14 +197,18 @@ DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (throttling, circuit breakers) -------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.url_with_scheme("REDIS_URL", default="", schemes=("redis", "rediss", "unix"))
 # Socket timeouts, as for the broker: a Redis that accepts connections but never answers
 # would otherwise hold every request that throttles (the intake) for ever. Cache calls
 # take well under a millisecond; after these, the call fails and the throttle lets the
 # request through uncounted (rdz.core.throttling).
 REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 if env.str("CACHE_URL", default=""):
-    CACHES = {"default": env.cache("CACHE_URL")}
+    CACHES = {
+        "default": env.config_url(
+            "CACHE_URL", environ.Env.cache_url_config, default="", expected="URL redis://hôte:6379/0 attendue"
+        )
+    }
 elif REDIS_URL:
     CACHES = {
         "default": {
@@ -148,9 +235,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Password guessing (rdz.core.login_guard): failures counted per account name and address,
 # and per address; past a limit, logins wait LOGIN_FAILURE_WINDOW_SECONDS.
 AUTHENTICATION_BACKENDS = ["rdz.core.login_guard.GuardedModelBackend"]
-LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=30)
-LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=30, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60, minimum=1)
 LOGIN_URL = "/connexion/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/connexion/"
@@ -182,11 +269,11 @@ MEDIA_PUBLIC_URL = env.str("MEDIA_PUBLIC_URL", default=f"{SITE_URL}{MEDIA_URL}")
 MEDIA_SERVE = env.bool("MEDIA_SERVE", default=True)
 # Upload limits: bytes per file (checked before reading the body), decoded pixels,
 # width/height and GIF/WebP frames (decompression bombs are refused).
-MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
-MEDIA_MAX_PIXELS = env.int("MEDIA_MAX_PIXELS", default=40_000_000)
-MEDIA_MAX_WIDTH = env.int("MEDIA_MAX_WIDTH", default=10_000)
-MEDIA_MAX_HEIGHT = env.int("MEDIA_MAX_HEIGHT", default=10_000)
-MEDIA_MAX_FRAMES = env.int("MEDIA_MAX_FRAMES", default=200)
+MEDIA_MAX_UPLOAD_BYTES = env.int("MEDIA_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024, minimum=1)
+MEDIA_MAX_PIXELS = env.int("MEDIA_MAX_PIXELS", default=40_000_000, minimum=1)
+MEDIA_MAX_WIDTH = env.int("MEDIA_MAX_WIDTH", default=10_000, minimum=1)
+MEDIA_MAX_HEIGHT = env.int("MEDIA_MAX_HEIGHT", default=10_000, minimum=1)
+MEDIA_MAX_FRAMES = env.int("MEDIA_MAX_FRAMES", default=200, minimum=1)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -199,32 +286,42 @@ STORAGES = {
 }
 
 # Bodies above this size are refused (413) before parsing: a lead is a few hundred bytes.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024, minimum=1)
 
 # --- E-mail: one SMTP account per entity (§10) ---------------------------------------
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mails"))
 
+_EMAIL_URL_EXPECTED = "URL smtp+tls://utilisateur:motdepasse@hôte:587, consolemail:// ou filemail:// attendue"
+_default_email = env.config_url(
+    "EMAIL_URL", environ.Env.email_url_config, default="filemail://", expected=_EMAIL_URL_EXPECTED
+)
+
 
 def _email_config(prefix: str) -> dict:
-    url = env.str(f"{prefix}_EMAIL_URL", default=env.str("EMAIL_URL", default="filemail://"))
-    config = environ.Env.email_url_config(url)
+    url = env.str("EMAIL_URL", default="filemail://")
+    config = env.config_url(
+        f"{prefix}_EMAIL_URL", environ.Env.email_url_config, default=url, expected=_EMAIL_URL_EXPECTED
+    )
     config["FROM"] = env.str(f"{prefix}_EMAIL_FROM", default=f"{prefix.lower()}@rdz.local")
     return config
 
 
 ENTITY_EMAIL = {"ZR7": _email_config("ZR7"), "MDL": _email_config("MDL")}
-_default_email = environ.Env.email_url_config(env.str("EMAIL_URL", default="filemail://"))
 EMAIL_BACKEND = _default_email["EMAIL_BACKEND"]
 for _key in ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL"):
     if _key in _default_email:
         globals()[_key] = _default_email[_key]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="rdz@rdz.local")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------
 # The local broker's URL names a host only so that kombu does not warn it has none.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+CELERY_BROKER_URL = env.url_with_scheme(
+    "CELERY_BROKER_URL",
+    default=REDIS_URL or "filesystem://localhost/",
+    schemes=("redis", "rediss", "filesystem", "memory"),
+)
 BROKER_IS_FILESYSTEM = CELERY_BROKER_URL.startswith("filesystem://")
 if BROKER_IS_FILESYSTEM:
     _broker_dir = VAR_DIR / "broker"
@@ -238,7 +335,7 @@ if BROKER_IS_FILESYSTEM:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # How often an idle worker looks for new messages (kombu's default: 1 s).
-        "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.1),
+        "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=0.1, minimum=0.01),
     }
 else:
     # visibility_timeout: an unacked message (worker killed) is redelivered after this.
@@ -267,7 +364,7 @@ if BROKER_IS_FILESYSTEM:
     # lead's forwarding for a minute. The transport deletes a message file when it reads
     # it, so a larger prefetch risks nothing more on a killed worker: the outbox sweeper
     # re-sends what was not done, whatever the broker.
-    CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_FILESYSTEM_PREFETCH_MULTIPLIER", default=25)
+    CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_FILESYSTEM_PREFETCH_MULTIPLIER", default=25, minimum=1)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 # The soft limit lets a task stop cleanly before the hard one kills it; a task still running
@@ -306,9 +403,9 @@ REST_FRAMEWORK = {
     # proxies sit in front (then the matching X-Forwarded-For entry); never a spoofable header.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_THROTTLE_RATES": {
-        "provider": env.str("THROTTLE_PROVIDER", default="600/min"),
-        "form_ip": env.str("THROTTLE_FORM_IP", default="30/min"),
-        "track_ip": env.str("THROTTLE_TRACK_IP", default="300/min"),
+        "provider": env.rate("THROTTLE_PROVIDER", default="600/min"),
+        "form_ip": env.rate("THROTTLE_FORM_IP", default="30/min"),
+        "track_ip": env.rate("THROTTLE_TRACK_IP", default="300/min"),
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
@@ -341,9 +438,9 @@ CRM_CONNECTORS = {
     }
     for entity in ("ZR7", "MDL")
 }
-CRM_MAX_ATTEMPTS = env.int("CRM_MAX_ATTEMPTS", default=5)  # per CRM, before the fallback
+CRM_MAX_ATTEMPTS = env.int("CRM_MAX_ATTEMPTS", default=5, minimum=1)  # per CRM, before the fallback
 CRM_RETRY_BASE_SECONDS = env.float("CRM_RETRY_BASE_SECONDS", default=30)  # backoff 30 s, 60 s, 120 s…
-CRM_RETRY_HORIZON_HOURS = env.int("CRM_RETRY_HORIZON_HOURS", default=72)  # beat re-tries failures this long
+CRM_RETRY_HORIZON_HOURS = env.int("CRM_RETRY_HORIZON_HOURS", default=72, minimum=1)  # beat re-tries failures this long
 
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

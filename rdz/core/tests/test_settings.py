@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 
@@ -81,3 +82,52 @@ def test_the_local_broker_keeps_every_file_under_var_and_none_in_the_working_dir
     for name in folders:
         assert name in options, name
         assert Path(options[name]).is_relative_to(var), (name, options[name])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "extra"),
+    [
+        ("DATABASE_URL", "nonsense", {}),
+        ("DATABASE_URL", "mysql://rdz@127.0.0.1/rdz", {}),
+        ("CONN_MAX_AGE", "soixante", {"DATABASE_URL": "postgres://rdz@127.0.0.1:5432/rdz"}),
+        ("LOGIN_FAILURE_LIMIT", "cinq", {}),
+        ("LOGIN_FAILURE_LIMIT", "0", {}),
+        ("NUM_PROXIES", "-1", {}),
+        ("CELERY_TASK_TIME_LIMIT", "5min", {}),
+        ("DEBUG", "Flase", {}),
+        ("MEDIA_SERVE", "oui", {}),
+        ("CRM_TIMEOUT", "10s", {}),
+        ("CRM_ZR7_FIELD_MAP", "{phone: tel}", {}),
+        ("EMAIL_URL", "nonsense", {}),
+        ("MDL_EMAIL_URL", "smtp.example.fr:587", {}),
+        ("CACHE_URL", "nonsense", {}),
+        ("REDIS_URL", "127.0.0.1:6379", {}),
+        ("CELERY_BROKER_URL", "nonsense", {}),
+        ("SITE_URL", "rdz.example.fr", {}),
+        ("THROTTLE_PROVIDER", "600", {}),
+    ],
+)
+def test_a_bad_environment_value_stops_the_start_with_a_message_naming_the_variable(variable, value, extra):
+    result = _manage("check", **{**extra, variable: value})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Configuration invalide"), result.stderr
+    assert f"{variable} " in result.stderr
+    assert f"« {value} »" in result.stderr
+
+
+def test_the_documented_boolean_and_url_forms_are_accepted():
+    result = _manage(
+        "check",
+        DEBUG="true",
+        MEDIA_SERVE="0",
+        DB_PREPARED_STATEMENTS="off",
+        SITE_URL="https://rdz.example.fr/",
+        REDIS_URL="",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/15",
+        THROTTLE_PROVIDER="1200/min",
+        THROTTLE_FORM_IP="",
+        ZR7_EMAIL_URL="smtp+tls://user:pass@smtp.example.fr:587",
+        CRM_TIMEOUT="7.5",
+    )
+    assert result.returncode == 0, result.stderr
