@@ -382,3 +382,12 @@ def test_an_erasure_or_export_with_a_blank_or_malformed_email_is_refused_and_tou
     assert without_email.anonymized_at is None
     assert without_email.phone
     assert not OppositionEntry.objects.exists()
+
+
+def test_an_export_to_a_folder_that_does_not_exist_is_refused_clearly_and_not_audited(person_everywhere, tmp_path):
+    from django.core.management.base import CommandError
+
+    target = tmp_path / "absent" / "export.json"
+    with pytest.raises(CommandError, match="Impossible d'écrire"):
+        call_command("rgpd_export", "--phone", "06 12 34 56 78", "--output", str(target), stderr=io.StringIO())
+    assert not AuditLog.objects.filter(action="rgpd.export").exists()

@@ -19,13 +19,31 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not options["phone"] and not options["email"]:
             raise CommandError("Indiquez --phone ou --email (ou les deux).")
+        output = options["output"]
+        out = None
+        if output:
+            # Opened before the export, which is audited: a path that cannot be written
+            # stops here, with nothing recorded as exported.
+            try:
+                out = output.open("w", encoding="utf-8")
+            except OSError as exc:
+                reason = {
+                    FileNotFoundError: "dossier introuvable",
+                    PermissionError: "permission refusée",
+                    IsADirectoryError: "c'est un dossier",
+                }.get(type(exc), exc.strerror)
+                raise CommandError(f"Impossible d'écrire « {output} » : {reason}.") from exc
         try:
             data = rgpd_export(phone=options["phone"], email=options["email"])
         except RgpdError as exc:
+            if out:
+                out.close()
+                output.unlink()
             raise CommandError(str(exc)) from exc
         text = json.dumps(data, ensure_ascii=False, indent=2)
-        if options["output"]:
-            options["output"].write_text(text + "\n", encoding="utf-8")
-            self.stderr.write(f"{len(data['leads'])} lead(s) exporté(s) dans {options['output']}")
+        if out:
+            with out:
+                out.write(text + "\n")
+            self.stderr.write(f"{len(data['leads'])} lead(s) exporté(s) dans {output}")
         else:
             self.stdout.write(text)
