@@ -56,3 +56,22 @@ def test_demo_data_runs_again_without_adding_forms_or_leads(demo_data):
     call_command("demo_data", leads=40, days=10, stdout=io.StringIO())
     assert (LeadForm.objects.count(), Lead.objects.count(), CrmAttempt.objects.count()) == counts
     assert "Clé API du provider leadmax (ZR7)" in demo_data
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"leads": -5}, "--leads"),
+        ({"leads": 10**20}, "--leads"),
+        ({"days": 0}, "--days"),
+        ({"days": -3}, "--days"),
+        ({"days": 10**9}, "--days"),
+    ],
+)
+def test_demo_data_refuses_a_count_of_leads_or_days_out_of_range_before_writing_anything(options, message):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=message):
+        call_command("demo_data", stdout=io.StringIO(), **options)
+    assert not Lead.objects.exists()
+    assert not LeadForm.objects.exists()

@@ -11,7 +11,7 @@ import random
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,6 +39,8 @@ CLIENTS = [
     ("MDL", "Maison Durable Lyon", "PAC", ["69", "01", "38", "42"], 30, 8, 3, False),
     ("MDL", "Énergie Verte Île-de-France", "PV", ["75", "77", "78", "91", "92", "93", "94", "95"], 35, None, 2, True),
 ]
+MAX_LEADS = 10_000
+MAX_DAYS = 365
 FIRST_NAMES = ["Jean", "Marie", "Zoé", "Hélène", "François", "Gaëlle", "Loïc", "Anaïs", "Jérôme", "Chloé"]
 LAST_NAMES = ["Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Girard", "Lambert", "Bonnet", "Rousseau", "Faure"]
 DEPARTEMENTS = ["13", "83", "84", "06", "29", "35", "69", "38", "75", "92", "2A", "971", "33", "59"]
@@ -48,11 +50,23 @@ class Command(BaseCommand):
     help = "Charge les données de démonstration (entités, produits, providers, clients, commandes, leads)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--leads", type=int, default=120, help="Nombre de leads de démonstration à créer")
-        parser.add_argument("--days", type=int, default=21, help="Leads répartis sur ce nombre de jours")
-        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--leads", type=int, default=120, help=f"Nombre de leads de démonstration à créer (0 à {MAX_LEADS})"
+        )
+        parser.add_argument(
+            "--days", type=int, default=21, help=f"Leads répartis sur ce nombre de jours passés (1 à {MAX_DAYS})"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=7, help="Graine du tirage aléatoire (même graine, mêmes données)"
+        )
 
     def handle(self, *args, leads, days, seed, **options):
+        # Checked before any write: negative days would date leads in the future, and a huge
+        # count would run for hours (or overflow the dates).
+        if not 0 <= leads <= MAX_LEADS:
+            raise CommandError(f"--leads {leads} : un nombre de 0 à {MAX_LEADS} est attendu.")
+        if not 1 <= days <= MAX_DAYS:
+            raise CommandError(f"--days {days} : un nombre de jours de 1 à {MAX_DAYS} est attendu.")
         rng = random.Random(seed)
         with transaction.atomic():
             products = self._products()
