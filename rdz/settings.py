@@ -139,6 +139,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before SecurityMiddleware: the container healthcheck is neither HTTPS nor an allowed host.
+    "rdz.core.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "rdz.core.middleware.RefuseNulInUrlMiddleware",
     "rdz.core.middleware.ApiTrailingSlashMiddleware",

@@ -1,10 +1,31 @@
 """Request checks that belong to no single view."""
 
+from django.http import HttpResponse
 from django.urls import is_valid_path
 
 from rdz.core.errors import error_response
 
 NUL_IN_URL = "L'adresse contient un caractère nul (%00), refusé."
+HEALTH_PATH = "/sante/"
+
+
+class HealthCheckMiddleware:
+    """`GET /sante/` answers 200 « ok » whatever the Host header and the scheme.
+
+    The container healthcheck (docker-compose.yml) calls the server from inside, on
+    http://127.0.0.1:8000: a production ALLOWED_HOSTS refuses that host (400) and
+    SECURE_SSL_REDIRECT sends it to https (a redirect it cannot follow), so any other page
+    would mark a correctly configured server unhealthy. First in MIDDLEWARE, before both
+    checks; it reads nothing and reveals nothing.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info == HEALTH_PATH and request.method in ("GET", "HEAD"):
+            return HttpResponse("ok", content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
 
 
 class RefuseNulInUrlMiddleware:
