@@ -26,3 +26,13 @@ def test_a_taken_port_is_refused_in_french_with_the_option_to_change_it(product)
 def test_an_unknown_form_code_is_refused():
     with pytest.raises(CommandError, match="Formulaire inconnu : « nulle-part »"):
         call_command("landing_demo", form="nulle-part", port=0, zr7_crm_port=0, mdl_crm_port=0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("option", ["port", "zr7_crm_port", "mdl_crm_port"])
+@pytest.mark.parametrize("value", [-1, 70000])
+def test_a_port_out_of_range_is_refused_in_french_before_the_demo_form_is_created(option, value, product):
+    ports = {"port": 0, "zr7_crm_port": 0, "mdl_crm_port": 0, option: value}
+    with pytest.raises(CommandError, match="entre 0 et 65535"):
+        call_command("landing_demo", **ports)
+    assert not LeadForm.objects.exists()

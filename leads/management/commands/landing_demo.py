@@ -81,6 +81,9 @@ class Command(BaseCommand):
         parser.add_argument("--mdl-crm-port", type=int, default=8083, help="Port du faux CRM MDL (0 : aucun)")
 
     def handle(self, *args, port, form, zr7_crm_port, mdl_crm_port, **options):
+        for option, value in (("--port", port), ("--zr7-crm-port", zr7_crm_port), ("--mdl-crm-port", mdl_crm_port)):
+            if not 0 <= value <= 65535:
+                raise CommandError(f"{option} {value} : un numéro de port entre 0 et 65535 est attendu.")
         origin = f"http://127.0.0.1:{port}"
         lead_form = self._form(form, origin)
         script = tracking_script_url(form=lead_form, base_url=settings.SITE_URL)
