@@ -69,6 +69,26 @@ def wait_for(predicate, timeout: float = 15.0):
     raise AssertionError("condition not met in time")
 
 
+def open_landing(*, browser, live_server, static_origin, tmp_path, product, code: str, html: str, query: str = ""):
+    """Serve `html` (a page template with {code} and {script}) from another local origin for a
+    new form `code`, open it and wait for its visit; returns (page, form)."""
+    allowed = static_origin()
+    form = LeadFormFactory(code=code, entity="ZR7", product=product, allowed_origins=[allowed])
+    (tmp_path / "landing.html").write_text(html.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js"))
+    page = browser.new_page()
+    page.goto(f"{allowed}/landing.html{query}")
+    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
+    return page, form
+
+
+def send_and_wait_for_the_lead(page, **fields: str):
+    for name, value in fields.items():
+        page.fill(f"input[name={name}]", value)
+    page.click("button[type=submit]")
+    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
+    return wait_for(lambda: Lead.objects.first())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_landing_page_tracks_submits_and_shows_errors_in_french(
     live_server, static_origin, tmp_path, browser, product
@@ -155,19 +175,18 @@ def test_a_malformed_or_long_utm_source_never_blocks_the_submission(
     # « %E9 » is how Latin-1 pages and some ad platforms write « é »; « 50% » a bare percent.
     # decodeURIComponent throws on both: the submit handler stopped there, with the button
     # left disabled, and the visitor could not send the form at all.
-    allowed = static_origin()
-    form = LeadFormFactory(code="pv-utm", entity="ZR7", product=product, allowed_origins=[allowed])
-    (tmp_path / "landing.html").write_text(PAGE.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js"))
-
-    page = browser.new_page()
-    page.goto(f"{allowed}/landing.html?utm_source={query}")
-    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
-    page.fill("input[name=phone]", "06 12 34 56 78")
-    page.fill("input[name=departement]", "13")
+    page, _ = open_landing(
+        browser=browser,
+        live_server=live_server,
+        static_origin=static_origin,
+        tmp_path=tmp_path,
+        product=product,
+        code="pv-utm",
+        html=PAGE,
+        query=f"?utm_source={query}",
+    )
     page.check("input[name=consent]")
-    page.click("button[type=submit]")
-    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
-    lead = wait_for(lambda: Lead.objects.first())
+    lead = send_and_wait_for_the_lead(page, phone="06 12 34 56 78", departement="13")
     assert lead.source == source
     page.close()
 
@@ -195,20 +214,17 @@ def test_a_consent_answered_no_with_radio_buttons_is_stored_as_no_consent(
 ):
     # The script took any non-empty value of a `consent` field as a yes: a visitor who
     # checked « Non » was stored as having consented (§16: consent and its proof).
-    allowed = static_origin()
-    form = LeadFormFactory(code="pac-radio", entity="ZR7", product=product, allowed_origins=[allowed])
-    page_html = RADIO_PAGE.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js")
-    (tmp_path / "landing.html").write_text(page_html)
-
-    page = browser.new_page()
-    page.goto(f"{allowed}/landing.html")
-    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
-    page.fill("input[name=phone]", "06 12 34 56 78")
-    page.fill("input[name=departement]", "13")
+    page, _ = open_landing(
+        browser=browser,
+        live_server=live_server,
+        static_origin=static_origin,
+        tmp_path=tmp_path,
+        product=product,
+        code="pac-radio",
+        html=RADIO_PAGE,
+    )
     page.check(f"input[name=consent][value={choice}]")
-    page.click("button[type=submit]")
-    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
-    lead = wait_for(lambda: Lead.objects.first())
+    lead = send_and_wait_for_the_lead(page, phone="06 12 34 56 78", departement="13")
     assert lead.consent is consent
     page.close()
 
@@ -233,19 +249,17 @@ def test_a_pages_own_website_field_is_sent_as_an_answer_not_taken_for_the_robot_
 ):
     # The trap was named « website »: a page asking for the visitor's website had that field
     # taken for it, and a visitor who answered was shown a success with no lead stored.
-    allowed = static_origin()
-    form = LeadFormFactory(code="toit-pro", entity="ZR7", product=product, allowed_origins=[allowed])
-    page_html = WEBSITE_PAGE.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js")
-    (tmp_path / "landing.html").write_text(page_html)
-
-    page = browser.new_page()
-    page.goto(f"{allowed}/landing.html")
-    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
-    page.fill("input[name=phone]", "06 12 34 56 78")
-    page.fill("input[name=departement]", "13")
-    page.fill("input[name=website]", "https://toitures-durand.fr")
-    page.click("button[type=submit]")
-    page.get_by_text("Merci ! Votre demande a bien été envoyée.").wait_for(timeout=10000)
-    lead = wait_for(lambda: Lead.objects.first())
+    page, _ = open_landing(
+        browser=browser,
+        live_server=live_server,
+        static_origin=static_origin,
+        tmp_path=tmp_path,
+        product=product,
+        code="toit-pro",
+        html=WEBSITE_PAGE,
+    )
+    lead = send_and_wait_for_the_lead(
+        page, phone="06 12 34 56 78", departement="13", website="https://toitures-durand.fr"
+    )
     assert lead.extra == {"website": "https://toitures-durand.fr"}
     page.close()
