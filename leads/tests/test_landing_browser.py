@@ -69,16 +69,22 @@ def wait_for(predicate, timeout: float = 15.0):
     raise AssertionError("condition not met in time")
 
 
-def open_landing(*, browser, live_server, static_origin, tmp_path, product, code: str, html: str, query: str = ""):
-    """Serve `html` (a page template with {code} and {script}) from another local origin for a
-    new form `code`, open it and wait for its visit; returns (page, form)."""
-    allowed = static_origin()
-    form = LeadFormFactory(code=code, entity="ZR7", product=product, allowed_origins=[allowed])
-    (tmp_path / "landing.html").write_text(html.format(code=form.code, script=f"{live_server.url}/t/{form.code}.js"))
-    page = browser.new_page()
-    page.goto(f"{allowed}/landing.html{query}")
-    wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
-    return page, form
+@pytest.fixture
+def landing(browser, live_server, static_origin, tmp_path, product):
+    """`landing(code, html, query="")`: serve `html` (a page template with {code} and {script})
+    from another local origin for a new form `code`, open it, wait for its visit; (page, form)."""
+
+    def open_landing(code: str, html: str, query: str = ""):
+        allowed = static_origin()
+        form = LeadFormFactory(code=code, entity="ZR7", product=product, allowed_origins=[allowed])
+        script = f"{live_server.url}/t/{form.code}.js"
+        (tmp_path / "landing.html").write_text(html.format(code=form.code, script=script))
+        page = browser.new_page()
+        page.goto(f"{allowed}/landing.html{query}")
+        wait_for(lambda: TrackingEvent.objects.filter(form=form, event="visit").exists())
+        return page, form
+
+    return open_landing
 
 
 def send_and_wait_for_the_lead(page, **fields: str):
@@ -169,22 +175,11 @@ def test_a_landing_page_tracks_submits_and_shows_errors_in_french(
         ("a" * 99 + "%F0%9F%98%80", "a" * 99),
     ],
 )
-def test_a_malformed_or_long_utm_source_never_blocks_the_submission(
-    live_server, static_origin, tmp_path, browser, product, query, source
-):
+def test_a_malformed_or_long_utm_source_never_blocks_the_submission(landing, query, source):
     # « %E9 » is how Latin-1 pages and some ad platforms write « é »; « 50% » a bare percent.
     # decodeURIComponent throws on both: the submit handler stopped there, with the button
     # left disabled, and the visitor could not send the form at all.
-    page, _ = open_landing(
-        browser=browser,
-        live_server=live_server,
-        static_origin=static_origin,
-        tmp_path=tmp_path,
-        product=product,
-        code="pv-utm",
-        html=PAGE,
-        query=f"?utm_source={query}",
-    )
+    page, _ = landing("pv-utm", PAGE, query=f"?utm_source={query}")
     page.check("input[name=consent]")
     lead = send_and_wait_for_the_lead(page, phone="06 12 34 56 78", departement="13")
     assert lead.source == source
@@ -209,20 +204,10 @@ RADIO_PAGE = """<!doctype html>
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("choice", "consent"), [("non", False), ("oui", True)])
-def test_a_consent_answered_no_with_radio_buttons_is_stored_as_no_consent(
-    live_server, static_origin, tmp_path, browser, product, choice, consent
-):
+def test_a_consent_answered_no_with_radio_buttons_is_stored_as_no_consent(landing, choice, consent):
     # The script took any non-empty value of a `consent` field as a yes: a visitor who
     # checked « Non » was stored as having consented (§16: consent and its proof).
-    page, _ = open_landing(
-        browser=browser,
-        live_server=live_server,
-        static_origin=static_origin,
-        tmp_path=tmp_path,
-        product=product,
-        code="pac-radio",
-        html=RADIO_PAGE,
-    )
+    page, _ = landing("pac-radio", RADIO_PAGE)
     page.check(f"input[name=consent][value={choice}]")
     lead = send_and_wait_for_the_lead(page, phone="06 12 34 56 78", departement="13")
     assert lead.consent is consent
@@ -244,20 +229,10 @@ WEBSITE_PAGE = """<!doctype html>
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pages_own_website_field_is_sent_as_an_answer_not_taken_for_the_robot_trap(
-    live_server, static_origin, tmp_path, browser, product
-):
+def test_a_pages_own_website_field_is_sent_as_an_answer_not_taken_for_the_robot_trap(landing):
     # The trap was named « website »: a page asking for the visitor's website had that field
     # taken for it, and a visitor who answered was shown a success with no lead stored.
-    page, _ = open_landing(
-        browser=browser,
-        live_server=live_server,
-        static_origin=static_origin,
-        tmp_path=tmp_path,
-        product=product,
-        code="toit-pro",
-        html=WEBSITE_PAGE,
-    )
+    page, _ = landing("toit-pro", WEBSITE_PAGE)
     lead = send_and_wait_for_the_lead(
         page, phone="06 12 34 56 78", departement="13", website="https://toitures-durand.fr"
     )
