@@ -22,10 +22,9 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
-from rdz.core.throttling import _window_count
+from rdz.core.throttling import CACHE_ERRORS, _window_count
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def login_wait_seconds(request, username: str) -> int:
     """Seconds before `username` may try again from this address (0: it may try now)."""
     try:
         until = cache.get_many([f"{key}:blocked" for key, _limit in _keys(request, username)]).values()
-    except (RedisError, OSError):
+    except CACHE_ERRORS:
         logger.warning("login guard: cache unavailable, login not limited", exc_info=True)
         return 0
     wait = max(until, default=0) - time.time()
@@ -60,7 +59,7 @@ def login_failure_record(request, username: str) -> None:
         for key, limit in _keys(request, username):
             if _window_count(key, window) >= limit:
                 cache.set(f"{key}:blocked", time.time() + window, window)
-    except (RedisError, OSError):
+    except CACHE_ERRORS:
         logger.warning("login guard: cache unavailable, failure not counted", exc_info=True)
 
 

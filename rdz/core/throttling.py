@@ -19,6 +19,11 @@ from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
+# What a cache that is down or silent raises (Redis, bounded by settings.REDIS_CACHE_OPTIONS'
+# socket timeouts; the file cache of the embedded default). The counters built on the cache
+# (these throttles, the login guard) let the request through uncounted when they see one.
+CACHE_ERRORS = (RedisError, OSError)
+
 _redis_clients: dict[int, object] = {}
 
 
@@ -73,7 +78,7 @@ class FixedWindowThrottle(BaseThrottle):
         key = f"throttle:{self.scope}:{ident}:{window}"
         try:
             count = _window_count(key, self.duration)
-        except (RedisError, OSError):
+        except CACHE_ERRORS:
             # The counter is an accessory of the request: a cache that is down or silent
             # (bounded by its socket timeouts, settings.REDIS_CACHE_OPTIONS) must not refuse
             # every lead (§16). The request goes through uncounted.
