@@ -45,6 +45,16 @@ def form(product):
     )
 
 
+def preflight(api_client, url=SUBMIT, origin=ORIGIN):
+    """The browser's CORS preflight of a JSON POST."""
+    return api_client.options(
+        url,
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )
+
+
 def post(api_client, url, body, origin=ORIGIN):
     headers = {"HTTP_ORIGIN": origin} if origin else {}
     return api_client.post(url, body, format="json", **headers)
@@ -161,13 +171,8 @@ def test_a_pages_own_website_field_is_a_question_like_any_other_not_the_trap(api
 
 
 def test_a_not_allowed_origin_gets_no_cors_and_no_lead(api_client, form):
-    preflight = api_client.options(
-        SUBMIT,
-        HTTP_ORIGIN="https://evil.example",
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
-    )
-    assert "Access-Control-Allow-Origin" not in preflight
+    answer = preflight(api_client, origin="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in answer
     response = post(api_client, SUBMIT, BODY, origin="https://evil.example")
     assert response.status_code == 403
     assert "Access-Control-Allow-Origin" not in response
@@ -175,19 +180,14 @@ def test_a_not_allowed_origin_gets_no_cors_and_no_lead(api_client, form):
 
 
 def test_the_preflight_of_an_allowed_origin_is_answered(api_client, form):
-    preflight = api_client.options(
-        SUBMIT,
-        HTTP_ORIGIN=ORIGIN,
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
-    )
-    assert preflight["Access-Control-Allow-Origin"] == ORIGIN
-    assert "content-type" in preflight["Access-Control-Allow-Headers"]
+    answer = preflight(api_client)
+    assert answer["Access-Control-Allow-Origin"] == ORIGIN
+    assert "content-type" in answer["Access-Control-Allow-Headers"]
 
 
 def test_a_submission_to_the_address_without_its_final_slash_is_taken_with_its_cors_answer(api_client, form):
-    preflight = api_client.options(SUBMIT.rstrip("/"), HTTP_ORIGIN=ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
-    assert preflight["Access-Control-Allow-Origin"] == ORIGIN
+    answer = preflight(api_client, SUBMIT.rstrip("/"))
+    assert answer["Access-Control-Allow-Origin"] == ORIGIN
 
     response = post(api_client, SUBMIT.rstrip("/"), BODY)
 
@@ -204,13 +204,8 @@ def test_an_origin_is_stored_as_a_browser_sends_it():
 
 def test_an_origin_stored_before_with_capitals_or_its_default_port_still_accepts_its_site(api_client, product):
     LeadFormFactory(code="pv-sud", product=product, allowed_origins=["https://Landing.Exemple.fr:443"])
-    preflight = api_client.options(
-        SUBMIT,
-        HTTP_ORIGIN=ORIGIN,
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
-    )
-    assert preflight["Access-Control-Allow-Origin"] == ORIGIN
+    answer = preflight(api_client)
+    assert answer["Access-Control-Allow-Origin"] == ORIGIN
     response = post(api_client, SUBMIT, BODY)
     assert response.status_code == 201, response.content
     assert response["Access-Control-Allow-Origin"] == ORIGIN
