@@ -94,6 +94,10 @@ class UserAdmin(SafeChangelistMixin, BaseUserAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             request._account_before = staff_account_state(User.objects.get(pk=obj.pk))
+        else:
+            # Every RDZ account is staff, as on the Comptes page (rdz.core.accounts): Django's
+            # add form would otherwise make one that the admin refuses at login.
+            obj.is_staff = True
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):

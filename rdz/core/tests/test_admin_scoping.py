@@ -297,6 +297,29 @@ def test_an_account_admin_still_deactivates_and_deletes_another_account_in_the_a
     assert not User.objects.filter(pk=zr7_staff.pk).exists()
 
 
+def test_an_account_added_in_the_admin_can_open_the_admin_like_one_added_on_the_comptes_page(client, zr7_account_admin):
+    client.force_login(zr7_account_admin)
+    form = {
+        "username": "nouvelle",
+        "password1": "Un-mot-de-passe-solide-42",
+        "password2": "Un-mot-de-passe-solide-42",
+        "usable_password": "true",
+        "staff_profile-TOTAL_FORMS": "1",
+        "staff_profile-INITIAL_FORMS": "0",
+        "staff_profile-MIN_NUM_FORMS": "1",
+        "staff_profile-MAX_NUM_FORMS": "1",
+        "staff_profile-0-scope": "ZR7",
+        "staff_profile-0-role": "manager",
+    }
+    response = client.post(reverse("admin:auth_user_add"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    account = User.objects.get(username="nouvelle")
+    assert account.is_staff and not account.is_superuser
+    assert account.staff_profile.scope == "ZR7"
+    client.force_login(account)
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
 def test_a_manager_cannot_open_the_accounts(client, zr7_staff):
     client.force_login(zr7_staff)
     assert client.get(reverse("admin:auth_user_changelist")).status_code == 403
