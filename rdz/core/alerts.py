@@ -206,7 +206,12 @@ def daily_summaries_retry() -> int:
     return sent
 
 
-def alert_dismiss(*, alert: Alert, user) -> None:
-    """Staff close an alert by hand (already scoped by the caller); audited."""
-    if alert_clear(key=alert.key):
-        audit_log(action="alert_clear", actor=user, entity=alert.entity, obj=alert, message=alert.message[:300])
+def alert_dismiss(*, alert: Alert, user) -> bool:
+    """Staff close an alert by hand (already scoped by the caller); audited.
+
+    False when it was no longer open (closed meanwhile by someone else or by its check).
+    """
+    if not alert_clear(key=alert.key):
+        return False
+    audit_log(action="alert_clear", actor=user, entity=alert.entity, obj=alert, message=alert.message[:300])
+    return True

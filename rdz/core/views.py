@@ -98,8 +98,10 @@ class AlertListView(StaffRequiredMixin, TemplateView):
 
     def post(self, request):
         alert = posted_object_or_404(self.scoped(Alert.objects.all()), request, "alert")
-        alert_dismiss(alert=alert, user=request.user)
-        messages.success(request, "Alerte marquée comme résolue.")
+        if alert_dismiss(alert=alert, user=request.user):
+            messages.success(request, "Alerte marquée comme résolue.")
+        else:
+            messages.info(request, "Cette alerte était déjà résolue.")
         return redirect("backoffice-alerts")
 
 

@@ -125,6 +125,19 @@ def test_the_alerts_page_lists_alerts_raised_elsewhere_with_their_state(client, 
     assert AuditLog.objects.filter(action="alert_clear").count() == 1
 
 
+def test_closing_an_alert_already_resolved_says_so_and_audits_nothing(client, zr7_staff, recipients):
+    for _ in range(5):
+        circuit_record_failure(name="client-zr7-api", entity="ZR7", error="HTTP 500")
+    alert = Alert.objects.get(key="circuit:client-zr7-api")
+    client.force_login(zr7_staff)
+    client.post("/alertes/", {"alert": alert.pk}, follow=True)
+    # A second click (another tab, or a colleague who closed it meanwhile).
+    page = client.post("/alertes/", {"alert": alert.pk}, follow=True).content.decode()
+    assert "Cette alerte était déjà résolue." in page
+    assert "Alerte marquée comme résolue." not in page
+    assert AuditLog.objects.filter(action="alert_clear").count() == 1
+
+
 def test_the_summary_counts_come_from_the_rollups(recipients, product):
     today = paris_today()
     LeadFactory(entity="MDL", status="no_order")
