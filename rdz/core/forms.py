@@ -2,7 +2,7 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.models import AppSettings, EntityScope, Role
@@ -81,6 +81,14 @@ class EmailLinesField(LinesField):
             raise ValidationError("Adresse(s) e-mail invalide(s) : %(emails)s", params={"emails": ", ".join(bad)})
 
 
+def _model_bounds(model_field) -> dict:
+    """The model's own bounds as the number input's `min`/`max`: the field Django builds
+    only knows « positive », so the browser hinted ≥ 0 where the model refuses 0."""
+    lows = [v.limit_value for v in model_field.validators if isinstance(v, MinValueValidator)]
+    highs = [v.limit_value for v in model_field.validators if isinstance(v, MaxValueValidator)]
+    return {**({"min": max(lows)} if lows else {}), **({"max": min(highs)} if highs else {})}
+
+
 class SettingsForm(forms.ModelForm):
     """The settings record as a French form. Entity-specific fields are editable by that
     entity's admins; global fields only by admins of both entities."""
@@ -139,6 +147,9 @@ class SettingsForm(forms.ModelForm):
         for name in settings_fields_hidden(visible_entities):
             del self.fields[name]
         self.fields["daily_delivery_time"].input_formats = ["%H:%M", "%H:%M:%S", "%Hh%M", "%Hh"]
+        for name, field in self.fields.items():
+            if isinstance(field, forms.IntegerField):
+                field.widget.attrs.update(_model_bounds(AppSettings._meta.get_field(name)))
         self.fields["daily_delivery_time"].help_text = "Format HH:MM, heure de Paris."
         for name, field in self.fields.items():
             entity = ENTITY_FIELDS.get(name)

@@ -153,3 +153,12 @@ def test_the_cross_entity_settings_and_their_history_read_in_french(client, both
         assert label in page
     assert "Fallback" not in page
     assert SettingsAudit.objects.get().field_label == "Repli MDL → ZR7"
+
+
+def test_the_number_fields_offer_the_bounds_the_server_accepts(client, both_admin):
+    """The browser's own hint (« ≥ 0 ») must not promise a value the server then refuses."""
+    client.force_login(both_admin)
+    page = client.get("/parametres/").content.decode()
+    assert 'name="backlog_age_days" value="30" min="1" max="365"' in page
+    assert 'name="rejection_window_days" value="7" min="0" max="90"' in page
+    assert 'name="retention_years" value="3" min="1" max="10"' in page
