@@ -224,7 +224,11 @@ class TrackingScriptListView(StaffRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        forms = self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code")
+        forms = (
+            self.scoped(LeadForm.objects.select_related("product"))
+            .prefetch_related("product__fields")
+            .order_by("entity", "code")
+        )
         since = timezone.now() - datetime.timedelta(hours=24)
         last_seen = dict(
             TrackingEvent.objects.filter(form__in=forms, created_at__gte=since)

@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from leads.models import LeadForm, ProductField, ProductFieldType
+from leads.models import LeadForm, ProductFieldType
 from leads.services_forms import HONEYPOT_FIELD, leadform_variant_weights
 
 JS_CONTENT_TYPE = "application/javascript; charset=utf-8"
@@ -24,7 +24,8 @@ def extra_inputs_html(*, product) -> str:
     checks their type allows (required, whole numbers, the list of choices); the intake
     validates them again and the script shows its French messages next to each field."""
     lines = []
-    for f in ProductField.objects.filter(product=product).order_by("position", "id"):
+    # Through the relation, so a list of forms can prefetch every product's fields at once.
+    for f in sorted(product.fields.all(), key=lambda f: (f.position, f.id)):
         name = f"extra.{f.name}"
         required = " required" if f.required else ""
         if f.type == ProductFieldType.CHOICE:

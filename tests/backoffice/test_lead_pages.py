@@ -226,6 +226,28 @@ def test_the_scripts_page_snippet_has_the_product_fields_the_intake_requires(cli
     assert "Surface du toit" in page
 
 
+def test_the_scripts_page_reads_the_same_number_of_rows_whatever_the_number_of_forms(client, zr7_staff, product):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import LeadFormFactory, ProductFactory, ProductFieldFactory
+
+    client.force_login(zr7_staff)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/scripts/").status_code == 200
+        return len(queries)
+
+    LeadFormFactory(entity="ZR7", code="f-0", product=product)
+    one = count()
+    for i in range(1, 6):
+        other = ProductFactory(code=f"P{i}")
+        ProductFieldFactory(product=other, name="surface", label="Surface", type="integer")
+        LeadFormFactory(entity="ZR7", code=f"f-{i}", product=other)
+    assert count() == one  # the products' fields come in one query for all the forms
+
+
 @pytest.mark.parametrize(
     ("delta", "text"),
     [
