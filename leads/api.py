@@ -14,7 +14,7 @@ from leads.normalization import normalize_departement, normalize_email, normaliz
 from leads.selectors import lead_replay_find, product_for_intake
 from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
-from rdz.core.api import BodyValidator
+from rdz.core.api import BodyValidator, openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.text import forbidden_message, text_forbidden_char
 
@@ -103,27 +103,16 @@ class LeadResultSerializer(serializers.Serializer):
     entity = serializers.ChoiceField(choices=Entity.choices)
 
 
-class ErrorDetailSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="Message en français.")
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorDetailSerializer, description=description)
-
-
 # The error answers of §15, as documented on /api/docs/.
-FIELD_ERRORS = OpenApiResponse(
-    OpenApiTypes.OBJECT,
-    description='Corps invalide, rien n\'est enregistré : {"champ": ["message en français", …]} '
-    '(JSON mal formé ou qui n\'est pas un objet : "non_field_errors").',
+FIELD_ERRORS = openapi_field_errors(
+    'Corps invalide, rien n\'est enregistré : {"champ": ["message en français", …]} '
+    '(JSON mal formé ou qui n\'est pas un objet : "non_field_errors").'
 )
-RESPONSE_401 = _error("Clé API absente, inconnue ou révoquée (en-tête X-API-Key).")
-RESPONSE_403_PROVIDER = _error("Provider inactif.")
-RESPONSE_413 = _error("Corps de requête trop volumineux.")
-RESPONSE_415 = OpenApiResponse(
-    OpenApiTypes.OBJECT, description='Corps qui n\'est pas du JSON : {"non_field_errors": […]}.'
-)
-RESPONSE_429 = _error("Trop de requêtes : réessayez après le délai de l'en-tête Retry-After.")
+RESPONSE_401 = openapi_detail("Clé API absente, inconnue ou révoquée (en-tête X-API-Key).")
+RESPONSE_403_PROVIDER = openapi_detail("Provider inactif.")
+RESPONSE_413 = openapi_detail("Corps de requête trop volumineux.")
+RESPONSE_415 = openapi_field_errors('Corps qui n\'est pas du JSON : {"non_field_errors": […]}.')
+RESPONSE_429 = openapi_detail("Trop de requêtes : réessayez après le délai de l'en-tête Retry-After.")
 
 
 def lead_result(lead: Lead) -> dict:
@@ -231,7 +220,7 @@ class ProviderLeadDetailView(APIView):
             200: OpenApiResponse(LeadResultSerializer, description="Le lead du provider et son statut courant."),
             401: RESPONSE_401,
             403: RESPONSE_403_PROVIDER,
-            404: _error("Lead introuvable, ou lead d'un autre provider."),
+            404: openapi_detail("Lead introuvable, ou lead d'un autre provider."),
             429: RESPONSE_429,
         },
         parameters=[OpenApiParameter("X-API-Key", str, OpenApiParameter.HEADER, required=True)],

@@ -22,7 +22,6 @@ from leads.api import (
     RESPONSE_415,
     RESPONSE_429,
     TEXT_ERRORS,
-    ErrorDetailSerializer,
     LeadBodySerializer,
     LeadResultSerializer,
     client_ip,
@@ -41,7 +40,7 @@ from leads.services_forms import (
     tracking_event_record,
 )
 from leads.throttles import FormIpThrottle, TrackIpThrottle
-from rdz.core.api import NOT_AN_OBJECT, BodyValidator
+from rdz.core.api import NOT_AN_OBJECT, BodyValidator, ErrorDetailSerializer, openapi_detail, openapi_field_errors
 from rdz.core.scoping import can_change, scope_queryset, user_entities
 from rdz.core.timeutils import DATE_INVALID, date_range_validators, paris_today
 
@@ -259,6 +258,10 @@ class IsStaffWithScope(BasePermission):
         return request.method in ("GET", "HEAD", "OPTIONS") or can_change(request.user)
 
 
+STAFF_403 = openapi_detail("Non authentifié, compte sans entité, ou compte en lecture seule pour une modification.")
+STAFF_404 = openapi_detail("Formulaire introuvable, ou formulaire d'une autre entité.")
+
+
 def _staff_form(request, code: str) -> LeadForm | None:
     return scope_queryset(LeadForm.objects.select_related("product"), request.user).filter(code=code).first()
 
@@ -321,7 +324,12 @@ class FormStatsView(APIView):
             OpenApiParameter("from", datetime.date, OpenApiParameter.QUERY, description="Premier jour (Paris)"),
             OpenApiParameter("to", datetime.date, OpenApiParameter.QUERY, description="Dernier jour (Paris)"),
         ],
-        responses={200: FormStatsSerializer},
+        responses={
+            200: FormStatsSerializer,
+            400: openapi_field_errors('Période invalide : {"from": ["message"]} ou {"to": ["message"]}.'),
+            403: STAFF_403,
+            404: STAFF_404,
+        },
         summary="Statistiques d'un formulaire : visites, démarrages, Terminé, par variante et par jour",
     )
     def get(self, request, code: str):
@@ -369,7 +377,10 @@ class FormDetailSerializer(serializers.Serializer):
 class FormDetailView(APIView):
     permission_classes = [IsStaffWithScope]
 
-    @extend_schema(responses={200: FormDetailSerializer}, summary="Paramètres d'un formulaire (staff)")
+    @extend_schema(
+        responses={200: FormDetailSerializer, 403: STAFF_403, 404: STAFF_404},
+        summary="Paramètres d'un formulaire (staff)",
+    )
     def get(self, request, code: str):
         form = _staff_form(request, code)
         if form is None:
@@ -378,7 +389,12 @@ class FormDetailView(APIView):
 
     @extend_schema(
         request=FormDetailSerializer,
-        responses={200: FormDetailSerializer},
+        responses={
+            200: FormDetailSerializer,
+            400: openapi_field_errors('Modification refusée, rien n\'est enregistré : {"champ": ["message"]}.'),
+            403: STAFF_403,
+            404: STAFF_404,
+        },
         summary="Modifier un formulaire (staff) ; la clé API CRM ne se définit qu'une fois",
     )
     def patch(self, request, code: str):

@@ -3,7 +3,7 @@ daily rollups and scoped to the caller's entities (§2)."""
 
 import datetime
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from leads.models import LeadStatus
 from leads.stats import daily_rows, rollup_ensure_today
+from rdz.core.api import openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.scoping import user_entities
 from rdz.core.timeutils import DATE_INVALID, DATE_OUT_OF_RANGE, date_in_range, date_range_validators, paris_today
@@ -125,8 +126,8 @@ class DailyStatsView(APIView):
         ],
         responses={
             200: DailyStatsSerializer,
-            400: OpenApiResponse(description='Paramètre invalide : {"champ": ["message"]}'),
-            403: OpenApiResponse(description="Entité hors de votre périmètre."),
+            400: openapi_field_errors('Paramètre invalide : {"champ": ["message"]}.'),
+            403: openapi_detail("Non authentifié, compte sans entité, ou entité hors de votre périmètre."),
         },
         tags=["statistiques"],
     )

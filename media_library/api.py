@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission
 
 from media_library.models import MediaAsset, MediaFormat
 from media_library.selectors import media_assets_for_entity, media_assets_search, media_assets_visible
+from rdz.core.api import openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.scoping import entity_allowed, user_role
 
@@ -71,6 +72,12 @@ class MediaPagination(PageNumberPagination):
         OpenApiParameter("image_format", str, enum=list(MediaFormat.values), description="Format du fichier."),
         OpenApiParameter("q", str, description="Recherche dans le titre et le texte alternatif."),
     ],
+    responses={
+        200: MediaAssetSerializer(many=True),
+        400: openapi_field_errors('Paramètre invalide : {"entity": ["message"]} ou {"image_format": ["message"]}.'),
+        403: openapi_detail("Non authentifié, compte sans profil staff, ou entité hors de votre périmètre."),
+        404: openapi_detail("Page de résultats inexistante."),
+    },
 )
 class MediaAssetListView(generics.ListAPIView):
     serializer_class = MediaAssetSerializer
@@ -97,7 +104,15 @@ class MediaAssetListView(generics.ListAPIView):
         return qs.filter(pk__in=ids).order_by("-created_at", "-id")
 
 
-@extend_schema(tags=["médias"], summary="Une image")
+@extend_schema(
+    tags=["médias"],
+    summary="Une image",
+    responses={
+        200: MediaAssetSerializer,
+        403: openapi_detail("Non authentifié, ou compte sans profil staff."),
+        404: openapi_detail("Image introuvable, ou image d'une entité hors de votre périmètre."),
+    },
+)
 class MediaAssetDetailView(generics.RetrieveAPIView):
     serializer_class = MediaAssetSerializer
     permission_classes = [HasStaffProfile]

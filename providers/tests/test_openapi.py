@@ -58,3 +58,46 @@ def test_the_lead_bodies_and_results_are_documented_in_french_with_their_values(
     result = components["LeadResult"]["properties"]
     assert set(_resolve(schema, result["status"])["enum"]) == set(LeadStatus.values)
     assert _resolve(schema, result["entity"])["enum"] == ["ZR7", "MDL"]
+
+
+FIELD_ERRORS_SCHEMA = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+
+
+def test_every_documented_400_is_the_field_errors_body_and_the_schema_validates():
+    """§15: a 400 is {"field": ["message", …]}; a client generated from the schema must be
+    able to read the messages, not an object of unknown values."""
+    from drf_spectacular.validation import validate_schema
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    validate_schema(schema)
+    bodies = {
+        (path, method, status): answer["content"]["application/json"]["schema"]
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for status, answer in operation["responses"].items()
+        if status in ("400", "415")
+    }
+    assert len(bodies) >= 8
+    for where, body in bodies.items():
+        assert {k: body.get(k) for k in FIELD_ERRORS_SCHEMA} == FIELD_ERRORS_SCHEMA, where
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/api/v1/stats/daily/", "get", {"200", "400", "403"}),
+        ("/api/v1/forms/{code}/stats/", "get", {"200", "400", "403", "404"}),
+        ("/api/v1/forms/{code}/", "get", {"200", "403", "404"}),
+        ("/api/v1/forms/{code}/", "patch", {"200", "400", "403", "404"}),
+        ("/api/v1/media/", "get", {"200", "400", "403", "404"}),
+        ("/api/v1/media/{id}/", "get", {"200", "403", "404"}),
+    ],
+)
+def test_the_openapi_schema_describes_the_error_answers_of_the_staff_endpoints(path, method, statuses):
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    responses = schema["paths"][path][method]["responses"]
+    assert statuses <= set(responses), sorted(statuses - set(responses))
+    for status in statuses - {"200"}:
+        assert responses[status]["description"], status
+        assert "application/json" in responses[status]["content"], status

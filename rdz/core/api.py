@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, Throttled, UnsupportedMediaType, ValidationError
 from rest_framework.fields import SkipField, get_error_detail
@@ -185,3 +186,22 @@ class BodyValidator:
             else:
                 values[field.source_attrs[0]] = value
         return values, errors
+
+
+# --- OpenAPI descriptions of the error answers (drf-spectacular) --------------------------
+class ErrorDetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Message en français.")
+
+
+# §15: every 400 names the faulty fields, each with its messages in French.
+FIELD_ERRORS_SCHEMA = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+
+
+def openapi_detail(description: str) -> OpenApiResponse:
+    """A documented `{"detail": "…"}` answer (401, 403, 404, 413, 429)."""
+    return OpenApiResponse(ErrorDetailSerializer, description=description)
+
+
+def openapi_field_errors(description: str) -> OpenApiResponse:
+    """A documented `{"champ": ["message", …]}` answer (400, 415)."""
+    return OpenApiResponse(FIELD_ERRORS_SCHEMA, description=description)
