@@ -40,7 +40,14 @@ from leads.services_forms import (
     tracking_event_record,
 )
 from leads.throttles import FormIpThrottle, TrackIpThrottle
-from rdz.core.api import NOT_AN_OBJECT, BodyValidator, ErrorDetailSerializer, openapi_detail, openapi_field_errors
+from rdz.core.api import (
+    NOT_AN_OBJECT,
+    BodyValidator,
+    ErrorDetailSerializer,
+    field_errors_flat,
+    openapi_detail,
+    openapi_field_errors,
+)
 from rdz.core.scoping import can_change, scope_queryset, user_entities
 from rdz.core.timeutils import DATE_INVALID, date_range_validators, paris_today
 
@@ -401,9 +408,11 @@ class FormDetailView(APIView):
         form = _staff_form(request, code)
         if form is None:
             return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
+        if not isinstance(request.data, dict):
+            return Response({"non_field_errors": [NOT_AN_OBJECT]}, status=status.HTTP_400_BAD_REQUEST)
         serializer = FormDetailSerializer(data=request.data, partial=True)
         if not serializer.is_valid():
-            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
+            return Response(field_errors_flat(serializer.errors), status=status.HTTP_400_BAD_REQUEST)
         try:
             leadform_update(form=form, user=request.user, changes=dict(serializer.validated_data))
         except LeadError as exc:

@@ -128,6 +128,34 @@ def test_the_api_refuses_wrong_types_in_french(api_client, form, zr7_staff, fiel
     assert response.json() == {field: [message]}
 
 
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({"allowed_origins": [{}, "https://ok.example"]}, {"allowed_origins": ["Élément 1 : Texte attendu."]}),
+        (
+            {"variants": ["A", {"name": "B", "weight": 50}, 5]},
+            {
+                "variants": [
+                    "Élément 1 : Attendait un dictionnaire d'éléments mais a reçu «\xa0str\xa0».",
+                    "Élément 3 : Attendait un dictionnaire d'éléments mais a reçu «\xa0int\xa0».",
+                ]
+            },
+        ),
+        ([{"name": "x"}], {"non_field_errors": ["Un objet JSON est attendu."]}),
+        ("x", {"non_field_errors": ["Un objet JSON est attendu."]}),
+    ],
+)
+def test_the_api_answers_every_refused_change_as_field_messages(api_client, form, zr7_staff, body, errors):
+    """§15: a 400 is {"field": ["message", …]}, also for the items of a list and a body that
+    is not an object; nothing is changed."""
+    before = LeadForm.objects.values().get(pk=form.pk)
+    api_client.force_login(zr7_staff)
+    response = api_client.patch(f"/api/v1/forms/{form.code}/", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert LeadForm.objects.values().get(pk=form.pk) == before
+
+
 def test_a_viewer_cannot_change_a_form_through_the_api(api_client, form, zr7_viewer):
     api_client.force_login(zr7_viewer)
     assert api_client.patch(f"/api/v1/forms/{form.code}/", {"name": "x"}, format="json").status_code == 403

@@ -141,6 +141,27 @@ def _forbidden_chars_refuse(parsed) -> None:
 NOT_AN_OBJECT = "Un objet JSON est attendu."
 
 
+def field_errors_flat(errors: Mapping) -> dict[str, list[str]]:
+    """A serializer's errors as §15's {"field": ["message", …]}.
+
+    DRF nests the errors of a list's items under their index ({"variants": {"0": ["…"]}});
+    they become one message per item, numbered from 1 (« Élément 1 : … »).
+    """
+
+    def messages(detail, prefix: str = ""):
+        if isinstance(detail, Mapping):
+            for key, sub in detail.items():
+                label = f"Élément {int(key) + 1}" if str(key).isdigit() else str(key)
+                yield from messages(sub, f"{prefix}{label} : ")
+        elif isinstance(detail, list | tuple):
+            for item in detail:
+                yield from messages(item, prefix)
+        else:
+            yield f"{prefix}{detail}"
+
+    return {field: list(messages(detail)) for field, detail in errors.items()}
+
+
 class BodyValidator:
     """Validates request bodies with a serializer's fields, built once per process.
 
