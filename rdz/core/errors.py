@@ -1,4 +1,5 @@
-"""Error pages: French HTML for people, JSON `{"detail": …}` for API clients.
+"""Error pages: French HTML for people, JSON for API clients (`{"detail": …}`, and for a 400
+the `{"non_field_errors": […]}` of §15).
 
 Django's defaults are English (and a bare « 403 Forbidden »). Paths under /api/ and the
 tracking script answer JSON, like the API's own errors (DRF); every other path renders
@@ -27,7 +28,10 @@ def _is_api(request) -> bool:
 
 def error_response(request, status: int, reason: str = "") -> HttpResponse:
     if _is_api(request):
-        return JsonResponse({"detail": reason or API_DETAILS[status]}, status=status)
+        message = reason or API_DETAILS[status]
+        # §15: an API client reads every 400 as {"field": ["message", …]}, like the views' own.
+        body = {"non_field_errors": [message]} if status == 400 else {"detail": message}
+        return JsonResponse(body, status=status)
     title, message = MESSAGES[status]
     message = reason or message
     html = loader.get_template("errors/page.html").render({"status": status, "title": title, "message": message})

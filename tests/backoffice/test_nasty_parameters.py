@@ -50,9 +50,12 @@ def test_a_nul_in_a_url_is_a_french_400(client, superuser):
     response = client.get("/leads/", {"q": "\x00"})
     assert response.status_code == 400
     assert "caractère nul" in response.content.decode()
+    # An API client reads §15's {"field": ["message"]}, like every other 400 of the API.
     response = client.get("/api/v1/stats/daily/", {"entity": "\x00"})
     assert response.status_code == 400
-    assert response.json() == {"detail": "L'adresse contient un caractère nul (%00), refusé."}
+    assert response.json() == {"non_field_errors": ["L'adresse contient un caractère nul (%00), refusé."]}
+    response = client.post("/api/v1/leads/?x=%00", {}, content_type="application/json")
+    assert response.json() == {"non_field_errors": ["L'adresse contient un caractère nul (%00), refusé."]}
 
 
 @pytest.mark.parametrize(

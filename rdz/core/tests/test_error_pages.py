@@ -60,3 +60,15 @@ def test_favicon_ico_leads_to_the_icon_for_pages_that_name_none(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 301
     assert response["Location"].endswith("backoffice/favicon.svg")
+
+
+@pytest.mark.django_db
+def test_a_400_outside_the_views_is_a_field_errors_body_for_api_clients(settings):
+    """§15: an API client reads every 400 as {"field": ["message"]}, also the ones Django
+    answers before any view (a Host header the site does not serve)."""
+    settings.ALLOWED_HOSTS = ["rdz.example"]
+    client = Client(raise_request_exception=False)
+    response = client.post("/api/v1/leads/", {}, content_type="application/json", HTTP_HOST="autre.example")
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Requête invalide."]}
+    assert "Requête invalide" in client.get("/connexion/", HTTP_HOST="autre.example").content.decode()
