@@ -111,7 +111,9 @@ FIELD_ERRORS = openapi_field_errors(
 RESPONSE_401 = openapi_detail("Clé API absente, inconnue ou révoquée (en-tête X-API-Key).")
 RESPONSE_403_PROVIDER = openapi_detail("Provider inactif.")
 RESPONSE_413 = openapi_detail("Corps de requête trop volumineux.")
-RESPONSE_415 = openapi_field_errors('Corps qui n\'est pas du JSON : {"non_field_errors": […]}.')
+RESPONSE_415 = openapi_field_errors(
+    'Corps qui n\'est pas du JSON, ou compressé (Content-Encoding) : {"non_field_errors": […]}.'
+)
 RESPONSE_429 = openapi_detail("Trop de requêtes : réessayez après le délai de l'en-tête Retry-After.")
 
 

@@ -299,6 +299,38 @@ def test_a_form_encoded_body_is_refused_with_415(api_client, zr7_provider, produ
     assert "JSON" in response.json()["non_field_errors"][0]
 
 
+def test_a_compressed_body_is_refused_with_415_saying_so_and_nothing_is_stored(api_client, zr7_provider, product):
+    """A gzip body used to be answered « Corps JSON invalide. »: the provider looked for a
+    mistake in a JSON that had none."""
+    import gzip
+
+    raw = gzip.compress(json.dumps(BODY).encode())
+    for coding in ("gzip", "br", "deflate, gzip"):
+        response = api_client.generic(
+            "POST",
+            URL,
+            raw,
+            content_type="application/json",
+            HTTP_X_API_KEY=zr7_provider.api_key,
+            HTTP_CONTENT_ENCODING=coding,
+        )
+        assert response.status_code == 415, coding
+        assert response.json() == {
+            "non_field_errors": ["Corps compressé non supporté : envoyez le JSON sans Content-Encoding."]
+        }
+        assert response["Accept-Encoding"] == "identity"
+    assert Lead.objects.count() == LeadEvent.objects.count() == 0
+    response = api_client.generic(
+        "POST",
+        URL,
+        json.dumps(BODY),
+        content_type="application/json",
+        HTTP_X_API_KEY=zr7_provider.api_key,
+        HTTP_CONTENT_ENCODING="identity",
+    )
+    assert response.status_code == 201
+
+
 def test_missing_required_fields_are_listed_in_french(api_client, zr7_provider, product):
     response = post(api_client, zr7_provider.api_key, {"email": "a@b.fr"})
     assert response.status_code == 400

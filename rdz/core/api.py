@@ -28,6 +28,12 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, ParseError):
         return Response({"non_field_errors": ["Corps JSON invalide."]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, UnsupportedContentEncoding):
+        response = Response(
+            {"non_field_errors": [CONTENT_ENCODING_REFUSED]}, status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        )
+        response["Accept-Encoding"] = "identity"  # RFC 9110 §12.5.3: the codings the server reads
+        return response
     if isinstance(exc, UnsupportedMediaType):
         return Response(
             {"non_field_errors": ["Type de contenu non supporté : envoyez du JSON (application/json)."]},
@@ -47,6 +53,14 @@ def throttled_message(wait: float | None) -> str:
     return f"Trop de requêtes : réessayez dans {seconds} seconde{'s' if seconds > 1 else ''}."
 
 
+CONTENT_ENCODING_REFUSED = "Corps compressé non supporté : envoyez le JSON sans Content-Encoding."
+
+
+class UnsupportedContentEncoding(UnsupportedMediaType):
+    """A compressed body (gzip…): it would otherwise be read as broken JSON, a 400 that
+    sends the client looking for a mistake its JSON does not have."""
+
+
 class SizeLimitedJSONParser(JSONParser):
     """JSON parser that enforces DATA_UPLOAD_MAX_MEMORY_SIZE.
 
@@ -54,6 +68,7 @@ class SizeLimitedJSONParser(JSONParser):
     `request.body` and form parsing) never applies to JSON bodies. A declared or actual
     size above the limit raises RequestDataTooBig, turned into a 413 above.
 
+    A compressed body (Content-Encoding other than identity) is refused with a 415 that says so.
     It also refuses, with a 400, what JSON can carry but no database column can hold: NaN,
     infinities (1e400), nesting deeper than MAX_JSON_DEPTH (which would exhaust Python's
     recursion on the way to the database), and NUL or lone-surrogate characters
@@ -62,10 +77,12 @@ class SizeLimitedJSONParser(JSONParser):
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
+        meta = getattr((parser_context or {}).get("request"), "META", {})
+        coding = meta.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        if coding and coding != "identity":
+            raise UnsupportedContentEncoding(media_type)
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None:
-            request = (parser_context or {}).get("request")
-            meta = getattr(request, "META", {})
             try:
                 declared = int(meta.get("CONTENT_LENGTH") or 0)
             except ValueError:
