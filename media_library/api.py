@@ -56,6 +56,9 @@ class MediaPagination(PageNumberPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500
+    # DRF's descriptions of these parameters on /api/docs/ have no French translation.
+    page_query_description = "Numéro de la page de résultats (à partir de 1)."
+    page_size_query_description = "Nombre de résultats par page (500 au plus)."
 
 
 @extend_schema(

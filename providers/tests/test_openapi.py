@@ -101,3 +101,28 @@ def test_the_openapi_schema_describes_the_error_answers_of_the_staff_endpoints(p
     for status in statuses - {"200"}:
         assert responses[status]["description"], status
         assert "application/json" in responses[status]["content"], status
+
+
+def test_the_openapi_schema_speaks_french_to_its_readers():
+    """/api/docs/ is read by providers and staff: no description left in English (DRF's and
+    drf-spectacular's own texts have no French translation)."""
+    import re
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    texts = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            texts.extend(v for k, v in node.items() if k in ("description", "summary") and isinstance(v, str))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert len(texts) > 50
+    english = [t for t in texts if re.search(r"\b(the|with|within|of|per|return|required)\b", t, re.IGNORECASE)]
+    assert english == []
+    token = schema["components"]["securitySchemes"]["tokenAuth"]
+    assert token["name"] == "Authorization" and "Token" in token["description"]
