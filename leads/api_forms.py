@@ -262,7 +262,10 @@ class IsStaffWithScope(BasePermission):
     def has_permission(self, request, view):
         if not user_entities(request.user):
             return False
-        return request.method in ("GET", "HEAD", "OPTIONS") or can_change(request.user)
+        if request.method in ("GET", "HEAD", "OPTIONS") or can_change(request.user):
+            return True
+        self.message = "Votre compte est en lecture seule."  # one instance per request (DRF)
+        return False
 
 
 STAFF_403 = openapi_detail("Non authentifié, compte sans entité, ou compte en lecture seule pour une modification.")

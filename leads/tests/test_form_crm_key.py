@@ -158,7 +158,11 @@ def test_the_api_answers_every_refused_change_as_field_messages(api_client, form
 
 def test_a_viewer_cannot_change_a_form_through_the_api(api_client, form, zr7_viewer):
     api_client.force_login(zr7_viewer)
-    assert api_client.patch(f"/api/v1/forms/{form.code}/", {"name": "x"}, format="json").status_code == 403
+    response = api_client.patch(f"/api/v1/forms/{form.code}/", {"name": "x"}, format="json")
+    assert response.status_code == 403
+    # A viewer is staff: « Accès réservé au staff. » sent them looking for the wrong cause.
+    assert response.json() == {"detail": "Votre compte est en lecture seule."}
+    assert api_client.get(f"/api/v1/forms/{form.code}/").status_code == 200
 
 
 # --- Through the admin -----------------------------------------------------------------
