@@ -159,10 +159,30 @@ def test_the_pilotage_jobs_are_scheduled_in_paris_time_with_a_description(db):
     for task in tasks.values():
         assert task.enabled and task.description
         assert str(task.crontab.timezone) == "Europe/Paris"
-    assert (
-        tasks["rdz.core.pilotage_tasks.daily_summary"].crontab.hour,
-        tasks["rdz.core.pilotage_tasks.daily_summary"].crontab.minute,
-    ) == ("8", "0")
+    summary = tasks["rdz.core.pilotage_tasks.daily_summary"]
+    assert (summary.crontab.hour, summary.crontab.minute) == ("8-23", "0")  # 08:00, then the catch-ups
+
+
+def test_a_summary_whose_0800_run_was_lost_with_the_broker_goes_out_at_the_next_hour_once(
+    recipients, entity_smtp, smtp_server, product
+):
+    """Beat counts the 08:00 run as done before handing it to the broker: with Redis down at
+    that minute, nobody would get the summary that day."""
+    from django_celery_beat.models import PeriodicTask
+
+    from rdz.core.pilotage_tasks import daily_summary
+
+    schedule = PeriodicTask.objects.get(task="rdz.core.pilotage_tasks.daily_summary").crontab.schedule
+    lost_at = datetime.datetime(2026, 10, 24, 8, 0, tzinfo=PARIS)  # the eve of the autumn change
+    start, delta, _ = schedule.remaining_delta(lost_at, tz=schedule.tz)
+    assert start + delta == datetime.datetime(2026, 10, 24, 9, 0, tzinfo=PARIS)
+
+    assert daily_summary() == 2  # the 09:00 run: yesterday's summaries, one per entity
+    assert daily_summary() == 0  # 10:00 … 23:00: already sent, nothing more
+    assert len(smtp_server.messages) == 2
+    last = datetime.datetime(2026, 10, 24, 23, 0, tzinfo=PARIS)
+    start, delta, _ = schedule.remaining_delta(last, tz=schedule.tz)
+    assert (start + delta).astimezone(datetime.UTC) == datetime.datetime(2026, 10, 25, 7, 0, tzinfo=datetime.UTC)
 
 
 def test_the_jobs_run_twice_safely(recipients, product, entity_smtp, smtp_server, django_capture_on_commit_callbacks):
