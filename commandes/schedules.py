@@ -16,6 +16,7 @@ that overlaps a late scheduled run sends nothing twice.
 import datetime
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -68,11 +69,15 @@ def on_settings_changed(sender, fields, **kwargs) -> None:
 
 
 def backlog_recycle_daily(*, now: datetime.datetime | None = None) -> str:
-    """The scheduled recycling before the mailing (§10), recorded for its Paris day."""
+    """The scheduled recycling before the mailing (§10), recorded for its Paris day.
+
+    It takes at most half the task's soft time limit: the catch-up hands out the mailing
+    after it, in the same task, and a large backlog cut by the limit would take the day's
+    mailing with it (and again at each catch-up). Leads it had no time for wait a day."""
     from routing.backlog import backlog_recycle
 
     day = paris_now(now).date()
-    summary = backlog_recycle(now=now).summary()
+    summary = backlog_recycle(now=now, budget_seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2).summary()
     daily_run_record(job=BACKLOG_JOB, day=day, message=summary)
     return summary
 

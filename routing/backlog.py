@@ -8,6 +8,7 @@ them to OPEN commandes that accept the backlog, through the routing engine
 
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.db import OperationalError, transaction
@@ -63,31 +64,42 @@ class RecycleReport:
     examined: int = 0
     recycled: int = 0
     failed: int = 0
+    out_of_time: bool = False  # stopped at its time budget: the others wait for the next run
     attributions: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"Lead Backlog : {self.examined} lead(s) examiné(s), {self.recycled} réattribué(s)"
         if self.failed:
             text += f", {self.failed} à reprendre au prochain passage (verrou ou conflit en base)"
+        if self.out_of_time:
+            text += ", arrêt à la limite de temps de la tâche (les suivants au prochain passage)"
         return text + "."
 
 
-def backlog_recycle(*, now: datetime.datetime | None = None, limit: int = 5000) -> RecycleReport:
+def backlog_recycle(
+    *, now: datetime.datetime | None = None, limit: int = 5000, budget_seconds: float | None = None
+) -> RecycleReport:
     """Offer backlog leads to OPEN commandes accepting the backlog (§10), newest first.
 
     Only leads that an active commande accepting the backlog could take (its product and
     departements, its entity unless the lead may cross) are examined, so that `limit` is
     spent on them and not on the newest leads of departements nobody buys, which would
     keep the older ones out of every run. Each lead is routed in its own transaction: a
-    failure never undoes others.
+    failure never undoes others. With `budget_seconds`, it stops between two leads once that
+    time is spent (a task's time limit would otherwise cut it mid-lead, and whatever the task
+    does next with it: the catch-up's mailing).
     """
     now = now or timezone.now()
+    started = time.monotonic()
     report = RecycleReport()
     reachable = _backlog_reachable(now=now)
     if reachable is None:
         return report
     candidates = backlog_leads(now=now).filter(reachable).order_by("-created_at").values_list("pk", flat=True)
     for lead_id in list(candidates[:limit]):
+        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            report.out_of_time = True
+            break
         report.examined += 1
         try:
             attribution_id = _recycle_one(lead_id=lead_id, now=now)

@@ -45,6 +45,9 @@ class Worker:
     def __init__(self, log_dir: Path, extra_env: dict | None = None) -> None:
         self.log_dir = log_dir
         self.extra_env = extra_env or {}
+        # solo: one process, simplest to kill. It enforces no time limit: a test about one
+        # runs "prefork" (a child process per task, as in production).
+        self.pool = "solo"
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.starts = 0
@@ -72,7 +75,8 @@ class Worker:
                 "-A",
                 "rdz",
                 "worker",
-                "--pool=solo",
+                f"--pool={self.pool}",
+                "--concurrency=1",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

@@ -1,6 +1,7 @@
 """A real Celery worker on the real broker: a worker killed mid-delivery loses nothing (§16)."""
 
 import datetime
+import re
 import time
 
 import pytest
@@ -10,10 +11,12 @@ from django.utils import timezone
 from commandes.delivery_http import idempotency_key
 from commandes.models import Attribution, DeliveryBatch, HttpDeliveryAttempt
 from commandes.services import attribution_create
-from commandes.tasks import delivery_send_daily_run
-from leads.models import LeadEvent
+from commandes.tasks import daily_jobs_catch_up_run, delivery_send_daily_run
+from leads.models import Lead, LeadEvent
 from rdz.core.models import OutboxItem
+from rdz.core.services import settings_update
 from rdz.core.tasks import outbox_sweep
+from rdz.core.timeutils import paris_now
 from tests.factories import AttributionFactory, CommandeFactory, LeadFactory, ProductFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -72,3 +75,31 @@ def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it
     assert message["From"] == "livraison@zr7.test"
     assert commande.client.emails[0] in message["To"]
     assert DeliveryBatch.objects.get(client=commande.client).status == "sent"
+
+
+def test_a_catch_up_whose_backlog_recycling_runs_long_still_hands_out_the_days_mailing(celery_worker, superuser):
+    """The catch-up recycles the backlog, then hands out the mailing, in one task: a recycling
+    cut by the time limit took the mailing with it, and so every 5 minutes, all day."""
+    if paris_now().time() < datetime.time(0, 11):
+        pytest.skip("the catch-up waits 10 minutes after the delivery time (00:00 here)")
+    celery_worker.stop()
+    celery_worker.pool = "prefork"  # the solo pool enforces no time limit
+    celery_worker.extra_env = {"CELERY_TASK_SOFT_TIME_LIMIT": "2", "CELERY_TASK_TIME_LIMIT": "4"}
+    celery_worker.start()
+    settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(0, 0)})
+    product = ProductFactory(code="PV")
+    full = CommandeFactory(product=product, accepts_backlog=True, weekly_quota=1)
+    AttributionFactory(commande=full, lead=LeadFactory(product=product, status="routed"))  # its week is full
+    Lead.objects.bulk_create(  # a backlog it covers: each one examined, none taken
+        Lead(entity="ZR7", product=product, phone=f"+3361{n:07d}", departement="13", source="t", status="no_order")
+        for n in range(1500)
+    )
+    waiting = AttributionFactory(commande=CommandeFactory(product=product), lead=LeadFactory(product=product))
+
+    daily_jobs_catch_up_run.delay()  # what beat sends every 5 minutes
+
+    ended = re.compile(r"daily_jobs_catch_up\[[\w-]+\] (succeeded|raised)")
+    assert _wait_for(lambda: ended.search(celery_worker.log()), 60), celery_worker.log()
+    log = celery_worker.log()
+    assert "SoftTimeLimitExceeded" not in log and "arrêt à la limite de temps" in log, log
+    assert DeliveryBatch.objects.filter(client=waiting.client).exists(), log
