@@ -118,7 +118,9 @@ class Commande(models.Model):
     accepts_backlog = models.BooleanField("accepte le backlog", default=False)
     starts_on = models.DateField("début", null=True, blank=True)
     ends_on = models.DateField("fin", null=True, blank=True)
-    price = models.DecimalField("prix par lead (€)", max_digits=8, decimal_places=2, null=True, blank=True)
+    price = models.DecimalField(
+        "prix par lead (€)", max_digits=8, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     created_at = models.DateTimeField("créée le", default=timezone.now)
     legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
 

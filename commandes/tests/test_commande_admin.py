@@ -10,7 +10,7 @@ from tests.factories import AttributionFactory, ClientFactory, CommandeFactory
 pytestmark = pytest.mark.django_db
 
 
-def commande_post(client, *, client_pk: int, product_pk: int, departements: str):
+def commande_post(client, *, client_pk: int, product_pk: int, departements: str, **fields):
     return client.post(
         reverse("admin:commandes_commande_add"),
         {
@@ -22,6 +22,7 @@ def commande_post(client, *, client_pk: int, product_pk: int, departements: str)
             "priority": 0,
             "created_at_0": "24/11/2026",
             "created_at_1": "10:00:00",
+            **fields,
         },
     )
 
@@ -124,6 +125,21 @@ def test_an_end_before_the_start_is_refused_on_the_end_field_in_plain_french(cli
     errors = response.context["adminform"].form.errors
     assert errors == {"ends_on": ["La fin doit tomber le 20/11/2026 (début) ou après."]}
     assert not Commande.objects.exists()
+
+
+def test_a_negative_price_per_lead_is_refused_in_french_and_nothing_is_saved(client, superuser, product):
+    buyer = ClientFactory(entity="ZR7")
+    client.force_login(superuser)
+
+    response = commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements='["13"]', price="-1")
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors == {"price": ["Assurez-vous que cette valeur est supérieure ou égale à 0."]}
+    assert not Commande.objects.exists()
+    response = commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements='["13"]', price="0")
+    assert response.status_code == 302
+    assert str(Commande.objects.get().price) == "0.00"
 
 
 def test_a_quota_changed_or_a_commande_deleted_in_the_admin_is_in_the_audit_log(client, zr7_staff, product):
