@@ -50,7 +50,12 @@ class Client(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(120)],
     )
     rejection_ceiling_percent = models.PositiveIntegerField(
-        "plafond de rejet (%)", null=True, blank=True, help_text="Vide : la valeur des paramètres s'applique."
+        "plafond de rejet (%)",
+        null=True,
+        blank=True,
+        # The same bounds as the settings' ceiling it replaces.
+        validators=[MaxValueValidator(100)],
+        help_text="Vide : la valeur des paramètres s'applique.",
     )
     active = models.BooleanField("actif", default=True)
     created_at = models.DateTimeField("créé le", default=timezone.now)

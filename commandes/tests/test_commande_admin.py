@@ -1,9 +1,9 @@
-"""Commandes typed in the admin: what staff enter is what routing can match (§5, §7)."""
+"""Clients and commandes typed in the admin: what staff enter is what routing can match (§5, §7)."""
 
 import pytest
 from django.urls import reverse
 
-from commandes.models import Attribution, Commande
+from commandes.models import Attribution, Client, Commande
 from leads.services import LeadInput, lead_create
 from tests.factories import AttributionFactory, ClientFactory, CommandeFactory
 
@@ -140,6 +140,30 @@ def test_a_negative_price_per_lead_is_refused_in_french_and_nothing_is_saved(cli
     response = commande_post(client, client_pk=buyer.pk, product_pk=product.pk, departements='["13"]', price="0")
     assert response.status_code == 302
     assert str(Commande.objects.get().price) == "0.00"
+
+
+def test_a_clients_rejection_ceiling_above_100_percent_is_refused_like_the_settings_one(client, superuser):
+    client.force_login(superuser)
+    data = {
+        "entity": "ZR7",
+        "name": "Solaire Sud",
+        "emails": '["achats@solaire.fr"]',
+        "api_auth_header": "Authorization",
+        "api_timeout_seconds": 10,
+        "active": "on",
+        "created_at_0": "24/11/2026",
+        "created_at_1": "10:00:00",
+    }
+
+    response = client.post(reverse("admin:commandes_client_add"), {**data, "rejection_ceiling_percent": "150"})
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors == {"rejection_ceiling_percent": ["Assurez-vous que cette valeur est inférieure ou égale à 100."]}
+    assert not Client.objects.exists()
+    response = client.post(reverse("admin:commandes_client_add"), {**data, "rejection_ceiling_percent": "100"})
+    assert response.status_code == 302
+    assert Client.objects.get().rejection_ceiling_percent == 100
 
 
 def test_a_quota_changed_or_a_commande_deleted_in_the_admin_is_in_the_audit_log(client, zr7_staff, product):
