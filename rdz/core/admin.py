@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from rdz.core.accounts import staff_account_change_record, staff_account_state
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin, SafeChangelistMixin
 from rdz.core.entities import ALL_ENTITIES
-from rdz.core.forms import settings_fields_hidden
+from rdz.core.forms import AppSettingsAdminForm, settings_fields_hidden
 from rdz.core.models import (
     Alert,
     AppSettings,
@@ -149,6 +149,7 @@ class UserAdmin(SafeChangelistMixin, BaseUserAdmin):
 class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
     """The singleton settings record; saves go through `settings_update` (audited)."""
 
+    form = AppSettingsAdminForm
     # Set on the Paramètres page, which never shows them and lets only their entity's admins change them.
     exclude = ("fallback_crm_key_zr7", "fallback_crm_key_mdl")
 

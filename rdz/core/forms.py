@@ -178,6 +178,45 @@ class SettingsForm(forms.ModelForm):
         return result
 
 
+class AppSettingsAdminForm(forms.ModelForm):
+    """The settings record in the Django admin, where its lists are typed as JSON: held to the
+    same shapes as on the Paramètres page, so that a value routing and alerts cannot read
+    (a number, a text, an invalid address, an emptied field) is refused on its field."""
+
+    class Meta:
+        model = AppSettings
+        fields = "__all__"  # noqa: DJ007 - the admin chooses the fields, this form only checks the lists
+        field_classes = dict.fromkeys(
+            ("blacklisted_sources", "alert_recipients_zr7", "alert_recipients_mdl"), SafeJSONField
+        )
+
+    def _text_list(self, name: str, example: str) -> list[str]:
+        value = self.cleaned_data.get(name)
+        if value is None:  # emptied, or typed as null
+            return []
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+            raise ValidationError(f"Une liste de textes est attendue, ex. {example}, ou [] pour aucune.")
+        items: list[str] = []
+        for item in value:
+            if item.strip() not in items:
+                items.append(item.strip())
+        return items
+
+    def clean_blacklisted_sources(self):
+        return self._text_list("blacklisted_sources", '["leadmax", "utm-spam"]')
+
+    def _emails(self, name: str) -> list[str]:
+        emails = list(dict.fromkeys(e.lower() for e in self._text_list(name, '["alertes@exemple.fr"]')))
+        EmailLinesField(required=False).validate(emails)
+        return emails
+
+    def clean_alert_recipients_zr7(self):
+        return self._emails("alert_recipients_zr7")
+
+    def clean_alert_recipients_mdl(self):
+        return self._emails("alert_recipients_mdl")
+
+
 class StaffAccountForm(forms.Form):
     username = forms.CharField(label="Identifiant", max_length=150)
     first_name = forms.CharField(label="Prénom", max_length=150, required=False)

@@ -1,9 +1,12 @@
 """Paramètres (§8): a French form with validation, every change audited and shown."""
 
-import pytest
+import json
 
-from rdz.core.models import SettingsAudit
-from rdz.core.services import settings_get
+import pytest
+from django.urls import reverse
+
+from rdz.core.models import AppSettings, SettingsAudit
+from rdz.core.services import settings_get, settings_update
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +165,53 @@ def test_the_number_fields_offer_the_bounds_the_server_accepts(client, both_admi
     assert 'name="backlog_age_days" value="30" min="1" max="365"' in page
     assert 'name="rejection_window_days" value="7" min="0" max="90"' in page
     assert 'name="retention_years" value="3" min="1" max="10"' in page
+
+
+def _admin_form_data(**changes) -> dict:
+    """The settings record as the Django admin posts it: lists typed as JSON, each with the
+    hidden copy of its initial value the page carries."""
+    data = _form_data(**changes)
+    for name in ("blacklisted_sources", "alert_recipients_zr7", "alert_recipients_mdl"):
+        data[f"initial-{name}"] = json.dumps(getattr(settings_get(), name))
+        data[name] = changes.get(name, data[f"initial-{name}"])
+    return {k: v for k, v in data.items() if not k.startswith("fallback_crm_key")}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("blacklisted_sources", "-1", "Une liste de textes est attendue"),
+        ("blacklisted_sources", '{"a": 1}', "Une liste de textes est attendue"),
+        ("blacklisted_sources", "1e400", "Une liste de textes est attendue"),
+        ("blacklisted_sources", "NaN", "Une liste de textes est attendue"),
+        ("blacklisted_sources", '["ok", 3]', "Une liste de textes est attendue"),
+        ("alert_recipients_zr7", '"alertes@zr7.fr"', "Une liste de textes est attendue"),
+        ("alert_recipients_mdl", '["pas-un-email"]', "Adresse(s) e-mail invalide(s) : pas-un-email"),
+        ("alert_recipients_mdl", '["\\u0000"]', "Caractère non autorisé (U+0000)."),
+    ],
+)
+def test_the_settings_admin_refuses_lists_that_routing_and_alerts_cannot_read(client, superuser, field, value, message):
+    url = reverse("admin:core_appsettings_change", args=[AppSettings.SINGLETON_ID])
+    client.force_login(superuser)
+    before = settings_get()
+
+    response = client.post(url, _admin_form_data(**{"backlog_age_days": 5, field: value}))
+
+    assert response.status_code == 200
+    assert message in " ".join(response.context["adminform"].form.errors[field])
+    assert SettingsAudit.objects.count() == 0
+    assert settings_get().backlog_age_days == before.backlog_age_days
+
+
+def test_an_emptied_list_in_the_settings_admin_means_none(client, superuser):
+    settings_update(user=None, changes={"blacklisted_sources": ["spam"], "alert_recipients_zr7": ["a@zr7.fr"]})
+    client.force_login(superuser)
+    url = reverse("admin:core_appsettings_change", args=[AppSettings.SINGLETON_ID])
+
+    data = _admin_form_data(blacklisted_sources="", alert_recipients_zr7="null", alert_recipients_mdl='[" B@MDL.fr "]')
+    response = client.post(url, data)
+
+    assert response.status_code == 302
+    current = settings_get()
+    assert (current.blacklisted_sources, current.alert_recipients_zr7) == ([], [])
+    assert current.alert_recipients_mdl == ["b@mdl.fr"]
