@@ -155,6 +155,16 @@ def percent(value, total) -> str:
 
 
 @register.filter
+def pluriel(value, suffix: str = "s") -> str:
+    """French plural ending: none for 0 and 1 (« 0 alerte active », « 1 lead reçu »), where
+    Django's `pluralize` follows English (« 0 alertes », « 1 leads »)."""
+    try:
+        return suffix if abs(int(value)) >= 2 else ""
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
 def get_item(mapping, key):
     try:
         return mapping.get(key)
