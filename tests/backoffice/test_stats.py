@@ -203,6 +203,7 @@ def test_the_statistics_page_json_link_gives_the_same_entities_as_the_page(clien
         client.post("/entite/", {"entity": "MDL"})
         page = client.get("/statistiques/")
     assert {r["entity"] for r in page.context["rows"]} == {"MDL"}
+    assert "Mêmes données en JSON (API)" in page.content.decode()
     body = client.get(page.context["api_url"]).json()
     assert body["entities"] == ["MDL"]
     assert sum(r["received"] for r in body["results"]) == page.context["totals"]["received"] == 1
