@@ -150,6 +150,44 @@ class SettingsAudit(models.Model):
             return self.field
 
 
+# What each audit `action` (written by the service that records it) is called in French.
+AUDIT_ACTION_LABELS = {
+    "account_create": "Compte créé",
+    "account_update": "Compte modifié",
+    "account_password": "Mot de passe redéfini",
+    "account_delete": "Compte supprimé",
+    "admin_add": "Ajout dans l'administration",
+    "admin_change": "Modification dans l'administration",
+    "admin_delete": "Suppression dans l'administration",
+    "alert_clear": "Alerte résolue à la main",
+    "circuit_reset": "Point d'accès remis en service",
+    "commande_activate": "Commande activée",
+    "commande_deactivate": "Commande désactivée",
+    "daily_run": "Tâche quotidienne exécutée",
+    "daily_summary": "Résumé quotidien envoyé",
+    "delivery_batch_resend": "Lot CSV renvoyé",
+    "leadform_create": "Formulaire créé",
+    "leadform_update": "Formulaire modifié",
+    "leadform_crm_key_set": "Clé CRM du formulaire définie",
+    "leadform_crm_key_rotate": "Clé CRM du formulaire remplacée",
+    "legacy_import": "Import des données historiques",
+    "media.upload": "Média ajouté",
+    "media.update": "Média modifié",
+    "media.delete": "Média supprimé",
+    "opposition.add": "Numéro ajouté à la liste d'opposition",
+    "opposition.remove": "Numéro retiré de la liste d'opposition",
+    "opposition.import": "Liste d'opposition importée",
+    "provider_create": "Provider créé",
+    "provider_rotate_key": "Clé API du provider régénérée",
+    "rejection_create": "Rejet demandé",
+    "rejection_approve": "Rejet approuvé",
+    "rejection_refuse": "Rejet refusé",
+    "rgpd.erase": "Effacement RGPD",
+    "rgpd.export": "Export RGPD",
+    "rgpd.retention": "Anonymisation après la durée de conservation",
+}
+
+
 class AuditLog(models.Model):
     """Audit trail of sensitive actions that are not lead timeline events (key rotations…)."""
 
@@ -158,7 +196,8 @@ class AuditLog(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name="par"
     )
     actor_label = models.CharField("acteur", max_length=150, blank=True)
-    action = models.CharField("action", max_length=64)
+    # Choices only name the codes in French (lists, filter); any code may still be written.
+    action = models.CharField("action", max_length=64, choices=list(AUDIT_ACTION_LABELS.items()))
     entity = models.CharField("entité", max_length=3, choices=Entity.choices, blank=True)
     object_type = models.CharField("type d'objet", max_length=64, blank=True)
     object_id = models.CharField("objet", max_length=64, blank=True)
