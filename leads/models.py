@@ -216,6 +216,13 @@ class LeadEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} : {self.message}"
 
+    @property
+    def detail(self) -> str:
+        """The message without the step's name when it starts with it (« Non attribué — … »):
+        pages show the step beside it, and would read it twice."""
+        prefix = f"{self.get_kind_display()} — "
+        return self.message.removeprefix(prefix) if self.message.startswith(prefix) else self.message
+
 
 class CrmKeyWriteOnceError(ValueError):
     """Raised when something tries to clear or change a LeadForm's CRM key outside rotation (§11)."""

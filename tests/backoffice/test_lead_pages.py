@@ -34,6 +34,17 @@ def test_the_lead_page_explains_the_route_and_shows_the_timeline_with_durations(
     assert "T+" in page
 
 
+def test_the_lead_page_names_a_step_once_for_a_lead_nobody_bought(client, zr7_staff, zr7_provider, product):
+    lead, _ = lead_create(
+        data=LeadInput(phone="+33612345678", product=product, departement="13"), provider=zr7_provider
+    )
+    client.force_login(zr7_staff)
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Non attribué</strong> : aucune commande ouverte (backlog)" in page
+    assert '<span class="tl-kind">Non attribué</span>\n      <span class="tl-msg">aucune commande ouverte' in page
+    assert "Non attribué — " not in page
+
+
 def test_a_phone_typed_in_any_french_format_finds_the_lead(client, zr7_staff, routed_lead):
     client.force_login(zr7_staff)
     for typed in ("06 12 34 56 78", "0033612345678", "+33 6 12 34 56 78"):
