@@ -272,6 +272,21 @@ def test_the_admin_pages_of_forms_render_for_managers_and_viewers(client, form, 
     assert "Rotation de la clé CRM" in client.get(f"/admin/leads/leadform/{form.pk}/change/").content.decode()
 
 
+@pytest.mark.parametrize("lookup", ["crm_api_key__startswith", "crm_api_key", "crm_api_key__regex", "crm_api_key__gt"])
+def test_the_form_list_is_no_oracle_that_spells_out_the_key(client, form, zr7_viewer, lookup):
+    """A list filtered on the key (« ?crm_api_key__startswith=c ») answered « 1 form » or
+    « 0 » for each guess: anyone who may read the list rebuilt the key one character at a
+    time, though it is never shown in full."""
+    client.force_login(zr7_viewer)
+    value = {"crm_api_key": KEY, "crm_api_key__regex": "^c", "crm_api_key__gt": "a"}.get(lookup, KEY[:1])
+
+    response = client.get(f"/admin/leads/leadform/?{lookup}={value}")
+
+    assert response.status_code == 400
+    assert "pv-key" not in response.content.decode()
+    assert client.get("/admin/leads/leadform/?code=pv-key").status_code == 200  # other fields still filter
+
+
 @pytest.mark.parametrize(
     "origin",
     [

@@ -5,6 +5,7 @@ through `rdz.core.scoping`, and maps roles to admin permissions."""
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 
 from rdz.core.forms import SafeJSONField
 from rdz.core.scoping import can_change, entity_field, scope_queryset, user_entities, user_role
@@ -37,6 +38,16 @@ class RoleAdminMixin(SafeChangelistMixin):
         models.URLField: {"assume_scheme": "https"},
         models.JSONField: {"form_class": SafeJSONField},
     }
+    # Fields holding a credential that is never shown in full.
+    secret_fields: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # As Django's UserAdmin does for passwords: a list filtered on a secret
+        # (« ?crm_api_key__startswith=a ») answers found / not found to each guess, and so
+        # spells the secret out one character at a time to anyone who may read the list.
+        if lookup.split(LOOKUP_SEP, 1)[0] in self.secret_fields:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def has_module_permission(self, request):
         return user_role(request.user) is not None
