@@ -1,3 +1,5 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, Value
@@ -38,17 +40,76 @@ from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_counts, backlog_leads
 
 
+def secret_hint(value: str) -> str:
+    """A stored credential as staff may see it: only its last 4 characters."""
+    return "••••" + value[-4:] if value else ""
+
+
+class SecretField(forms.CharField):
+    """A credential typed in, never printed back: an empty entry keeps the stored value."""
+
+    widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+    def has_changed(self, initial, data) -> bool:
+        return bool(data)
+
+
+class ClientAdminForm(forms.ModelForm):
+    api_auth_value = SecretField(label="valeur d'authentification", required=False, max_length=500)
+    api_auth_clear = forms.BooleanField(label="effacer la valeur d'authentification", required=False)
+
+    class Meta:
+        model = Client
+        # The admin shows every field, as without this form, which only hides the credential.
+        fields = "__all__"  # noqa: DJ007
+        # The admin builds its fields with its own overrides; this only keeps the class's
+        # own field building (at import) from warning about the URL's default scheme.
+        field_classes = {"api_url": partial(forms.URLField, assume_scheme="https")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.api_auth_value
+        self.fields["api_auth_value"].help_text = (
+            f"Une valeur est enregistrée ({secret_hint(stored)}) : laisser vide pour la conserver."
+            if stored
+            else "Envoyée dans l'en-tête ci-dessus à chaque livraison HTTP (ex. Bearer …)."
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        typed = cleaned.get("api_auth_value")
+        if typed and cleaned.get("api_auth_clear"):
+            self.add_error("api_auth_clear", "Saisissez une nouvelle valeur ou effacez l'actuelle, pas les deux.")
+        elif not typed:
+            cleaned["api_auth_value"] = "" if cleaned.get("api_auth_clear") else self.instance.api_auth_value
+        return cleaned
+
+
 @admin.register(Client)
 class ClientAdmin(EntityScopedAdmin):
+    form = ClientAdminForm
     list_display = ("name", "entity", "active", "api_url", "rejection_rate", "created_at")
     list_filter = ("entity", "active")
     search_fields = ("name",)
     actions = ["resume_endpoint"]
+    # The header value that authenticates RDZ to the client's API: typed in, never shown.
+    secret_fields = ("api_auth_value",)
 
     def get_readonly_fields(self, request, obj=None):
         # Its commandes and attributions carry the client's entity (scoping, routing, the
         # sending SMTP account): fixed once created, like a provider's or a form's.
         return ("entity",) if obj else ()
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not can_change(request.user):
+            # Read-only pages print each field's value: the credential's hint instead.
+            fields = ["api_auth_hint" if f == "api_auth_value" else f for f in fields if f != "api_auth_clear"]
+        return fields
+
+    @admin.display(description="valeur d'authentification")
+    def api_auth_hint(self, obj: Client) -> str:
+        return secret_hint(obj.api_auth_value) or "—"
 
     @admin.display(description="taux de rejet (30 j)")
     def rejection_rate(self, obj: Client) -> str:

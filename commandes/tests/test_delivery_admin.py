@@ -142,3 +142,66 @@ def test_the_client_admin_keeps_a_list_of_delivery_addresses_or_none_for_an_http
         assert response.status_code == 302, response.context["adminform"].form.errors
     assert Client.objects.get(name="Soleil").emails == ["achats@soleil.example", "direction@soleil.example"]
     assert Client.objects.get(name="Api").emails == []
+
+
+SECRET = "Bearer jeton-client-2026"
+
+
+def _client_form(client_row, **changes) -> dict:
+    return {
+        "name": client_row.name,
+        "emails": '["achats@soleil.example"]',
+        "api_url": "https://soleil.example/leads",
+        "api_auth_header": "Authorization",
+        "api_auth_value": "",
+        "api_timeout_seconds": "10",
+        "active": "on",
+        "created_at_0": "24/11/2026",
+        "created_at_1": "10:00:00",
+        **changes,
+    }
+
+
+def test_a_clients_delivery_secret_is_never_shown_in_the_admin(client, zr7_staff, zr7_viewer):
+    """The header value that authenticates RDZ to the client's lead API was printed in clear
+    on the client's page: to viewers as text, to managers in the field (and the page source),
+    unlike every other credential RDZ keeps. Only its last 4 characters are shown now."""
+    from tests.factories import ClientFactory
+
+    row = ClientFactory(name="Soleil", api_url="https://soleil.example/leads", api_auth_value=SECRET)
+    for user in (zr7_viewer, zr7_staff):
+        client.force_login(user)
+        page = client.get(f"/admin/commandes/client/{row.pk}/change/")
+        assert page.status_code == 200
+        content = html.unescape(page.content.decode())
+        assert "jeton-client" not in content
+        assert "••••2026" in content
+        # Nor spelled out by filtering the list on it, one guess at a time.
+        assert client.get("/admin/commandes/client/?api_auth_value__startswith=B").status_code == 400
+
+
+def test_a_clients_delivery_secret_is_kept_replaced_or_cleared_on_purpose_only(client, zr7_staff):
+    from commandes.models import Client
+    from tests.factories import ClientFactory
+
+    row = ClientFactory(name="Soleil", api_url="https://soleil.example/leads", api_auth_value=SECRET)
+    url = f"/admin/commandes/client/{row.pk}/change/"
+    client.force_login(zr7_staff)
+
+    # Saved without retyping it (the field is always empty): the secret stays.
+    response = client.post(url, _client_form(row, name="Soleil SA"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    row.refresh_from_db()
+    assert (row.name, row.api_auth_value) == ("Soleil SA", SECRET)
+
+    response = client.post(url, _client_form(row, api_auth_value="Bearer nouveau-jeton"))
+    assert response.status_code == 302
+    assert Client.objects.get(pk=row.pk).api_auth_value == "Bearer nouveau-jeton"
+
+    response = client.post(url, _client_form(row, api_auth_value="Bearer autre", api_auth_clear="on"))
+    assert response.status_code == 200  # both at once: which one was meant?
+    assert Client.objects.get(pk=row.pk).api_auth_value == "Bearer nouveau-jeton"
+
+    response = client.post(url, _client_form(row, api_auth_clear="on"))
+    assert response.status_code == 302
+    assert Client.objects.get(pk=row.pk).api_auth_value == ""
