@@ -93,7 +93,7 @@ class ClientAdmin(EntityScopedAdmin):
     search_fields = ("name",)
     actions = ["resume_endpoint"]
     # The header value that authenticates RDZ to the client's API: typed in, never shown.
-    secret_fields = ("api_auth_value",)
+    masked_fields = ("api_auth_value",)
 
     def get_readonly_fields(self, request, obj=None):
         # Its commandes and attributions carry the client's entity (scoping, routing, the
@@ -277,6 +277,8 @@ class AttributionAdmin(EntityScopedAdmin):
     list_select_related = ("lead", "client", "commande__client", "commande__product", "batch__client")
     readonly_fields = ["routing_explanation" if f.name == "explanation" else f.name for f in Attribution._meta.fields]
     exclude = ("explanation",)
+    # After a cross-entity fallback it names the other entity's commandes, masked on display.
+    masked_fields = ("explanation",)
     actions = [_reject_action(value, label) for value, label in RejectionReason.choices]
 
     def get_queryset(self, request):

@@ -113,7 +113,7 @@ class LeadFormAdmin(EntityScopedAdmin):
     search_fields = ("code", "name")
     list_select_related = ("product",)
     readonly_fields = ("crm_key_display", "crm_key_hint", "snippet", "stats_30_days")
-    secret_fields = ("crm_api_key",)
+    masked_fields = ("crm_api_key",)
 
     fieldsets = (
         (None, {"fields": ("code", "name", "entity", "product", "active")}),

@@ -38,14 +38,17 @@ class RoleAdminMixin(SafeChangelistMixin):
         models.URLField: {"assume_scheme": "https"},
         models.JSONField: {"form_class": SafeJSONField},
     }
-    # Fields holding a credential that is never shown in full.
-    secret_fields: tuple[str, ...] = ()
+    # Fields never shown in full: a credential, or what names the other entity's data.
+    masked_fields: tuple[str, ...] = ()
 
     def lookup_allowed(self, lookup, value, request=None):
-        # As Django's UserAdmin does for passwords: a list filtered on a secret
+        # As Django's UserAdmin does for passwords: a list filtered on a masked field
         # (« ?crm_api_key__startswith=a ») answers found / not found to each guess, and so
-        # spells the secret out one character at a time to anyone who may read the list.
-        if lookup.split(LOOKUP_SEP, 1)[0] in self.secret_fields:
+        # spells the value out one character at a time to anyone who may read the list.
+        # The same goes for the annotations of a list's queryset (named « _… » here): they
+        # feed its columns, which may mask them (the other entity's client a lead went to).
+        first = lookup.split(LOOKUP_SEP, 1)[0]
+        if first in self.masked_fields or first.startswith("_"):
             return False
         return super().lookup_allowed(lookup, value, request)
 

@@ -348,12 +348,39 @@ def test_the_admin_lead_pages_of_a_crossed_lead_keep_the_other_entitys_names_out
     assert "Partenaire-MDL" not in listing and "un client MDL" in listing
 
 
+@pytest.mark.parametrize("lookup", ["_attributed_to__startswith=P", "_attributed_to=Partenaire-MDL"])
+def test_the_zr7_lead_list_is_no_oracle_on_the_masked_mdl_client(client, zr7_staff, crossed_lead, lookup):
+    """The « attribué à » column reads « un client MDL », but the list filtered on the value
+    behind it (« ?_attributed_to__startswith=P ») answered found / not found to each guess."""
+    client.force_login(zr7_staff)
+    assert client.get(f"/admin/leads/lead/?{lookup}").status_code == 400
+    assert client.get("/admin/leads/lead/?status__exact=delivered").status_code == 200
+
+
 def test_the_mdl_attribution_of_a_crossed_lead_keeps_the_zr7_names_out(client, mdl_staff, crossed_lead):
     client.force_login(mdl_staff)
     attribution = crossed_lead.attributions.get()
     page = client.get(f"/admin/commandes/attribution/{attribution.pk}/change/").content.decode()
     assert "Partenaire-MDL" in page and "Repli-MDL" in page
     assert "Soleil-ZR7" not in page and "Pleine" not in page
+
+
+@pytest.mark.parametrize(
+    "lookup",
+    [
+        "explanation__icontains=Soleil-ZR7",
+        "explanation__commandes__0__label__startswith=%231%20S",
+        "explanation__contains=Pleine",
+    ],
+)
+def test_the_mdl_attribution_list_is_no_oracle_on_the_masked_zr7_names(client, mdl_staff, crossed_lead, lookup):
+    """The explanation stored with the attribution names the ZR7 commandes tried first; its
+    page masks them, but a list filtered on it answered found / not found to each guess
+    (« ?explanation__icontains=Soleil »), spelling the names out one character at a time."""
+    client.force_login(mdl_staff)
+    response = client.get(f"/admin/commandes/attribution/?{lookup}")
+    assert response.status_code == 400
+    assert client.get("/admin/commandes/attribution/?is_backlog__exact=0").status_code == 200
 
 
 def test_the_admin_attribution_page_explains_the_routing_in_french_not_in_json(client, mdl_staff, crossed_lead):
