@@ -155,6 +155,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After WhiteNoise (static files never reach it): pages of signed-in accounts are not cached.
+    "rdz.core.middleware.PrivateNoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "rdz.urls"

@@ -1,7 +1,9 @@
 """Request checks that belong to no single view."""
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.urls import is_valid_path
+from django.utils.cache import add_never_cache_headers
 
 from rdz.core.errors import error_response
 
@@ -65,3 +67,25 @@ class ApiTrailingSlashMiddleware:
                 request.path_info = f"{path}/"
                 request.path = f"{request.path}/"
         return self.get_response(request)
+
+
+class PrivateNoStoreMiddleware:
+    """Answers to a request that carries credentials (a session cookie, an Authorization
+    header) may hold personal data — lead lists and pages, exports, CSV batches, the staff
+    API: `Cache-Control: no-store, private`, as the Django admin sends, so that neither the
+    browser (Back after logging out of a shared computer) nor a proxy keeps them.
+
+    Views that state their own caching keep it (public images, the tracking script). The
+    credentials are only looked at, never checked: no session is loaded for this.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control") and (
+            settings.SESSION_COOKIE_NAME in request.COOKIES or "HTTP_AUTHORIZATION" in request.META
+        ):
+            add_never_cache_headers(response)
+        return response

@@ -1,6 +1,8 @@
 """§2 on every back-office page, the CSV export and the stats API: an account sees and
 changes only its entities' data; viewers change nothing."""
 
+import base64
+
 import pytest
 
 from leads.stats import rollup_refresh_day
@@ -178,3 +180,35 @@ def test_a_zr7_manager_cannot_touch_an_mdl_commande_or_client(client, zr7_staff,
     commande.refresh_from_db()
     assert commande.active
     assert client.post("/clients/", {"client": two_entities["MDL"]["client"].pk}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [*LIST_PAGES, "/leads/export.csv", "/comptes/", "/medias/", "/api/v1/stats/daily/", "/api/v1/media/", "LEAD"],
+)
+def test_no_browser_nor_proxy_keeps_a_page_shown_to_a_signed_in_account(client, zr7_admin, two_entities, url):
+    """The lead lists, lead pages and exports were sent without any caching rule (the Django
+    admin says « no-store »): after logging out of a shared computer, Back showed them again."""
+    client.force_login(zr7_admin)
+    if url == "LEAD":
+        url = f"/leads/{two_entities['ZR7']['lead'].pk}/"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+def test_the_staff_api_called_with_a_password_is_not_kept_either(client, zr7_staff):
+    zr7_staff.set_password("mot-de-passe-solide-2026")
+    zr7_staff.save()
+    credentials = base64.b64encode(b"zr7-staff:mot-de-passe-solide-2026").decode()
+    response = client.get("/api/v1/stats/daily/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_public_answers_keep_their_own_caching(client, product):
+    from tests.factories import LeadFormFactory
+
+    LeadFormFactory(code="pv-public", entity="ZR7", product=product)
+    client.cookies["sessionid"] = "stale"
+    assert client.get("/t/pv-public.js")["Cache-Control"] == "public, max-age=300"
