@@ -19,7 +19,7 @@ from leads.services_opposition import (
 from rdz.core.admin_mixins import RoleAdminMixin
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.forms import text_lines_check
-from rdz.core.scoping import can_change, user_entities
+from rdz.core.scoping import can_change, user_entities, user_role
 
 MAX_LIST_BYTES = 50 * 1024 * 1024
 
@@ -63,12 +63,33 @@ class ProductFieldForm(forms.ModelForm):
         return data
 
 
+def products_changeable(user) -> bool:
+    """Products serve both entities: changing one (its code, its required extra fields,
+    deactivating it) changes what the other entity's providers and forms may send, so only
+    accounts of both entities that may change data do."""
+    return can_change(user) and user_entities(user) >= ALL_ENTITIES
+
+
 class ProductFieldInline(admin.TabularInline):
     model = ProductField
     form = ProductFieldForm
     extra = 0
     verbose_name = "champ complémentaire"
     verbose_name_plural = "champs complémentaires demandés à l'intake (extra)"
+
+    # Roles decide, as for the product itself (Django's model permissions are never given:
+    # without this, only superusers saw the fields).
+    def has_view_permission(self, request, obj=None):
+        return user_role(request.user) is not None
+
+    def has_add_permission(self, request, obj=None):
+        return products_changeable(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return products_changeable(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return products_changeable(request.user)
 
 
 @admin.register(Product)
@@ -78,16 +99,14 @@ class ProductAdmin(RoleAdminMixin, admin.ModelAdmin):
     search_fields = ("code", "label")
     inlines = [ProductFieldInline]
 
-    # Products serve both entities: changing one (its code, deactivating it) changes what the
-    # other entity's providers and forms may send, so only accounts of both entities do.
     def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
+        return products_changeable(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
+        return products_changeable(request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and user_entities(request.user) >= ALL_ENTITIES
+        return products_changeable(request.user)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("fields")

@@ -133,13 +133,84 @@ def test_an_account_of_both_entities_changes_a_product(client, product):
 
     manager = StaffProfileFactory(user=UserFactory(username="both-manager"), scope="BOTH", role="manager").user
     client.force_login(manager)
+    inline = {"fields-TOTAL_FORMS": "0", "fields-INITIAL_FORMS": "0"}
     response = client.post(
         f"/admin/leads/product/{product.pk}/change/",
-        {"code": "PV", "label": "Photovoltaïque", "active": "on"},
+        {"code": "PV", "label": "Photovoltaïque", "active": "on", **inline},
     )
     assert response.status_code == 302
     product.refresh_from_db()
     assert product.label == "Photovoltaïque"
+
+
+def test_an_account_of_both_entities_manages_a_products_extra_fields(client, product):
+    """The extra fields intake requires (§3) were shown and edited to superusers only: the
+    accounts of both entities who may change a product did not even see them."""
+    from leads.models import ProductField
+    from tests.factories import ProductFieldFactory, StaffProfileFactory, UserFactory
+
+    field = ProductFieldFactory(product=product, name="surface_toit", label="Surface du toit")
+    manager = StaffProfileFactory(user=UserFactory(username="both-manager"), scope="BOTH", role="manager").user
+    client.force_login(manager)
+    url = f"/admin/leads/product/{product.pk}/change/"
+    assert "surface_toit" in client.get(url).content.decode()
+    row = {"position": "0", "type": "text", "choices": ""}
+    response = client.post(
+        url,
+        {
+            "code": "PV",
+            "label": "Panneaux",
+            "active": "on",
+            "fields-TOTAL_FORMS": "2",
+            "fields-INITIAL_FORMS": "1",
+            "fields-0-id": field.pk,
+            "fields-0-product": product.pk,
+            "fields-0-name": "surface_toit",
+            "fields-0-label": "Surface du toit (m²)",
+            "fields-0-required": "on",
+            **{f"fields-0-{k}": v for k, v in row.items()},
+            "fields-1-product": product.pk,
+            "fields-1-name": "orientation",
+            "fields-1-label": "Orientation",
+            **{f"fields-1-{k}": v for k, v in row.items()},
+        },
+    )
+    assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
+    assert list(ProductField.objects.order_by("name").values_list("name", "label", "required")) == [
+        ("orientation", "Orientation", False),
+        ("surface_toit", "Surface du toit (m²)", True),
+    ]
+
+
+def test_a_single_entity_account_reads_a_products_extra_fields_without_changing_them(
+    client, zr7_staff, zr7_viewer, product
+):
+    from leads.models import ProductField
+    from tests.factories import ProductFieldFactory
+
+    field = ProductFieldFactory(product=product, name="surface_toit", label="Surface du toit")
+    url = f"/admin/leads/product/{product.pk}/change/"
+    for user in (zr7_staff, zr7_viewer):
+        client.force_login(user)
+        assert "Surface du toit" in client.get(url).content.decode()
+        client.post(
+            url,
+            {
+                "code": "PV",
+                "label": "Renommé",
+                "active": "on",
+                "fields-TOTAL_FORMS": "1",
+                "fields-INITIAL_FORMS": "1",
+                "fields-0-id": field.pk,
+                "fields-0-product": product.pk,
+                "fields-0-name": "surface_toit",
+                "fields-0-label": "Piraté",
+                "fields-0-type": "text",
+                "fields-0-position": "0",
+                "fields-0-DELETE": "on",
+            },
+        )
+    assert ProductField.objects.get(pk=field.pk).label == "Surface du toit"
 
 
 def test_a_product_code_differing_only_by_case_is_refused(client, superuser, product):
