@@ -47,6 +47,28 @@ def test_the_lead_page_is_read_only(client, zr7_staff, routed_lead):
     assert (routed_lead.phone, routed_lead.status) == ("+33612345678", "routed")
 
 
+@pytest.mark.parametrize("who", ["zr7_staff", "zr7_viewer"])
+def test_staff_see_the_attributions_of_a_lead_and_the_leads_of_a_batch(request, client, who, routed_lead):
+    """Both read-only lists were shown to superusers only: they asked for Django model
+    permissions that no RDZ role grants, so staff never saw which commande received the lead,
+    nor which leads a delivered CSV batch held."""
+    from tests.factories import DeliveryBatchFactory
+
+    attribution = routed_lead.attributions.get()
+    batch = DeliveryBatchFactory(client=attribution.client)
+    attribution.batch = batch
+    attribution.save(update_fields=["batch"])
+    client.force_login(request.getfixturevalue(who))
+
+    lead_page = client.get(reverse("admin:leads_lead_change", args=[routed_lead.pk])).content.decode()
+    assert "commandes ayant reçu ce lead" in lead_page
+    assert str(attribution.commande) in lead_page
+
+    batch_page = client.get(reverse("admin:commandes_deliverybatch_change", args=[batch.pk])).content.decode()
+    assert "eads du lot" in batch_page
+    assert str(routed_lead) in batch_page
+
+
 def test_the_list_shows_the_client_the_lead_went_to(client, zr7_staff, routed_lead):
     client.force_login(zr7_staff)
     page = client.get(reverse("admin:leads_lead_changelist")).content.decode()

@@ -143,6 +143,11 @@ class ReadOnlyInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
+    def has_view_permission(self, request, obj=None):
+        # Roles decide (rdz.core.scoping), not Django's model permissions, which no role
+        # grants: without this only superusers saw these lists.
+        return user_role(request.user) is not None
+
     def has_add_permission(self, request, obj=None):
         return False
 
