@@ -351,6 +351,11 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
         ]
         return urls + super().get_urls()
 
+    def get_list_display(self, request):
+        # The download is refused to read-only accounts (commandes.views.batch_file_response).
+        columns = super().get_list_display(request)
+        return columns if can_change(request.user) else tuple(c for c in columns if c != "download")
+
     @admin.display(description="CSV")
     def download(self, obj: DeliveryBatch) -> str:
         if not obj.file:
@@ -360,7 +365,9 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
 
     def download_view(self, request, batch_id: int):
         try:
-            return batch_file_response(scope_queryset(DeliveryBatch.objects.all(), request.user), batch_id)
+            return batch_file_response(
+                scope_queryset(DeliveryBatch.objects.all(), request.user), batch_id, user=request.user
+            )
         except CommandeError as exc:  # the stored file is not on this server
             raise Http404(str(exc)) from exc
 

@@ -4,6 +4,7 @@ and Rejets. The client-facing signed rejection page lives in commandes/views_pub
 import datetime
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
@@ -46,6 +47,7 @@ from rdz.core.backoffice import (
     posted_object_or_404,
 )
 from rdz.core.models import CircuitBreaker, CircuitState
+from rdz.core.scoping import can_change
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_leads, backlog_takers
@@ -200,16 +202,24 @@ class DeliveryDownloadView(StaffRequiredMixin, View):
 
     def get(self, request, pk: int):
         try:
-            return batch_file_response(self.scoped(DeliveryBatch.objects.all()), pk)
-        except CommandeError as exc:  # the stored file is not on this server
+            return batch_file_response(self.scoped(DeliveryBatch.objects.all()), pk, user=request.user)
+        except (CommandeError, PermissionDenied) as exc:  # read-only account, or file not on this server
             messages.error(request, str(exc))
             return redirect("backoffice-deliveries")
 
 
-def batch_file_response(batches, pk: int) -> FileResponse:
+BATCH_DOWNLOAD_READ_ONLY = "Votre compte est en lecture seule : le CSV envoyé contient les liens de rejet du client."
+
+
+def batch_file_response(batches, pk: int, *, user) -> FileResponse:
     """The stored CSV of batch `pk` among `batches` (already scoped to the account), as it
     was sent; 404 when it is not there or has no file, CommandeError when its file is not on
-    this server. Also the delivery admin's download."""
+    this server. Also the delivery admin's download.
+
+    Refused to read-only accounts (PermissionDenied): the CSV as sent carries the client's
+    signed rejection links (§10), so whoever holds it can reject the batch's leads."""
+    if not can_change(user):
+        raise PermissionDenied(BATCH_DOWNLOAD_READ_ONLY)
     batch = batches.filter(pk=pk).first()
     if batch is None or not batch.file:
         raise Http404("Lot introuvable.")

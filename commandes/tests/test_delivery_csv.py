@@ -5,6 +5,7 @@ import csv
 import io
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from commandes.delivery import delivery_batch_process, delivery_send_daily
@@ -466,9 +467,7 @@ def test_a_worker_dying_while_recording_the_last_failure_leaves_the_batch_to_the
     assert attribution.status == "delivered" and len(entity_smtp.messages) == 1
 
 
-def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(
-    entity_smtp, product, client, zr7_viewer
-):
+def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(entity_smtp, product, client, zr7_staff):
     zr7 = CommandeFactory(product=product, client__entity="ZR7")
     mdl = CommandeFactory(product=product, client__entity="MDL")
     _pending(zr7)
@@ -476,7 +475,7 @@ def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(
     delivery_send_daily()
     zr7_batch = DeliveryBatch.objects.get(entity="ZR7")
     mdl_batch = DeliveryBatch.objects.get(entity="MDL")
-    client.force_login(zr7_viewer)  # reading a batch needs no right to change anything
+    client.force_login(zr7_staff)
 
     assert f'href="/livraisons/{zr7_batch.pk}/csv/"' in client.get("/livraisons/").content.decode()
     response = client.get(f"/livraisons/{zr7_batch.pk}/csv/")
@@ -484,6 +483,26 @@ def test_the_livraisons_page_downloads_a_batch_csv_of_the_accounts_entity_only(
     assert response["Content-Disposition"].startswith("attachment;")
     assert b"".join(response.streaming_content).startswith(codecs.BOM_UTF8)
     assert client.get(f"/livraisons/{mdl_batch.pk}/csv/").status_code == 404
+
+
+def test_a_viewer_cannot_download_a_sent_csv_whose_signed_links_reject_leads_as_the_client(
+    entity_smtp, product, client, zr7_viewer
+):
+    """The CSV as sent carries the client's signed rejection links: whoever holds it can reject
+    the batch's leads, which a read-only account must not be able to do. Viewers still read
+    the batch's leads in the admin."""
+    _pending(CommandeFactory(product=product, client__entity="ZR7"))
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    client.force_login(zr7_viewer)
+
+    assert f'href="/livraisons/{batch.pk}/csv/"' not in client.get("/livraisons/").content.decode()
+    page = client.get(f"/livraisons/{batch.pk}/csv/", follow=True)
+    assert "lecture seule" in page.content.decode()
+    assert not page.has_header("Content-Disposition")
+    admin_url = reverse("admin:commandes_deliverybatch_download", args=[batch.pk])
+    assert client.get(admin_url).status_code == 403
+    assert "Télécharger" not in client.get(reverse("admin:commandes_deliverybatch_changelist")).content.decode()
 
 
 def test_resending_a_batch_to_a_client_left_without_an_address_says_so_and_records_nothing(
