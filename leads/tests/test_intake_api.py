@@ -159,6 +159,8 @@ def test_a_provider_reads_its_own_lead_and_its_current_status(api_client, zr7_pr
     response = api_client.get(f"{URL}{lead_id}/", HTTP_X_API_KEY=zr7_provider.api_key)
     assert response.status_code == 200
     assert response.json() == {"id": lead_id, "status": "no_order", "entity": "ZR7"}
+    # Answered to a key, like a page to a signed-in account: no cache keeps it.
+    assert "no-store" in response["Cache-Control"]
 
 
 def test_another_providers_lead_is_404(api_client, zr7_provider, mdl_provider, product):

@@ -71,8 +71,8 @@ class ApiTrailingSlashMiddleware:
 
 class PrivateNoStoreMiddleware:
     """Answers to a request that carries credentials (a session cookie, an Authorization
-    header) may hold personal data — lead lists and pages, exports, CSV batches, the staff
-    API: `Cache-Control: no-store, private`, as the Django admin sends, so that neither the
+    header, a provider's X-API-Key) may hold personal data — lead lists and pages, exports,
+    CSV batches, the staff API, a provider's lead: `Cache-Control: no-store, private`, as the Django admin sends, so that neither the
     browser (Back after logging out of a shared computer) nor a proxy keeps them.
 
     Views that state their own caching keep it (public images, the tracking script). The
@@ -85,7 +85,9 @@ class PrivateNoStoreMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if not response.has_header("Cache-Control") and (
-            settings.SESSION_COOKIE_NAME in request.COOKIES or "HTTP_AUTHORIZATION" in request.META
+            settings.SESSION_COOKIE_NAME in request.COOKIES
+            or "HTTP_AUTHORIZATION" in request.META
+            or "HTTP_X_API_KEY" in request.META
         ):
             add_never_cache_headers(response)
         return response
