@@ -70,7 +70,20 @@ def products_changeable(user) -> bool:
     return can_change(user) and user_entities(user) >= ALL_ENTITIES
 
 
-class ProductFieldInline(admin.TabularInline):
+class ProductChangesMixin:
+    """Adding, changing and deleting a product or its extra fields: `products_changeable`."""
+
+    def has_add_permission(self, request, obj=None):
+        return products_changeable(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return products_changeable(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return products_changeable(request.user)
+
+
+class ProductFieldInline(ProductChangesMixin, admin.TabularInline):
     model = ProductField
     form = ProductFieldForm
     extra = 0
@@ -82,31 +95,13 @@ class ProductFieldInline(admin.TabularInline):
     def has_view_permission(self, request, obj=None):
         return user_role(request.user) is not None
 
-    def has_add_permission(self, request, obj=None):
-        return products_changeable(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return products_changeable(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return products_changeable(request.user)
-
 
 @admin.register(Product)
-class ProductAdmin(RoleAdminMixin, admin.ModelAdmin):
+class ProductAdmin(ProductChangesMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = ("code", "label", "active", "extra_fields")
     list_filter = ("active",)
     search_fields = ("code", "label")
     inlines = [ProductFieldInline]
-
-    def has_add_permission(self, request, obj=None):
-        return products_changeable(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return products_changeable(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return products_changeable(request.user)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("fields")
