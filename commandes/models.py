@@ -5,13 +5,14 @@ import os
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from leads.models import Lead
 from rdz.core.entities import Entity
 from rdz.core.http import url_refused_address
+from rdz.core.text import emails_invalid
 
 # What requests would refuse to send (InvalidHeader) — caught here, when staff type it.
 HEADER_NAME_VALIDATOR = RegexValidator(
@@ -88,12 +89,7 @@ def delivery_emails_error(emails) -> str:
     a list of valid addresses, empty for a client served by HTTP only."""
     if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
         return 'Une liste d\'adresses e-mail est attendue, ex. ["achats@client.fr"], ou [] pour aucune.'
-    bad = []
-    for email in emails:
-        try:
-            validate_email(email)
-        except ValidationError:
-            bad.append(email)
+    bad = emails_invalid(emails)
     return f"Adresse(s) e-mail invalide(s) : {', '.join(bad)}." if bad else ""
 
 

@@ -2,10 +2,10 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from rdz.core.entities import ALL_ENTITIES
-from rdz.core.models import AppSettings, EntityScope, Role
+from rdz.core.models import AppSettings, EntityScope, Role, validate_email_list
 from rdz.core.text import forbidden_message, json_forbidden_char, text_forbidden_char
 
 LIST_HELP = "Une valeur par ligne."
@@ -71,14 +71,7 @@ class EmailLinesField(LinesField):
 
     def validate(self, value):
         super().validate(value)
-        bad = []
-        for email in value:
-            try:
-                validate_email(email)
-            except ValidationError:
-                bad.append(email)
-        if bad:
-            raise ValidationError("Adresse(s) e-mail invalide(s) : %(emails)s", params={"emails": ", ".join(bad)})
+        validate_email_list(value)
 
 
 def _model_bounds(model_field) -> dict:
@@ -179,42 +172,34 @@ class SettingsForm(forms.ModelForm):
 
 
 class AppSettingsAdminForm(forms.ModelForm):
-    """The settings record in the Django admin, where its lists are typed as JSON: held to the
-    same shapes as on the Paramètres page, so that a value routing and alerts cannot read
-    (a number, a text, an invalid address, an emptied field) is refused on its field."""
+    """The settings record in the Django admin, where its lists are typed as JSON. The model's
+    validators refuse a value routing and alerts cannot read (a number, a text, an invalid
+    address) on its field; this form tidies the lists as the Paramètres page does: emptied or
+    null means none, items trimmed and listed once, addresses lower-cased."""
 
     class Meta:
         model = AppSettings
-        fields = "__all__"  # noqa: DJ007 - the admin chooses the fields, this form only checks the lists
+        fields = "__all__"  # noqa: DJ007 - the admin chooses the fields, this form only tidies the lists
         field_classes = dict.fromkeys(
             ("blacklisted_sources", "alert_recipients_zr7", "alert_recipients_mdl"), SafeJSONField
         )
 
-    def _text_list(self, name: str, example: str) -> list[str]:
+    def _tidy(self, name: str, *, lower: bool = False):
         value = self.cleaned_data.get(name)
         if value is None:  # emptied, or typed as null
             return []
-        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-            raise ValidationError(f"Une liste de textes est attendue, ex. {example}, ou [] pour aucune.")
-        items: list[str] = []
-        for item in value:
-            if item.strip() not in items:
-                items.append(item.strip())
-        return items
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return value  # the model's validator says why
+        return list(dict.fromkeys(item.strip().lower() if lower else item.strip() for item in value))
 
     def clean_blacklisted_sources(self):
-        return self._text_list("blacklisted_sources", '["leadmax", "utm-spam"]')
-
-    def _emails(self, name: str) -> list[str]:
-        emails = list(dict.fromkeys(e.lower() for e in self._text_list(name, '["alertes@exemple.fr"]')))
-        EmailLinesField(required=False).validate(emails)
-        return emails
+        return self._tidy("blacklisted_sources")
 
     def clean_alert_recipients_zr7(self):
-        return self._emails("alert_recipients_zr7")
+        return self._tidy("alert_recipients_zr7", lower=True)
 
     def clean_alert_recipients_mdl(self):
-        return self._emails("alert_recipients_mdl")
+        return self._tidy("alert_recipients_mdl", lower=True)
 
 
 class StaffAccountForm(forms.Form):

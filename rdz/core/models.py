@@ -4,13 +4,14 @@ alerts (§14), circuit breakers and the outbox of outside calls (§16)."""
 import datetime
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from rdz.core.entities import Entity
+from rdz.core.text import emails_invalid
 
 
 class EntityScope(models.TextChoices):
@@ -56,6 +57,19 @@ def _default_delivery_time() -> datetime.time:
     return datetime.time(9, 30)
 
 
+def validate_text_list(value) -> None:
+    """A settings list is texts, none blank: routing and alerts read it as such (every path
+    to the record runs it: `settings_update` cleans the record before saving)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError("Une liste de textes est attendue, ou [] pour aucune.")
+
+
+def validate_email_list(value) -> None:
+    validate_text_list(value)
+    if bad := emails_invalid(value):
+        raise ValidationError("Adresse(s) e-mail invalide(s) : %(emails)s", params={"emails": ", ".join(bad)})
+
+
 class AppSettings(models.Model):
     """The single settings record (§8), read at each use so changes apply without a restart."""
 
@@ -64,7 +78,9 @@ class AppSettings(models.Model):
     cross_entity_enabled = models.BooleanField("repli inter-entités activé", default=True)
     cross_entity_zr7_to_mdl = models.BooleanField("repli ZR7 → MDL", default=True)
     cross_entity_mdl_to_zr7 = models.BooleanField("repli MDL → ZR7", default=True)
-    blacklisted_sources = models.JSONField("sources blacklistées", default=list, blank=True)
+    blacklisted_sources = models.JSONField(
+        "sources blacklistées", default=list, blank=True, validators=[validate_text_list]
+    )
     daily_delivery_time = models.TimeField("heure d'envoi quotidien", default=_default_delivery_time)
     backlog_age_days = models.PositiveIntegerField(
         "âge du backlog (jours)", default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
@@ -78,8 +94,12 @@ class AppSettings(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="Au-delà, un rejet client doit être approuvé par le staff.",
     )
-    alert_recipients_zr7 = models.JSONField("destinataires des alertes ZR7", default=list, blank=True)
-    alert_recipients_mdl = models.JSONField("destinataires des alertes MDL", default=list, blank=True)
+    alert_recipients_zr7 = models.JSONField(
+        "destinataires des alertes ZR7", default=list, blank=True, validators=[validate_email_list]
+    )
+    alert_recipients_mdl = models.JSONField(
+        "destinataires des alertes MDL", default=list, blank=True, validators=[validate_email_list]
+    )
     alert_silence_hours = models.PositiveIntegerField(
         "silence provider/formulaire (heures)",
         default=6,

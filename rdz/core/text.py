@@ -8,6 +8,9 @@ checked before: the API refuses them with a field message (400), imports clean t
 
 import re
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 # What a JSON text must contain to decode to one of them: a raw NUL is already refused by the
 # JSON parser, so only the escapes matter (a lone surrogate is not valid UTF-8 either).
@@ -67,3 +70,14 @@ def csv_cell(value) -> str:
     in E.164 start with « + »)."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def emails_invalid(emails) -> list[str]:
+    """The addresses of `emails` that Django's e-mail validator refuses, in their order."""
+    bad = []
+    for email in emails:
+        try:
+            validate_email(email)
+        except ValidationError:
+            bad.append(email)
+    return bad

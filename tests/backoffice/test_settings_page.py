@@ -215,3 +215,21 @@ def test_an_emptied_list_in_the_settings_admin_means_none(client, superuser):
     current = settings_get()
     assert (current.blacklisted_sources, current.alert_recipients_zr7) == ([], [])
     assert current.alert_recipients_mdl == ["b@mdl.fr"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"blacklisted_sources": ["ok", 3]}, "Une liste de textes est attendue"),
+        ({"blacklisted_sources": "leadmax"}, "Une liste de textes est attendue"),
+        ({"alert_recipients_zr7": ["pas-un-email"]}, "Adresse(s) e-mail invalide(s) : pas-un-email"),
+    ],
+)
+def test_the_settings_record_refuses_lists_that_routing_and_alerts_cannot_read_on_every_path(changes, message):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        settings_update(user=None, changes=changes)
+    assert message in str(refused.value)
+    assert SettingsAudit.objects.count() == 0
+    assert settings_get().blacklisted_sources == [] and settings_get().alert_recipients_zr7 == []
