@@ -85,22 +85,38 @@ def lead_timeline(*, lead: Lead) -> list[dict]:
 
 def routing_explanation_visible(data: dict, *, entities: frozenset[str]) -> dict:
     """A routing explanation (§16) as an account of `entities` may read it (§2): after a
-    cross-entity fallback (§7.3) the other company's commandes keep their verdict, not
-    their names (« #12 (MDL) » instead of its client and label)."""
-    verdicts = [
-        {**v, "label": f"#{v.get('commande_id')} ({v.get('entity')})"}
-        if isinstance(v, dict) and v.get("entity") not in entities
-        else v
-        for v in data.get("commandes") or []
-    ]
-    return {**data, "commandes": verdicts}
+    cross-entity fallback (§7.3) the other company's commandes become one line per entity,
+    chosen or not, without their names, ids, priorities, fills or reasons (a « doublon »
+    there would tell that the other company's client already bought the number)."""
+    verdicts: list = []
+    hidden: dict[str, dict] = {}
+    for v in data.get("commandes") or []:
+        entity = v.get("entity") if isinstance(v, dict) else None
+        if entity is None or entity in entities:
+            verdicts.append(v)
+            continue
+        if entity not in hidden:
+            hidden[entity] = {
+                "commande_id": None,
+                "label": str(entity),
+                "entity": entity,
+                "priority": None,
+                "fill_percent": None,
+                "verdict": "passed",
+                "reason": f"détail réservé à {entity}",
+            }
+            verdicts.append(hidden[entity])
+        if v.get("verdict") == "chosen":
+            hidden[entity]["verdict"] = "chosen"
+    return {**data, "commandes": verdicts} if hidden else data
 
 
 def lead_events_visible(*, lead: Lead, events: list[LeadEvent], entities: frozenset[str]) -> None:
     """Mask, in these (unsaved) events of `lead`, what belongs to entities outside `entities`:
-    the names of their commandes in routing steps, and the steps of their attributions
-    (delivered to which addresses, rejected by whom) beyond their kind."""
+    their commandes in routing steps (see routing_explanation_visible), and the steps of their
+    attributions (delivered to which addresses, rejected by whom) beyond their kind."""
     from commandes.models import Rejection
+    from routing.services import explanation_summary
 
     hidden = dict(lead.attributions.exclude(entity__in=entities).values_list("pk", "entity"))
     hidden_rejections = (
@@ -110,10 +126,16 @@ def lead_events_visible(*, lead: Lead, events: list[LeadEvent], entities: frozen
         data = event.data if isinstance(event.data, dict) else {}
         if isinstance(data.get("commandes"), list):
             visible = routing_explanation_visible(data, entities=entities)
-            for before, after in zip(data["commandes"], visible["commandes"], strict=True):
-                if after is not before and isinstance(before.get("label"), str) and before["label"]:
-                    event.message = event.message.replace(before["label"], after["label"])
-            event.data = visible
+            if visible is not data:
+                told = explanation_summary(data)
+                # The step's own words around the one-liner stay (« Recyclé depuis … : »); a
+                # message written otherwise is replaced whole rather than risk a name in it.
+                event.message = (
+                    event.message.replace(told, explanation_summary(visible))
+                    if told in event.message
+                    else explanation_summary(visible)
+                )
+                event.data = visible
             continue
         attribution, rejection = data.get("attribution"), data.get("rejection")
         entity = (hidden.get(attribution) if isinstance(attribution, int) else None) or (

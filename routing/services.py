@@ -72,18 +72,28 @@ class RoutingResult:
 
     def summary(self) -> str:
         """French one-liner: « commande X choisie : priorité 3, remplissage 40 % ; commande Y écartée : doublon 30 jours »."""
-        parts = []
-        for v in self.verdicts:
-            if v.verdict == "chosen":
-                parts.append(
-                    f"commande {v.label} choisie : priorité {v.priority}, remplissage {round(v.fill_ratio * 100)} %"
-                )
-            else:
-                parts.append(f"commande {v.label} écartée : {v.reason}")
-        text = " ; ".join(parts) if parts else "aucune commande pour ce produit et ce département"
-        if self.notes:
-            text = " ; ".join(self.notes) + (" — " + text if text else "")
-        return text
+        return explanation_summary(self.explanation())
+
+
+def explanation_summary(explanation: dict) -> str:
+    """The French one-liner of a stored routing explanation (RoutingResult.explanation): the
+    timeline's text, rebuilt the same way when part of it is masked for an account (§2)."""
+    parts = []
+    for v in explanation.get("commandes") or []:
+        if v.get("verdict") == "chosen":
+            figures = (
+                f"priorité {v.get('priority')}, remplissage {v.get('fill_percent')} %"
+                if v.get("priority") is not None
+                else v.get("reason", "")
+            )
+            parts.append(f"commande {v.get('label')} choisie : {figures}")
+        else:
+            parts.append(f"commande {v.get('label')} écartée : {v.get('reason', '')}")
+    text = " ; ".join(parts) if parts else "aucune commande pour ce produit et ce département"
+    notes = explanation.get("notes") or []
+    if notes:
+        text = " ; ".join(notes) + " — " + text
+    return text
 
 
 def _verdict(c: Candidate, ratio: float, verdict: str, reason: str) -> Verdict:

@@ -6,7 +6,7 @@ import pytest
 from django.http import StreamingHttpResponse
 
 from leads.services import LeadInput, lead_create
-from tests.factories import CommandeFactory, LeadFactory
+from tests.factories import CommandeFactory, LeadFactory, LeadFormFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -334,8 +334,8 @@ def test_the_lead_page_of_a_crossed_lead_keeps_the_other_entitys_names_out(clien
     for name in MDL_NAMES:
         assert name not in page
     # Its own entity's commande, the verdict and the steps are still told.
-    assert "Soleil-ZR7 (Pleine)" in page and "(MDL) choisie" in page
-    assert "réservé à MDL" in page and "1 attribution(s) à l'autre entité" in page
+    assert "Soleil-ZR7 (Pleine)" in page and "commande MDL choisie : détail réservé à MDL" in page
+    assert "1 attribution(s) à l'autre entité" in page
 
 
 def test_the_admin_lead_pages_of_a_crossed_lead_keep_the_other_entitys_names_out(client, zr7_staff, crossed_lead):
@@ -343,9 +343,30 @@ def test_the_admin_lead_pages_of_a_crossed_lead_keep_the_other_entitys_names_out
     page = client.get(f"/admin/leads/lead/{crossed_lead.pk}/change/").content.decode()
     for name in MDL_NAMES:
         assert name not in page
-    assert "Soleil-ZR7 (Pleine)" in page and "(MDL) choisie" in page
+    assert "Soleil-ZR7 (Pleine)" in page and "commande MDL choisie : détail réservé à MDL" in page
     listing = client.get("/admin/leads/lead/").content.decode()
     assert "Partenaire-MDL" not in listing and "un client MDL" in listing
+
+
+@pytest.mark.parametrize("url", ["/leads/{pk}/", "/admin/leads/lead/{pk}/change/"])
+def test_the_other_entitys_commandes_are_one_line_without_their_figures(client, zr7_staff, product, zr7_provider, url):
+    """After a fallback, the ZR7 page told MDL's commande ids, priorities, fills and reasons
+    (« #41 (MDL) écartée : doublon 30 jours » says an MDL client already bought the number)."""
+    CommandeFactory(client__entity="ZR7", client__name="Soleil-ZR7", product=product, weekly_quota=1)
+    lead_create(data=LeadInput(phone="+33611111111", product=product, departement="13"), provider=zr7_provider)
+    form = LeadFormFactory(entity="ZR7", product=product)  # form leads are not entity-locked (§11)
+    bought = CommandeFactory(client__entity="MDL", product=product, priority=9)
+    lead_create(data=LeadInput(phone="+33612345678", product=product, departement="13"), form=form)
+    chosen = CommandeFactory(client__entity="MDL", product=product, priority=7, weekly_quota=40)
+    lead, _ = lead_create(data=LeadInput(phone="+33612345678", product=product, departement="13"), form=form)
+    assert lead.entity == "ZR7" and lead.attributions.get().commande == chosen
+    client.force_login(zr7_staff)
+    page = client.get(url.format(pk=lead.pk)).content.decode()
+    assert "Soleil-ZR7" in page  # its own entity's commande is still named
+    for told in (f"#{bought.pk} (MDL)", f"#{chosen.pk} (MDL)", "priorité 7", "priorité 9", "doublon 30 jours"):
+        assert told not in page
+    assert "commande MDL choisie : détail réservé à MDL" in page
+    assert "aucune commande ZR7 : essai des commandes MDL" in page  # why MDL was tried stays
 
 
 @pytest.mark.parametrize("lookup", ["_attributed_to__startswith=P", "_attributed_to=Partenaire-MDL"])
