@@ -495,3 +495,44 @@ def test_an_erased_leads_page_says_it_was_anonymized_instead_of_showing_blanks(c
 
     assert "<title>Lead (effacé)" in page and "<h1>Lead (effacé) " in page
     assert "<dt>Anonymisé le</dt>" in page
+
+
+def _crm_attempt(lead, crm: str):
+    from routing.models import CrmAttempt, CrmOutcome, CrmPhase
+
+    return CrmAttempt.objects.create(
+        lead=lead,
+        crm=crm,
+        phase=CrmPhase.FALLBACK,
+        attempt=1,
+        url=f"https://crm-interne.{crm.lower()}.example/api/contacts",
+        request_body={f"champ_{crm.lower()}": "0612345678"},
+        status_code=201,
+        response_body=f'{{"fiche": "{crm}-889123"}}',
+        outcome=CrmOutcome.SENT,
+    )
+
+
+def test_the_other_companys_crm_side_of_a_fallback_call_stays_with_it(client, zr7_staff, superuser, crossed_lead):
+    """A ZR7 lead sent to the MDL CRM by fallback showed ZR7 staff the MDL CRM's address, its
+    field names and its answer (the MDL record id)."""
+    attempt = _crm_attempt(crossed_lead, "MDL")
+    client.force_login(zr7_staff)
+    page = client.get(f"/admin/routing/crmattempt/{attempt.pk}/change/").content.decode()
+    assert "Accepté" in page and "201" in page and "détail réservé à MDL" in page
+    for told in ("crm-interne.mdl", "champ_mdl", "MDL-889123"):
+        assert told not in page
+    assert client.get("/admin/routing/crmattempt/?url__startswith=https://crm-interne.m").status_code == 400
+    assert client.get("/admin/routing/crmattempt/?response_body__contains=889").status_code == 400
+    client.force_login(superuser)
+    page = client.get(f"/admin/routing/crmattempt/{attempt.pk}/change/").content.decode()
+    for told in ("crm-interne.mdl", "champ_mdl", "MDL-889123"):
+        assert told in page
+
+
+def test_the_own_crm_side_of_a_call_is_shown_whole(client, zr7_staff, crossed_lead):
+    attempt = _crm_attempt(crossed_lead, "ZR7")
+    client.force_login(zr7_staff)
+    page = client.get(f"/admin/routing/crmattempt/{attempt.pk}/change/").content.decode()
+    for told in ("crm-interne.zr7", "champ_zr7", "ZR7-889123"):
+        assert told in page
