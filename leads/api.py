@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from leads.models import Lead, LeadStatus
 from leads.normalization import normalize_departement, normalize_email, normalize_name, normalize_phone
 from leads.selectors import lead_replay_find, product_for_intake
-from leads.services import LeadError, LeadInput, lead_create, product_extra_validate
+from leads.services import LeadError, LeadInput, LeadReplayConflict, lead_create, product_extra_validate
 from providers.auth import IsActiveProvider, ProviderKeyAuthentication, ProviderRateThrottle
 from rdz.core.api import BodyValidator, openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
@@ -155,6 +155,11 @@ class ProviderLeadCreateView(APIView):
             403: RESPONSE_403_PROVIDER,
             413: RESPONSE_413,
             415: RESPONSE_415,
+            422: openapi_field_errors(
+                "Idempotency-Key ou external_id déjà utilisé par ce provider pour un autre lead (autre "
+                'téléphone, produit ou département) : rien n\'est enregistré, {"Idempotency-Key": […]} '
+                'ou {"external_id": […]}.'
+            ),
             429: RESPONSE_429,
         },
         parameters=[
@@ -194,6 +199,8 @@ class ProviderLeadCreateView(APIView):
                 consent_text_version=(v.get("consent_text_version") or "").strip(),
             )
             lead, created = lead_create(data=data, provider=provider, idempotency_key=idempotency_key)
+        except LeadReplayConflict as exc:
+            return Response(exc.errors, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         except LeadError as exc:
             return _replay_or_refusal(request, provider, idempotency_key, exc.errors)
         return Response(lead_result(lead), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

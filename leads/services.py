@@ -26,6 +26,13 @@ class LeadError(Exception):
         self.errors = errors
 
 
+class LeadReplayConflict(LeadError):
+    """The provider's Idempotency-Key or external_id names an earlier lead of another phone,
+    product or departement: not a replay (§15), and taking it for one would drop the new lead
+    while answering 200. Answered 422 (the HTTP idempotency draft's code for a key reused with
+    another payload), so the provider sees that this lead was not stored."""
+
+
 @dataclass
 class LeadInput:
     """Already-normalized intake data (see leads.normalization)."""
@@ -264,7 +271,7 @@ def lead_create(
     """
     existing = lead_replay_find(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
     if existing is not None:
-        return existing, False
+        return lead_replayed(existing, data=data, idempotency_key=idempotency_key), False
     started = time.monotonic()
     now = now or timezone.now()
     if provider is not None:
@@ -295,9 +302,31 @@ def lead_create(
     except IntegrityError:
         existing = lead_replay_find(provider=provider, idempotency_key=idempotency_key, external_id=data.external_id)
         if existing is not None:
-            return existing, False
+            return lead_replayed(existing, data=data, idempotency_key=idempotency_key), False
         raise
     return lead, True
+
+
+def lead_replayed(existing: Lead, *, data: LeadInput, idempotency_key: str) -> Lead:
+    """`existing`, found by the replay keys of `data` (§15), if `data` is the same lead: same
+    phone, product and departement (a retry may correct a name). Else LeadReplayConflict,
+    naming the key that matched. An erased lead (§16) has no phone left to compare: replayed."""
+    same = (existing.phone, existing.product_id, existing.departement) == (
+        data.phone,
+        data.product.pk,
+        data.departement,
+    )
+    if same or existing.anonymized_at is not None:
+        return existing
+    field = "Idempotency-Key" if idempotency_key and existing.idempotency_key == idempotency_key else "external_id"
+    raise LeadReplayConflict(
+        {
+            field: [
+                f"Déjà utilisé pour le lead {existing.pk}, d'un autre téléphone, produit ou département : "
+                "ce lead n'est pas enregistré. Donnez une valeur nouvelle à chaque nouveau lead."
+            ]
+        }
+    )
 
 
 def lead_intake_reads(*, data: LeadInput, entity: str, now: datetime.datetime) -> tuple:

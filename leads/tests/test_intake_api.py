@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from commandes.models import Attribution
 from leads.models import Lead, LeadEvent
@@ -205,6 +206,36 @@ def test_the_idempotency_key_wins_over_the_external_id(api_client, zr7_provider,
     replay = post(api_client, zr7_provider.api_key, {**BODY, "external_id": "b"}, **{"Idempotency-Key": "k"})
     assert replay.status_code == 200
     assert replay.json() == by_key != by_ext
+
+
+@pytest.mark.parametrize("change", [{"phone": "0698765432"}, {"departement": "75"}])
+def test_an_idempotency_key_reused_for_another_lead_is_422_and_stores_nothing(
+    api_client, zr7_provider, product, change
+):
+    """A provider's key reused by mistake for another person answered 200 with the first lead:
+    the new lead was dropped while the provider read « taken »."""
+    CommandeFactory(client__entity="ZR7", product=product, departements=["13", "75"])
+    first = post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-1"})
+    other = post(api_client, zr7_provider.api_key, {**BODY, **change}, **{"Idempotency-Key": "cle-1"})
+    assert other.status_code == 422
+    message = other.json()["Idempotency-Key"][0]
+    assert first.json()["id"] in message and "n'est pas enregistré" in message
+    assert Lead.objects.count() == 1 and Attribution.objects.count() == 1
+    # The same person again is still a replay.
+    assert post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-1"}).status_code == 200
+
+
+def test_an_external_id_reused_for_another_lead_is_422(api_client, zr7_provider, product):
+    post(api_client, zr7_provider.api_key, {**BODY, "external_id": "ext-42"})
+    other = post(api_client, zr7_provider.api_key, {**BODY, "phone": "0698765432", "external_id": "ext-42"})
+    assert other.status_code == 422 and list(other.json()) == ["external_id"]
+    assert Lead.objects.count() == 1
+
+
+def test_a_reused_key_of_an_erased_lead_is_still_a_replay(api_client, zr7_provider, product):
+    first = post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-1"}).json()
+    Lead.objects.filter(pk=first["id"]).update(phone="", anonymized_at=timezone.now())
+    assert post(api_client, zr7_provider.api_key, **{"Idempotency-Key": "cle-1"}).status_code == 200
 
 
 def test_a_retry_of_a_taken_lead_reads_200_even_if_the_rules_changed_since(api_client, zr7_provider, product):

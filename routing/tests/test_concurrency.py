@@ -131,6 +131,25 @@ def test_parallel_replays_of_one_idempotency_key_make_one_lead(http_server, zr7_
     assert Attribution.objects.count() == 1
 
 
+def test_one_idempotency_key_sent_at_once_for_two_people_makes_one_lead(http_server, zr7_provider, product):
+    """The loser of the key's unique constraint reads the winner's lead: the same person is a
+    replay (200), the other one is told its lead was not stored (422)."""
+    CommandeFactory(client__entity="ZR7", product=product)
+    phones = ["0612345678", "0698765432"]
+
+    def work(i):
+        body = {"phone": phones[i % 2], "product": "PV", "departement": "13"}
+        return body["phone"], post_lead(http_server, zr7_provider.api_key, body, **{"Idempotency-Key": "k1"})
+
+    results = run_together(12, work)
+    assert sorted(r.status_code for _, r in results) == [200] * 5 + [201] + [422] * 6
+    winner = Lead.objects.get()
+    assert Attribution.objects.count() == 1
+    taken = {phone for phone, r in results if r.status_code in (200, 201)}
+    refused = {phone for phone, r in results if r.status_code == 422}
+    assert taken == {"0" + winner.phone.removeprefix("+33")} and refused == set(phones) - taken
+
+
 def test_parallel_replays_of_one_external_id_make_one_lead(zr7_provider, product):
     def work(i):
         data = LeadInput(phone="+33612345678", product=product, departement="13", external_id="ext-1")
