@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from django.db import OperationalError, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Lower, Trim
 from django.utils import timezone
 
 from commandes.models import Attribution, AttributionStatus, Commande
@@ -29,10 +30,14 @@ logger = logging.getLogger(__name__)
 def backlog_leads(*, now: datetime.datetime | None = None, age_days: int | None = None) -> QuerySet:
     """Leads in the Lead Backlog (§10), opposed numbers and anonymized leads excluded (§16):
     an anonymized lead has lost its phone, so the opposition list no longer matches it, and
-    there is nobody left to sell."""
+    there is nobody left to sell. So are the leads of a source blacklisted since they came
+    in (§8: a blacklisted source's leads are not routed; compared as at intake, by the
+    lead's source and its provider's slug, trimmed and without case)."""
     now = now or timezone.now()
+    app_settings = settings_get()
     if age_days is None:
-        age_days = settings_get().backlog_age_days
+        age_days = app_settings.backlog_age_days
+    blacklist = sorted({s.strip().lower() for s in app_settings.blacklisted_sources or [] if s and s.strip()})
     cutoff = now - datetime.timedelta(days=age_days)
     last_delivery = (
         Attribution.objects.filter(lead=OuterRef("pk"), delivered_at__isnull=False)
@@ -41,7 +46,7 @@ def backlog_leads(*, now: datetime.datetime | None = None, age_days: int | None 
         .annotate(last=Max("delivered_at"))
         .values("last")
     )
-    return (
+    leads = (
         Lead.objects.annotate(last_delivered_at=last_delivery)
         .filter(
             Q(status__in=[LeadStatus.NO_ORDER, LeadStatus.REJECTED])
@@ -50,6 +55,12 @@ def backlog_leads(*, now: datetime.datetime | None = None, age_days: int | None 
         .filter(anonymized_at__isnull=True)
         .exclude(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone"))))
     )
+    if blacklist:
+        # Coalesce: a form lead has no provider, and NOT (… IN …) of a NULL excludes the row.
+        leads = leads.alias(
+            _source=Lower(Trim("source")), _provider=Lower(Trim(Coalesce("provider__slug", Value(""))))
+        ).exclude(Q(_source__in=blacklist) | Q(_provider__in=blacklist))
+    return leads
 
 
 def backlog_counts(*, leads: QuerySet) -> dict:

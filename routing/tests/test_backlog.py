@@ -101,6 +101,30 @@ def test_an_opposed_number_is_not_in_the_backlog(product):
     assert backlog_recycle().recycled == 0
 
 
+def test_the_leads_of_a_source_blacklisted_since_they_came_in_are_not_recycled(product, zr7_provider):
+    """§8: a blacklisted source's leads are not routed. Its leads already waiting in the
+    backlog were sold by the next recycling all the same."""
+    from rdz.core.services import settings_update
+
+    CommandeFactory(product=product, accepts_backlog=True)
+    by_source = LeadFactory(product=product, status="no_order", source=" Partenaire-Douteux ")
+    by_slug = LeadFactory(
+        product=product, status="no_order", provider=zr7_provider, entity_locked=True, source="campagne-12"
+    )
+    kept_form_lead = LeadFactory(product=product, status="no_order", provider=None, source="landing-pv")
+    settings_update(
+        changes={"blacklisted_sources": ["partenaire-douteux", f"  {zr7_provider.slug.upper()} "]}, user=None
+    )
+
+    listed = set(backlog_leads().values_list("pk", flat=True))
+
+    assert by_source.pk not in listed and by_slug.pk not in listed
+    assert kept_form_lead.pk in listed
+    report = backlog_recycle()
+    assert report.recycled == 1
+    assert set(Attribution.objects.values_list("lead_id", flat=True)) == {kept_form_lead.pk}
+
+
 def test_the_command_recycles_and_the_admin_lists_the_backlog_with_counts(product, superuser, client, capsys):
     LeadFactory(product=product, status="no_order", departement="13")
     LeadFactory(product=product, status="no_order", departement="2A")
