@@ -208,7 +208,9 @@ def _track_body(data) -> tuple[dict, dict]:
     if not isinstance(data, dict):
         return {}, {"non_field_errors": [NOT_AN_OBJECT]}
     form, event = data.get("form"), data.get("event")
-    visitor, variant = data.get("visitor_id"), data.get("variant") or ""
+    visitor, variant = data.get("visitor_id"), data.get("variant")
+    if variant is None:  # absent or null: no variant; {} or false are wrong types, not blanks
+        variant = ""
     errors: dict[str, list[str]] = {}
     if not isinstance(form, str) or not TRACK_FORM_RE.match(form):
         errors["form"] = ["Code de formulaire invalide."]

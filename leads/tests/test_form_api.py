@@ -264,7 +264,8 @@ def test_track_refuses_bad_input_and_foreign_origins(api_client, form):
         post(api_client, TRACK, {"form": "pv-sud\n", "event": "visit", "visitor_id": "visitor-1234"}).status_code == 400
     )
     visit = {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234"}
-    assert post(api_client, TRACK, {**visit, "variant": 2}).json() == {"variant": ["Texte attendu."]}
+    for wrong in (2, {}, [], False, 0):  # not read as « no variant »
+        assert post(api_client, TRACK, {**visit, "variant": wrong}).json() == {"variant": ["Texte attendu."]}
     assert post(api_client, TRACK, {**visit, "variant": "B" * 51}).json() == {"variant": ["50 caractères au maximum."]}
     mismatch = post(
         api_client, "/api/v1/track/?form=other", {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234"}
@@ -278,6 +279,12 @@ def test_track_refuses_bad_input_and_foreign_origins(api_client, form):
     )
     assert foreign.status_code == 403
     assert not TrackingEvent.objects.exists()
+
+
+def test_a_null_variant_is_no_variant(api_client, form):
+    body = {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-1234", "variant": None}
+    assert post(api_client, TRACK, body).status_code == 204
+    assert TrackingEvent.objects.get().variant == ""
 
 
 def test_the_tracking_script_is_generated_per_form(client, form):
