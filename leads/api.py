@@ -46,6 +46,24 @@ TEXT_ERRORS = {"invalid": "Texte attendu."}
 BOOLEAN_ERRORS = {"invalid": "Booléen attendu (true ou false)."}
 
 
+class ConsentField(serializers.BooleanField):
+    """DRF's boolean values, plus the French words partners send (« oui », « non », « vrai »,
+    « faux ») in any case and with surrounding spaces. Every other value goes to DRF as it
+    came, so nothing accepted or refused before changes meaning."""
+
+    FRENCH_WORDS = {"oui": True, "vrai": True, "non": False, "faux": False}
+    default_error_messages = {
+        "invalid": "Booléen attendu : true ou false, oui ou non, vrai ou faux, yes ou no, 1 ou 0."
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            value = self.FRENCH_WORDS.get(data.strip().lower())
+            if value is not None:
+                return value
+        return super().to_internal_value(data)
+
+
 class LeadBodySerializer(serializers.Serializer):
     # The docstring is the body's description on /api/docs/, hence in French. Normalization
     # rules live in leads.normalization.
@@ -64,7 +82,12 @@ class LeadBodySerializer(serializers.Serializer):
     external_id = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, max_length=100, error_messages=TEXT_ERRORS
     )
-    consent = serializers.BooleanField(required=False, default=False, allow_null=True, error_messages=BOOLEAN_ERRORS)
+    consent = ConsentField(
+        required=False,
+        default=False,
+        allow_null=True,
+        help_text="true ou false ; aussi « oui » ou « non », « vrai » ou « faux » (sans tenir compte de la casse).",
+    )
     extra = serializers.DictField(required=False, default=dict, allow_null=True)
 
     validate_phone = _normalizer(normalize_phone)

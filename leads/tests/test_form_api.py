@@ -95,6 +95,22 @@ def test_null_optional_fields_are_accepted_as_empty(api_client, form):
     assert (lead.source, lead.consent, lead.first_name, lead.email, lead.extra) == ("pv-sud", False, "", "", {})
 
 
+@pytest.mark.parametrize(("value", "expected"), [(" Oui", True), ("VRAI", True), ("non ", False), ("Faux", False)])
+def test_a_form_may_send_consent_as_a_french_word(api_client, form, value, expected):
+    response = post(api_client, SUBMIT, {**BODY, "consent": value})
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).consent is expected
+
+
+def test_an_unreadable_consent_from_a_form_is_400_listing_the_accepted_words(api_client, form):
+    response = post(api_client, SUBMIT, {**BODY, "consent": "peut-être"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "consent": ["Booléen attendu : true ou false, oui ou non, vrai ou faux, yes ou no, 1 ou 0."]
+    }
+    assert not Lead.objects.exists()
+
+
 @pytest.mark.parametrize("visitor_id", ["un visiteur", ["visitor-000001"], "v" * 65])
 def test_a_malformed_visitor_id_is_400_with_the_tracking_message(api_client, form, visitor_id):
     response = post(api_client, SUBMIT, {**BODY, "visitor_id": visitor_id})

@@ -405,6 +405,50 @@ def test_a_wrong_value_or_type_is_400_with_a_french_message_and_nothing_stored(
     assert LeadEvent.objects.count() == 0
 
 
+CONSENT_WORDS = "Booléen attendu : true ou false, oui ou non, vrai ou faux, yes ou no, 1 ou 0."
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("oui", True),
+        ("OUI", True),
+        ("  Oui ", True),
+        ("vrai", True),
+        ("Vrai\t", True),
+        ("non", False),
+        ("Non", False),
+        (" NON", False),
+        ("faux", False),
+        ("FAUX ", False),
+    ],
+)
+def test_french_partners_may_send_consent_as_oui_non_vrai_or_faux(api_client, zr7_provider, product, value, expected):
+    response = post(api_client, zr7_provider.api_key, {**BODY, "consent": value})
+    assert response.status_code == 201, response.content
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert lead.consent is expected
+    assert (lead.consent_at is not None) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), ("true", True), ("Yes", True), ("1", True), (1, True), (False, False), ("no", False), (0, False)],
+)
+def test_the_english_consent_words_are_still_read(api_client, zr7_provider, product, value, expected):
+    response = post(api_client, zr7_provider.api_key, {**BODY, "consent": value})
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get().consent is expected
+
+
+@pytest.mark.parametrize("value", ["peut-être", "o", "ouais", "oui!", " true ", 2, ["oui"], {"oui": True}])
+def test_an_unreadable_consent_is_400_listing_the_accepted_words(api_client, zr7_provider, product, value):
+    response = post(api_client, zr7_provider.api_key, {**BODY, "consent": value})
+    assert response.status_code == 400, response.content
+    assert response.json() == {"consent": [CONSENT_WORDS]}
+    assert not Lead.objects.exists()
+
+
 def test_several_wrong_fields_are_all_reported_at_once(api_client, zr7_provider, product):
     response = post(api_client, zr7_provider.api_key, {"phone": "123", "product": "PV", "departement": "96"})
     assert response.status_code == 400
