@@ -42,6 +42,7 @@ from leads.services_forms import (
 from leads.throttles import FormIpThrottle, TrackIpThrottle
 from rdz.core.api import (
     NOT_AN_OBJECT,
+    STAFF_401,
     BodyValidator,
     ErrorDetailSerializer,
     field_errors_flat,
@@ -270,7 +271,7 @@ class IsStaffWithScope(BasePermission):
         return False
 
 
-STAFF_403 = openapi_detail("Non authentifié, compte sans entité, ou compte en lecture seule pour une modification.")
+STAFF_403 = openapi_detail("Compte sans entité, ou compte en lecture seule pour une modification.")
 STAFF_404 = openapi_detail("Formulaire introuvable, ou formulaire d'une autre entité.")
 
 
@@ -339,6 +340,7 @@ class FormStatsView(APIView):
         responses={
             200: FormStatsSerializer,
             400: openapi_field_errors('Période invalide : {"from": ["message"]} ou {"to": ["message"]}.'),
+            401: STAFF_401,
             403: STAFF_403,
             404: STAFF_404,
         },
@@ -390,7 +392,7 @@ class FormDetailView(APIView):
     permission_classes = [IsStaffWithScope]
 
     @extend_schema(
-        responses={200: FormDetailSerializer, 403: STAFF_403, 404: STAFF_404},
+        responses={200: FormDetailSerializer, 401: STAFF_401, 403: STAFF_403, 404: STAFF_404},
         summary="Paramètres d'un formulaire (staff)",
     )
     def get(self, request, code: str):
@@ -404,6 +406,7 @@ class FormDetailView(APIView):
         responses={
             200: FormDetailSerializer,
             400: openapi_field_errors('Modification refusée, rien n\'est enregistré : {"champ": ["message"]}.'),
+            401: STAFF_401,
             403: STAFF_403,
             404: STAFF_404,
         },

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from leads.models import LeadStatus
 from leads.stats import daily_rows, rollup_ensure_today
-from rdz.core.api import openapi_detail, openapi_field_errors
+from rdz.core.api import STAFF_401, openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.scoping import user_entities
 from rdz.core.timeutils import DATE_INVALID, DATE_OUT_OF_RANGE, date_in_range, date_range_validators, paris_today
@@ -106,7 +106,8 @@ class DailyStatsSerializer(serializers.Serializer):
 
 
 class DailyStatsView(APIView):
-    authentication_classes = [SessionAuthentication, TokenAuthentication, BasicAuthentication]
+    # Basic first for its 401 challenge, as in the default classes (settings.REST_FRAMEWORK).
+    authentication_classes = [BasicAuthentication, SessionAuthentication, TokenAuthentication]
     permission_classes = [permissions.IsAuthenticated, IsScopedStaff]
 
     @extend_schema(
@@ -127,7 +128,8 @@ class DailyStatsView(APIView):
         responses={
             200: DailyStatsSerializer,
             400: openapi_field_errors('Paramètre invalide : {"champ": ["message"]}.'),
-            403: openapi_detail("Non authentifié, compte sans entité, ou entité hors de votre périmètre."),
+            401: STAFF_401,
+            403: openapi_detail("Compte sans entité, ou entité hors de votre périmètre."),
         },
         tags=["statistiques"],
     )

@@ -14,7 +14,7 @@ from rest_framework.permissions import BasePermission
 
 from media_library.models import MediaAsset, MediaFormat
 from media_library.selectors import media_assets_for_entity, media_assets_search, media_assets_visible
-from rdz.core.api import openapi_detail, openapi_field_errors
+from rdz.core.api import STAFF_401, openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.scoping import entity_allowed, user_role
 
@@ -78,7 +78,8 @@ class MediaPagination(PageNumberPagination):
     responses={
         200: MediaAssetSerializer(many=True),
         400: openapi_field_errors('Paramètre invalide : {"entity": ["message"]} ou {"image_format": ["message"]}.'),
-        403: openapi_detail("Non authentifié, compte sans profil staff, ou entité hors de votre périmètre."),
+        401: STAFF_401,
+        403: openapi_detail("Compte sans profil staff, ou entité hors de votre périmètre."),
         404: openapi_detail("Page de résultats inexistante."),
     },
 )
@@ -112,7 +113,8 @@ class MediaAssetListView(generics.ListAPIView):
     summary="Une image",
     responses={
         200: MediaAssetSerializer,
-        403: openapi_detail("Non authentifié, ou compte sans profil staff."),
+        401: STAFF_401,
+        403: openapi_detail("Compte sans profil staff."),
         404: openapi_detail("Image introuvable, ou image d'une entité hors de votre périmètre."),
     },
 )

@@ -394,9 +394,12 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Basic first: DRF takes the 401 challenge (WWW-Authenticate) from the first class and the
+    # session has none, which would answer a call without any credentials 403, like an account
+    # without the right. Without an Authorization header Basic steps aside for the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

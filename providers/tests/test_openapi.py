@@ -85,12 +85,12 @@ def test_every_documented_400_is_the_field_errors_body_and_the_schema_validates(
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/api/v1/stats/daily/", "get", {"200", "400", "403"}),
-        ("/api/v1/forms/{code}/stats/", "get", {"200", "400", "403", "404"}),
-        ("/api/v1/forms/{code}/", "get", {"200", "403", "404"}),
-        ("/api/v1/forms/{code}/", "patch", {"200", "400", "403", "404"}),
-        ("/api/v1/media/", "get", {"200", "400", "403", "404"}),
-        ("/api/v1/media/{id}/", "get", {"200", "403", "404"}),
+        ("/api/v1/stats/daily/", "get", {"200", "400", "401", "403"}),
+        ("/api/v1/forms/{code}/stats/", "get", {"200", "400", "401", "403", "404"}),
+        ("/api/v1/forms/{code}/", "get", {"200", "401", "403", "404"}),
+        ("/api/v1/forms/{code}/", "patch", {"200", "400", "401", "403", "404"}),
+        ("/api/v1/media/", "get", {"200", "400", "401", "403", "404"}),
+        ("/api/v1/media/{id}/", "get", {"200", "401", "403", "404"}),
     ],
 )
 def test_the_openapi_schema_describes_the_error_answers_of_the_staff_endpoints(path, method, statuses):
@@ -101,6 +101,8 @@ def test_the_openapi_schema_describes_the_error_answers_of_the_staff_endpoints(p
     for status in statuses - {"200"}:
         assert responses[status]["description"], status
         assert "application/json" in responses[status]["content"], status
+    # A 403 is a signed-in account without the right; no credentials at all is the 401.
+    assert "Non authentifié" not in responses["403"]["description"]
 
 
 def test_the_openapi_schema_speaks_french_to_its_readers():

@@ -243,3 +243,9 @@ def openapi_detail(description: str) -> OpenApiResponse:
 def openapi_field_errors(description: str) -> OpenApiResponse:
     """A documented `{"champ": ["message", …]}` answer (400, 415)."""
     return OpenApiResponse(FIELD_ERRORS_SCHEMA, description=description)
+
+
+STAFF_401 = openapi_detail(
+    "Non authentifié : ni session ni identifiants, ou identifiants invalides "
+    "(l'en-tête WWW-Authenticate de la réponse indique comment s'authentifier)."
+)
