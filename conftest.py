@@ -86,6 +86,11 @@ def mdl_staff(db):
 
 
 @pytest.fixture
+def both_staff(db):
+    return StaffProfileFactory(user=UserFactory(username="both-staff"), scope="BOTH", role="manager").user
+
+
+@pytest.fixture
 def zr7_viewer(db):
     return StaffProfileFactory(user=UserFactory(username="zr7-viewer"), scope="ZR7", role="viewer").user
 

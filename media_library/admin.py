@@ -2,22 +2,22 @@
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from media_library.forms import MediaUploadForm
+from media_library.forms import MediaUploadForm, media_entity_field
 from media_library.images import ImageRefused, image_prepare
-from media_library.models import MediaAsset, MediaEntity
+from media_library.models import MediaAsset
 from media_library.selectors import media_tags_visible
 from media_library.services import (
     media_asset_create,
     media_asset_delete,
     media_asset_update,
-    media_entities_for,
+    media_change_refusal,
     tags_parse,
 )
 from rdz.core.admin_mixins import EntityScopedAdmin
@@ -123,10 +123,24 @@ class MediaAssetAdmin(EntityScopedAdmin):
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "entity":
-            labels = dict(MediaEntity.choices)
-            kwargs["choices"] = [(value, labels[value]) for value in media_entities_for(request.user)]
-            return db_field.formfield(**kwargs)
+            return media_entity_field(user=request.user, label=db_field.verbose_name.capitalize())
         return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and media_change_refusal(user=request.user, entity=obj.entity):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and media_change_refusal(user=request.user, entity=obj.entity):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The admin then shows the image read-only, without its buttons: say why.
+        if obj is not None and (reason := media_change_refusal(user=request.user, entity=obj.entity)):
+            self.message_user(request, reason, messages.INFO)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     @admin.display(description="aperçu")
     def preview(self, obj: MediaAsset):

@@ -1,9 +1,35 @@
 """HTML forms of the media pages; rules live in services and images."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from media_library.models import MediaEntity, MediaFormat
-from media_library.services import media_entities_for
+from media_library.services import media_change_refusal, media_entities_visible, media_entities_writable
+
+
+def _entity_choices(values: list[str]) -> list[tuple[str, str]]:
+    labels = dict(MediaEntity.choices)
+    return [(value, labels[value]) for value in values]
+
+
+def media_entity_field(*, user, label: str = "Entité") -> forms.ChoiceField:
+    """The entity of a new image. It offers only the entities the account may file under, and
+    says why shared is missing when it is; a shared image posted anyway (an old page, a
+    script) gets that same reason rather than « Sélectionnez un choix valide »."""
+
+    def writable(value: str) -> None:
+        if reason := media_change_refusal(user=user, entity=value):
+            raise ValidationError(reason, code="refused")
+
+    offered = media_entities_writable(user)
+    field = forms.ChoiceField(
+        label=label,
+        choices=_entity_choices(media_entities_visible(user)),
+        validators=[writable],
+        help_text="" if MediaEntity.SHARED in offered else media_change_refusal(user=user, entity=MediaEntity.SHARED),
+    )
+    field.widget.choices = _entity_choices(offered)
+    return field
 
 
 class MediaUploadForm(forms.Form):
@@ -18,8 +44,7 @@ class MediaUploadForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        labels = dict(MediaEntity.choices)
-        self.fields["entity"].choices = [(value, labels[value]) for value in media_entities_for(user)]
+        self.fields["entity"] = media_entity_field(user=user)
 
 
 class MediaFilterForm(forms.Form):
@@ -30,10 +55,7 @@ class MediaFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        labels = dict(MediaEntity.choices)
-        self.fields["entity"].choices = [("", "Toutes")] + [
-            (value, labels[value]) for value in media_entities_for(user)
-        ]
+        self.fields["entity"].choices = [("", "Toutes"), *_entity_choices(media_entities_visible(user))]
 
 
 class MediaEditForm(forms.Form):

@@ -29,7 +29,7 @@ from media_library.models import (
     random_file_name,
     thumbnail_name_for,
 )
-from rdz.core.scoping import can_change, scope_queryset, user_entities
+from rdz.core.scoping import can_change, entity_writable, user_entities
 from rdz.core.services import audit_log
 
 logger = logging.getLogger(__name__)
@@ -43,15 +43,33 @@ class MediaPermissionError(MediaError):
     pass
 
 
-def media_entities_for(user) -> list[str]:
-    """Entities a user may file an asset under: its own ones, plus shared."""
+def media_entities_visible(user) -> list[str]:
+    """Entities whose assets a user sees (and may filter on): its own ones, plus shared."""
     allowed = user_entities(user)
     return [value for value in MediaEntity.values if value in allowed or value == MediaEntity.SHARED]
 
 
-def media_can_manage(*, user, asset: MediaAsset) -> bool:
-    """Managers and admins change their entities' assets and the shared ones (§2)."""
-    return can_change(user) and scope_queryset(MediaAsset.objects.filter(pk=asset.pk), user).exists()
+def media_change_refusal(*, user, entity: str) -> str:
+    """Why `user` may not add, edit or delete an asset filed under `entity`, in French;
+    empty when it may. The one rule of the library's writes (§2): the services, the pages and
+    the admin all ask it. Managers and admins change their entities' assets; a shared asset
+    only an account of both entities (or a superuser) changes, as the other company's
+    landing pages use it too."""
+    if not can_change(user):
+        return "Votre rôle ne permet pas de modifier la médiathèque."
+    if entity_writable(user, MediaAsset, entity):
+        return ""
+    if entity == MediaEntity.SHARED:
+        return (
+            "Les médias partagés servent aux pages de ZR7 et de MDL : seul un compte rattaché aux deux "
+            "entités peut les ajouter, les modifier ou les supprimer."
+        )
+    return f"Les médias de l'entité {entity} ne sont pas dans votre périmètre."
+
+
+def media_entities_writable(user) -> list[str]:
+    """Entities a user may file a new asset under."""
+    return [value for value in MediaEntity.values if not media_change_refusal(user=user, entity=value)]
 
 
 def text_normalize(value: str | None) -> str:
@@ -88,10 +106,8 @@ def _files_delete(*names: str) -> None:
 
 
 def _permission_check(*, user, entity: str) -> None:
-    if user is not None and not can_change(user):
-        raise MediaPermissionError("Votre rôle ne permet pas de modifier la médiathèque.")
-    if user is not None and entity not in media_entities_for(user):
-        raise MediaPermissionError(f"Vous ne pouvez pas ajouter de média pour l'entité {entity}.")
+    if user is not None and (reason := media_change_refusal(user=user, entity=entity)):
+        raise MediaPermissionError(reason)
     if entity not in MediaEntity.values:
         raise MediaError(f"Entité inconnue : {entity}.")
 
@@ -192,9 +208,9 @@ def media_asset_import(
 def media_asset_update(*, asset: MediaAsset, user, title: str, alt_text: str, tags: list[str] | str) -> MediaAsset:
     """Change the title, alt text and tags; one audit row saying what changed, none when
     nothing did. The stored row is the reference: the admin hands over an edited instance."""
-    if not media_can_manage(user=user, asset=asset):
-        raise MediaPermissionError("Vous ne pouvez pas modifier ce média.")
     stored = MediaAsset.objects.select_for_update().get(pk=asset.pk)
+    if reason := media_change_refusal(user=user, entity=stored.entity):
+        raise MediaPermissionError(reason)
     old_tags = sorted(stored.tags.values_list("name", flat=True))
     new_tags = tags_parse(tags)
     asset.title = text_normalize(title)[:200] or stored.title
@@ -232,10 +248,11 @@ def media_asset_delete(*, asset: MediaAsset, user) -> None:
 
     The row is locked first: of two requests deleting the same image (a double click), the
     second finds it gone and does nothing, rather than writing a second audit row."""
-    if not MediaAsset.objects.select_for_update().filter(pk=asset.pk).values_list("pk", flat=True):
+    entity = MediaAsset.objects.select_for_update().filter(pk=asset.pk).values_list("entity", flat=True).first()
+    if entity is None:
         return
-    if user is not None and not media_can_manage(user=user, asset=asset):
-        raise MediaPermissionError("Vous ne pouvez pas supprimer ce média.")
+    if user is not None and (reason := media_change_refusal(user=user, entity=entity)):
+        raise MediaPermissionError(reason)
     names = (asset.file.name, asset.thumbnail.name)
     audit_log(
         action="media.delete",

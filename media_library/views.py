@@ -26,7 +26,7 @@ from media_library.services import (
     media_asset_delete,
     media_asset_update,
     media_asset_upload,
-    media_can_manage,
+    media_change_refusal,
     tags_parse,
 )
 from media_library.uploads import SizeLimitUploadHandler
@@ -199,17 +199,17 @@ def _result(name: str, *, status: int, message: str, asset: MediaAsset | None = 
 def media_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _staff_required(request)
     asset = _asset_or_404(request, pk)
-    may_change = media_can_manage(user=request.user, asset=asset)
+    refusal = media_change_refusal(user=request.user, entity=asset.entity)
     initial = {"title": asset.title, "alt_text": asset.alt_text, "tags": ", ".join(t.name for t in asset.tags.all())}
     form = MediaEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
-        if not may_change:
-            raise PermissionDenied("Votre rôle (lecteur) ne permet pas de modifier la médiathèque.")
+        if refusal:
+            raise PermissionDenied(refusal)
         if form.is_valid():
             media_asset_update(asset=asset, user=request.user, **form.cleaned_data)
             messages.success(request, "Média mis à jour.")
             return redirect("media_library:detail", pk=asset.pk)
-    return render(request, "media_library/detail.html", {"asset": asset, "form": form, "can_change": may_change})
+    return render(request, "media_library/detail.html", {"asset": asset, "form": form, "refusal": refusal})
 
 
 @login_required
@@ -217,6 +217,9 @@ def media_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def media_delete(request: HttpRequest, pk: int) -> HttpResponse:
     _manager_required(request)
     asset = _asset_or_404(request, pk)
+    if refusal := media_change_refusal(user=request.user, entity=asset.entity):
+        # Refused before the confirmation page: it would offer a deletion that cannot happen.
+        raise PermissionDenied(refusal)
     if request.method == "POST":
         try:
             media_asset_delete(asset=asset, user=request.user)

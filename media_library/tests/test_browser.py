@@ -29,7 +29,7 @@ def test_a_manager_uploads_two_images_copies_a_url_and_deletes_one(browser_page,
     settings.MEDIA_PUBLIC_URL = f"{live_server.url}/media/"
     page = browser_page
     page.goto("/medias/televerser/")
-    page.select_option("select[name=entity]", "SHARED")
+    page.select_option("select[name=entity]", "ZR7")
     page.fill("input[name=tags]", "bannière")
     page.set_input_files(
         "input[type=file]",

@@ -99,7 +99,7 @@ def test_a_manager_uploads_one_file_per_request_and_gets_a_french_result(client,
 
     response = client.post(
         reverse("media_library:upload"),
-        {"entity": "SHARED", "tags": "logo", "alt_text": "Logo", "files": upload("logo.png", image_bytes("PNG"))},
+        {"entity": "ZR7", "tags": "logo", "alt_text": "Logo", "files": upload("logo.png", image_bytes("PNG"))},
         **XHR,
     )
 
@@ -108,7 +108,7 @@ def test_a_manager_uploads_one_file_per_request_and_gets_a_french_result(client,
     assert body["ok"] is True
     assert body["message"].startswith("« logo.png » ajouté")
     asset = MediaAsset.objects.get(pk=body["id"])
-    assert asset.entity == "SHARED"
+    assert asset.entity == "ZR7"
     assert body["url"] == f"https://rdz.example/media/{asset.file.name}"
 
 
@@ -291,7 +291,7 @@ def test_a_viewer_cannot_edit(client, zr7_viewer, assets):
 
 def test_delete_asks_for_confirmation_then_removes_files(client, zr7_staff, assets, media_root):
     client.force_login(zr7_staff)
-    asset = assets["shared"]
+    asset = assets["zr7"]
     path = media_root / asset.file.name
     assert path.exists()
 
@@ -369,14 +369,14 @@ def test_the_admin_add_form_uses_the_same_checks(client, zr7_staff, media_root):
 
     refused = client.post(url, {"entity": "ZR7", "title": "", "alt_text": "", "upload": upload("x.png", HTML)})
     accepted = client.post(
-        url, {"entity": "SHARED", "title": "Bandeau", "alt_text": "", "upload": upload("b.gif", image_bytes("GIF"))}
+        url, {"entity": "ZR7", "title": "Bandeau", "alt_text": "", "upload": upload("b.gif", image_bytes("GIF"))}
     )
 
     assert refused.status_code == 200
     assert "pas une image acceptée" in refused.content.decode()
     assert accepted.status_code == 302
     asset = MediaAsset.objects.get()
-    assert (asset.title, asset.entity, asset.format) == ("Bandeau", "SHARED", "GIF")
+    assert (asset.title, asset.entity, asset.format) == ("Bandeau", "ZR7", "GIF")
 
 
 def test_the_admin_never_shows_an_mdl_image_to_zr7(client, zr7_staff, assets):
@@ -390,7 +390,7 @@ def test_the_admin_never_shows_an_mdl_image_to_zr7(client, zr7_staff, assets):
 
 def test_the_admin_edits_an_image_through_the_service(client, zr7_staff, assets):
     client.force_login(zr7_staff)
-    asset = assets["shared"]
+    asset = assets["zr7"]
     url = reverse("admin:media_library_mediaasset_change", args=[asset.pk])
 
     page = client.get(url)

@@ -60,7 +60,7 @@ def test_a_one_pixel_image_is_accepted(zr7_staff):
 
 
 def test_an_animated_gif_keeps_its_frames(zr7_staff):
-    asset = media_asset_upload(upload=upload("anim.gif", animated_gif_bytes(frames=3)), entity="SHARED", user=zr7_staff)
+    asset = media_asset_upload(upload=upload("anim.gif", animated_gif_bytes(frames=3)), entity="ZR7", user=zr7_staff)
 
     assert getattr(stored_image(asset), "n_frames", 1) == 3
 

@@ -2,7 +2,8 @@
 
 Every scoped model names the path to its entity in `ENTITY_FIELD` (default `"entity"`);
 models whose rows may be shared by both entities set `ENTITY_SHARED_VALUE` (media).
-Admin classes, views, exports and API views all go through `scope_queryset`.
+Admin classes, views, exports and API views all go through `scope_queryset`; what an account
+may file, change or delete under an entity value, through `entity_writable`.
 """
 
 from django.db.models import Q, QuerySet
@@ -63,3 +64,15 @@ def scope_queryset(qs: QuerySet, user, entities: frozenset[str] | None = None) -
 
 def entity_allowed(user, entity: str) -> bool:
     return entity in user_entities(user)
+
+
+def entity_writable(user, model, value: str) -> bool:
+    """Whether the account's entities let it file, change or delete a row of `model` under
+    `value` (its role is `can_change`'s part). Every account reads shared rows, but the
+    other entity relies on them too (its landing pages show a shared image): only an account
+    that covers every entity, or a superuser, writes one (§2)."""
+    allowed = user_entities(user)
+    shared = getattr(model, "ENTITY_SHARED_VALUE", None)
+    if shared and value == shared:
+        return allowed >= ALL_ENTITIES
+    return value in allowed

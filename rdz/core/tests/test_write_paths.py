@@ -210,6 +210,25 @@ def test_a_zr7_account_neither_opens_nor_changes_an_mdl_object_through_any_admin
         assert _changed(before) == [], label
 
 
+@pytest.mark.parametrize("who", ["manager", "admin"])
+def test_a_zr7_account_changes_no_shared_row_through_any_admin(client, world, who):
+    """Shared rows (media) are the other entity's too: an account of one entity reads them only."""
+    superuser = world["superuser"]
+    client.force_login(world[who])
+    before = _snapshot()
+    tried = []
+    for model, model_admin in admin.site._registry.items():
+        shared = getattr(model, "ENTITY_SHARED_VALUE", None)
+        if not shared:
+            continue
+        objects = _entity_rows(model, model_admin, superuser, shared)
+        tried += objects
+        for what, status in _admin_write_attempts(client, model, model_admin, superuser, objects):
+            assert status < 500, (model._meta.label, what, status)
+        assert _changed(before) == [], model._meta.label
+    assert tried
+
+
 def _not_zr7(model):
     """Rows a ZR7-only account must never be shown."""
     if model._meta.label == "auth.User":
