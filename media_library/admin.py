@@ -95,31 +95,14 @@ class MediaAssetAdmin(EntityScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["upload", "entity", "title", "alt_text", "tags_text"]
-        return [
-            "preview_large",
-            "public_url",
-            "title",
-            "alt_text",
-            "tags_text",
-            *self.get_readonly_fields(request, obj)[2:],
-        ]
+        # The tags' text box exists only in an editable form: a read-only page lists the tags.
+        tags = "tags_text" if self.has_change_permission(request, obj) else "tags_list"
+        return ["preview_large", "public_url", "title", "alt_text", tags, *_READONLY_INFO]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return [
-            "preview_large",
-            "public_url",
-            "entity",
-            "format",
-            "width",
-            "height",
-            "weight",
-            "original_name",
-            "uploaded_by",
-            "created_at",
-            "legacy_id",
-        ]
+        return ["preview_large", "public_url", "tags_list", *_READONLY_INFO]
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "entity":
@@ -149,6 +132,14 @@ class MediaAssetAdmin(EntityScopedAdmin):
     @admin.display(description="aperçu")
     def preview_large(self, obj: MediaAsset):
         return format_html('<img src="{}" alt="" style="max-height:300px;max-width:400px">', obj.thumbnail_url)
+
+    @admin.display(description="URL publique")
+    def public_url(self, obj: MediaAsset) -> str:
+        return obj.public_url
+
+    @admin.display(description="étiquettes")
+    def tags_list(self, obj: MediaAsset) -> str:
+        return ", ".join(tag.name for tag in obj.tags.all()) or self.get_empty_value_display()
 
     @admin.display(description="dimensions")
     def dimensions(self, obj: MediaAsset) -> str:

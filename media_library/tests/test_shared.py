@@ -15,7 +15,7 @@ from media_library.services import (
     media_asset_upload,
 )
 from media_library.tests.samples import files_under, image_bytes, upload
-from tests.factories import MediaAssetFactory
+from tests.factories import MediaAssetFactory, MediaTagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -270,3 +270,15 @@ def test_the_media_api_lists_shared_images_to_every_account_and_changes_none(req
     assert read.json()["url"] == shared.public_url
     assert [response.status_code for response in writes] == [405] * 4
     assert MediaAsset.objects.get().title == "Logo commun"
+
+
+@pytest.mark.parametrize("who", ["zr7_staff", "zr7_viewer"])
+def test_the_read_only_admin_page_of_an_image_names_its_tags_and_url_in_french(request, client, shared, who):
+    shared.tags.add(MediaTagFactory(name="logo"), MediaTagFactory(name="marque"))
+    client.force_login(request.getfixturevalue(who))
+
+    html = client.get(_admin("change", shared.pk)).content.decode()
+
+    assert "URL publique" in html
+    assert "logo, marque" in html
+    assert "Tags text" not in html and "Public url" not in html
