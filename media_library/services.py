@@ -208,7 +208,9 @@ def media_asset_import(
 def media_asset_update(*, asset: MediaAsset, user, title: str, alt_text: str, tags: list[str] | str) -> MediaAsset:
     """Change the title, alt text and tags; one audit row saying what changed, none when
     nothing did. The stored row is the reference: the admin hands over an edited instance."""
-    stored = MediaAsset.objects.select_for_update().get(pk=asset.pk)
+    stored = MediaAsset.objects.select_for_update().filter(pk=asset.pk).first()
+    if stored is None:  # deleted by someone else since the page was read
+        raise MediaError("Ce média a été supprimé entre-temps : rien n'a été modifié.")
     if reason := media_change_refusal(user=user, entity=stored.entity):
         raise MediaPermissionError(reason)
     old_tags = sorted(stored.tags.values_list("name", flat=True))

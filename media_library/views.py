@@ -206,7 +206,13 @@ def media_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if refusal:
             raise PermissionDenied(refusal)
         if form.is_valid():
-            media_asset_update(asset=asset, user=request.user, **form.cleaned_data)
+            try:
+                media_asset_update(asset=asset, user=request.user, **form.cleaned_data)
+            except MediaPermissionError as exc:  # the role or the image changed since the page was read
+                raise PermissionDenied(str(exc)) from exc
+            except MediaError as exc:
+                messages.error(request, str(exc))
+                return redirect("media_library:list")
             messages.success(request, "Média mis à jour.")
             return redirect("media_library:detail", pk=asset.pk)
     return render(request, "media_library/detail.html", {"asset": asset, "form": form, "refusal": refusal})

@@ -450,3 +450,25 @@ def test_an_empty_public_base_falls_back_to_the_site_url(settings, assets):
     settings.SITE_URL = "https://crm.example.fr"
 
     assert assets["zr7"].public_url == f"https://crm.example.fr/media/{assets['zr7'].file.name}"
+
+
+def test_editing_an_image_deleted_meanwhile_says_so_instead_of_a_server_error(client, zr7_staff, monkeypatch):
+    """The page read the image, then another account deleted it before the edit was saved."""
+    from media_library import views
+
+    asset = MediaAssetFactory(entity="ZR7", title="Toit")
+    read = views._asset_or_404
+
+    def read_then_deleted_elsewhere(request, pk):
+        found = read(request, pk)
+        MediaAsset.objects.filter(pk=pk).delete()
+        return found
+
+    monkeypatch.setattr(views, "_asset_or_404", read_then_deleted_elsewhere)
+    client.force_login(zr7_staff)
+    response = client.post(
+        reverse("media_library:detail", args=[asset.pk]), {"title": "Toit 2", "alt_text": "", "tags": ""}, follow=True
+    )
+    assert response.status_code == 200
+    assert "supprimé entre-temps" in response.content.decode()
+    assert not MediaAsset.objects.exists()
