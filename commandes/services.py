@@ -190,33 +190,38 @@ def commande_set_active(*, commandes, active: bool, actor=None) -> int:
 
 
 def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
-    """§14: alert once per commande and ISO week when it reaches its weekly quota.
+    """§14: alert once per commande, ISO week and quota when it reaches its weekly quota.
 
     Run by beat every few minutes (kept out of the intake transaction). The alert key
-    holds the commande and the week, so a cleared alert is not raised again that week;
-    it clears itself once its week is over.
+    holds the commande, the week and the quota, so a cleared alert is not raised again
+    for that quota that week. An open alert closes itself once its commande is no longer
+    full: a new week, a quota raised mid-week (which alerts again when the new quota is
+    reached), a rejection credited back, the commande deactivated.
     """
     from rdz.core.models import Alert, AlertState
     from rdz.core.services import alert_clear, alert_raise
 
     monday = week_start(paris_now(now).date())
-    # A new week opens the commande again: last week's alert closes itself.
-    past = (
-        Alert.objects.filter(state=AlertState.OPEN, key__startswith="commande_quota:")
-        .exclude(key__endswith=f":{monday.isoformat()}")
-        .values_list("key", flat=True)
-    )
-    for key in list(past):
-        alert_clear(key=key)
-    full = (
+    full = list(
         CommandeFill.objects.filter(day__gte=monday, day__lt=monday + WEEK, commande__active=True)
         .values("commande_id", "commande__weekly_quota")
         .annotate(week=Sum("used"))
         .filter(week__gte=models.F("commande__weekly_quota"))
     )
+    keys = {
+        row["commande_id"]: f"commande_quota:{row['commande_id']}:{monday.isoformat()}:{row['commande__weekly_quota']}"
+        for row in full
+    }
+    over = (
+        Alert.objects.filter(state=AlertState.OPEN, key__startswith="commande_quota:")
+        .exclude(key__in=keys.values())
+        .values_list("key", flat=True)
+    )
+    for key in list(over):
+        alert_clear(key=key)
     raised = []
     for row in full:
-        key = f"commande_quota:{row['commande_id']}:{monday.isoformat()}"
+        key = keys[row["commande_id"]]
         if Alert.objects.filter(key=key).exists():
             continue
         commande = Commande.objects.select_related("client", "product").get(pk=row["commande_id"])
@@ -226,7 +231,8 @@ def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
             key=key,
             message=(
                 f"La commande #{commande.pk} de {commande.client.name} ({commande.product.code}) a atteint son quota "
-                f"hebdomadaire : {row['week']}/{commande.weekly_quota} lead(s) pour la semaine du {monday:%d/%m/%Y}."
+                f"hebdomadaire : {row['week']}/{row['commande__weekly_quota']} lead(s) pour la semaine du "
+                f"{monday:%d/%m/%Y}."
             ),
         )
         if alert is not None:

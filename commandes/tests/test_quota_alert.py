@@ -1,5 +1,6 @@
 import pytest
 
+from commandes.models import Attribution
 from commandes.services import commande_quota_alerts
 from rdz.core.models import Alert
 from rdz.core.services import alert_clear
@@ -43,3 +44,33 @@ def test_a_quota_alert_closes_when_its_week_is_over_and_the_next_week_alerts_aga
     AttributionFactory(commande=commande, week_start=monday, day=monday)
     assert commande_quota_alerts(now=next_week) == [commande.pk]
     assert Alert.objects.filter(kind="quota_atteint", state="open").count() == 1
+
+
+def test_a_quota_raised_mid_week_closes_the_alert_and_the_new_quota_alerts_again_once_reached(product):
+    commande = CommandeFactory(product=product, weekly_quota=2)
+    AttributionFactory(commande=commande)
+    AttributionFactory(commande=commande)
+    assert commande_quota_alerts() == [commande.pk]
+
+    # Staff sell three more leads this week: the commande is open again, the alert is over.
+    commande.weekly_quota = 5
+    commande.save()
+    assert commande_quota_alerts() == []
+    assert not Alert.objects.filter(kind="quota_atteint", state="open").exists()
+
+    for _ in range(3):
+        AttributionFactory(commande=commande)
+    assert commande_quota_alerts() == [commande.pk]
+    alert = Alert.objects.get(kind="quota_atteint", state="open")
+    assert "5/5" in alert.message
+    assert commande_quota_alerts() == []  # still once
+
+
+def test_a_rejection_credited_back_reopens_the_commande_and_closes_its_quota_alert(product):
+    commande = CommandeFactory(product=product, weekly_quota=1)
+    attribution = AttributionFactory(commande=commande)
+    assert commande_quota_alerts() == [commande.pk]
+
+    Attribution.objects.filter(pk=attribution.pk).update(counts_for_quota=False)  # what a rejection does (§10)
+    commande_quota_alerts()
+    assert not Alert.objects.filter(kind="quota_atteint", state="open").exists()
