@@ -1,9 +1,13 @@
 """Clients and commandes typed in the admin: what staff enter is what routing can match (§5, §7)."""
 
+import html
+import re
+
 import pytest
 from django.urls import reverse
 
 from commandes.models import Attribution, Client, Commande
+from commandes.services import commande_fills
 from leads.services import LeadInput, lead_create
 from tests.factories import AttributionFactory, ClientFactory, CommandeFactory
 
@@ -191,3 +195,35 @@ def test_a_quota_changed_or_a_commande_deleted_in_the_admin_is_in_the_audit_log(
     delete = reverse("admin:commandes_commande_delete", args=[commande.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 302
     assert AuditLog.objects.get(action="admin_delete").object_id == str(commande.pk)
+
+
+def page_text(response) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.unescape(response.content.decode())))
+
+
+@pytest.mark.parametrize("account", ["zr7_staff", "superuser"])
+def test_a_commande_or_client_holding_attributions_cannot_be_deleted_and_the_admin_says_why(
+    client, product, account, request
+):
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=5)
+    AttributionFactory.create_batch(2, commande=commande)
+    client.force_login(request.getfixturevalue(account))
+
+    for url in (
+        reverse("admin:commandes_commande_delete", args=[commande.pk]),
+        reverse("admin:commandes_client_delete", args=[commande.client_id]),
+    ):
+        text = page_text(client.get(url))
+        # Not a missing right (even a superuser was told so), as if the leads' history would go with it.
+        assert "permission" not in text
+        assert "objets liés et protégés suivants : 2 attributions" in text and "jamais supprimées" in text, text
+        assert "décochez « acti" in text
+        assert client.post(url, {"post": "yes"}).status_code == 200
+    bulk = client.post(
+        reverse("admin:commandes_commande_changelist"),
+        {"action": "delete_selected", "_selected_action": [commande.pk], "post": "yes"},
+    )
+    assert "2 attributions" in page_text(bulk)
+    assert Commande.objects.filter(pk=commande.pk).exists()
+    assert Attribution.objects.filter(commande=commande).count() == 2
+    assert commande_fills(commande_ids=[commande.pk])[commande.pk].week == 2

@@ -2,10 +2,14 @@
 `EntityScopedAdmin`, which filters querysets, foreign-key choices and entity choices
 through `rdz.core.scoping`, and maps roles to admin permissions."""
 
+from collections import Counter
+
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.db import models
+from django.contrib.admin.utils import NestedObjects
+from django.db import models, router
 from django.db.models.constants import LOOKUP_SEP
+from django.utils.formats import number_format
 
 from rdz.core.forms import SafeJSONField
 from rdz.core.scoping import can_change, entity_field, scope_queryset, user_entities, user_role
@@ -66,6 +70,30 @@ class RoleAdminMixin(SafeChangelistMixin):
 
     def has_delete_permission(self, request, obj=None):
         return can_change(request.user)
+
+    def get_deleted_objects(self, objs, request):
+        """Django lists rows that block a deletion (PROTECT: a commande's attributions, a
+        client's commandes) among the types the account may not delete, so the page said a
+        right was missing, even to a superuser, as if those rows would go with the object.
+        Nobody may delete them: the page says so instead, with their count per type (not
+        thousands of links), and how to stop using the object."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if not protected:
+            return deleted, model_count, perms_needed, protected
+        collector = NestedObjects(using=router.db_for_write(self.model))
+        collector.collect(objs)
+        counts = Counter(type(obj)._meta for obj in collector.protected)
+        lines = [
+            f"{number_format(n, force_grouping=True)} {opts.verbose_name_plural if n > 1 else opts.verbose_name}"
+            for opts, n in sorted(counts.items(), key=lambda item: str(item[0].verbose_name))
+        ]
+        lines.append(
+            "Ces lignes ne sont jamais supprimées : elles gardent l'historique des leads, les quotas et les livraisons."
+        )
+        active = next((f for f in self.model._meta.fields if f.name == "active"), None)
+        if active is not None:
+            lines.append(f"Pour ne plus l'utiliser, décochez « {active.verbose_name} » sur sa fiche.")
+        return deleted, model_count, set(), lines
 
 
 class ReadOnlyAdminMixin:
