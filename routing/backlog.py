@@ -108,12 +108,15 @@ def backlog_recycle(
         return report
     candidates = backlog_leads(now=now).filter(reachable).order_by("-created_at").values_list("pk", flat=True)
     for lead_id in list(candidates[:limit]):
-        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+        elapsed = time.monotonic() - started
+        if budget_seconds is not None and elapsed >= budget_seconds:
             report.out_of_time = True
             break
         report.examined += 1
         try:
-            attribution_id = _recycle_one(lead_id=lead_id, now=now)
+            # Each lead at its own time, not the run's start: leads routed after midnight
+            # (Paris) count in the new day's cap and, past Monday 00:00, in the new week (§5).
+            attribution_id = _recycle_one(lead_id=lead_id, now=now + datetime.timedelta(seconds=elapsed))
         except OperationalError:
             # A deadlock or lock timeout with a rejection, an intake or a staff change on the
             # same lead or client: that lead's transaction is rolled back whole and it stays in

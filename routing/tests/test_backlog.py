@@ -283,3 +283,30 @@ def test_a_lead_whose_recycling_hits_a_deadlock_waits_for_the_next_run_and_the_o
     assert unlucky.status == "no_order" and backlog_leads().filter(pk=unlucky.pk).exists()
     monkeypatch.undo()
     assert backlog_recycle().recycled == 1  # the next run takes it
+
+
+def test_a_recycling_run_that_goes_past_monday_midnight_counts_its_later_leads_in_the_new_week(product, monkeypatch):
+    """§5: the week starts Monday 00:00 Paris. A run started on Sunday evening (a large
+    backlog, the command run by hand) gave the leads it routed after midnight Sunday's date:
+    counted in the closed week, they left the new week's quota whole, and the client got
+    them on top of it."""
+    import routing.backlog
+    from routing.services import lead_route
+
+    commande = CommandeFactory(product=product, accepts_backlog=True, weekly_quota=1)
+    lead = LeadFactory(product=product, status="no_order")
+    # Sunday 8 March 2026, 23:59:50 in Paris (UTC+1); the lead's turn comes 40 seconds later.
+    started = datetime.datetime(2026, 3, 8, 22, 59, 50, tzinfo=datetime.UTC)
+    ticks = [1000.0, 1040.0]
+    clock = type("Clock", (), {"monotonic": staticmethod(lambda: ticks.pop(0) if len(ticks) > 1 else ticks[0])})
+    monkeypatch.setattr(routing.backlog, "time", clock)
+
+    assert backlog_recycle(now=started).recycled == 1
+
+    attribution = Attribution.objects.get(lead=lead)
+    monday = datetime.date(2026, 3, 9)
+    assert (attribution.day, attribution.week_start) == (monday, monday)
+    assert attribution.created_at == started + datetime.timedelta(seconds=40)
+    # The new week's only place is taken: a lead arriving at 00:01 finds the commande full.
+    late = lead_route(lead=LeadFactory(product=product), now=started + datetime.timedelta(minutes=1, seconds=10))
+    assert late.status == "no_order" and commande.attributions.count() == 1
