@@ -193,8 +193,11 @@ class CommandeAdmin(EntityScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Its attributions carry the client (and its entity) they were made for, and its fill
         # counts them: moved to another client, the commande would start the week with that
-        # other client's leads, or hand one entity's history to the other.
-        return ("client",) if obj else ()
+        # other client's leads, or hand one entity's history to the other. The creation time
+        # breaks ties between commandes of equal priority and fill (§7): typed by hand, it
+        # would put a commande first in line. This week's fill sits beside the quota it is
+        # lowered or raised against.
+        return ("client", "week_fill", "created_at") if obj else ("created_at",)
 
     # Explicit: with the fill annotation (GROUP BY) the model's ordering no longer applies,
     # and the autocomplete would page an unordered list.

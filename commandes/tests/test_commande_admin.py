@@ -227,3 +227,38 @@ def test_a_commande_or_client_holding_attributions_cannot_be_deleted_and_the_adm
     assert Commande.objects.filter(pk=commande.pk).exists()
     assert Attribution.objects.filter(commande=commande).count() == 2
     assert commande_fills(commande_ids=[commande.pk])[commande.pk].week == 2
+
+
+def test_the_commande_page_shows_this_weeks_fill_beside_the_quota_and_keeps_the_creation_time(
+    client, superuser, product, zr7_provider
+):
+    """Staff lowered a quota without seeing what the commande already held this week, and could
+    type its creation time, which puts it first among commandes of equal priority and fill."""
+    commande = CommandeFactory(client__entity="ZR7", product=product, weekly_quota=10)
+    for phone in ("0611111111", "0622222222", "0633333333"):
+        lead_create(data=LeadInput(phone=phone, product=product, departement="13"), provider=zr7_provider)
+    created = Commande.objects.get(pk=commande.pk).created_at
+    client.force_login(superuser)
+    url = reverse("admin:commandes_commande_change", args=[commande.pk])
+
+    page = client.get(url).content.decode()
+    assert "3 / 10 (30 %)" in page
+    assert 'name="created_at_0"' not in page
+
+    response = client.post(
+        url,
+        {
+            "product": product.pk,
+            "departements": '["13"]',
+            "weekly_quota": 4,
+            "active": "on",
+            "priority": 0,
+            "created_at_0": "01/01/2020",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302
+    commande.refresh_from_db()
+    assert commande.weekly_quota == 4 and commande.created_at == created
+    add_page = client.get(reverse("admin:commandes_commande_add")).content.decode()
+    assert 'name="created_at_0"' not in add_page
