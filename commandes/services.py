@@ -196,14 +196,17 @@ def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
     holds the commande, the week and the quota, so a cleared alert is not raised again
     for that quota that week. An open alert closes itself once its commande is no longer
     full: a new week, a quota raised mid-week (which alerts again when the new quota is
-    reached), a rejection credited back, the commande deactivated.
+    reached), a rejection credited back, the commande or its client deactivated (neither
+    takes leads any more: nothing for staff to act on).
     """
     from rdz.core.models import Alert, AlertState
     from rdz.core.services import alert_clear, alert_raise
 
     monday = week_start(paris_now(now).date())
     full = list(
-        CommandeFill.objects.filter(day__gte=monday, day__lt=monday + WEEK, commande__active=True)
+        CommandeFill.objects.filter(
+            day__gte=monday, day__lt=monday + WEEK, commande__active=True, commande__client__active=True
+        )
         .values("commande_id", "commande__weekly_quota")
         .annotate(week=Sum("used"))
         .filter(week__gte=models.F("commande__weekly_quota"))

@@ -74,3 +74,17 @@ def test_a_rejection_credited_back_reopens_the_commande_and_closes_its_quota_ale
     Attribution.objects.filter(pk=attribution.pk).update(counts_for_quota=False)  # what a rejection does (§10)
     commande_quota_alerts()
     assert not Alert.objects.filter(kind="quota_atteint", state="open").exists()
+
+
+def test_a_full_commande_of_an_inactive_client_raises_no_alert_and_its_open_one_closes(product):
+    commande = CommandeFactory(product=product, weekly_quota=1)
+    AttributionFactory(commande=commande)
+    assert commande_quota_alerts() == [commande.pk]
+    commande.client.active = False
+    commande.client.save()
+
+    assert commande_quota_alerts() == []
+    assert not Alert.objects.filter(kind="quota_atteint", state="open").exists()
+    other = CommandeFactory(product=product, weekly_quota=1, client__active=False)
+    AttributionFactory(commande=other)
+    assert commande_quota_alerts() == []
