@@ -252,6 +252,11 @@ class LegacyImporter:
         def write(mapped: Mapped) -> str:
             form = LeadForm.objects.filter(legacy_id=mapped.legacy_id).first()
             code = mapped.fields["code"]
+            if form is not None and form.code != code:
+                # Pasted in landing pages already online (/t/<code>.js, the submit URL): a new
+                # code would make every one of them lose its visitors' leads.
+                mapped.warnings.append(f"code « {code} » différent de RDZ, conservé")
+                code = mapped.fields["code"] = form.code
             if LeadForm.objects.filter(code=code).exclude(legacy_id=mapped.legacy_id).exists():
                 raise MappingError(f"code « {code} » déjà utilisé par un autre formulaire de RDZ")
             key = mapped.meta.get("crm_api_key", "")

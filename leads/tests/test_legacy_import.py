@@ -328,6 +328,22 @@ def test_a_rerun_never_moves_a_client_or_a_form_to_the_other_entity(tmp_path, pv
         assert again.collections[name].warning_counts["entité «…» différente de RDZ, conservée"] == 1
 
 
+def test_a_rerun_never_renames_a_form_whose_code_is_pasted_in_live_landing_pages(tmp_path, pv, client):
+    collections = legacy_collections()
+    write_jsonl(tmp_path, collections)
+    run(DirectorySource(tmp_path))
+    code = LeadForm.objects.get(legacy_id=str(FORM_ID)).code
+    collections["forms"][0]["code"] = "pv-ete-2024"
+    write_jsonl(tmp_path, collections)
+
+    again = run(DirectorySource(tmp_path))
+
+    # /t/<code>.js and the submit URL of the pages already online keep answering.
+    assert LeadForm.objects.get(legacy_id=str(FORM_ID)).code == code
+    assert client.get(f"/t/{code}.js").status_code == 200
+    assert again.collections["forms"].warning_counts["code «…» différent de RDZ, conservé"] == 1
+
+
 def test_a_dry_run_writes_nothing(tmp_path, pv):
     write_bson(tmp_path, legacy_collections())
     models = (Lead, LeadEvent, Provider, Client, Commande, LeadForm, AuditLog)
