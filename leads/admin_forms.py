@@ -59,6 +59,10 @@ class LeadFormAdminForm(forms.ModelForm):
     class Meta:
         model = LeadForm
         fields = ["code", "name", "entity", "product", "target_crm", "consent_text_version", "active"]
+        help_texts = {
+            "active": "Décoché : le formulaire ne compte plus les visites, mais les leads des pages encore en "
+            "ligne sont toujours reçus (aucun n'est perdu). Pour refuser leurs envois, retirez les origines autorisées."
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -58,7 +58,7 @@ TRACK_PATH = "/api/v1/track/"
 
 # --- CORS (corsheaders' check_request_enabled signal) ------------------------------------
 def _request_form(request, code: str) -> LeadForm | None:
-    """The active form `code`, looked up once per request (CORS check, then the view)."""
+    """The form `code`, active or not, looked up once per request (CORS check, then the view)."""
     cache = getattr(request, "_rdz_forms", None)
     if cache is None:
         cache = request._rdz_forms = {}
@@ -100,7 +100,9 @@ ORIGIN_REFUSED = {"detail": "Origine non autorisée pour ce formulaire."}
 PUBLIC_ERRORS = {
     400: FIELD_ERRORS,
     403: OpenApiResponse(ErrorDetailSerializer, description="Origine non autorisée pour ce formulaire."),
-    404: OpenApiResponse(ErrorDetailSerializer, description="Formulaire introuvable ou inactif."),
+    404: OpenApiResponse(
+        ErrorDetailSerializer, description="Formulaire introuvable (ou inactif, pour le suivi des visites)."
+    ),
     413: RESPONSE_413,
     415: RESPONSE_415,
     429: RESPONSE_429,
@@ -247,7 +249,7 @@ class TrackView(APIView):
         if query_form and query_form != v["form"]:
             return Response({"form": ["Le formulaire ne correspond pas à l'adresse."]}, status=400)
         form = _request_form(request._request, v["form"])
-        if form is None:
+        if form is None or not form.active:
             return Response(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
         if _origin_refused(request, form):
             return Response(ORIGIN_REFUSED, status=status.HTTP_403_FORBIDDEN)

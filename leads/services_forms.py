@@ -15,7 +15,7 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leads.models import Lead, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
+from leads.models import Lead, LeadEvent, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add, lead_intake_reads
 from rdz.core.fastsql import ModelReader, hot_cursor, hot_pipeline, hot_statements_prepared
 from rdz.core.services import audit_log
@@ -136,13 +136,14 @@ _public_forms: dict[str, tuple[float, LeadForm | None]] = {}
 
 
 def leadform_public_get(code: str) -> LeadForm | None:
-    """The active form `code` with its product and the product's extra fields
-    (`form.product_fields`), for the public endpoints."""
+    """The form `code`, active or not, with its product and the product's extra fields
+    (`form.product_fields`), for the public endpoints: a deactivated form's pages may still
+    be online, and their visitors' leads must not be lost (§16)."""
     now = time.monotonic()
     hit = _public_forms.get(code)
     if hit is not None and hit[0] > now:
         return hit[1]
-    form = LeadForm.objects.select_related("product").filter(code=code, active=True).first()
+    form = LeadForm.objects.select_related("product").filter(code=code).first()
     if form is not None:
         form.product_fields = list(ProductField.objects.filter(product_id=form.product_id))
         form.origin_set = _origin_set(form)
@@ -383,6 +384,13 @@ def form_lead_submit(*, form: LeadForm, data: LeadInput, now: datetime.datetime 
         data = dataclasses.replace(data, crm_target=form.target_crm)
         lead, _ = lead_create(data=data, form=form, now=now, with_rows=crm_rows, reads=reads)
         crm_forward_queued(lead=lead, item=outbox[-1])
+        if not form.active:
+            # Kept like any lead, but staff should know a page they retired still sends some.
+            lead_event_add(
+                lead=lead,
+                kind=LeadEvent.Kind.NOTE,
+                message=f"Reçu par le formulaire « {form.code} », désactivé : sa page est encore en ligne",
+            )
     return lead, True
 
 

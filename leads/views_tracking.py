@@ -62,15 +62,18 @@ def tracking_snippet(*, form: LeadForm, base_url: str) -> str:
 
 @require_GET
 def tracking_script(request: HttpRequest, code: str) -> HttpResponse:
-    form = LeadForm.objects.filter(code=code, active=True).only("code", "variants").first()
+    # Also for a deactivated form: without its script, a page still online would send its
+    # form to itself, and the visitor's lead would be lost without a word.
+    form = LeadForm.objects.filter(code=code).only("code", "variants", "active").first()
     if form is None:
-        return HttpResponse("/* RDZ : formulaire inconnu ou inactif */\n", status=404, content_type=JS_CONTENT_TYPE)
+        return HttpResponse("/* RDZ : formulaire inconnu */\n", status=404, content_type=JS_CONTENT_TYPE)
     base_url = request.build_absolute_uri("/").rstrip("/")
     config = {
         "code": form.code,
         "api": base_url,
         "honeypot": HONEYPOT_FIELD,
         "variants": leadform_variant_weights(form),
+        "active": form.active,
     }
     body = render_to_string(
         "leads/tracking.js",

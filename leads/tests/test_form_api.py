@@ -238,11 +238,32 @@ def test_cors_is_never_opened_on_other_endpoints(api_client, form, zr7_provider)
     assert "Access-Control-Allow-Origin" not in response
 
 
-def test_an_unknown_or_inactive_form_is_404(api_client, form):
+def test_an_unknown_form_is_404(api_client, form):
     assert post(api_client, "/api/v1/forms/nope/submit/", BODY).status_code == 404
+    assert post(api_client, TRACK.replace("pv-sud", "nope"), {**TRACK_BODY, "form": "nope"}).status_code == 404
+
+
+TRACK_BODY = {"form": "pv-sud", "event": "visit", "visitor_id": "visitor-000001"}
+
+
+def test_a_deactivated_form_still_stores_the_leads_of_the_pages_left_online(api_client, client, form, product):
     form.active = False
     form.save()
-    assert post(api_client, SUBMIT, BODY).status_code == 404
+
+    # A page still online keeps its script and its form: its visitors' leads are not lost.
+    script = client.get("/t/pv-sud.js")
+    assert script.status_code == 200
+    assert '"active": false' in script.content.decode()
+    assert preflight(api_client)["Access-Control-Allow-Origin"] == ORIGIN
+    response = post(api_client, SUBMIT, BODY)
+    assert response.status_code == 201, response.content
+    lead = Lead.objects.get(pk=response.json()["id"])
+    assert lead.form == form
+    assert "désactivé" in lead.events.get(kind="note").message
+    # It no longer counts visits, nor takes them from another origin.
+    assert post(api_client, TRACK, TRACK_BODY).status_code == 404
+    assert not TrackingEvent.objects.exists()
+    assert post(api_client, SUBMIT, {**BODY, "phone": "06 12 34 56 79"}, origin="https://autre.fr").status_code == 403
 
 
 def test_submissions_and_tracking_are_throttled_per_ip(form, monkeypatch):

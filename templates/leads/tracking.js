@@ -75,6 +75,7 @@
     });
   }
   function track(event) {
+    if (!CFG.active) { return; }  // a deactivated form counts no visits, but still sends its leads
     var body = { form: CFG.code, event: event, visitor_id: visitor, variant: variant };
     post("/api/v1/track/?form=" + encodeURIComponent(CFG.code), body, true).catch(function () { /* best effort */ });
   }
