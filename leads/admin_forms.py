@@ -21,6 +21,7 @@ from leads.services_forms import (
     leadform_crm_key_rotate,
     leadform_crm_key_set,
     leadform_origins_clean,
+    leadform_target_changed,
     leadform_variants_clean,
 )
 from leads.views_tracking import tracking_snippet
@@ -207,6 +208,8 @@ class LeadFormAdmin(EntityScopedAdmin):
         if not change and key:
             obj.crm_api_key = key
         super().save_model(request, obj, form, change)
+        if change and "target_crm" in form.changed_data:
+            leadform_target_changed(form=obj, old_target=form.initial.get("target_crm", ""), user=request.user)
         if change and key:
             try:
                 leadform_crm_key_set(form=obj, key=key, user=request.user)

@@ -15,7 +15,16 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leads.models import Lead, LeadEvent, LeadForm, LeadFormKeyUnlock, LeadStatus, ProductField, TrackingEvent
+from leads.models import (
+    CrmStatus,
+    Lead,
+    LeadEvent,
+    LeadForm,
+    LeadFormKeyUnlock,
+    LeadStatus,
+    ProductField,
+    TrackingEvent,
+)
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add, lead_intake_reads
 from rdz.core.fastsql import ModelReader, hot_cursor, hot_pipeline, hot_statements_prepared
 from rdz.core.services import audit_log
@@ -230,6 +239,48 @@ def leadform_update(*, form: LeadForm, user, changes: dict) -> LeadForm:
         message=f"Formulaire {form.code} modifié : {', '.join(sorted(changes)) or '—'}",
     )
     return form
+
+
+@transaction.atomic
+def leadform_target_changed(*, form: LeadForm, old_target: str, user=None) -> int:
+    """After staff point a form at the other CRM (§11), say while its CRM is down: its leads
+    still waiting for their first CRM (pending, aimed at the old one) go to the new target, as
+    its primary, with the form's key. Left aimed at the old one, the forwarding compared them
+    with the form's new target and took them for fallbacks: failed without a try when the
+    fallback is OFF, or sent with the fallback key and shown « envoyé (repli) ». Leads already
+    on their fallback keep it. Returns how many leads were switched."""
+    new_target = form.target_crm
+    if not old_target or new_target == old_target:
+        return 0
+    waiting = list(
+        Lead.objects.select_for_update()
+        .filter(form=form, crm_status=CrmStatus.PENDING, crm_target=old_target)
+        .values_list("pk", flat=True)
+    )
+    if waiting:
+        Lead.objects.filter(pk__in=waiting).update(crm_target=new_target)
+        now = timezone.now()
+        LeadEvent.objects.bulk_create(
+            LeadEvent(
+                lead_id=pk,
+                kind=LeadEvent.Kind.NOTE,
+                message=f"CRM cible du formulaire changé ({old_target} → {new_target}) : "
+                f"transmission au CRM {new_target}",
+                data={"crm": new_target, "previous_crm": old_target},
+                actor=str(user or ""),
+                created_at=now,
+            )
+            for pk in waiting
+        )
+    audit_log(
+        action="leadform_update",
+        actor=user,
+        entity=form.entity,
+        obj=form,
+        message=f"Formulaire {form.code} : CRM cible {old_target} → {new_target}, "
+        f"{len(waiting)} lead(s) en attente redirigé(s)",
+    )
+    return len(waiting)
 
 
 @transaction.atomic

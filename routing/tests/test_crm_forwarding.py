@@ -393,3 +393,58 @@ def test_a_forwarding_interrupted_at_every_attempt_falls_back_without_calling_th
     lead.refresh_from_db()
     assert lead.crm_status == CrmStatus.FALLBACK_SENT
     assert LeadEvent.objects.filter(lead=lead, message__contains="interrompu").exists()
+
+
+@pytest.mark.parametrize("fallback_on", [True, False])
+def test_a_form_pointed_at_the_other_crm_sends_its_waiting_leads_there_as_primary(crms, form, superuser, fallback_on):
+    """Staff switched a form to the MDL CRM while the ZR7 CRM was down: its leads waiting for
+    a retry were taken for fallbacks, failed without a try when the fallback was OFF, or sent
+    with the fallback key and shown « envoyé (repli) »."""
+    from leads.services_forms import leadform_crm_key_rotate, leadform_target_changed
+
+    zr7, mdl = crms
+    zr7.script = [500]
+    settings_update(user=None, changes={"cross_entity_enabled": fallback_on})
+    lead = submit(form)
+    item = OutboxItem.objects.get(kind=CRM_FORWARD_KIND, ref=str(lead.pk))
+    assert crm_forward_run(item_id=item.pk) == "retry"
+
+    form.target_crm = "MDL"
+    form.save(update_fields=["target_crm"])
+    leadform_crm_key_rotate(form=form, key="mdl-form-key", user=superuser, reason="passage au CRM MDL")
+    mdl.key = "mdl-form-key"
+    assert leadform_target_changed(form=form, old_target="ZR7", user=superuser) == 1
+
+    assert run_outbox() == ["sent"]
+    lead.refresh_from_db()
+    assert (lead.crm_status, lead.crm_target) == (CrmStatus.SENT, "MDL")
+    assert mdl.calls[0]["headers"]["x-api-key"] == "mdl-form-key"
+    assert len(zr7.calls) == 1
+    assert lead.events.filter(message__contains="CRM cible du formulaire changé (ZR7 → MDL)").exists()
+
+
+def test_the_admin_switching_a_forms_crm_redirects_its_waiting_leads_only(client, crms, form, superuser):
+    zr7, _ = crms
+    zr7.script = [500, 500, 500, 500]
+    waiting = submit(form)
+    item = OutboxItem.objects.get(kind=CRM_FORWARD_KIND, ref=str(waiting.pk))
+    assert crm_forward_run(item_id=item.pk) == "retry"
+    sent = submit(form, phone="0698765432")
+    Lead.objects.filter(pk=sent.pk).update(crm_status=CrmStatus.SENT)
+    client.force_login(superuser)
+    response = client.post(
+        f"/admin/leads/leadform/{form.pk}/change/",
+        {
+            "code": form.code,
+            "name": form.name,
+            "entity": form.entity,
+            "product": form.product_id,
+            "target_crm": "MDL",
+            "active": "on",
+            "allowed_origins": "",
+            "variants": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Lead.objects.get(pk=waiting.pk).crm_target == "MDL"
+    assert Lead.objects.get(pk=sent.pk).crm_target == "ZR7"
