@@ -381,6 +381,9 @@ def delivery_batch_send(*, batch: DeliveryBatch) -> int:
         DeliveryBatch.objects.filter(pk=batch.pk).update(
             status=BatchStatus.SENT, count=0, sent_at=timezone.now(), error=""
         )
+        # A failed attempt's leads may all be gone since (opposed, delivered by another batch):
+        # nothing waits any more, so its alert must not stay open.
+        alert_clear(key=_batch_alert_key(client.pk))
         return 0
     if not client.emails:
         raise CommandeError(f"Aucune adresse de livraison pour le client {client.name}.")

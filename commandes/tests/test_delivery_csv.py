@@ -169,6 +169,26 @@ def test_an_smtp_failure_leaves_the_leads_pending_raises_an_alert_and_the_retry_
     assert alert.state == AlertState.CLEARED
 
 
+def test_a_failed_batch_alert_closes_when_the_retry_finds_nothing_left_to_send(entity_smtp, product, settings):
+    """Its only lead was put on the opposition list before the retry: the batch goes out
+    empty (nothing to e-mail), and the alert saying leads wait for delivery must close."""
+    settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
+    commande = CommandeFactory(product=product)
+    attribution = _pending(commande)
+    entity_smtp.stop()
+    delivery_send_daily()
+    alert = Alert.objects.get(kind="livraison_echec", state=AlertState.OPEN)
+
+    OppositionEntryFactory(phone=attribution.lead.phone)
+    entity_smtp.start()
+    for item in outbox_due(kinds=["delivery_batch"]):
+        delivery_batch_process(item_id=item.pk)
+
+    assert DeliveryBatch.objects.get().status == BatchStatus.SENT
+    alert.refresh_from_db()
+    assert alert.state == AlertState.CLEARED
+
+
 def test_a_failed_daily_email_is_told_on_the_timeline_of_each_lead_it_held(entity_smtp, product, settings):
     # §16: a lead still waiting after the morning's e-mail says why on its page.
     settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
