@@ -118,7 +118,12 @@ def daily_summary_body(*, entity: str, day: datetime.date) -> str:
     start, end = paris_day_bounds(day)
     delivered = Attribution.objects.filter(entity=entity, delivered_at__gte=start, delivered_at__lt=end).count()
     rejections = rejections_by_day(entities=[entity], start=day, end=day).get((day, entity), {})
-    open_alerts = Alert.objects.filter(entity=entity, state=AlertState.OPEN).order_by("-created_at")
+    # The summary's own failure alert is open while a late retry sends it, and closes just after.
+    open_alerts = (
+        Alert.objects.filter(entity=entity, state=AlertState.OPEN)
+        .exclude(key=_summary_failure_key(entity=entity, day=day))
+        .order_by("-created_at")
+    )
     lines = [
         f"Résumé RDZ {entity} du {day:%d/%m/%Y}",
         "",

@@ -263,6 +263,21 @@ def test_a_summary_the_smtp_server_could_not_take_is_recorded_and_sent_by_a_late
     assert len([m for m in smtp_server.messages if "Résumé du" in m["Subject"]]) == 2
 
 
+def test_a_summary_sent_late_does_not_list_its_own_failure_among_the_active_alerts(
+    recipients, entity_smtp, smtp_server, product
+):
+    yesterday = paris_today() - datetime.timedelta(days=1)
+    smtp_server.stop()
+    daily_summary_send(entity="ZR7", day=yesterday)
+    smtp_server.start()
+
+    assert daily_summary_send(entity="ZR7", day=yesterday) is True
+
+    body = smtp_server.messages[-1].get_content()
+    assert "Alertes actives : 0" in body
+    assert "n'a pas pu être envoyé" not in body
+
+
 def test_an_alert_email_the_smtp_server_could_not_take_is_sent_by_a_later_check_once(
     recipients, entity_smtp, smtp_server, django_capture_on_commit_callbacks, product
 ):
