@@ -29,18 +29,23 @@ CRM_FAILURE_WINDOW = datetime.timedelta(hours=24)
 
 
 def _silence_check(*, objects, kind: str, label: str, last_seen: dict, now: datetime.datetime, hours: int) -> int:
+    """A source that never sent a lead is silent from its creation: staff get `hours` to
+    connect a new provider or publish a new form, then one alert if nothing came."""
     raised = 0
     limit = now - datetime.timedelta(hours=hours)
     for obj in objects:
         key = f"silence:{kind}:{obj.pk}"
-        seen = max(filter(None, [last_seen.get(obj.pk), obj.created_at]))
+        last = last_seen.get(obj.pk)
+        seen = max(filter(None, [last, obj.created_at]))
         if seen < limit:
-            since = paris_now(seen).strftime("%d/%m/%Y %H:%M")
+            at = paris_now(seen).strftime("%d/%m/%Y à %H:%M")
+            since = f"le {at}" if last is not None and last >= obj.created_at else f"sa création le {at}"
             if alert_raise(
                 entity=obj.entity,
                 kind=f"silence_{kind}",
                 key=key,
-                message=f"{label} « {obj} » n'a envoyé aucun lead depuis {hours} h (dernier : {since}).",
+                message=f"{label} « {obj} » n'a envoyé aucun lead depuis {since} "
+                f"(alerte au-delà de {hours} h sans lead).",
             ):
                 raised += 1
         else:

@@ -63,6 +63,31 @@ def test_a_silent_form_raises_an_alert_and_a_deactivated_one_clears_it(recipient
     assert _open("silence:form:") == []
 
 
+def test_a_silence_alert_says_when_the_last_lead_came_or_that_none_ever_came(recipients, product):
+    """A provider that never sent a lead is silent from its creation: the alert must not
+    present that date as its last lead's, nor say « 6 h » of a silence of three days."""
+    now = timezone.now()
+    created = now - datetime.timedelta(days=5)
+    never = ProviderFactory(entity="ZR7", name="Neuf", created_at=created)
+    quiet = ProviderFactory(entity="ZR7", name="Calme", created_at=created)
+    last = LeadFactory(provider=quiet, entity_locked=True, created_at=now - datetime.timedelta(days=3))
+
+    assert alerts_check_silence(now=now) == 2
+
+    never_alert = Alert.objects.get(key=f"silence:provider:{never.pk}")
+    at = timezone.localtime(created, PARIS)
+    assert never_alert.message == (
+        f"Le provider « Neuf (ZR7) » n'a envoyé aucun lead depuis sa création le {at:%d/%m/%Y à %H:%M} "
+        "(alerte au-delà de 6 h sans lead)."
+    )
+    quiet_alert = Alert.objects.get(key=f"silence:provider:{quiet.pk}")
+    at = timezone.localtime(last.created_at, PARIS)
+    assert quiet_alert.message == (
+        f"Le provider « Calme (ZR7) » n'a envoyé aucun lead depuis le {at:%d/%m/%Y à %H:%M} "
+        "(alerte au-delà de 6 h sans lead)."
+    )
+
+
 def test_a_fresh_provider_is_not_silent(recipients):
     ProviderFactory(entity="ZR7")
     assert alerts_check_silence() == 0
