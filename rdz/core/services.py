@@ -9,10 +9,12 @@ from django.conf import settings as django_settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from rdz.core.fastsql import row_insert_unless_conflict, rows_select
 from rdz.core.models import (
+    ALERT_KIND_ADVICE,
     Alert,
     AlertState,
     AppSettings,
@@ -169,6 +171,19 @@ def alert_clear(*, key: str) -> int:
 ALERT_EMAIL_RETRY_HOURS = 24
 
 
+def alert_email_body(alert: Alert) -> str:
+    """The alert's message, then what to do and where: the recipient reads it away from RDZ."""
+    lines = [alert.message]
+    advice, url_name = ALERT_KIND_ADVICE.get(alert.kind, ("", ""))
+    if advice:
+        lines += ["", f"À faire : {advice}"]
+    if url_name:
+        query = f"?crm_status=failed&entity={alert.entity}" if alert.kind == "crm_echecs" else ""
+        lines += [f"{django_settings.SITE_URL}{reverse(url_name)}{query}"]
+    lines += ["", f"Toutes les alertes : {django_settings.SITE_URL}{reverse('backoffice-alerts')}"]
+    return "\n".join(lines)
+
+
 def _alert_email(alert_id: int) -> bool:
     """E-mail an alert to its entity's recipients; True when sent.
 
@@ -185,7 +200,7 @@ def _alert_email(alert_id: int) -> bool:
         send_entity_mail(
             entity=alert.entity,
             subject=f"[RDZ {alert.entity}] Alerte : {alert.kind_label}",
-            body=alert.message,
+            body=alert_email_body(alert),
             to=recipients,
         )
     except Exception:  # an alert must never break the caller; it stays visible and is retried

@@ -339,6 +339,26 @@ def test_alert_types_read_in_french_in_the_email_subject_and_on_the_alerts_page(
     assert '<option value="silence_provider">Provider silencieux</option>' in page
 
 
+def test_an_alert_email_says_what_to_do_and_links_to_the_page_where_to_do_it(
+    recipients, entity_smtp, smtp_server, django_capture_on_commit_callbacks, settings
+):
+    settings.SITE_URL = "https://rdz.example"
+    ProviderFactory(entity="MDL", name="Muet", created_at=timezone.now() - datetime.timedelta(hours=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts_check_silence()
+        for _ in range(5):
+            circuit_record_failure(name="crm:MDL", entity="MDL", error="HTTP 500", label="Le CRM MDL")
+
+    silence, circuit = (m.get_content() for m in smtp_server.messages)
+    assert silence.startswith("Le provider « Muet (MDL) » n'a envoyé aucun lead")
+    assert "À faire :" in silence
+    assert "https://rdz.example/providers/" in silence
+    assert "https://rdz.example/alertes/" in silence
+    assert "Le CRM MDL est en pause" in circuit
+    assert "rien n'est perdu" in circuit.lower()
+    assert "https://rdz.example/admin/core/circuitbreaker/" in circuit
+
+
 def test_the_admin_lists_alert_types_in_french(client, superuser):
     from tests.factories import AlertFactory
 
