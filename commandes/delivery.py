@@ -38,6 +38,7 @@ from rdz.core.outbox import outbox_dispatch
 from rdz.core.services import (
     alert_clear,
     alert_raise,
+    alert_restate,
     audit_log,
     backoff_seconds,
     outbox_claim,
@@ -311,15 +312,20 @@ def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: 
             for pk, lead_id in held.iterator(chunk_size=2000)
         ]
     )
-    alert_raise(
-        entity=batch.entity,
-        kind="livraison_echec",
-        key=_batch_alert_key(batch.client_id),
-        message=(
-            f"L'envoi du CSV quotidien de {batch.client.name} ({batch.entity}) du {batch.date:%d/%m/%Y} a échoué : "
-            f"{error[:300].rstrip('.')}. Les leads restent à livrer ({when})."
-        ),
+    next_step = (
+        f"Les leads restent à livrer ({when})."
+        if will_retry
+        else "Plus de nouvel essai automatique : les leads restent à livrer et partiront avec le prochain "
+        "CSV quotidien, une fois la cause corrigée."
     )
+    key = _batch_alert_key(batch.client_id)
+    alert_message = (
+        f"L'envoi du CSV quotidien de {batch.client.name} ({batch.entity}) du {batch.date:%d/%m/%Y} a échoué : "
+        f"{error[:300].rstrip('.')}. {next_step}"
+    )
+    # Already open from an earlier attempt: one e-mail was enough, but the page must tell the truth.
+    if alert_raise(entity=batch.entity, kind="livraison_echec", key=key, message=alert_message) is None:
+        alert_restate(key=key, message=alert_message)
 
 
 def _batch_alert_key(client_id: int) -> str:

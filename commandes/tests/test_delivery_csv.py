@@ -189,6 +189,31 @@ def test_a_failed_batch_alert_closes_when_the_retry_finds_nothing_left_to_send(e
     assert alert.state == AlertState.CLEARED
 
 
+def test_a_failed_batch_alert_says_when_the_retries_are_spent_without_a_second_email(
+    entity_smtp, product, settings, django_capture_on_commit_callbacks
+):
+    """The first failure's alert promised a retry in a minute; once every attempt failed the
+    Alertes page still said so, and staff waited for a retry that would never come."""
+    from commandes.delivery import BATCH_MAX_ATTEMPTS
+    from rdz.core.models import AppSettings
+
+    settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
+    AppSettings.objects.update_or_create(pk=1, defaults={"alert_recipients_zr7": ["ops@zr7.test"]})
+    commande = CommandeFactory(client__entity="ZR7", client__emails=[], product=product)
+    _pending(commande)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_send_daily()
+        for _ in range(BATCH_MAX_ATTEMPTS):
+            for item in outbox_due(kinds=["delivery_batch"]):
+                delivery_batch_process(item_id=item.pk)
+
+    assert DeliveryBatch.objects.get().attempts == BATCH_MAX_ATTEMPTS
+    alert = Alert.objects.get(kind="livraison_echec", state=AlertState.OPEN)
+    assert "Plus de nouvel essai automatique" in alert.message
+    assert "nouvel essai dans" not in alert.message
+    assert len(entity_smtp.messages) == 1  # the alert e-mail, once
+
+
 def test_a_failed_daily_email_is_told_on_the_timeline_of_each_lead_it_held(entity_smtp, product, settings):
     # §16: a lead still waiting after the morning's e-mail says why on its page.
     settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0

@@ -162,6 +162,12 @@ def alert_raise(*, entity: str, kind: str, key: str, message: str) -> Alert | No
     return alert
 
 
+def alert_restate(*, key: str, message: str) -> int:
+    """Say what is new about the open alert `key` on the Alertes page, without a second e-mail:
+    the condition lasts, but what it told staff (a retry to come…) is no longer true."""
+    return Alert.objects.filter(key=key, state=AlertState.OPEN).exclude(message=message).update(message=message)
+
+
 def alert_clear(*, key: str) -> int:
     return Alert.objects.filter(key=key, state=AlertState.OPEN).update(
         state=AlertState.CLEARED, cleared_at=timezone.now()
