@@ -333,26 +333,46 @@ def _batch_alert_key(client_id: int) -> str:
 
 
 def attributions_cancel_opposed(*, qs) -> int:
-    """Never deliver an opposed number (§16): cancel those attributions, with a timeline note."""
+    """Never deliver an opposed number, nor a lead whose personal data were anonymized while
+    it waited (§16: the retention job, which puts no number on the list): cancel those
+    attributions, with a timeline note. The commande's place is given back."""
     opposed = list(
         qs.filter(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone")))).values_list("pk", "lead_id")
     )
-    if not opposed:
+    anonymized = list(
+        qs.filter(lead__anonymized_at__isnull=False)
+        .exclude(pk__in=[pk for pk, _ in opposed])
+        .values_list("pk", "lead_id")
+    )
+    if not opposed and not anonymized:
         return 0
-    Attribution.objects.filter(pk__in=[pk for pk, _ in opposed]).update(
+    Attribution.objects.filter(pk__in=[pk for pk, _ in opposed + anonymized]).update(
         status=AttributionStatus.CANCELLED, counts_for_quota=False, batch=None
     )
-    # The lead was not sold after all: "opposed", as at intake, not "routed" for ever.
+    # The lead was not sold after all: "opposed", as at intake, not "routed" for ever; an
+    # anonymized one has nothing left to sell and no objection behind it: "no order".
     lead_status_set(
         lead_ids=[lead_id for _, lead_id in opposed], status=LeadStatus.OPPOSED, only_from=[LeadStatus.ROUTED]
+    )
+    lead_status_set(
+        lead_ids=[lead_id for _, lead_id in anonymized], status=LeadStatus.NO_ORDER, only_from=[LeadStatus.ROUTED]
     )
     lead_events_bulk_add(
         events=[
             (lead_id, LeadEvent.Kind.NOTE, "Livraison annulée : numéro sur la liste d'opposition", {"attribution": pk})
             for pk, lead_id in opposed
         ]
+        + [
+            (
+                lead_id,
+                LeadEvent.Kind.NOTE,
+                "Livraison annulée : données personnelles anonymisées avant l'envoi",
+                {"attribution": pk},
+            )
+            for pk, lead_id in anonymized
+        ]
     )
-    return len(opposed)
+    return len(opposed) + len(anonymized)
 
 
 _cancel_opposed = attributions_cancel_opposed  # older name, still imported elsewhere

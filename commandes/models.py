@@ -166,7 +166,7 @@ class AttributionStatus(models.TextChoices):
     DELIVERED = "delivered", "Livré"
     REJECTED = "rejected", "Rejeté"
     RECYCLED = "recycled", "Remis au backlog"
-    CANCELLED = "cancelled", "Annulé (opposition)"
+    CANCELLED = "cancelled", "Annulé (opposition ou données anonymisées)"
 
 
 class DeliveryChannel(models.TextChoices):

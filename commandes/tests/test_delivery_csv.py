@@ -134,6 +134,32 @@ def test_an_opposed_number_is_never_delivered_and_its_timeline_says_why(entity_s
     assert opposed.lead.events.filter(message__contains="liste d'opposition").exists()
 
 
+def test_a_lead_anonymized_past_its_retention_while_it_waits_is_never_delivered(entity_smtp, product):
+    """A lead recycled from the backlog near the end of its retention period can be
+    anonymized by the nightly job before its e-mail leaves (a failed batch, a client without
+    an address): the client got an empty row and was charged for a lead RDZ no longer holds."""
+    import datetime
+
+    from leads.models import Lead
+    from leads.services_rgpd import lead_retention_anonymize
+
+    commande = CommandeFactory(product=product)
+    kept = _pending(commande)
+    old = _pending(commande)
+    Lead.objects.filter(pk=old.lead_id).update(created_at=timezone.now() - datetime.timedelta(days=4 * 366))
+    assert lead_retention_anonymize() == 1
+
+    delivery_send_daily()
+
+    _, rows = _csv_rows(_message_to(entity_smtp, commande.client.emails[0]))
+    assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
+    old.refresh_from_db()
+    assert old.status == "cancelled" and not old.counts_for_quota and old.delivered_at is None
+    assert old.lead.status == "no_order"  # not sold after all, and not opposed either
+    assert old.lead.events.filter(message__contains="données personnelles anonymisées").exists()
+    assert DeliveryBatch.objects.get().count == 1
+
+
 @pytest.mark.parametrize("failure", ["refuses", "is_down"])
 def test_an_smtp_failure_leaves_the_leads_pending_raises_an_alert_and_the_retry_delivers(
     failure, entity_smtp, product, settings

@@ -409,6 +409,21 @@ def test_an_opposed_number_is_never_posted(http_endpoint, http_commande):
     assert attribution.lead.status == "opposed"
 
 
+def test_a_lead_anonymized_past_its_retention_while_it_waits_is_never_posted(http_endpoint, http_commande):
+    from leads.models import Lead
+    from leads.services_rgpd import lead_retention_anonymize
+
+    attribution, item = _attribute(http_commande)
+    Lead.objects.filter(pk=attribution.lead_id).update(created_at=timezone.now() - datetime.timedelta(days=4 * 366))
+    assert lead_retention_anonymize() == 1
+
+    delivery_post_process(item_id=item.pk)
+
+    assert http_endpoint.requests == []
+    attribution.refresh_from_db()
+    assert attribution.status == "cancelled" and attribution.delivered_at is None
+
+
 def test_a_worker_dying_between_the_last_failure_and_the_csv_fallback_does_not_lose_the_lead(
     http_endpoint, http_commande, monkeypatch
 ):
