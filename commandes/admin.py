@@ -378,13 +378,16 @@ class DeliveryBatchAdmin(EntityScopedAdmin):
     def resend(self, request, queryset):
         for batch in queryset.select_related("client"):
             try:
-                delivery_batch_resend(batch=batch, actor=request.user)
+                refusal = delivery_batch_resend(batch=batch, actor=request.user)
             except CommandeError as exc:
                 self.message_user(request, f"{batch} : {exc}", messages.ERROR)
             except Exception as exc:  # SMTP down: say so, nothing changed
                 self.message_user(request, f"{batch} : envoi impossible, {delivery_mail_error(exc)}.", messages.ERROR)
             else:
-                self.message_user(request, f"{batch} renvoyé à {', '.join(batch.client.emails)}.", messages.SUCCESS)
+                if refusal:
+                    self.message_user(request, f"{batch} renvoyé, mais {refusal}.", messages.WARNING)
+                else:
+                    self.message_user(request, f"{batch} renvoyé à {', '.join(batch.client.emails)}.", messages.SUCCESS)
 
 
 @admin.register(HttpDeliveryAttempt)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files import File
+from django.core.mail.message import sanitize_address
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -280,8 +281,7 @@ def delivery_mail_error(exc: Exception) -> str:
     if isinstance(exc, CommandeError):
         return str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = ", ".join(f"{to} ({code} {_smtp_text(text)})" for to, (code, text) in exc.recipients.items())
-        return f"adresse(s) refusée(s) par le serveur d'e-mail : {refused}"
+        return _refusal(exc.recipients)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return f"identifiants du compte e-mail de l'entité refusés ({exc.smtp_code} {_smtp_text(exc.smtp_error)})"
     if isinstance(exc, smtplib.SMTPSenderRefused):
@@ -295,6 +295,27 @@ def delivery_mail_error(exc: Exception) -> str:
 
 def _smtp_text(text: bytes | str) -> str:
     return text.decode("utf-8", errors="replace") if isinstance(text, bytes) else str(text)
+
+
+def _refusal(refused: dict) -> str:
+    """The recipients a mail server refused, with its answers, in French ('' for none)."""
+    if not refused:
+        return ""
+    addresses = ", ".join(f"{to} ({code} {_smtp_text(text)})" for to, (code, text) in refused.items())
+    return f"adresse(s) refusée(s) par le serveur d'e-mail : {addresses}"
+
+
+def _addresses_received(emails: list[str], refused: dict) -> list[str]:
+    """The client's addresses the mail server took; `refused` names them as they were sent."""
+    gone = {address.lower() for address in refused}
+
+    def sent_as(email: str) -> str:
+        try:
+            return sanitize_address(email, settings.DEFAULT_CHARSET).lower()
+        except ValueError:
+            return email.lower()
+
+    return [email for email in emails if sent_as(email) not in gone]
 
 
 def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: float) -> None:
@@ -330,6 +351,10 @@ def _batch_failed(*, batch: DeliveryBatch, error: str, will_retry: bool, delay: 
 
 def _batch_alert_key(client_id: int) -> str:
     return f"delivery_batch:client:{client_id}"
+
+
+def _refused_alert_key(client_id: int) -> str:
+    return f"delivery_batch:client:{client_id}:refused"
 
 
 def attributions_cancel_opposed(*, qs) -> int:
@@ -418,23 +443,41 @@ def delivery_batch_send(*, batch: DeliveryBatch) -> int:
         content = batch.file.read()
     finally:
         batch.file.close()
-    send_entity_mail(
+    refused = send_entity_mail(
         entity=client.entity,
         subject=f"[{client.entity}] Vos leads du {batch.date:%d/%m/%Y} — {count} lead(s)",
         body=_mail_body(batch=batch, count=count),
         to=client.emails,
         attachments=[(_file_name(batch), content, "text/csv")],
     )
+    # The server took the message for some addresses and refused the others: the leads are
+    # delivered, and the batch names only the addresses that got them.
+    received = _addresses_received(client.emails, refused)
+    refusal = _refusal(refused)
     now = timezone.now()
     with transaction.atomic():
-        DeliveryBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.SENT, sent_at=now, error="", count=count)
+        DeliveryBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.SENT, sent_at=now, error=refusal[:2000], count=count, recipients=received
+        )
         attributions_mark_delivered(
             qs=in_batch,
             now=now,
-            message=f"Livré par e-mail (CSV du {batch.date:%d/%m/%Y}, lot n° {batch.pk}) à {', '.join(client.emails)}",
+            message=f"Livré par e-mail (CSV du {batch.date:%d/%m/%Y}, lot n° {batch.pk}) à {', '.join(received)}",
             data={"batch": batch.pk},
         )
     alert_clear(key=_batch_alert_key(client.pk))
+    if refused:
+        alert_raise(
+            entity=batch.entity,
+            kind="livraison_echec",
+            key=_refused_alert_key(client.pk),
+            message=(
+                f"Le CSV quotidien de {client.name} ({batch.entity}) du {batch.date:%d/%m/%Y} est parti vers "
+                f"{', '.join(received)}, mais {refusal[:300]}. Corrigez les adresses de livraison du client."
+            ),
+        )
+    else:
+        alert_clear(key=_refused_alert_key(client.pk))
     return count
 
 
@@ -494,8 +537,9 @@ def attributions_mark_delivered(*, qs, now: datetime.datetime, message: str, dat
 
 
 @transaction.atomic
-def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
+def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> str:
     """Send a delivered batch's stored CSV again to the client (admin action, command).
+    Returns, in French, the addresses the mail server refused while it took the others ('').
 
     The file goes as it was sent, less the rows of numbers put on the opposition list or of
     people erased since (§16: an opposed number is never delivered, a re-sending included), and
@@ -521,7 +565,7 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
             "Aucun lead de ce lot ne peut plus être livré (numéros sur la liste d'opposition, données effacées "
             "ou leads rejetés) : rien n'a été renvoyé."
         )
-    send_entity_mail(
+    refused = send_entity_mail(
         entity=client.entity,
         subject=f"[{client.entity}] Renvoi — vos leads du {batch.date:%d/%m/%Y} — {count} lead(s)",
         body=_mail_body(batch=batch, count=count),
@@ -530,13 +574,17 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> None:
     )
     DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=F("resent_count") + 1, last_resent_at=timezone.now())
     left_out = f" ; {withheld} lead(s) retiré(s) (liste d'opposition, effacement RGPD ou rejet)" if withheld else ""
+    refusal = _refusal(refused)
+    received = ", ".join(_addresses_received(client.emails, refused))
     audit_log(
         action="delivery_batch_resend",
         actor=actor,
         entity=batch.entity,
         obj=batch,
-        message=f"Lot n° {batch.pk} du {batch.date:%d/%m/%Y} renvoyé à {', '.join(client.emails)}{left_out}",
+        message=f"Lot n° {batch.pk} du {batch.date:%d/%m/%Y} renvoyé à {received}{left_out}"
+        + (f" ; {refusal}" if refusal else ""),
     )
+    return refusal
 
 
 def delivery_batch_file_open(*, batch: DeliveryBatch):

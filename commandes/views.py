@@ -187,13 +187,17 @@ class DeliveryListView(StaffRequiredMixin, TemplateView):
     def post(self, request):
         batch = posted_object_or_404(self.scoped(DeliveryBatch.objects.select_related("client")), request, "batch")
         try:
-            delivery_batch_resend(batch=batch, actor=request.user)
+            refusal = delivery_batch_resend(batch=batch, actor=request.user)
         except CommandeError as exc:
             messages.error(request, str(exc))
         except Exception as exc:  # SMTP failure: shown to staff, nothing changed
             messages.error(request, f"Le renvoi a échoué : {delivery_mail_error(exc)}.")
         else:
             messages.success(request, f"Lot du {batch.date:%d/%m/%Y} renvoyé à {batch.client.name}.")
+            if refusal:
+                messages.warning(
+                    request, f"Renvoi incomplet : {refusal}. Corrigez les adresses de livraison du client."
+                )
         return redirect("backoffice-deliveries")
 
 

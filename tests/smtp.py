@@ -4,8 +4,9 @@
         …
         assert smtp_server.messages[0]["From"] == "livraison@zr7.test"
 
-`smtp_server.refuse = True` makes it answer 451 to every message; `smtp_server.stop()`
-takes it down (connection refused) and `smtp_server.start()` brings it back.
+`smtp_server.refuse = True` makes it answer 451 to every message; an address put in
+`smtp_server.unknown` is refused at RCPT (550) while the others still get the message;
+`smtp_server.stop()` takes it down (connection refused) and `smtp_server.start()` brings it back.
 """
 
 import email
@@ -36,10 +37,17 @@ class SmtpSink:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse = False
+        self.unknown: set[str] = set()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
-    # aiosmtpd handler hook
+    # aiosmtpd handler hooks
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.unknown:
+            return "550 5.1.1 Destinataire inconnu"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         if self.refuse:
             return "451 4.3.0 Service temporairement indisponible"

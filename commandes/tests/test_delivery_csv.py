@@ -240,6 +240,60 @@ def test_a_failed_batch_alert_says_when_the_retries_are_spent_without_a_second_e
     assert len(entity_smtp.messages) == 1  # the alert e-mail, once
 
 
+def test_an_address_the_mail_server_refuses_while_it_takes_the_others_is_recorded_and_told_to_staff(
+    entity_smtp, product
+):
+    """A server takes the message for the addresses it knows and refuses the others (550):
+    the batch said it went to every address and nobody heard of the one that never got it."""
+    commande = CommandeFactory(
+        product=product, client__name="Soleil", client__emails=["achats@soleil.example", "ancien@soleil.example"]
+    )
+    attribution = _pending(commande)
+    entity_smtp.unknown = {"ancien@soleil.example"}
+
+    report = delivery_send_daily()
+
+    assert report.sent and entity_smtp.envelopes == [("livraison@zr7.test", ["achats@soleil.example"])]
+    attribution.refresh_from_db()
+    assert attribution.status == "delivered"  # the client got its leads, at its other address
+    batch = DeliveryBatch.objects.get()
+    assert batch.status == BatchStatus.SENT and batch.recipients == ["achats@soleil.example"]
+    assert "ancien@soleil.example (550 5.1.1 Destinataire inconnu)" in batch.error
+    event = attribution.lead.events.get(kind=LeadEvent.Kind.DELIVERED)
+    assert "achats@soleil.example" in event.message and "ancien@" not in event.message
+    alert = Alert.objects.get(kind="livraison_echec", state=AlertState.OPEN)
+    assert "Soleil" in alert.message and "ancien@soleil.example" in alert.message
+
+    # Once the address is fixed, the next day's e-mail reaches every address and the alert clears.
+    import datetime
+
+    from commandes.models import Client
+    from rdz.core.timeutils import paris_today
+
+    Client.objects.filter(pk=commande.client_id).update(emails=["achats@soleil.example"])
+    _pending(commande)
+    delivery_send_daily(day=paris_today() + datetime.timedelta(days=1))
+
+    alert.refresh_from_db()
+    assert alert.state == AlertState.CLEARED
+    assert DeliveryBatch.objects.order_by("-date").first().error == ""
+
+
+def test_a_resending_that_an_address_refuses_says_so_to_staff_and_in_the_audit(entity_smtp, product, zr7_staff, client):
+    commande = CommandeFactory(product=product, client__emails=["achats@soleil.example", "ancien@soleil.example"])
+    _pending(commande)
+    delivery_send_daily()
+    batch = DeliveryBatch.objects.get()
+    entity_smtp.unknown = {"ancien@soleil.example"}
+    client.force_login(zr7_staff)
+
+    page = client.post("/livraisons/", {"batch": batch.pk}, follow=True).content.decode()
+
+    assert "ancien@soleil.example (550 5.1.1 Destinataire inconnu)" in page
+    log = AuditLog.objects.get(action="delivery_batch_resend")
+    assert "renvoyé à achats@soleil.example" in log.message and "ancien@soleil.example (550" in log.message
+
+
 def test_a_failed_daily_email_is_told_on_the_timeline_of_each_lead_it_held(entity_smtp, product, settings):
     # §16: a lead still waiting after the morning's e-mail says why on its page.
     settings.DELIVERY_BATCH_BACKOFF_SECONDS = 0
@@ -476,7 +530,7 @@ def test_a_batch_being_sent_keeps_its_leads_from_another_days_batch_sent_meanwhi
         calls.append(kwargs)
         if len(calls) == 1:
             delivery_send_daily()  # today's job, at the same time
-        send(**kwargs)
+        return send(**kwargs)
 
     monkeypatch.setattr(delivery, "send_entity_mail", today_runs_while_yesterday_is_on_the_wire)
 

@@ -128,8 +128,15 @@ def daily_run_done(*, job: str, day: datetime.date) -> bool:
 
 
 # --- Alerts ----------------------------------------------------------------------------
-def send_entity_mail(*, entity: str, subject: str, body: str, to: Iterable[str], attachments=()) -> None:
-    """Send through the entity's own SMTP account (ZR7_EMAIL_URL / MDL_EMAIL_URL). Raises on failure."""
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def send_entity_mail(
+    *, entity: str, subject: str, body: str, to: Iterable[str], attachments=()
+) -> dict[str, tuple[int, bytes]]:
+    """Send through the entity's own SMTP account (ZR7_EMAIL_URL / MDL_EMAIL_URL). Raises on
+    failure, a refusal of every recipient included. Returns the recipients the server refused
+    while it took the message for the others: address → (code, answer)."""
     cfg = django_settings.ENTITY_EMAIL[entity]
     kwargs = {
         "host": cfg.get("EMAIL_HOST"),
@@ -142,11 +149,15 @@ def send_entity_mail(*, entity: str, subject: str, body: str, to: Iterable[str],
         "fail_silently": False,
     }
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    connection = get_connection(backend=cfg["EMAIL_BACKEND"], **kwargs)
+    backend = cfg["EMAIL_BACKEND"]
+    if backend == SMTP_BACKEND:
+        backend = "rdz.core.mail.RefusalsKeepingSmtpBackend"
+    connection = get_connection(backend=backend, **kwargs)
     message = EmailMessage(subject=subject, body=body, from_email=cfg["FROM"], to=list(to), connection=connection)
     for name, content, mimetype in attachments:
         message.attach(name, content, mimetype)
     message.send(fail_silently=False)
+    return dict(getattr(connection, "refused", {}))
 
 
 def alert_raise(*, entity: str, kind: str, key: str, message: str) -> Alert | None:

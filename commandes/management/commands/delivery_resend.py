@@ -16,7 +16,9 @@ class Command(BaseCommand):
         if batch is None:
             raise CommandError(f"Lot {batch_id} introuvable.")
         try:
-            delivery_batch_resend(batch=batch, actor=None)
+            refusal = delivery_batch_resend(batch=batch, actor=None)
         except CommandeError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Lot {batch.pk} ({batch.client.name}, {batch.date:%d/%m/%Y}) renvoyé.")
+        if refusal:
+            self.stderr.write(f"Renvoi incomplet : {refusal}.")
