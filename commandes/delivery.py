@@ -169,13 +169,15 @@ class DailyReport:
     sent: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # already sent that day
+    empty: list[int] = field(default_factory=list)  # nothing left to send: no e-mail
 
     def summary(self) -> str:
         if not (self.created or self.sent or self.failed or self.skipped):
             return f"Livraison du {self.day:%d/%m/%Y} : aucun lead en attente de livraison par e-mail."
+        empty = f", {len(self.empty)} sans lead à envoyer (aucun e-mail)" if self.empty else ""
         return (
             f"Livraison du {self.day:%d/%m/%Y} : {len(self.sent)} lot(s) envoyé(s), {len(self.failed)} en échec "
-            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s)."
+            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s){empty}."
         )
 
 
@@ -233,6 +235,8 @@ def delivery_send_daily(
             report.sent.append(batch.pk)
         elif batch.status == BatchStatus.FAILED:
             report.failed.append(batch.pk)
+        elif batch.status == BatchStatus.EMPTY:
+            report.empty.append(batch.pk)
     return report
 
 
@@ -429,8 +433,12 @@ def delivery_batch_send(*, batch: DeliveryBatch) -> int:
     in_batch = Attribution.objects.filter(batch=batch, status=AttributionStatus.PENDING)
     count = _batch_file_build(batch=batch, attributions=in_batch)
     if count == 0:
+        # Nothing left to e-mail (numbers opposed since, leads gone with another day's batch
+        # being sent): no e-mail left, so the batch must not read as sent, nor offer a CSV.
+        # Not final: leads attributed later that day may still go with it.
+        batch.file.delete(save=False)
         DeliveryBatch.objects.filter(pk=batch.pk).update(
-            status=BatchStatus.SENT, count=0, sent_at=timezone.now(), error=""
+            status=BatchStatus.EMPTY, count=0, file="", error="", recipients=[]
         )
         # A failed attempt's leads may all be gone since (opposed, delivered by another batch):
         # nothing waits any more, so its alert must not stay open.

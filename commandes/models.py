@@ -264,6 +264,7 @@ class BatchStatus(models.TextChoices):
     SENT = "sent", "Envoyé"
     FAILED = "failed", "Échec (nouvel essai prévu)"
     SUPERSEDED = "superseded", "Remplacé par un lot plus récent"
+    EMPTY = "empty", "Rien à envoyer (leads annulés ou partis avec un autre lot)"
 
 
 class DeliveryStorage(FileSystemStorage):

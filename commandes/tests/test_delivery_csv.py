@@ -160,6 +160,32 @@ def test_a_lead_anonymized_past_its_retention_while_it_waits_is_never_delivered(
     assert DeliveryBatch.objects.get().count == 1
 
 
+def test_a_batch_left_with_no_lead_to_send_does_not_read_as_sent(entity_smtp, product):
+    """Every lead of the batch was put on the opposition list before the morning e-mail: no
+    e-mail left, yet the batch read « Envoyé » at 09:30 with an empty CSV to download, and
+    the command said « 1 lot(s) envoyé(s) » (a client asking where its e-mail went)."""
+    commande = CommandeFactory(product=product)
+    opposed = _pending(commande)
+    OppositionEntryFactory(phone=opposed.lead.phone)
+
+    report = delivery_send_daily()
+
+    assert entity_smtp.messages == []
+    assert not report.sent and "0 lot(s) envoyé(s)" in report.summary()
+    assert "1 sans lead à envoyer" in report.summary()
+    batch = DeliveryBatch.objects.get()
+    assert batch.status == BatchStatus.EMPTY and batch.get_status_display().startswith("Rien à envoyer")
+    assert batch.sent_at is None and batch.count == 0 and not batch.file and batch.recipients == []
+
+    # Leads attributed later that day are still sent by a new run (nothing went that day).
+    late = _pending(commande)
+    report = delivery_send_daily()
+
+    assert report.sent and len(entity_smtp.messages) == 1
+    late.refresh_from_db()
+    assert late.status == "delivered" and late.batch_id == batch.pk
+
+
 @pytest.mark.parametrize("failure", ["refuses", "is_down"])
 def test_an_smtp_failure_leaves_the_leads_pending_raises_an_alert_and_the_retry_delivers(
     failure, entity_smtp, product, settings
