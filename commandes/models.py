@@ -80,6 +80,12 @@ class Client(models.Model):
             errors["api_url"] = internal_address_message(address)
         if message := delivery_emails_error(self.emails):
             errors["emails"] = message
+        elif self.active and not self.emails and not self.api_url:
+            # Routing would sell it leads that neither the daily e-mail nor a POST can deliver.
+            errors["emails"] = (
+                "Un client actif reçoit ses leads par e-mail ou par HTTP : indiquez au moins une adresse de "
+                'livraison (ex. ["achats@client.fr"]) ou une URL de livraison HTTP, ou laissez-le inactif.'
+            )
         if errors:
             raise ValidationError(errors)
 

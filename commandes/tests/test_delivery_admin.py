@@ -126,13 +126,17 @@ def test_the_client_admin_keeps_a_list_of_delivery_addresses_or_none_for_an_http
     from commandes.models import Client
 
     client.force_login(superuser)
-    for name, emails in (("Soleil", '["achats@soleil.example", "direction@soleil.example"]'), ("Api", "[]")):
+    for name, emails, api_url in (
+        ("Soleil", '["achats@soleil.example", "direction@soleil.example"]', ""),
+        ("Api", "[]", "https://api.soleil.example/leads"),
+    ):
         response = client.post(
             reverse("admin:commandes_client_add"),
             {
                 "entity": "ZR7",
                 "name": name,
                 "emails": emails,
+                "api_url": api_url,
                 "api_timeout_seconds": "10",
                 "active": "on",
                 "created_at_0": "24/11/2026",
@@ -142,6 +146,44 @@ def test_the_client_admin_keeps_a_list_of_delivery_addresses_or_none_for_an_http
         assert response.status_code == 302, response.context["adminform"].form.errors
     assert Client.objects.get(name="Soleil").emails == ["achats@soleil.example", "direction@soleil.example"]
     assert Client.objects.get(name="Api").emails == []
+
+
+def test_an_active_client_with_neither_a_delivery_address_nor_an_endpoint_is_refused(client, superuser):
+    """Saved with no address and no URL, the client kept receiving leads all day (sold and
+    counted in its quota) that no e-mail and no POST could ever deliver; staff heard of it
+    only when the next morning's e-mail failed, and again every day."""
+    from django.urls import reverse
+
+    from commandes.models import Client
+    from tests.factories import ClientFactory
+
+    client.force_login(superuser)
+    form = {
+        "entity": "ZR7",
+        "name": "Soleil",
+        "emails": "[]",
+        "api_auth_header": "Authorization",
+        "api_timeout_seconds": "10",
+        "active": "on",
+        "created_at_0": "24/11/2026",
+        "created_at_1": "10:00:00",
+    }
+
+    response = client.post(reverse("admin:commandes_client_add"), form)
+
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["emails"]
+    assert "au moins une adresse" in message and "URL de livraison HTTP" in message
+    assert not Client.objects.exists()
+    # Inactive (being set up), it receives no lead: it may wait for its addresses.
+    assert client.post(reverse("admin:commandes_client_add"), {**form, "active": ""}).status_code == 302
+
+    # Nor can an e-mail client lose its last address without an endpoint to take over.
+    served = ClientFactory(name="Servi", emails=["achats@servi.example"])
+    change = reverse("admin:commandes_client_change", args=[served.pk])
+    assert client.post(change, {**form, "name": "Servi"}).status_code == 200
+    served.refresh_from_db()
+    assert served.emails == ["achats@servi.example"]
 
 
 SECRET = "Bearer jeton-client-2026"

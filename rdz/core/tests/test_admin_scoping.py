@@ -163,7 +163,7 @@ def test_a_clients_entity_is_fixed_once_created(client, superuser, rows):
         {
             "entity": "MDL",
             "name": "Client renommé",
-            "emails": "[]",
+            "emails": '["achats@client.example"]',
             "api_auth_header": "Authorization",
             "api_timeout_seconds": 10,
             "active": "on",
