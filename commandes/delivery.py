@@ -170,14 +170,16 @@ class DailyReport:
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # already sent that day
     empty: list[int] = field(default_factory=list)  # nothing left to send: no e-mail
+    in_progress: list[int] = field(default_factory=list)  # being sent by another run or a worker
 
     def summary(self) -> str:
-        if not (self.created or self.sent or self.failed or self.skipped):
+        if not (self.created or self.sent or self.failed or self.skipped or self.in_progress):
             return f"Livraison du {self.day:%d/%m/%Y} : aucun lead en attente de livraison par e-mail."
         empty = f", {len(self.empty)} sans lead à envoyer (aucun e-mail)" if self.empty else ""
+        in_progress = f", {len(self.in_progress)} en cours d'envoi" if self.in_progress else ""
         return (
             f"Livraison du {self.day:%d/%m/%Y} : {len(self.sent)} lot(s) envoyé(s), {len(self.failed)} en échec "
-            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s){empty}."
+            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s){empty}{in_progress}."
         )
 
 
@@ -237,6 +239,8 @@ def delivery_send_daily(
             report.failed.append(batch.pk)
         elif batch.status == BatchStatus.EMPTY:
             report.empty.append(batch.pk)
+        else:  # claimed by another run or handed to the workers: not sent yet, not to run again
+            report.in_progress.append(batch.pk)
     return report
 
 

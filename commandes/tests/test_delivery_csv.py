@@ -134,6 +134,31 @@ def test_an_opposed_number_is_never_delivered_and_its_timeline_says_why(entity_s
     assert opposed.lead.events.filter(message__contains="liste d'opposition").exists()
 
 
+def test_a_second_send_now_while_the_first_is_on_the_wire_says_the_batch_is_being_sent(
+    entity_smtp, product, monkeypatch
+):
+    """Two operators run the command at once: the second one read « 0 lot(s) envoyé(s) … 0
+    déjà envoyé(s) » and ran it again, not knowing the e-mail was leaving at that moment."""
+    from commandes import delivery
+
+    commande = CommandeFactory(product=product)
+    _pending(commande)
+    send = delivery.send_entity_mail
+    second = []
+
+    def another_operator_runs_it_meanwhile(**kwargs):
+        second.append(delivery_send_daily())
+        return send(**kwargs)
+
+    monkeypatch.setattr(delivery, "send_entity_mail", another_operator_runs_it_meanwhile)
+
+    first = delivery_send_daily()
+
+    assert len(entity_smtp.messages) == 1 and first.sent
+    (report,) = second
+    assert not report.sent and "1 en cours d'envoi" in report.summary()
+
+
 def test_a_lead_anonymized_past_its_retention_while_it_waits_is_never_delivered(entity_smtp, product):
     """A lead recycled from the backlog near the end of its retention period can be
     anonymized by the nightly job before its e-mail leaves (a failed batch, a client without
