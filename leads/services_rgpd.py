@@ -5,8 +5,8 @@ dashboards unchanged): the lead's personal fields are emptied, and every row lin
 timeline events, attributions (their phone copy), HTTP delivery attempts, rejections, CRM
 payload logs, and any model added later with a foreign key to the lead or to those rows —
 has the person's phone (every format), e-mail, names and IP replaced by "[anonymisé]" in
-its text and JSON fields. Stored files linked to those rows (daily CSV batches) are redacted
-line by line. The phone number then goes on the opposition list: keeping that one number is
+its text and JSON fields. Stored files linked to those rows (daily CSV batches), the legacy
+import's reports and the e-mails kept by the file backend are redacted line by line. The phone number then goes on the opposition list: keeping that one number is
 what makes "never contact me again" enforceable (legal basis: the person's objection,
 art. 21 RGPD, and the erasure right's exception for compliance with a legal obligation).
 """
@@ -17,8 +17,10 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import phonenumbers
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import validate_email
@@ -246,6 +248,16 @@ def _redact_import_reports(person: Person) -> int:
     return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
 
 
+def _redact_stored_mails(person: Person) -> int:
+    """Without an SMTP account (the embedded default), every e-mail sent — daily CSVs with
+    their attachment, alerts — is written in clear to EMAIL_FILE_PATH: those copies are
+    personal data held by RDZ like the stored batches, and are redacted the same way."""
+    folder = Path(django_settings.EMAIL_FILE_PATH or "")
+    if not str(folder) or not folder.is_dir():
+        return 0
+    return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
+
+
 def _log_rows(person: Person) -> Iterable[tuple[type, str, list]]:
     """(model, field, pks) of the free-text logs not linked to the lead (audit, alerts,
     outside-call errors) that quote the person's phone or e-mail, e.g. an endpoint's error
@@ -349,6 +361,7 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
         result.linked_rows += _redact_rows(file_model, file_ids, person.full_pattern())
         result.files += _redact_files(file_model, file_ids, person)
     result.files += _redact_import_reports(person)
+    result.files += _redact_stored_mails(person)
     result.opposition_added = added
     audit_log(
         action="rgpd.erase",

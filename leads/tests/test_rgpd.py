@@ -391,3 +391,26 @@ def test_an_export_to_a_folder_that_does_not_exist_is_refused_clearly_and_not_au
     with pytest.raises(CommandError, match="Impossible d'écrire"):
         call_command("rgpd_export", "--phone", "06 12 34 56 78", "--output", str(target), stderr=io.StringIO())
     assert not AuditLog.objects.filter(action="rgpd.export").exists()
+
+
+def test_erasure_redacts_the_mails_kept_by_the_file_backend_of_the_embedded_default(
+    api_client, zr7_provider, product, settings, tmp_path
+):
+    """Without an SMTP account, the daily CSV e-mails are written to EMAIL_FILE_PATH, the
+    attached CSV in clear: the person's line stayed there after the erasure."""
+    filemail = {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}
+    settings.ENTITY_EMAIL = {"ZR7": {**filemail, "FROM": "zr7@rdz.test"}, "MDL": {**filemail, "FROM": "mdl@rdz.test"}}
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mails")
+    CommandeFactory(client__entity="ZR7", client__emails=["achats@client.example"], product=product)
+    post_lead(api_client, zr7_provider, phone="06 12 34 56 78", email=EMAIL, first_name="Zoé", last_name="Lefèvre")
+    post_lead(api_client, zr7_provider, phone="0698765432", email="autre@example.fr", last_name="Martin")
+    assert len(delivery_send_daily().sent) == 1
+    assert traces_in_files(settings.EMAIL_FILE_PATH)
+
+    result = rgpd_erase(phone=PHONE)
+
+    assert traces_in_files(settings.EMAIL_FILE_PATH) == []
+    (mail,) = (tmp_path / "mails").iterdir()
+    text = mail.read_text(encoding="utf-8")
+    assert "[anonymisé]" in text and "+33698765432" in text and "Martin" in text
+    assert result.files == 2  # the stored batch and the mail
