@@ -202,18 +202,29 @@ def _redact_rows(model, pks: list, pattern: re.Pattern) -> int:
     return changed
 
 
-def _redact_files(model, pks: list, person: Person) -> int:
-    """Redact stored text files line by line: a line naming the person's phone or e-mail
-    (one CSV row per lead) also loses the person's names."""
-    count = 0
+def _stored_paths(model, pks: list) -> Iterable[tuple[str, str]]:
+    """(name, path) of the stored files of `pks` rows of `model`."""
     file_fields = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
     for row in model._default_manager.filter(pk__in=pks):
         for f in file_fields:
             stored = getattr(row, f.attname)
-            if not stored or not stored.name or not stored.storage.exists(stored.name):
-                continue
-            count += _redact_path(stored.storage.path(stored.name), person)
-    return count
+            if stored and stored.name and stored.storage.exists(stored.name):
+                yield stored.name, stored.storage.path(stored.name)
+
+
+def _redact_files(model, pks: list, person: Person) -> int:
+    """Redact stored text files line by line: a line naming the person's phone or e-mail
+    (one CSV row per lead) also loses the person's names."""
+    return sum(_redact_path(path, person) for _, path in _stored_paths(model, pks))
+
+
+def _read_text(path) -> str | None:
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None  # not a text file: nothing of ours is stored as binary
 
 
 def _redact_path(path, person: Person) -> int:
@@ -222,12 +233,10 @@ def _redact_path(path, person: Person) -> int:
     if identity is None:
         return 0
     with open(path, "rb") as handle:
-        raw = handle.read()
-    bom = raw.startswith(b"\xef\xbb\xbf")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return 0  # not a text file: nothing of ours is stored as binary
+        bom = handle.read(3) == b"\xef\xbb\xbf"
+    text = _read_text(path)
+    if text is None:
+        return 0
     lines = text.splitlines(keepends=True)
     redacted = [full.sub(REDACTED, line) if identity.search(line) else line for line in lines]
     if redacted == lines:
@@ -237,25 +246,43 @@ def _redact_path(path, person: Person) -> int:
     return 1
 
 
-def _redact_import_reports(person: Person) -> int:
+def _folder_files(folder: Path | None) -> list[Path]:
+    if folder is None or not folder.is_dir():
+        return []
+    return [path for path in sorted(folder.iterdir()) if path.is_file()]
+
+
+def _import_report_files() -> list[Path]:
     """The legacy import's reports (var/imports/, text and JSON) quote refused documents,
     which may name the person. A report written elsewhere (`--report`) is the operator's."""
     from leads.legacy.importer import default_report_path
 
-    folder = default_report_path().parent
-    if not folder.is_dir():
-        return 0
-    return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
+    return _folder_files(default_report_path().parent)
+
+
+def _stored_mail_files() -> list[Path]:
+    """Without an SMTP account (the embedded default), every e-mail sent — daily CSVs with
+    their attachment, alerts — is written in clear to EMAIL_FILE_PATH: those copies are
+    personal data held by RDZ like the stored batches."""
+    folder = django_settings.EMAIL_FILE_PATH
+    return _folder_files(Path(folder) if folder else None)
+
+
+def _redact_import_reports(person: Person) -> int:
+    return sum(_redact_path(path, person) for path in _import_report_files())
 
 
 def _redact_stored_mails(person: Person) -> int:
-    """Without an SMTP account (the embedded default), every e-mail sent — daily CSVs with
-    their attachment, alerts — is written in clear to EMAIL_FILE_PATH: those copies are
-    personal data held by RDZ like the stored batches, and are redacted the same way."""
-    folder = Path(django_settings.EMAIL_FILE_PATH or "")
-    if not str(folder) or not folder.is_dir():
-        return 0
-    return sum(_redact_path(path, person) for path in sorted(folder.iterdir()) if path.is_file())
+    return sum(_redact_path(path, person) for path in _stored_mail_files())
+
+
+def _quoting_lines(path, person: Person) -> list[str]:
+    """The lines of a text file that the erasure would redact (see `_redact_path`)."""
+    identity = person.identity_pattern()
+    text = _read_text(path) if identity is not None else None
+    if text is None:
+        return []
+    return [line for line in text.splitlines() if identity.search(line)]
 
 
 def _log_rows(person: Person) -> Iterable[tuple[type, str, list]]:
@@ -485,6 +512,14 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         model._meta.label: [_row_dict(row) for row in model._default_manager.filter(pk__in=pks).order_by("pk")]
         for model, _, pks in _log_rows(person)
     }
+    # The stored file lines the erasure redacts: CSV batches, import reports, kept e-mails.
+    paths: list[tuple[str, object]] = []
+    for model, ids in _linked_rows(Lead, [lead.pk for lead in leads], RELATION_DEPTH):
+        for file_model, file_ids in _file_rows(model, ids):
+            paths += list(_stored_paths(file_model, file_ids))
+    paths += [(f"imports/{path.name}", path) for path in _import_report_files()]
+    paths += [(f"mails/{path.name}", path) for path in _stored_mail_files()]
+    files = {name: lines for name, path in dict(paths).items() if (lines := _quoting_lines(path, person))}
     payload = {
         "request": {"phone": phone or "", "email": email or ""},
         "generated_at": timezone.now(),
@@ -493,6 +528,7 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         "opposition": opposition,
         "leads": exported,
         "logs": logs,  # audit log, alerts and error messages quoting the person
+        "files": files,  # stored file lines quoting the person
     }
     # Round-trip through the encoder: UUIDs, datetimes, decimals become text.
     data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
@@ -503,7 +539,8 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         message=(
             f"Export RGPD (droit d'accès) : {len(exported)} lead(s), "
             f"{len(opposition)} entrée(s) de la liste d'opposition, "
-            f"{sum(len(rows) for rows in logs.values())} ligne(s) de journal."
+            f"{sum(len(rows) for rows in logs.values())} ligne(s) de journal, "
+            f"{sum(len(lines) for lines in files.values())} ligne(s) de fichier."
         ),
     )
     return data

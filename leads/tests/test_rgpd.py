@@ -414,3 +414,20 @@ def test_erasure_redacts_the_mails_kept_by_the_file_backend_of_the_embedded_defa
     text = mail.read_text(encoding="utf-8")
     assert "[anonymisé]" in text and "+33698765432" in text and "Martin" in text
     assert result.files == 2  # the stored batch and the mail
+
+
+def test_the_export_includes_the_stored_file_lines_that_the_erasure_redacts(person_everywhere, settings, tmp_path):
+    """The erasure redacts the person's lines in the stored CSV batches, the import reports
+    and the kept e-mails: what it removes is held, so the access request shows it too."""
+    settings.VAR_DIR = tmp_path / "var"
+    (settings.VAR_DIR / "imports").mkdir(parents=True)
+    (settings.VAR_DIR / "imports" / "import-legacy-20261120-101500.txt").write_text(
+        "  doc 64b0 « 06 12 34 56 78 » : département manquant\n  doc 64b1 « 0698765432 » : idem\n", encoding="utf-8"
+    )
+
+    data = rgpd_export(phone=PHONE)
+
+    lines = [line for file_lines in data["files"].values() for line in file_lines]
+    assert any(PHONE in line and "Lefèvre" in line for line in lines)  # the CSV batch row
+    assert "  doc 64b0 « 06 12 34 56 78 » : département manquant" in lines
+    assert not any("0698765432" in line for line in lines)  # someone else's
