@@ -403,10 +403,13 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
 
 
 def retention_cutoff(*, now: datetime.datetime, years: int) -> datetime.datetime:
+    """The creation time before which a lead is past the period: `years` before `now` on the
+    Paris calendar and clock (the same wall time, whatever the summer time of either year)."""
+    local = timezone.localtime(now)
     try:
-        return now.replace(year=now.year - years)
-    except ValueError:  # 29 February
-        return now.replace(year=now.year - years, day=28)
+        return local.replace(year=local.year - years)
+    except ValueError:  # 29 February: the period of a lead of 28 February ends now, of 1 March not yet
+        return local.replace(year=local.year - years, month=3, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 RETENTION_CHUNK = 500

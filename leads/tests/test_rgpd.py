@@ -431,3 +431,26 @@ def test_the_export_includes_the_stored_file_lines_that_the_erasure_redacts(pers
     assert any(PHONE in line and "Lefèvre" in line for line in lines)  # the CSV batch row
     assert "  doc 64b0 « 06 12 34 56 78 » : département manquant" in lines
     assert not any("0698765432" in line for line in lines)  # someone else's
+
+
+@pytest.mark.parametrize(
+    ("now", "created", "past"),
+    [
+        # Summer time began on 26 March 2023 but on 29 March 2026: in UTC the cutoff moved an hour.
+        ("2026-03-28 02:30", "2023-03-28 03:00", False),
+        ("2026-03-28 02:30", "2023-03-28 02:00", True),
+        # 29 February: three years earlier the period ends with 28 February, not on 1 March.
+        ("2028-02-29 00:30", "2025-03-01 00:15", False),
+        ("2028-02-29 00:30", "2025-02-28 23:50", True),
+    ],
+)
+def test_the_retention_period_is_counted_in_paris_time(now, created, past, product):
+    def paris(text: str) -> datetime.datetime:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.get_default_timezone())
+
+    lead = LeadFactory(created_at=paris(created), product=product)
+
+    lead_retention_anonymize(now=paris(now).astimezone(datetime.UTC))  # the worker's clock is UTC
+
+    lead.refresh_from_db()
+    assert (lead.anonymized_at is not None) is past
