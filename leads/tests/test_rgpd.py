@@ -454,3 +454,21 @@ def test_the_retention_period_is_counted_in_paris_time(now, created, past, produ
 
     lead.refresh_from_db()
     assert (lead.anonymized_at is not None) is past
+
+
+def test_an_erasure_and_an_export_span_both_entities(product):
+    """A person is one person for the two companies (§2 separates staff, not data subjects)."""
+    zr7 = LeadFactory(entity="ZR7", phone=PHONE, email=EMAIL, product=product)
+    mdl = LeadFactory(entity="MDL", phone=PHONE, email="", product=product)
+
+    assert {lead["entity"] for lead in rgpd_export(email=EMAIL)["leads"]} == {"ZR7", "MDL"}
+    assert rgpd_erase(email=EMAIL).leads == 2
+    assert Lead.objects.get(pk=zr7.pk).anonymized_at and Lead.objects.get(pk=mdl.pk).anonymized_at
+
+
+def test_the_commands_say_they_work_across_both_entities():
+    from django.core.management import load_command_class
+
+    for name in ("rgpd_erase", "rgpd_export"):
+        help_text = load_command_class("leads", name).create_parser("manage.py", name).format_help()
+        assert "ZR7 et MDL" in " ".join(help_text.split())

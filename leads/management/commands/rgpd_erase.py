@@ -8,7 +8,8 @@ from leads.services_rgpd import RgpdError, rgpd_erase
 class Command(BaseCommand):
     help = (
         "Efface (anonymise) toutes les données d'une personne — leads, chronologie, attributions, lots CSV, "
-        "journaux CRM — en gardant les compteurs, et ajoute son numéro à la liste d'opposition."
+        "journaux CRM — en gardant les compteurs, et ajoute son numéro à la liste d'opposition. "
+        "Agit sur les deux entités, ZR7 et MDL : une personne est la même pour les deux sociétés."
     )
 
     def add_arguments(self, parser):

@@ -9,7 +9,10 @@ from leads.services_rgpd import RgpdError, rgpd_export
 
 
 class Command(BaseCommand):
-    help = "Exporte en JSON toutes les données détenues sur une personne (droit d'accès RGPD)."
+    help = (
+        "Exporte en JSON toutes les données détenues sur une personne (droit d'accès RGPD), "
+        "dans les deux entités, ZR7 et MDL."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--phone", help="Numéro de téléphone, tout format français.")
