@@ -28,9 +28,15 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path_factory):
-    # Uploaded files (media library, demo data) go to a fresh folder, never to var/media.
+def _files_root(settings, tmp_path_factory):
+    # What RDZ writes or rewrites on disk (uploads, stored batches, e-mails of the file
+    # backend, import reports, which an RGPD erasure redacts) goes to fresh folders, never
+    # to the checkout's var/, which the embedded default uses.
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    var = tmp_path_factory.mktemp("var")
+    settings.VAR_DIR = var
+    settings.DELIVERY_ROOT = var / "deliveries"
+    settings.EMAIL_FILE_PATH = str(var / "mails")
 
 
 @pytest.fixture
