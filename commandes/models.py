@@ -61,6 +61,9 @@ class Client(models.Model):
     active = models.BooleanField("actif", default=True)
     created_at = models.DateTimeField("créé le", default=timezone.now)
     legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
+    # What the old system said at the last import: a value that differs from it was changed
+    # in RDZ since, and a rerun of the import keeps it.
+    legacy_values = models.JSONField("valeurs de l'ancien système au dernier import", default=dict, editable=False)
 
     ENTITY_FIELD = "entity"
 
@@ -130,6 +133,9 @@ class Commande(models.Model):
     )
     created_at = models.DateTimeField("créée le", default=timezone.now)
     legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
+    # What the old system said at the last import: a value that differs from it was changed
+    # in RDZ since, and a rerun of the import keeps it.
+    legacy_values = models.JSONField("valeurs de l'ancien système au dernier import", default=dict, editable=False)
 
     ENTITY_FIELD = "entity"
 

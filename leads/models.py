@@ -274,6 +274,9 @@ class LeadForm(models.Model):
     active = models.BooleanField("actif", default=True)
     created_at = models.DateTimeField("créé le", default=timezone.now)
     legacy_id = models.CharField("identifiant historique", max_length=64, null=True, blank=True, unique=True)
+    # What the old system said at the last import: a value that differs from it was changed
+    # in RDZ since, and a rerun of the import keeps it.
+    legacy_values = models.JSONField("valeurs de l'ancien système au dernier import", default=dict, editable=False)
 
     ENTITY_FIELD = "entity"
 

@@ -201,21 +201,45 @@ class LegacyImporter:
             rep.add_warnings(ref, mapped.warnings)
 
     @staticmethod
-    def _apply(obj, fields: dict, *, skip_none: tuple[str, ...] = ("created_at",)) -> str:
-        """Save `obj` with `fields`; returns created / updated / unchanged."""
+    def _apply(
+        obj, fields: dict, *, legacy: dict, warnings: list[str], skip_none: tuple[str, ...] = ("created_at",)
+    ) -> str:
+        """Save `obj` with `fields`; returns created / updated / unchanged.
+
+        `legacy` (the old system's values, before RDZ's own rules) is kept on the row: on a
+        rerun, a value that differs from the one kept there was changed in RDZ since (a quota
+        raised, an address added by staff) and stays, reported when the old system changed it
+        too. Rows imported before the values were kept have none: the old system's win."""
         fields = {k: v for k, v in fields.items() if not (k in skip_none and v is None)}
+        said = {k: _said(v) for k, v in legacy.items()}
         if obj.pk is None:
             for key, value in fields.items():
                 setattr(obj, key, value)
+            obj.legacy_values = said
             obj.save()
             return "created"
-        changed = [k for k, v in fields.items() if getattr(obj, k) != v]
-        if not changed:
+        before = obj.legacy_values or {}
+        changed = []
+        for key, value in fields.items():
+            current = getattr(obj, key)
+            if current == value:
+                continue
+            if key in before and _said(current) != before[key]:
+                if said.get(key) != before[key]:
+                    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                    warnings.append(
+                        f"{_field_label(obj, key)} modifié dans RDZ depuis le dernier import : valeur de RDZ "
+                        f"conservée, l'ancien système indique « {shown[:80]} »"
+                    )
+                continue
+            changed.append(key)
+        if not changed and before == said:
             return "unchanged"
         for key in changed:
             setattr(obj, key, fields[key])
+        obj.legacy_values = said
         obj.save()
-        return "updated"
+        return "updated" if changed else "unchanged"
 
     def _import_providers(self, rep: CollectionReport, items: Iterator[Item]) -> None:
         def write(mapped: Mapped) -> str:
@@ -232,7 +256,7 @@ class LegacyImporter:
                 # A provider's leads are locked to its entity (§9): never moved by an import.
                 mapped.warnings.append(f"entité « {fields['entity']} » différente de RDZ, conservée")
                 fields["entity"] = provider.entity
-            return self._apply(provider, fields)
+            return self._apply(provider, fields, legacy=mapped.fields, warnings=mapped.warnings)
 
         self._each(rep, items, mapping.map_provider, write)
 
@@ -244,26 +268,27 @@ class LegacyImporter:
                 # Its commandes and attributions carry its entity (§2, §5): never moved by an import.
                 mapped.warnings.append(f"entité « {fields['entity']} » différente de RDZ, conservée")
                 fields["entity"] = client.entity
-            return self._apply(client, fields)
+            return self._apply(client, fields, legacy=mapped.fields, warnings=mapped.warnings)
 
         self._each(rep, items, mapping.map_client, write)
 
     def _import_forms(self, rep: CollectionReport, items: Iterator[Item]) -> None:
         def write(mapped: Mapped) -> str:
             form = LeadForm.objects.filter(legacy_id=mapped.legacy_id).first()
-            code = mapped.fields["code"]
+            fields = dict(mapped.fields)
+            code = fields["code"]
             if form is not None and form.code != code:
                 # Pasted in landing pages already online (/t/<code>.js, the submit URL): a new
                 # code would make every one of them lose its visitors' leads.
                 mapped.warnings.append(f"code « {code} » différent de RDZ, conservé")
-                code = mapped.fields["code"] = form.code
+                code = fields["code"] = form.code
             if LeadForm.objects.filter(code=code).exclude(legacy_id=mapped.legacy_id).exists():
                 raise MappingError(f"code « {code} » déjà utilisé par un autre formulaire de RDZ")
             key = mapped.meta.get("crm_api_key", "")
-            if form is not None and form.entity != mapped.fields["entity"]:
+            if form is not None and form.entity != fields["entity"]:
                 # Its leads, stats and CRM target belong to its entity (§2): never moved by an import.
-                mapped.warnings.append(f"entité « {mapped.fields['entity']} » différente de RDZ, conservée")
-                mapped.fields["entity"] = form.entity
+                mapped.warnings.append(f"entité « {fields['entity']} » différente de RDZ, conservée")
+                fields["entity"] = form.entity
             if form is None:
                 form = LeadForm(legacy_id=mapped.legacy_id, crm_api_key=key)
             elif key and form.crm_api_key != key:
@@ -272,7 +297,7 @@ class LegacyImporter:
                     mapped.warnings.append("clé CRM différente dans l'ancien système : clé de RDZ conservée")
                 else:
                     LeadForm.objects.filter(pk=form.pk, crm_api_key="").update(crm_api_key=key)
-            return self._apply(form, mapped.fields)
+            return self._apply(form, fields, legacy=mapped.fields, warnings=mapped.warnings)
 
         self._each(rep, items, lambda doc: mapping.map_form(doc, products=self._products), write)
 
@@ -286,7 +311,8 @@ class LegacyImporter:
             commande = Commande.objects.filter(legacy_id=mapped.legacy_id).first() or Commande(
                 legacy_id=mapped.legacy_id
             )
-            return self._apply(commande, {**mapped.fields, "client_id": client_id})
+            fields = {**mapped.fields, "client_id": client_id}
+            return self._apply(commande, fields, legacy=fields, warnings=mapped.warnings)
 
         self._each(rep, items, lambda doc: mapping.map_commande(doc, products=self._products), write)
 
@@ -706,6 +732,18 @@ def rows_insert(model, rows: list[dict]) -> None:
 def _ref(item: Item) -> str:
     legacy = item.doc.get("_id") if isinstance(item.doc, dict) else None
     return f"{item.ref} ({legacy})" if legacy else item.ref
+
+
+def _said(value):
+    """A value as kept in `legacy_values` (JSON), the same for the row read back: a moment in
+    UTC whatever offset the old system wrote."""
+    if isinstance(value, datetime.datetime):
+        value = value.astimezone(datetime.UTC)
+    return mapping.jsonable(value)
+
+
+def _field_label(obj, name: str) -> str:
+    return str(obj._meta.get_field(name.removesuffix("_id")).verbose_name)
 
 
 def _label(name: str) -> str:

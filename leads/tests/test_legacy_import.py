@@ -825,3 +825,54 @@ def test_a_form_origin_that_no_browser_sends_is_reported_and_the_others_kept_as_
     assert LeadForm.objects.get().allowed_origins == ["https://solaire.example"]
     warnings = report.collections["forms"].warning_counts
     assert warnings["origine «…» non reprise : une origine s'écrit https://www.exemple.fr"] == 2
+
+
+def test_a_rerun_keeps_what_staff_changed_in_rdz_and_reports_it_when_the_old_system_changed_it_too(tmp_path, pv):
+    """Staff raise a quota, add a client's address or a form's site in RDZ while the old
+    system still runs: a rerun must not put the old values back. What the old system changed
+    and RDZ did not is still taken over."""
+    collections = legacy_collections()
+    write_jsonl(tmp_path, collections)
+    run(DirectorySource(tmp_path))
+    Client.objects.filter(legacy_id=str(CLIENT_ID)).update(emails=["achat@energie-sud.fr", "direction@energie-sud.fr"])
+    Commande.objects.filter(legacy_id="64b000000000000000000c01").update(weekly_quota=80)
+    origins = ["https://solaire.example", "https://www.solaire.example", "https://promo.solaire.example"]
+    LeadForm.objects.filter(legacy_id=str(FORM_ID)).update(allowed_origins=origins)
+    Provider.objects.filter(legacy_id=str(PROVIDER_ID)).update(name="Solaire Direct (RDZ)")
+
+    # The old system left them as they were: RDZ's values stay, nothing to report.
+    same = run(DirectorySource(tmp_path))
+
+    assert Commande.objects.get(legacy_id="64b000000000000000000c01").weekly_quota == 80
+    assert Provider.objects.get(legacy_id=str(PROVIDER_ID)).name == "Solaire Direct (RDZ)"
+    for name in ("providers", "clients", "forms", "commandes"):
+        assert same.collections[name].updated == 0, name
+        assert "modifié dans RDZ" not in " ".join(same.collections[name].warning_counts), name
+
+    # The old system changes the same fields, and others staff did not touch.
+    collections["clients"][0].update(emails="compta@energie-sud.fr", nom="Énergie Sud SARL")
+    collections["commandes"][0].update(quota=Int64(60), prix=Decimal128("13.00"))
+    collections["forms"][0].update(domaines="https://solaire-2024.example", nom="Landing PV 2024")
+    collections["providers"][0].update(actif=False, nom="Solaire Direct SAS")
+    write_jsonl(tmp_path, collections)
+
+    again = run(DirectorySource(tmp_path))
+
+    client = Client.objects.get(legacy_id=str(CLIENT_ID))
+    assert client.emails == ["achat@energie-sud.fr", "direction@energie-sud.fr"]
+    assert client.name == "Énergie Sud SARL"
+    commande = Commande.objects.get(legacy_id="64b000000000000000000c01")
+    assert (commande.weekly_quota, str(commande.price)) == (80, "13.00")
+    form = LeadForm.objects.get(legacy_id=str(FORM_ID))
+    assert (form.allowed_origins, form.name) == (origins, "Landing PV 2024")
+    provider = Provider.objects.get(legacy_id=str(PROVIDER_ID))
+    assert (provider.active, provider.name) == (False, "Solaire Direct (RDZ)")
+    kept = "modifié dans RDZ depuis le dernier import : valeur de RDZ conservée, l'ancien système indique «…»"
+    for name, label in (
+        ("clients", "e-mails de livraison"),
+        ("commandes", "quota hebdomadaire"),
+        ("forms", "origines autorisées"),
+        ("providers", "nom"),
+    ):
+        assert again.collections[name].updated == 1, name
+        assert again.collections[name].warning_counts[f"{label} {kept}"] == 1, name
