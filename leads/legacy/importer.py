@@ -36,6 +36,7 @@ from leads.legacy.mapping import Mapped, MappingError
 from leads.legacy.readers import COLLECTIONS, Item, Source
 from leads.legacy.report import CollectionReport, ImportReport
 from leads.models import Lead, LeadEvent, LeadForm, LeadStatus, OppositionEntry, Product
+from leads.services_forms import leadform_target_changed
 from leads.services_rgpd import PERSONAL_LEAD_FIELDS, RGPD_SOURCE
 from providers.models import Provider
 from rdz.core.services import audit_log, settings_update
@@ -297,7 +298,12 @@ class LegacyImporter:
                     mapped.warnings.append("clé CRM différente dans l'ancien système : clé de RDZ conservée")
                 else:
                     LeadForm.objects.filter(pk=form.pk, crm_api_key="").update(crm_api_key=key)
-            return self._apply(form, fields, legacy=mapped.fields, warnings=mapped.warnings)
+            old_target = form.target_crm
+            outcome = self._apply(form, fields, legacy=mapped.fields, warnings=mapped.warnings)
+            if outcome == "updated" and form.target_crm != old_target:
+                # Its leads waiting for the old CRM would be taken for fallbacks (§11).
+                leadform_target_changed(form=form, old_target=old_target)
+            return outcome
 
         self._each(rep, items, lambda doc: mapping.map_form(doc, products=self._products), write)
 

@@ -876,3 +876,25 @@ def test_a_rerun_keeps_what_staff_changed_in_rdz_and_reports_it_when_the_old_sys
     ):
         assert again.collections[name].updated == 1, name
         assert again.collections[name].warning_counts[f"{label} {kept}"] == 1, name
+
+
+def test_a_rerun_that_points_a_form_at_the_other_crm_sends_its_waiting_leads_there_as_primary(tmp_path, pv):
+    """As when staff change the target in the admin: left aimed at the old CRM, the leads
+    still waiting would be taken for fallbacks by the forwarding."""
+    from tests.factories import LeadFactory
+
+    collections = legacy_collections()
+    write_jsonl(tmp_path, {"forms": collections["forms"]})
+    run(DirectorySource(tmp_path))
+    form = LeadForm.objects.get(legacy_id=str(FORM_ID))
+    assert form.target_crm == "MDL"
+    waiting = LeadFactory(entity="MDL", product=pv, form=form, crm_status="pending", crm_target="MDL")
+    collections["forms"][0]["crm"] = "ZR7"
+    write_jsonl(tmp_path, {"forms": collections["forms"]})
+
+    run(DirectorySource(tmp_path))
+
+    waiting.refresh_from_db()
+    assert LeadForm.objects.get(pk=form.pk).target_crm == "ZR7"
+    assert waiting.crm_target == "ZR7"
+    assert waiting.events.filter(message__contains="CRM cible du formulaire changé (MDL → ZR7)").exists()
