@@ -20,7 +20,7 @@ from pathlib import Path
 
 import bson
 from bson import json_util
-from bson.codec_options import CodecOptions
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.errors import BSONError
 from bson.json_util import JSONMode, JSONOptions
 
@@ -37,10 +37,16 @@ COLLECTIONS: dict[str, tuple[str, ...]] = {
 }
 FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".bson")
 
-JSON_OPTIONS = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True, tzinfo=datetime.UTC)
-BSON_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC)
+# A date beyond Python's calendar (year 10000+, a sentinel or microseconds stored as
+# milliseconds) comes as DatetimeMS, reported by the mapping, instead of failing the document
+# (or, from a live database, the whole import).
+DATES = DatetimeConversion.DATETIME_AUTO
+JSON_OPTIONS = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True, tzinfo=datetime.UTC, datetime_conversion=DATES)
+BSON_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC, datetime_conversion=DATES)
 # Old drivers could store text that is not valid UTF-8; the JSON files are read the same way.
-BSON_LENIENT_OPTIONS = CodecOptions(tz_aware=True, tzinfo=datetime.UTC, unicode_decode_error_handler="replace")
+BSON_LENIENT_OPTIONS = CodecOptions(
+    tz_aware=True, tzinfo=datetime.UTC, unicode_decode_error_handler="replace", datetime_conversion=DATES
+)
 BSON_MAX_DOCUMENT = 64 * 1024 * 1024  # MongoDB's limit is 16 MiB: a larger length is a corrupt prefix
 JSON_MAX_DOCUMENT = BSON_MAX_DOCUMENT  # characters: 16 MiB of BSON, about four times longer in Extended JSON
 _READ_SIZE = 1 << 16
@@ -78,10 +84,7 @@ def plain(value):
     if isinstance(value, bson.Decimal128):
         return value.to_decimal()
     if isinstance(value, bson.DatetimeMS):  # out of Python's datetime range
-        try:
-            return value.as_datetime(BSON_OPTIONS)
-        except (OverflowError, ValueError, bson.errors.InvalidBSON):
-            return None
+        return int(value)  # milliseconds, which the mapping reports as an unreadable date
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, bytes):
@@ -360,7 +363,11 @@ class MongoSource(Source):
             client_factory = pymongo.MongoClient
         try:
             self.client = client_factory(
-                uri, tz_aware=True, serverSelectionTimeoutMS=10_000, unicode_decode_error_handler="replace"
+                uri,
+                tz_aware=True,
+                serverSelectionTimeoutMS=10_000,
+                unicode_decode_error_handler="replace",
+                datetime_conversion=DATES,
             )
             self.db = self.client[db]
             self.names = set(self.db.list_collection_names())

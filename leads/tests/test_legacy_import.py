@@ -898,3 +898,63 @@ def test_a_rerun_that_points_a_form_at_the_other_crm_sends_its_waiting_leads_the
     assert LeadForm.objects.get(pk=form.pk).target_crm == "ZR7"
     assert waiting.crm_target == "ZR7"
     assert waiting.events.filter(message__contains="CRM cible du formulaire changé (MDL → ZR7)").exists()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "bson", "mongo"])
+def test_a_date_beyond_the_calendar_is_reported_and_its_document_still_imported(fmt, tmp_path, pv):
+    """A number of milliseconds past year 9999 (a sentinel, microseconds taken for
+    milliseconds) is valid BSON and Extended JSON, but no Python date: it cost the whole
+    document, and from a live database it stopped the import."""
+    import pymongo
+
+    doc = {
+        "_id": LEAD_OK,
+        "telephone": "0612345690",
+        "cp": "13001",
+        "produit": "PV",
+        "entite": "ZR7",
+        "date_creation": CREATED,
+        "date_livraison": bson.DatetimeMS(253402300800000),
+    }
+    if fmt == "mongo":
+
+        class Live:
+            def __init__(self, uri, **options):
+                real = pymongo.MongoClient(uri, connect=False, **options)
+                self.options = real.codec_options  # decoded as pymongo decodes with these options
+                real.close()
+
+            def __getitem__(self, name):
+                return self
+
+            def list_collection_names(self):
+                return ["leads"]
+
+            def estimated_document_count(self):
+                return 1
+
+            def find(self, *args):
+                return self
+
+            def sort(self, *args):
+                return self
+
+            def batch_size(self, size):
+                return self
+
+            def __iter__(self):
+                return iter([bson.decode(bson.encode(doc), codec_options=self.options)])
+
+            def close(self):
+                pass
+
+        source = MongoSource("mongodb://legacy.invalid/", "legacy", client_factory=Live)
+    else:
+        source = source_for(fmt, tmp_path, {"leads": [doc]})
+
+    report = run(source)
+
+    leads = report.collections["leads"]
+    assert leads.invalid == [] and leads.created == 1
+    assert Lead.objects.get(legacy_id=str(LEAD_OK)).created_at == CREATED
+    assert any("date de livraison" in w for w in leads.warning_counts)
