@@ -253,7 +253,12 @@ class LegacyImporter:
                 rep_note = "providers créés sans clé API : générez-la avec provider_rotate_key SLUG"
                 if rep_note not in rep.notes:
                     rep.notes.append(rep_note)
-            elif provider.entity != fields["entity"]:
+            else:
+                said = slugify(mapped.meta["slug"])[:50]
+                if said and said != provider.slug:
+                    # Its leads' source label, compared by the blacklist (§8): RDZ's stays.
+                    mapped.warnings.append(f"identifiant « {said} » différent de RDZ (« {provider.slug} »), conservé")
+            if provider.pk and provider.entity != fields["entity"]:
                 # A provider's leads are locked to its entity (§9): never moved by an import.
                 mapped.warnings.append(f"entité « {fields['entity']} » différente de RDZ, conservée")
                 fields["entity"] = provider.entity

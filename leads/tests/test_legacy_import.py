@@ -958,3 +958,19 @@ def test_a_date_beyond_the_calendar_is_reported_and_its_document_still_imported(
     assert leads.invalid == [] and leads.created == 1
     assert Lead.objects.get(legacy_id=str(LEAD_OK)).created_at == CREATED
     assert any("date de livraison" in w for w in leads.warning_counts)
+
+
+def test_a_provider_slug_changed_in_the_old_system_is_kept_in_rdz_and_reported(tmp_path, pv):
+    """The slug is the provider's source label and what the blacklist compares: RDZ's stays,
+    but the operator is told the two systems now differ."""
+    collections = legacy_collections()
+    collections["providers"][0]["slug"] = "solaire-direct"
+    write_jsonl(tmp_path, {"providers": collections["providers"]})
+    run(DirectorySource(tmp_path))
+    collections["providers"][0]["slug"] = "solaire-direct-2024"
+    write_jsonl(tmp_path, {"providers": collections["providers"]})
+
+    again = run(DirectorySource(tmp_path))
+
+    assert Provider.objects.get(legacy_id=str(PROVIDER_ID)).slug == "solaire-direct"
+    assert again.collections["providers"].warning_counts["identifiant «…» différent de RDZ («…»), conservé"] == 1
