@@ -5,10 +5,10 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate
 
-from leads.models import Lead, OppositionEntry, Product, ProductField, TrackingEvent
+from leads.models import CrmStatus, Lead, OppositionEntry, Product, ProductField, TrackingEvent
 from rdz.core.fastsql import HotRead, ModelReader, hot_cursor, hot_reads, rows_select
 from rdz.core.models import AppSettings
 from rdz.core.timeutils import PARIS, paris_day_bounds
@@ -236,3 +236,17 @@ def lead_replay_find(*, provider, idempotency_key: str, external_id: str) -> Lea
         if idempotency_key and lead.idempotency_key == idempotency_key:
             return lead
     return matches[0] if matches else None
+
+
+def crm_failed_count(*, entity: str, since: datetime.datetime) -> int:
+    """Form leads of `entity` received since `since` whose CRM forwarding failed (§14 threshold).
+    Leads erased (§16) or whose number went on the opposition list are left out: RDZ stopped
+    their forwarding on purpose, no CRM refused them, and an alert would send staff looking
+    for a CRM problem that does not exist."""
+    return (
+        Lead.objects.filter(
+            entity=entity, crm_status=CrmStatus.FAILED, created_at__gte=since, anonymized_at__isnull=True
+        )
+        .exclude(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone"))))
+        .count()
+    )

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
-from leads.selectors import phone_is_opposed
+from leads.selectors import crm_failed_count, phone_is_opposed
 from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
 from rdz.core.entities import other_entity
 from rdz.core.http import http_post_json
@@ -447,7 +447,7 @@ def _alert_on_failures(*, entity: str) -> None:
     """§14: alert when the CRM failures of the last 24 hours reach the threshold."""
     threshold = settings_get().alert_crm_failure_threshold
     since = timezone.now() - datetime.timedelta(hours=24)
-    count = Lead.objects.filter(entity=entity, crm_status=CrmStatus.FAILED, created_at__gte=since).count()
+    count = crm_failed_count(entity=entity, since=since)
     if count >= threshold:
         alert_raise(
             entity=entity,

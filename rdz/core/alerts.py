@@ -13,7 +13,8 @@ import smtplib
 from django.db import transaction
 from django.db.models import Max
 
-from leads.models import CrmStatus, Lead, LeadForm
+from leads.models import Lead, LeadForm
+from leads.selectors import crm_failed_count
 from leads.stats import rejections_by_day, rollup_refresh_day, status_totals
 from providers.models import Provider
 from rdz.core import locks
@@ -94,9 +95,7 @@ def alerts_check_crm_failures(*, now: datetime.datetime | None = None) -> int:
     threshold = settings_get().alert_crm_failure_threshold
     raised = 0
     for entity in Entity.values:
-        failed = Lead.objects.filter(
-            entity=entity, created_at__gte=now - CRM_FAILURE_WINDOW, crm_status=CrmStatus.FAILED
-        ).count()
+        failed = crm_failed_count(entity=entity, since=now - CRM_FAILURE_WINDOW)
         key = f"crm_failures:{entity}"
         if failed >= threshold:
             if alert_raise(

@@ -186,6 +186,21 @@ def test_the_crm_failures_alert_is_raised_once_while_the_failures_stay_above_the
     assert list(Alert.objects.filter(key="crm_failures:ZR7").values_list("state", flat=True)) == ["open"]
 
 
+def test_leads_erased_or_opposed_before_their_forwarding_raise_no_crm_failures_alert(crms, form):
+    """RDZ stopped their forwarding on purpose (erasure, opposition list): no CRM refused
+    them, yet they counted toward « N leads n'ont pas pu être transmis au CRM »."""
+    settings_update(user=None, changes={"alert_crm_failure_threshold": 2})
+    submit(form)
+    opposed = submit(form, phone="0611223344")
+    rgpd_erase(phone="0612345678")
+    OppositionEntryFactory(phone=opposed.phone)
+    run_outbox()
+
+    assert set(Lead.objects.values_list("crm_status", flat=True)) == {CrmStatus.FAILED}
+    assert alerts_check_crm_failures() == 0
+    assert not Alert.objects.filter(key="crm_failures:ZR7").exists()
+
+
 def test_a_fallback_still_waiting_when_its_direction_is_switched_off_is_not_sent(crms, form):
     zr7, mdl = crms
     zr7.key = "rotated-on-the-crm-side"
