@@ -106,7 +106,7 @@ def delivery_csv_write(*, attributions, out, extra_fields: list[ProductField] | 
     for f in extra_fields:
         if f.name not in extra_names:
             extra_names.append(f.name)
-            extra_labels.append(f.label)
+            extra_labels.append(csv_cell(f.label))
     out.write("\ufeff")
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(BASE_HEADERS + extra_labels + [LINK_HEADER])
@@ -142,7 +142,7 @@ def delivery_csv_write(*, attributions, out, extra_fields: list[ProductField] | 
                 phone,
                 csv_cell(email),
                 dep,
-                product,
+                csv_cell(product),
                 csv_cell(f"#{cid} {cname}".strip()),
                 "oui" if backlog else "non",
                 *[_cell(extra.get(name)) for name in extra_names],

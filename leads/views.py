@@ -119,7 +119,7 @@ class LeadExportView(LeadQueryMixin, View):
                         r[0],
                         paris_now(r[1]).strftime("%d/%m/%Y %H:%M:%S"),
                         r[2],
-                        r[3],
+                        csv_cell(r[3]),
                         r[4],
                         csv_cell(r[5]),
                         csv_cell(r[6]),

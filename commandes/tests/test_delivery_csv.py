@@ -104,6 +104,23 @@ def test_the_clients_csv_neutralizes_formulas_typed_into_a_lead(entity_smtp, pro
     assert row["Téléphone"] == attribution.lead.phone  # E.164, formatted by RDZ
 
 
+def test_the_clients_csv_neutralizes_formulas_in_product_codes_and_field_labels(entity_smtp):
+    """Product codes and extra-field labels are typed by staff, not by visitors, but they reach
+    the client's spreadsheet all the same."""
+    from tests.factories import ProductFactory
+
+    product = ProductFactory(code="=PV")
+    ProductFieldFactory(product=product, name="surface", label="=Surface", type="text")
+    commande = CommandeFactory(client__emails=["achats@soleil.example"], product=product)
+    _pending(commande, extra={"surface": "40"})
+
+    delivery_send_daily()
+
+    _, rows = _csv_rows(_message_to(entity_smtp, "achats@soleil.example"))
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["Produit"] == "'=PV" and row["'=Surface"] == "40"
+
+
 def test_running_the_daily_delivery_twice_the_same_day_sends_nothing_twice(entity_smtp, product):
     commande = CommandeFactory(product=product)
     _pending(commande)
