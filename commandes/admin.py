@@ -328,12 +328,26 @@ class BatchAttributionInline(ReadOnlyInline):
 @admin.register(DeliveryBatch)
 class DeliveryBatchAdmin(EntityScopedAdmin):
     inlines = [BatchAttributionInline]
-    list_display = ("date", "client", "entity", "status", "count", "attempts", "sent_at", "resent_count", "download")
+    list_display = (
+        "date",
+        "client",
+        "entity",
+        "status_shown",
+        "count",
+        "attempts",
+        "sent_at",
+        "resent_count",
+        "download",
+    )
     list_filter = ("entity", "status", ("date", admin.DateFieldListFilter))
     search_fields = ("client__name",)
     list_select_related = ("client",)
     readonly_fields = [f.name for f in DeliveryBatch._meta.fields] + ["download"]
     actions = ["resend"]
+
+    @admin.display(description="statut", ordering="status")
+    def status_shown(self, obj: DeliveryBatch) -> str:
+        return obj.status_text
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -22,6 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from commandes.models import (
+    BATCH_MAX_ATTEMPTS,
     Attribution,
     AttributionStatus,
     BatchStatus,
@@ -54,7 +55,6 @@ from rdz.core.timeutils import PARIS, paris_today
 
 logger = logging.getLogger(__name__)
 
-BATCH_MAX_ATTEMPTS = 8
 BATCH_LEASE_SECONDS = 900
 CSV_CHUNK = 2000
 RESEND_GUARD = datetime.timedelta(minutes=1)

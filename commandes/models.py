@@ -300,6 +300,10 @@ def _batch_upload_to(batch: "DeliveryBatch", filename: str) -> str:
     return f"livraisons/{batch.date:%Y/%m}/{filename}"
 
 
+# Tries of one batch's e-mail before its leads wait for the next day's CSV (§10).
+BATCH_MAX_ATTEMPTS = 8
+
+
 class DeliveryBatch(models.Model):
     """The daily CSV e-mail of one client (§10): one per client and Paris day."""
 
@@ -331,6 +335,13 @@ class DeliveryBatch(models.Model):
 
     def __str__(self) -> str:
         return f"Lot {self.client.name if self.client_id else ''} du {self.date:%d/%m/%Y}"
+
+    @property
+    def status_text(self) -> str:
+        """The status as staff read it: a failure whose tries are all spent promises no retry."""
+        if self.status == BatchStatus.FAILED and self.attempts >= BATCH_MAX_ATTEMPTS:
+            return "Échec (plus d'essai automatique : les leads partent avec le CSV suivant)"
+        return self.get_status_display()
 
 
 class HttpDeliveryAttempt(models.Model):

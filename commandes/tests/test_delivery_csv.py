@@ -306,6 +306,17 @@ def test_a_failed_batch_alert_says_when_the_retries_are_spent_without_a_second_e
     assert "Plus de nouvel essai automatique" in alert.message
     assert "nouvel essai dans" not in alert.message
     assert len(entity_smtp.messages) == 1  # the alert e-mail, once
+    # The batch's own status stops promising a retry too, on the pages and in the admin.
+    batch = DeliveryBatch.objects.get()
+    assert batch.status_text.startswith("Échec (plus d'essai automatique")
+    from django.contrib.auth import get_user_model
+    from django.test import Client as Browser
+
+    browser = Browser()
+    browser.force_login(get_user_model().objects.create_superuser("chef", "chef@rdz.test", "x"))
+    for url in ("/livraisons/", "/admin/commandes/deliverybatch/"):
+        page = browser.get(url).content.decode()
+        assert "plus d&#x27;essai automatique" in page or "plus d'essai automatique" in page, url
 
 
 def test_an_address_the_mail_server_refuses_while_it_takes_the_others_is_recorded_and_told_to_staff(
