@@ -276,3 +276,34 @@ def test_large_counts_are_written_the_french_way_on_the_dashboard_and_the_statis
     assert f">12{nbsp}345</a>" in dashboard  # 7 and 30 days, received and delivered
     assert f"gros : 12{nbsp}345" in dashboard  # the source chart
     assert "12345" not in dashboard
+
+
+def _statistics_cells(html: str, day: datetime.date, entity: str) -> dict[str, str]:
+    """The Statistiques per-day row of `day` and `entity`, as {column header: cell text}."""
+    import re
+
+    table = html[html.index("<h2>Par jour</h2>") :]
+    headers = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table)]
+    for row in re.findall(r"<tr><td>(.*?)</tr>", table, re.S):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", "<td>" + row, re.S)]
+        if cells[0].endswith(day.strftime("%d/%m/%Y")) and cells[1] == entity:
+            return dict(zip(headers, cells, strict=True))
+    raise AssertionError(f"no row for {day} {entity}")
+
+
+def test_form_leads_sent_to_the_other_crm_by_fallback_count_as_sent_on_the_statistics_page(client, zr7_staff, product):
+    """A day when the ZR7 CRM refused its key: every form lead went to the MDL CRM by the
+    fallback (§11). They were forwarded; the page must not read « 0 » sent and « 0 » failed."""
+    from tests.factories import DailyRollupFactory
+
+    day = paris_today() - datetime.timedelta(days=2)
+    form = LeadFormFactory(entity="ZR7", product=product)
+    DailyRollupFactory(day=day, entity="ZR7", product=product, form=form, crm_status="fallback_sent", count=3)
+    DailyRollupFactory(day=day, entity="ZR7", product=product, form=form, crm_status="sent", count=2)
+    DailyRollupFactory(day=day, entity="ZR7", product=product, form=form, crm_status="failed", count=1)
+    client.force_login(zr7_staff)
+
+    cells = _statistics_cells(client.get("/statistiques/").content.decode(), day, "ZR7")
+
+    assert cells["CRM envoyés"] == "5"
+    assert cells["CRM échecs"] == "1"
