@@ -39,6 +39,7 @@ from leads.services_forms import (
     leadform_variant_names,
     tracking_event_record,
 )
+from leads.stats import MAX_PERIOD_DAYS
 from leads.throttles import FormIpThrottle, TrackIpThrottle
 from rdz.core.api import (
     NOT_AN_OBJECT,
@@ -326,8 +327,8 @@ class StatsQuerySerializer(serializers.Serializer):
         date_from = attrs.get("date_from") or date_to - datetime.timedelta(days=29)
         if date_from > date_to:
             raise serializers.ValidationError({"from": ["La date de début doit précéder la date de fin."]})
-        if (date_to - date_from).days > 366:
-            raise serializers.ValidationError({"from": ["Période limitée à un an."]})
+        if (date_to - date_from).days >= MAX_PERIOD_DAYS:
+            raise serializers.ValidationError({"from": [f"Période limitée à {MAX_PERIOD_DAYS} jours."]})
         return {"date_from": date_from, "date_to": date_to}
 
 

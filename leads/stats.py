@@ -25,6 +25,8 @@ from rdz.core.timeutils import PARIS, paris_day_bounds, paris_today
 
 ROLLUP_DIMENSIONS = ("entity", "product_id", "source", "provider_id", "form_id", "status", "crm_status")
 TODAY_MAX_AGE = datetime.timedelta(seconds=60)
+# Longest period the stats APIs answer for, bounds included: a year, a leap one too.
+MAX_PERIOD_DAYS = 366
 _FRESH_KEY = "leads:rollup:refreshed:{day}"
 
 # Statuses a lead reaches once it was given to a client (the "attribués" figure).

@@ -11,13 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.models import LeadStatus
-from leads.stats import daily_rows, rollup_ensure_today
+from leads.stats import MAX_PERIOD_DAYS, daily_rows, rollup_ensure_today
 from rdz.core.api import STAFF_401, openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.scoping import user_entities
 from rdz.core.timeutils import DATE_INVALID, DATE_OUT_OF_RANGE, date_in_range, date_range_validators, paris_today
-
-MAX_DAYS = 366
 
 
 class IsScopedStaff(permissions.BasePermission):
@@ -56,8 +54,8 @@ class DailyStatsQuerySerializer(serializers.Serializer):
         start = attrs.get("from") or end - datetime.timedelta(days=29)
         if start > end:
             raise serializers.ValidationError({"from": ["La date de début doit précéder la date de fin."]})
-        if (end - start).days >= MAX_DAYS:
-            raise serializers.ValidationError({"from": [f"Période limitée à {MAX_DAYS} jours."]})
+        if (end - start).days >= MAX_PERIOD_DAYS:
+            raise serializers.ValidationError({"from": [f"Période limitée à {MAX_PERIOD_DAYS} jours."]})
         attrs["from"], attrs["to"] = start, end
         return attrs
 

@@ -307,3 +307,15 @@ def test_form_leads_sent_to_the_other_crm_by_fallback_count_as_sent_on_the_stati
 
     assert cells["CRM envoyés"] == "5"
     assert cells["CRM échecs"] == "1"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/stats/daily/", "/api/v1/forms/stats-period/stats/"])
+def test_both_stats_apis_take_at_most_366_days_and_say_so_the_same_way(api_client, superuser, product, path):
+    LeadFormFactory(entity="ZR7", product=product, code="stats-period")
+    api_client.force_authenticate(superuser)
+
+    assert api_client.get(f"{path}?from=2025-01-01&to=2026-01-01").status_code == 200  # 366 days, bounds included
+    response = api_client.get(f"{path}?from=2025-01-01&to=2026-01-02")
+
+    assert response.status_code == 400
+    assert response.json() == {"from": ["Période limitée à 366 jours."]}
