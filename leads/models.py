@@ -75,6 +75,9 @@ class CrmStatus(models.TextChoices):
     SENT = "sent", "Envoyé"
     FALLBACK_SENT = "fallback_sent", "Envoyé (repli)"
     FAILED = "failed", "Échec"
+    # RDZ itself stopped the forwarding (§16): the number went on the opposition list, or the
+    # person's data was erased. No CRM refused it: not a CRM failure, never retried.
+    STOPPED = "stopped", "Non transmis (opposition ou effacement)"
 
 
 DEPARTEMENT_HELP = "Code département : 01–95 (sans 20), 2A, 2B, 971–976."

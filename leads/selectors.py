@@ -5,7 +5,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from leads.models import CrmStatus, Lead, OppositionEntry, Product, ProductField, TrackingEvent
@@ -239,14 +239,7 @@ def lead_replay_find(*, provider, idempotency_key: str, external_id: str) -> Lea
 
 
 def crm_failed_count(*, entity: str, since: datetime.datetime) -> int:
-    """Form leads of `entity` received since `since` whose CRM forwarding failed (§14 threshold).
-    Leads erased (§16) or whose number went on the opposition list are left out: RDZ stopped
-    their forwarding on purpose, no CRM refused them, and an alert would send staff looking
-    for a CRM problem that does not exist."""
-    return (
-        Lead.objects.filter(
-            entity=entity, crm_status=CrmStatus.FAILED, created_at__gte=since, anonymized_at__isnull=True
-        )
-        .exclude(Exists(OppositionEntry.objects.filter(phone=OuterRef("phone"))))
-        .count()
-    )
+    """Form leads of `entity` received since `since` whose CRM forwarding failed (§14
+    threshold), as the dashboard and the statistics count them. Leads whose forwarding RDZ
+    stopped on purpose (erased, opposed) are `stopped`, not failed."""
+    return Lead.objects.filter(entity=entity, crm_status=CrmStatus.FAILED, created_at__gte=since).count()

@@ -380,7 +380,7 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
     # hold the person's line (a sending that failed): keep those files to redact them too.
     unsent_files = list(_file_rows(Attribution, list(pending.values_list("pk", flat=True))))
     _cancel_opposed(qs=pending)
-    Lead.objects.filter(pk__in=pks, crm_status=CrmStatus.PENDING).update(crm_status=CrmStatus.FAILED)
+    Lead.objects.filter(pk__in=pks, crm_status=CrmStatus.PENDING).update(crm_status=CrmStatus.STOPPED)
     result = _anonymize(
         leads, person, reason="Données personnelles anonymisées (demande d'effacement RGPD)", now=timezone.now()
     )

@@ -205,6 +205,6 @@ def daily_rows(*, entities: Iterable[str], start: datetime.date, end: datetime.d
             table[key]["rejections"] = counts
     result = []
     for item in table.values():
-        item["crm"] = {k: item["crm"].get(k, 0) for k in ("pending", "sent", "fallback_sent", "failed")}
+        item["crm"] = {k: item["crm"].get(k, 0) for k in ("pending", "sent", "fallback_sent", "failed", "stopped")}
         result.append(item)
     return result

@@ -65,6 +65,9 @@ class CrmCountsSerializer(serializers.Serializer):
     sent = serializers.IntegerField()
     fallback_sent = serializers.IntegerField()
     failed = serializers.IntegerField()
+    stopped = serializers.IntegerField(
+        help_text="Non transmis par RDZ : numéro mis sur la liste d'opposition ou données effacées (RGPD)."
+    )
 
 
 class RejectionCountsSerializer(serializers.Serializer):

@@ -290,7 +290,7 @@ def crm_forward_run(*, item_id: int) -> str:
     if phone_is_opposed(phone=lead.phone):
         lead_crm_state_set(
             lead=lead,
-            status=CrmStatus.FAILED,
+            status=CrmStatus.STOPPED,
             error="numéro sur la liste d'opposition",
             event_kind=LeadEvent.Kind.FORWARD_FAILED,
             message="Non transmis au CRM : numéro sur la liste d'opposition",

@@ -186,9 +186,13 @@ def test_the_crm_failures_alert_is_raised_once_while_the_failures_stay_above_the
     assert list(Alert.objects.filter(key="crm_failures:ZR7").values_list("state", flat=True)) == ["open"]
 
 
-def test_leads_erased_or_opposed_before_their_forwarding_raise_no_crm_failures_alert(crms, form):
+def test_leads_erased_or_opposed_before_their_forwarding_are_stopped_not_failed(crms, form):
     """RDZ stopped their forwarding on purpose (erasure, opposition list): no CRM refused
-    them, yet they counted toward « N leads n'ont pas pu être transmis au CRM »."""
+    them, yet they read « Échec » and counted toward « N leads n'ont pas pu être transmis au
+    CRM », the dashboard's CRM health and the statistics' CRM failures."""
+    from leads.stats import daily_rows, rollup_refresh_day
+    from rdz.core.timeutils import paris_today
+
     settings_update(user=None, changes={"alert_crm_failure_threshold": 2})
     submit(form)
     opposed = submit(form, phone="0611223344")
@@ -196,9 +200,13 @@ def test_leads_erased_or_opposed_before_their_forwarding_raise_no_crm_failures_a
     OppositionEntryFactory(phone=opposed.phone)
     run_outbox()
 
-    assert set(Lead.objects.values_list("crm_status", flat=True)) == {CrmStatus.FAILED}
+    assert set(Lead.objects.values_list("crm_status", flat=True)) == {CrmStatus.STOPPED}
     assert alerts_check_crm_failures() == 0
     assert not Alert.objects.filter(key="crm_failures:ZR7").exists()
+    today = paris_today()
+    rollup_refresh_day(day=today)
+    [row] = daily_rows(entities=["ZR7"], start=today, end=today)
+    assert (row["crm"]["failed"], row["crm"]["stopped"]) == (0, 2)
 
 
 def test_a_fallback_still_waiting_when_its_direction_is_switched_off_is_not_sent(crms, form):
@@ -233,7 +241,7 @@ def test_an_opposed_number_is_never_forwarded(crms, form):
     assert run_outbox() == ["opposed"]
     assert zr7.calls == []
     lead.refresh_from_db()
-    assert lead.crm_status == CrmStatus.FAILED
+    assert lead.crm_status == CrmStatus.STOPPED
 
 
 def test_a_lead_opposed_at_intake_is_not_queued(crms, form):

@@ -57,7 +57,7 @@ def test_the_stats_api_returns_one_row_per_day_and_entity_with_statuses_crm_and_
     assert zr7_today["by_status"]["no_order"] == 1
     old = rows[(start.isoformat(), "ZR7")]
     assert old["by_status"]["duplicate"] == 2
-    assert old["crm"] == {"pending": 0, "sent": 1, "fallback_sent": 0, "failed": 1}
+    assert old["crm"] == {"pending": 0, "sent": 1, "fallback_sent": 0, "failed": 1, "stopped": 0}
     assert rows[(today.isoformat(), "MDL")]["by_status"]["blacklisted"] == 1
     assert "rejected" in zr7_today
 
