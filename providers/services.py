@@ -57,6 +57,8 @@ def provider_create(
     name = (name or "").strip()
     if not name:
         raise ProviderError("Le nom est obligatoire.")
+    if char := text_forbidden_char(name):
+        raise ProviderError(f"Nom : caractère non autorisé (U+{ord(char):04X}).")
     name_max = Provider._meta.get_field("name").max_length
     if len(name) > name_max:
         raise ProviderError(f"Nom trop long : {name_max} caractères au maximum.")

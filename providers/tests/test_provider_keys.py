@@ -65,11 +65,14 @@ def test_provider_create_refuses_an_unknown_entity_or_a_taken_slug(zr7_provider)
         ({"name": "X", "slug": "!!!"}, "Identifiant invalide"),
         ({"name": "N" * 121}, "120 caractères au maximum"),
         ({"name": "X", "slug": "a" * 61}, "60 caractères au maximum"),
+        ({"name": "Leads\x00Express"}, r"Nom : caractère non autorisé \(U\+0000\)"),
+        ({"name": "Leads\ud800"}, r"Nom : caractère non autorisé \(U\+D800\)"),
     ],
 )
 def test_the_create_command_refuses_an_empty_identifier_or_values_too_long_clearly(kwargs, message):
     """A slug that slugifies to nothing made a provider with an empty identifier (its leads'
-    source empty, out of reach of provider_rotate_key); too long a value crashed PostgreSQL."""
+    source empty, out of reach of provider_rotate_key); too long a value, or a name holding a
+    character no text column can store, crashed PostgreSQL."""
     from django.core.management import CommandError
 
     args = [f"--{name}={value}" for name, value in kwargs.items()]
