@@ -87,6 +87,9 @@ def provider_create(
 @transaction.atomic
 def provider_rotate_key(*, provider: Provider, actor=None, actor_label: str = "") -> str:
     """Revoke every key of the provider and issue a new one; the old key stops working at once."""
+    # Rotations of one provider take turns: two at once would each revoke only the keys
+    # committed before it started, and both new keys would stay live.
+    Provider.objects.select_for_update().only("pk").get(pk=provider.pk)
     ProviderAPIKey.objects.filter(provider=provider, revoked=False).update(revoked=True)
     _, key = ProviderAPIKey.objects.create_key(provider=provider, name=f"{provider.slug}"[:50])
     audit_log(

@@ -1,9 +1,12 @@
 """Provider keys (§9, §17): shown once, hashed at rest, rotation invalidates at once."""
 
 import datetime
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,6 +30,26 @@ def test_rotation_revokes_the_old_key_at_once_and_is_audited(zr7_provider):
     assert provider_authenticate(key=zr7_provider.api_key) is None
     assert provider_authenticate(key=new_key) == zr7_provider
     assert AuditLog.objects.filter(action="provider_rotate_key", entity="ZR7").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_rotations_at_the_same_instant_leave_one_live_key(zr7_provider):
+    """A double click on the admin action, or two operators at once: each rotation revoked
+    only the keys it saw, so both new keys stayed live, one of them handed to nobody."""
+    barrier = threading.Barrier(4)
+
+    def rotate(_):
+        try:
+            barrier.wait(timeout=30)
+            return provider_rotate_key(provider=zr7_provider)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        keys = list(pool.map(rotate, range(4)))
+
+    assert ProviderAPIKey.objects.filter(provider=zr7_provider, revoked=False).count() == 1
+    assert [provider_authenticate(key=key) is not None for key in keys].count(True) == 1
 
 
 def test_an_expired_key_or_a_wrong_secret_authenticates_nobody(zr7_provider):
