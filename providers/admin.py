@@ -1,10 +1,11 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.html import format_html
 from rest_framework_api_key.models import APIKey
 
 from providers.models import Provider, ProviderAPIKey
-from providers.services import provider_rotate_key
+from providers.services import ProviderError, provider_rotate_key, provider_slug_clean
 from rdz.core.admin_mixins import EntityScopedAdmin
 
 # The library's own key model is not used: provider keys are ProviderAPIKey, rotated from
@@ -12,8 +13,17 @@ from rdz.core.admin_mixins import EntityScopedAdmin
 admin.site.unregister(APIKey)
 
 
+class ProviderAdminForm(forms.ModelForm):
+    def clean_slug(self):
+        try:
+            return provider_slug_clean(slug=self.cleaned_data["slug"], provider=self.instance)
+        except ProviderError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Provider)
 class ProviderAdmin(EntityScopedAdmin):
+    form = ProviderAdminForm
     list_display = ("name", "slug", "entity", "active", "key_prefix", "lead_count", "created_at")
     list_filter = ("entity", "active", ("created_at", admin.DateFieldListFilter))
     search_fields = ("name", "slug")

@@ -42,8 +42,26 @@ def provider_authenticate(*, key: str) -> Provider | None:
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "provider"
     slug, n = base, 2
-    while Provider.objects.filter(slug=slug).exists():
+    while Provider.objects.filter(slug__iexact=slug).exists():
         slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def provider_slug_clean(*, slug: str, provider: Provider | None = None) -> str:
+    """`slug` as stored (lower case), refused when empty, too long, or taken by another
+    provider in any case: the blacklist of sources compares slugs without case (§8)."""
+    slug = slugify(slug)
+    if not slug:
+        # Its leads' source would be empty, and provider_rotate_key could not name it.
+        raise ProviderError("Identifiant invalide : lettres, chiffres, tirets ou soulignés attendus.")
+    slug_max = Provider._meta.get_field("slug").max_length
+    if len(slug) > slug_max:
+        raise ProviderError(f"Identifiant trop long : {slug_max} caractères au maximum.")
+    taken = Provider.objects.filter(slug__iexact=slug)
+    if provider is not None and provider.pk is not None:
+        taken = taken.exclude(pk=provider.pk)
+    if taken.exists():
+        raise ProviderError(f"L'identifiant « {slug} » existe déjà.")
     return slug
 
 
@@ -62,15 +80,7 @@ def provider_create(
     name_max = Provider._meta.get_field("name").max_length
     if len(name) > name_max:
         raise ProviderError(f"Nom trop long : {name_max} caractères au maximum.")
-    slug = slugify(slug) if slug else _unique_slug(name)
-    if not slug:
-        # Its leads' source would be empty, and provider_rotate_key could not name it.
-        raise ProviderError("Identifiant invalide : lettres, chiffres, tirets ou soulignés attendus.")
-    slug_max = Provider._meta.get_field("slug").max_length
-    if len(slug) > slug_max:
-        raise ProviderError(f"Identifiant trop long : {slug_max} caractères au maximum.")
-    if Provider.objects.filter(slug=slug).exists():
-        raise ProviderError(f"L'identifiant « {slug} » existe déjà.")
+    slug = provider_slug_clean(slug=slug) if slug else _unique_slug(name)
     provider = Provider.objects.create(name=name, slug=slug, entity=entity)
     _, key = ProviderAPIKey.objects.create_key(provider=provider, name=f"{slug}"[:50])
     audit_log(

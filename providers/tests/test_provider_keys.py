@@ -181,3 +181,31 @@ def test_the_key_list_shows_prefixes_in_french_and_only_the_accounts_entities(
     assert mdl_provider.api_key.partition(".")[0] not in page
     active = client.get(reverse("admin:providers_providerapikey_changelist"), {"revoquee": "non"}).content.decode()
     assert zr7_provider.api_key.partition(".")[0] not in active
+
+
+def test_the_admin_refuses_a_slug_taken_in_another_case(client, zr7_staff, mdl_staff, zr7_provider, mdl_provider):
+    """Slugs are compared without case where they matter (the blacklist of sources): a
+    « PROV-ZR7 » next to « prov-zr7 » was blacklisted with it, and told apart nowhere else."""
+    client.force_login(zr7_staff)
+    response = client.post(
+        reverse("admin:providers_provider_add"),
+        {"name": "Nouveau", "slug": "PROV-ZR7", "entity": "ZR7", "active": "on"},
+    )
+    assert response.status_code == 200
+    assert "L&#x27;identifiant « prov-zr7 » existe déjà." in response.content.decode()
+    assert Provider.objects.count() == 2
+
+    client.force_login(mdl_staff)
+    response = client.post(
+        reverse("admin:providers_provider_change", args=[mdl_provider.pk]),
+        {"name": "Provider MDL", "slug": "Prov-ZR7", "active": "on"},
+    )
+    assert response.status_code == 200
+    assert "L&#x27;identifiant « prov-zr7 » existe déjà." in response.content.decode()
+    assert Provider.objects.get(pk=mdl_provider.pk).slug == "prov-mdl"
+
+
+def test_a_slug_typed_in_capitals_in_the_admin_is_stored_in_lower_case(client, zr7_staff):
+    client.force_login(zr7_staff)
+    client.post(reverse("admin:providers_provider_add"), {"name": "Nouveau", "slug": "Nouveau", "entity": "ZR7"})
+    assert Provider.objects.get().slug == "nouveau"
