@@ -250,41 +250,49 @@ ALERT_KIND_LABELS = {
     "resume_echec": "Résumé quotidien non envoyé",
 }
 
-# What the recipient of each alert e-mail can do, and the page (URL name) where to do it.
+# What the recipient of each alert e-mail can do, and the page where to do it: its URL name
+# and the name the e-mail gives it (none when it is the Alertes page, linked anyway).
 ALERT_KIND_ADVICE = {
     "livraison_echec": (
         "vérifier le compte e-mail de l'entité ou les adresses de livraison du client ; rien n'est perdu, "
         "les leads partent au prochain envoi réussi (ou avec le CSV du lendemain).",
         "backoffice-deliveries",
+        "Livraisons",
     ),
     "quota_atteint": (
         "si le client veut davantage de leads cette semaine, relever le quota de sa commande ; sinon rien : "
         "ses leads vont aux autres commandes ouvertes ou au Lead Backlog.",
         "backoffice-commandes",
+        "Commandes",
     ),
     "circuit_ouvert": (
-        "rien n'est perdu : les envois attendent et reprennent d'eux-mêmes après un essai réussi. "
-        "Une fois le point d'accès réparé, le remettre en service à la main les relance aussitôt.",
+        "une fois le point d'accès réparé, le remettre en service à la main relance aussitôt ses envois. "
+        "Rien n'est perdu d'ici là : les envois attendent et reprennent d'eux-mêmes après un essai réussi.",
         "admin:core_circuitbreaker_changelist",
+        "Disjoncteurs",
     ),
     "silence_provider": (
         "vérifier auprès du provider que ses envois partent (clé API, erreurs) ; "
         "s'il a cessé d'envoyer, le désactiver clôt l'alerte.",
         "backoffice-providers",
+        "Providers",
     ),
     "silence_form": (
         "vérifier que la page du formulaire est en ligne et que son script de suivi est installé ; "
         "s'il n'est plus utilisé, le désactiver clôt l'alerte.",
         "backoffice-forms",
+        "Formulaires",
     ),
     "crm_echecs": (
         "vérifier que le CRM répond et que sa clé API est valide ; les leads au statut CRM « Échec » "
         "peuvent être relancés une fois le CRM rétabli.",
         "backoffice-leads",
+        "Leads en échec CRM",
     ),
     "resume_echec": (
         "vérifier le compte e-mail de l'entité ; le résumé repart de lui-même toutes les 10 minutes.",
-        "backoffice-alerts",
+        "",
+        "",
     ),
 }
 

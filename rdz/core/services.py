@@ -191,12 +191,13 @@ ALERT_EMAIL_RETRY_HOURS = 24
 def alert_email_body(alert: Alert) -> str:
     """The alert's message, then what to do and where: the recipient reads it away from RDZ."""
     lines = [alert.message]
-    advice, url_name = ALERT_KIND_ADVICE.get(alert.kind, ("", ""))
+    advice, url_name, page = ALERT_KIND_ADVICE.get(alert.kind, ("", "", ""))
     if advice:
         lines += ["", f"À faire : {advice}"]
     if url_name:
         query = f"?crm_status=failed&entity={alert.entity}" if alert.kind == "crm_echecs" else ""
-        lines += [f"{django_settings.SITE_URL}{reverse(url_name)}{query}"]
+        # A bare address read away from RDZ does not say what it opens.
+        lines += [f"{page} : {django_settings.SITE_URL}{reverse(url_name)}{query}"]
     lines += ["", f"Toutes les alertes : {django_settings.SITE_URL}{reverse('backoffice-alerts')}"]
     return "\n".join(lines)
 

@@ -369,3 +369,35 @@ def test_the_admin_lists_alert_types_in_french(client, superuser):
 
     assert '<td class="field-kind">Provider silencieux</td>' in page
     assert ">silence_provider<" not in page
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "livraison_echec",
+        "quota_atteint",
+        "circuit_ouvert",
+        "silence_provider",
+        "silence_form",
+        "crm_echecs",
+        "resume_echec",
+    ],
+)
+def test_an_alert_email_names_each_page_it_links_once_and_every_link_opens(client, superuser, settings, kind):
+    """Read in plain text, a bare address under the advice did not say what it opened, the
+    summary's alert gave the Alertes page twice, and the paused endpoint's « À faire » began
+    with « rien n'est perdu »."""
+    import re
+
+    from rdz.core.services import alert_email_body
+
+    settings.SITE_URL = "https://rdz.example"
+    body = alert_email_body(Alert(entity="ZR7", kind=kind, key="k", message="Le fait."))
+    links = re.findall(r"^(.+?) : https://rdz\.example(\S+)$", body, flags=re.MULTILINE)
+    assert len(links) == body.count("https://rdz.example")  # every address follows its page's name
+    paths = [path for _, path in links]
+    assert len(paths) == len(set(paths)) and ("Toutes les alertes", "/alertes/") in links
+    assert "À faire : rien" not in body
+    client.force_login(superuser)
+    for _, path in links:
+        assert client.get(path).status_code == 200, path
