@@ -274,7 +274,7 @@ class BatchStatus(models.TextChoices):
     PENDING = "pending", "En attente"
     SENDING = "sending", "En cours d'envoi"
     SENT = "sent", "Envoyé"
-    FAILED = "failed", "Échec (nouvel essai prévu)"
+    FAILED = "failed", "Échec"
     SUPERSEDED = "superseded", "Remplacé par un lot plus récent"
     EMPTY = "empty", "Rien à envoyer (leads annulés ou partis avec un autre lot)"
 
@@ -337,11 +337,28 @@ class DeliveryBatch(models.Model):
         return f"Lot {self.client.name if self.client_id else ''} du {self.date:%d/%m/%Y}"
 
     @property
-    def status_text(self) -> str:
-        """The status as staff read it: a failure whose tries are all spent promises no retry."""
-        if self.status == BatchStatus.FAILED and self.attempts >= BATCH_MAX_ATTEMPTS:
-            return "Échec (plus d'essai automatique : les leads partent avec le CSV suivant)"
+    def status_short(self) -> str:
+        """The status alone, as a badge or a filter shows it."""
         return self.get_status_display()
+
+    @property
+    def status_detail(self) -> str:
+        """What the bare status does not say: whether a failure will be retried, and that the
+        mail server refused some of the addresses of a batch it took for the others."""
+        if self.status == BatchStatus.FAILED:
+            if self.attempts >= BATCH_MAX_ATTEMPTS:
+                return "plus d'essai automatique : les leads partent avec le CSV suivant"
+            return "nouvel essai prévu"
+        if self.status == BatchStatus.SENT and self.error:
+            # A sent batch keeps an error only for the addresses refused while the others got it.
+            return "une partie des adresses refusée par le serveur d'e-mail"
+        return ""
+
+    @property
+    def status_text(self) -> str:
+        """The status as staff read it in one line: a failure whose tries are all spent promises no retry."""
+        detail = self.status_detail
+        return f"{self.status_short} ({detail})" if detail else self.status_short
 
 
 class HttpDeliveryAttempt(models.Model):

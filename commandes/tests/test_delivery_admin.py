@@ -247,3 +247,31 @@ def test_a_clients_delivery_secret_is_kept_replaced_or_cleared_on_purpose_only(c
     response = client.post(url, _client_form(row, api_auth_clear="on"))
     assert response.status_code == 302
     assert Client.objects.get(pk=row.pk).api_auth_value == ""
+
+
+def test_the_livraisons_page_keeps_batch_statuses_short_and_tells_a_partial_refusal(client, zr7_staff):
+    """A batch whose tries were spent showed its whole sentence inside the red badge (a blob of
+    five lines at 1280 px), the status filter offered « Échec (nouvel essai prévu) » for those
+    batches too, and a batch some address of which the mail server refused read plain « Envoyé »
+    in green, on the Livraisons page and in the Clients page's last batch."""
+    from commandes.models import BATCH_MAX_ATTEMPTS
+
+    spent = DeliveryBatchFactory(
+        client__entity="ZR7", client__name="Client épuisé", status="failed", attempts=BATCH_MAX_ATTEMPTS
+    )
+    DeliveryBatchFactory(client__entity="ZR7", client__name="Client en reprise", status="failed", attempts=1)
+    refusal = "adresse(s) refusée(s) par le serveur d'e-mail : nope@client.example (550 5.1.1 mailbox unavailable)"
+    partly = DeliveryBatchFactory(
+        client__entity="ZR7", client__name="Client refusé", status="sent", sent_at=timezone.now(), error=refusal
+    )
+    client.force_login(zr7_staff)
+    page = html.unescape(client.get("/livraisons/").content.decode())
+    assert '<span class="badge err">Échec</span> <small>plus d\'essai automatique' in page
+    assert '<span class="badge err">Échec</span> <small>nouvel essai prévu</small>' in page
+    assert '<option value="failed">Échec</option>' in page
+    assert '<span class="badge warn">Envoyé</span> <small>une partie des adresses refusée' in page
+    assert f'title="{refusal}"' in page  # the server's whole answer, beyond the 80 characters shown
+    clients = html.unescape(client.get("/clients/").content.decode())
+    assert "Envoyé (une partie des adresses refusée" in clients
+    assert spent.status_text.startswith("Échec (plus d'essai automatique")
+    assert partly.status_text.startswith("Envoyé (une partie des adresses refusée")
