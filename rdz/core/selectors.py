@@ -40,6 +40,8 @@ CRM_SERIES = [
     ("fallback_sent", "Envoyé (repli)", PALETTE[4]),
     ("pending", "En attente", PALETTE[2]),
     ("failed", "Échec", PALETTE[7]),
+    # Stopped by RDZ itself (opposition, erasure): no CRM failure, but the form's leads must add up.
+    ("stopped", "Non transmis", PALETTE[6]),
 ]
 
 
@@ -162,6 +164,7 @@ def dashboard_context(*, user, entities: frozenset[str], today: datetime.date | 
         "crm_chart": crm_chart,
         "crm_total": crm_total,
         "crm_failed_url": "/leads/?" + urlencode([("crm_status", "failed"), ("from", start14.isoformat())]),
+        "crm_stopped_url": "/leads/?" + urlencode([("crm_status", "stopped"), ("from", start14.isoformat())]),
         "breakers_open": [b for b in breakers if b.state == CircuitState.OPEN],
         "breakers_count": len(breakers),
         "open_alerts": list(open_alerts[:5]),

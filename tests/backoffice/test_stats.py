@@ -319,3 +319,25 @@ def test_both_stats_apis_take_at_most_366_days_and_say_so_the_same_way(api_clien
 
     assert response.status_code == 400
     assert response.json() == {"from": ["Période limitée à 366 jours."]}
+
+
+def test_form_leads_rdz_did_not_forward_are_told_on_the_dashboard_and_the_statistics_page(client, zr7_staff, product):
+    """Leads whose forwarding RDZ stopped (number opposed, data erased) left the CRM failures,
+    but the dashboard's CRM health and the statistics then counted them nowhere: the form's
+    leads no longer added up and staff could not find them."""
+    from tests.factories import DailyRollupFactory
+
+    day = paris_today() - datetime.timedelta(days=2)
+    form = LeadFormFactory(entity="ZR7", product=product)
+    DailyRollupFactory(day=day, entity="ZR7", product=product, form=form, crm_status="sent", count=2)
+    DailyRollupFactory(day=day, entity="ZR7", product=product, form=form, crm_status="stopped", count=1)
+    client.force_login(zr7_staff)
+
+    dashboard = client.get("/").content.decode()
+    since = (paris_today() - datetime.timedelta(days=13)).isoformat()
+    assert f'<a href="/leads/?crm_status=stopped&amp;from={since}">1 non transmis</a> (opposition ou effacement)' in (
+        dashboard
+    )
+    page = client.get("/statistiques/").content.decode()
+    assert 'title="hors 1 lead non transmis par RDZ (opposition ou effacement)"' in page
+    assert _statistics_cells(page, day, "ZR7")["CRM échecs"] == "0"
