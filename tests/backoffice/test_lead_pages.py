@@ -335,7 +335,16 @@ def test_the_lead_page_of_a_crossed_lead_keeps_the_other_entitys_names_out(clien
         assert name not in page
     # Its own entity's commande, the verdict and the steps are still told.
     assert "Soleil-ZR7 (Pleine)" in page and "commande MDL choisie : détail réservé à MDL" in page
-    assert "1 attribution(s) à l'autre entité" in page
+    assert "1 attribution à l'autre entité (repli inter-entités) non affichée." in page
+
+
+@pytest.mark.parametrize("url", ["/leads/{pk}/", "/admin/leads/lead/{pk}/change/"])
+def test_the_other_entitys_masked_line_says_it_stands_for_its_commandes(client, zr7_staff, crossed_lead, url):
+    """The masked line's « Commande » cell read a bare « MDL », as if MDL were a commande."""
+    client.force_login(zr7_staff)
+    page = client.get(url.format(pk=crossed_lead.pk)).content.decode()
+    assert "<td>Commandes MDL</td>" in page
+    assert "<td>MDL</td><td>MDL</td>" not in page.replace("\n", "").replace(" ", "")
 
 
 def test_the_admin_lead_pages_of_a_crossed_lead_keep_the_other_entitys_names_out(client, zr7_staff, crossed_lead):
