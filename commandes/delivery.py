@@ -50,7 +50,7 @@ from rdz.core.services import (
     outbox_retry_later,
     send_entity_mail,
 )
-from rdz.core.text import csv_cell
+from rdz.core.text import count_noun, csv_cell
 from rdz.core.timeutils import PARIS, paris_today
 
 logger = logging.getLogger(__name__)
@@ -457,7 +457,7 @@ def delivery_batch_send(*, batch: DeliveryBatch) -> int:
         batch.file.close()
     refused = send_entity_mail(
         entity=client.entity,
-        subject=f"[{client.entity}] Vos leads du {batch.date:%d/%m/%Y} — {count} lead(s)",
+        subject=f"[{client.entity}] Vos leads du {batch.date:%d/%m/%Y} — {count_noun(count, 'lead')}",
         body=_mail_body(batch=batch, count=count),
         to=client.emails,
         attachments=[(_file_name(batch), content, "text/csv")],
@@ -516,10 +516,11 @@ def _mail_body(*, batch: DeliveryBatch, count: int) -> str:
     days = _window_days()
     return (
         "Bonjour,\n\n"
-        f"Veuillez trouver ci-joint vos {count} lead(s) du {batch.date:%d/%m/%Y} "
+        f"Veuillez trouver ci-joint {'vos ' + count_noun(count, 'lead') if count > 1 else 'votre lead'} "
+        f"du {batch.date:%d/%m/%Y} "
         "(fichier CSV, séparateur « ; », encodage UTF-8).\n"
         "La colonne « Lead Backlog » signale les leads issus de notre réserve.\n\n"
-        f"Un lead inexploitable peut être rejeté pendant {days} jour(s) avec le lien de la colonne "
+        f"Un lead inexploitable peut être rejeté pendant {count_noun(days, 'jour')} avec le lien de la colonne "
         "« Lien de rejet » (faux numéro, doublon, hors zone, injoignable, autre).\n\n"
         "Cordialement,\nL'équipe RDZ\n"
     )
@@ -579,7 +580,7 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> str:
         )
     refused = send_entity_mail(
         entity=client.entity,
-        subject=f"[{client.entity}] Renvoi — vos leads du {batch.date:%d/%m/%Y} — {count} lead(s)",
+        subject=f"[{client.entity}] Renvoi — vos leads du {batch.date:%d/%m/%Y} — {count_noun(count, 'lead')}",
         body=_mail_body(batch=batch, count=count),
         to=client.emails,
         attachments=[(_file_name(batch), content, "text/csv")],

@@ -538,7 +538,7 @@ def test_a_resent_batch_leaves_out_numbers_opposed_or_erased_since_the_first_sen
     assert raw.startswith(codecs.BOM_UTF8)
     assert rows[0][0] == "Référence lead"
     assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
-    assert "1 lead(s)" in entity_smtp.messages[1]["Subject"]
+    assert entity_smtp.messages[1]["Subject"].endswith("— 1 lead")
     log = AuditLog.objects.get(action="delivery_batch_resend")
     assert "2 lead(s) retiré(s)" in log.message
 
@@ -857,3 +857,20 @@ def test_a_failed_batch_sent_again_while_todays_batch_takes_its_leads_sends_each
     assert len(carrying) == 1
     first.refresh_from_db()
     assert first.status == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("leads", "subject_end", "body"), [(1, "— 1 lead", "votre lead du"), (2, "— 2 leads", "vos 2 leads du")]
+)
+def test_the_clients_email_speaks_plain_french_whatever_the_count(entity_smtp, product, leads, subject_end, body):
+    """It read « — 1 lead(s) », « vos 1 lead(s) » and « 7 jour(s) »: a form letter."""
+    commande = CommandeFactory(client__emails=["achats@soleil.example"], product=product)
+    for _ in range(leads):
+        _pending(commande)
+
+    delivery_send_daily()
+
+    message = _message_to(entity_smtp, "achats@soleil.example")
+    text = message.get_body(("plain",)).get_content() if message.is_multipart() else message.get_content()
+    assert message["Subject"].endswith(subject_end)
+    assert body in text and "(s)" not in text and "pendant 7 jours" in text

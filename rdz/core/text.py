@@ -81,3 +81,9 @@ def emails_invalid(emails) -> list[str]:
         except ValidationError:
             bad.append(email)
     return bad
+
+
+def count_noun(count: int, word: str, plural: str = "") -> str:
+    """« 1 lead », « 0 jour », « 2 leads »: French takes the plural from 2 on, where
+    « lead(s) » reads like a form letter to the client."""
+    return f"{count} {word if abs(count) < 2 else (plural or word + 's')}"
