@@ -549,6 +549,20 @@ def attributions_mark_delivered(*, qs, now: datetime.datetime, message: str, dat
     return len(rows)
 
 
+def _resend_refusal(batch: DeliveryBatch) -> str:
+    """Why a batch cannot be re-sent, and what becomes of its leads (§10)."""
+    if batch.status == BatchStatus.EMPTY:
+        return "Ce lot n'avait rien à envoyer : il n'y a rien à renvoyer."
+    if batch.status == BatchStatus.FAILED and batch.attempts >= BATCH_MAX_ATTEMPTS:
+        return (
+            "Seul un lot déjà envoyé peut être renvoyé : ce lot a épuisé ses essais, ses leads partent "
+            "avec le prochain CSV quotidien (ou « delivery_send_daily --date … --client … »)."
+        )
+    if batch.status == BatchStatus.FAILED:
+        return "Seul un lot déjà envoyé peut être renvoyé : ce lot en échec a un nouvel essai prévu."
+    return "Seul un lot déjà envoyé peut être renvoyé."
+
+
 @transaction.atomic
 def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> str:
     """Send a delivered batch's stored CSV again to the client (admin action, command).
@@ -559,7 +573,7 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> str:
     of leads the client rejected since (credited back, back in the Lead Backlog, §10).
     """
     if batch.status != BatchStatus.SENT or not batch.file:
-        raise CommandeError("Seul un lot déjà envoyé peut être renvoyé (pour un lot en échec, un essai est prévu).")
+        raise CommandeError(_resend_refusal(batch))
     # One re-sending at a time per batch; a second one within a minute is a double click.
     last = DeliveryBatch.objects.select_for_update().values_list("last_resent_at", flat=True).get(pk=batch.pk)
     if last and timezone.now() - last < RESEND_GUARD:

@@ -874,3 +874,23 @@ def test_the_clients_email_speaks_plain_french_whatever_the_count(entity_smtp, p
     text = message.get_body(("plain",)).get_content() if message.is_multipart() else message.get_content()
     assert message["Subject"].endswith(subject_end)
     assert body in text and "(s)" not in text and "pendant 7 jours" in text
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts", "said"),
+    [
+        ("failed", 8, "a épuisé ses essais, ses leads partent avec le prochain CSV quotidien"),
+        ("failed", 2, "a un nouvel essai prévu"),
+        ("empty", 0, "n'avait rien à envoyer"),
+    ],
+)
+def test_a_batch_that_cannot_be_resent_says_what_becomes_of_its_leads(status, attempts, said):
+    """It answered « pour un lot en échec, un essai est prévu » to every refusal, also when
+    no try was left or when the batch had nothing to send."""
+    from commandes.delivery import CommandeError, delivery_batch_resend
+    from tests.factories import DeliveryBatchFactory
+
+    batch = DeliveryBatchFactory(status=status, attempts=attempts)
+    with pytest.raises(CommandeError) as refused:
+        delivery_batch_resend(batch=batch)
+    assert said in str(refused.value)
