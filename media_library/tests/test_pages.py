@@ -1,5 +1,7 @@
 """Back-office pages and admin of the media library: scoping (§2) and roles."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -252,7 +254,7 @@ def test_the_detail_shows_size_url_and_an_img_snippet(client, zr7_viewer, assets
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert f"{asset.size} octets" in html
+    assert f"{asset.size} octets" in html.replace("\xa0", " ")
     assert (
         f"&lt;img src=&quot;https://rdz.example/media/{asset.file.name}&quot; alt=&quot;Une image de test&quot;" in html
     )
@@ -472,3 +474,14 @@ def test_editing_an_image_deleted_meanwhile_says_so_instead_of_a_server_error(cl
     assert response.status_code == 200
     assert "supprimé entre-temps" in response.content.decode()
     assert not MediaAsset.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"), [(76, r"<td>76 octets</td>"), (2048, r"<td>2,0 K\S* \(2\D?048 octets\)</td>")]
+)
+def test_the_detail_page_gives_the_size_in_bytes_only_when_it_adds_something(client, zr7_staff, size, shown):
+    asset = MediaAssetFactory(entity="ZR7")
+    MediaAsset.objects.filter(pk=asset.pk).update(size=size)
+    client.force_login(zr7_staff)
+    page = client.get(reverse("media_library:detail", args=[asset.pk])).content.decode()
+    assert re.search(shown, page.replace("\xa0", " ")), shown
