@@ -28,6 +28,7 @@ from django.utils import timezone
 from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry
 from leads.selectors import crm_failed_count, phone_is_opposed
 from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
+from rdz.core.alerts import crm_failures_message
 from rdz.core.entities import other_entity
 from rdz.core.http import http_post_json
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
@@ -453,8 +454,7 @@ def _alert_on_failures(*, entity: str) -> None:
             entity=entity,
             kind="crm_echecs",
             key=f"crm_failures:{entity}",
-            message=f"{count} leads de formulaire {entity} n'ont pas pu être transmis au CRM en 24 heures "
-            f"(seuil : {threshold}). Voir les leads au statut CRM « Échec ».",
+            message=crm_failures_message(entity=entity, count=count, threshold=threshold),
         )
 
 

@@ -22,6 +22,7 @@ from rdz.core.entities import Entity
 from rdz.core.locks import advisory_xact_lock
 from rdz.core.models import Alert, AlertState, AuditLog
 from rdz.core.services import alert_clear, alert_raise, audit_log, send_entity_mail, settings_get
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_day_bounds, paris_now, paris_today
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,15 @@ def alerts_check_silence(*, now: datetime.datetime | None = None) -> int:
     return raised
 
 
+def crm_failures_message(*, entity: str, count: int, threshold: int) -> str:
+    """The CRM failures alert's text (§14), the same from the forwarding and the periodic check."""
+    verb = "n'a" if count < 2 else "n'ont"
+    return (
+        f"{count_noun(count, 'lead')} de formulaire {entity} {verb} pas pu être transmis au CRM "
+        f"sur les dernières 24 h (seuil : {threshold})."
+    )
+
+
 def alerts_check_crm_failures(*, now: datetime.datetime | None = None) -> int:
     """Per entity: form leads of the last 24 h whose CRM forwarding failed, at or above the threshold."""
     now = now or paris_now()
@@ -102,8 +112,7 @@ def alerts_check_crm_failures(*, now: datetime.datetime | None = None) -> int:
                 entity=entity,
                 kind="crm_echecs",
                 key=key,
-                message=f"{failed} leads {entity} n'ont pas pu être transmis au CRM sur les dernières 24 h "
-                f"(seuil : {threshold}).",
+                message=crm_failures_message(entity=entity, count=failed, threshold=threshold),
             ):
                 raised += 1
         else:

@@ -25,6 +25,7 @@ from rdz.core.models import (
     OutboxStatus,
     SettingsAudit,
 )
+from rdz.core.timeutils import paris_now
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,9 @@ def alert_email_body(alert: Alert) -> str:
     if advice:
         lines += ["", f"À faire : {advice}"]
     if url_name:
-        query = f"?crm_status=failed&entity={alert.entity}" if alert.kind == "crm_echecs" else ""
+        # The failures of the alert's 24 hours, not every failed lead ever.
+        since = paris_now(alert.created_at - datetime.timedelta(hours=24)).date().isoformat()
+        query = f"?crm_status=failed&entity={alert.entity}&from={since}" if alert.kind == "crm_echecs" else ""
         # A bare address read away from RDZ does not say what it opens.
         lines += [f"{page} : {django_settings.SITE_URL}{reverse(url_name)}{query}"]
     lines += ["", f"Toutes les alertes : {django_settings.SITE_URL}{reverse('backoffice-alerts')}"]

@@ -170,7 +170,12 @@ def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed_and_staff
     assert lead.crm_status == CrmStatus.FAILED
     assert "désactivé" in lead.events.filter(kind=LeadEvent.Kind.FORWARD_FAILED).last().message
     assert mdl.calls == []
-    assert Alert.objects.filter(key="crm_failures:ZR7", state="open").exists()
+    alert = Alert.objects.get(key="crm_failures:ZR7", state="open")
+    # One lead is one lead, and the e-mail's link lists the failures of these 24 hours only.
+    assert alert.message.startswith("1 lead de formulaire ZR7 n'a pas pu être transmis au CRM")
+    from rdz.core.services import alert_email_body
+
+    assert "?crm_status=failed&entity=ZR7&from=" in alert_email_body(alert)
 
 
 def test_the_crm_failures_alert_is_raised_once_while_the_failures_stay_above_the_threshold(crms, form):
