@@ -295,7 +295,7 @@ def lead_route_in_transaction(
             result.notes.append(f"repli {lead.entity} → {target} désactivé")
         else:
             result.cross_entity = True
-            result.notes.append(f"aucune commande {lead.entity} : essai des commandes {target}")
+            result.notes.append(f"aucune commande {lead.entity} disponible : essai des commandes {target}")
             attribution = _route_in_entity(
                 lead=lead, entity=target, now=now, backlog=backlog, result=result, with_attribution=with_attribution
             )

@@ -375,7 +375,7 @@ def test_the_other_entitys_commandes_are_one_line_without_their_figures(client, 
     for told in (f"#{bought.pk} (MDL)", f"#{chosen.pk} (MDL)", "priorité 7", "priorité 9", "doublon 30 jours"):
         assert told not in page
     assert "commande MDL choisie : détail réservé à MDL" in page
-    assert "aucune commande ZR7 : essai des commandes MDL" in page  # why MDL was tried stays
+    assert "aucune commande ZR7 disponible : essai des commandes MDL" in page  # why MDL was tried stays
 
 
 @pytest.mark.parametrize("lookup", ["_attributed_to__startswith=P", "_attributed_to=Partenaire-MDL"])
