@@ -119,7 +119,26 @@ class LeadAdmin(EntityScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Every value is read-only: a lead changes only through services (routing,
         # delivery, rejection, RGPD), each leaving a timeline row.
-        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]] + ["hidden_attributions"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.attributions.exclude(entity__in=user_entities(request.user)).exists():
+            # The attributions below are the account's entities' only (§2): say that the lead
+            # also went to the other entity, as the back-office lead page does.
+            fieldsets = [
+                (name, {**options, "fields": (*options["fields"], "hidden_attributions")})
+                if name == "Pourquoi ce routage ?"
+                else (name, options)
+                for name, options in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="attributions à l'autre entité")
+    def hidden_attributions(self, obj: Lead) -> str:
+        hidden = obj.attributions.exclude(entity__in=_viewer_entities(obj)).count()
+        s = "s" if hidden > 1 else ""
+        return f"{hidden} attribution{s} (repli inter-entités) non affichée{s} : détail réservé à l'autre entité."
 
     def has_add_permission(self, request, obj=None):
         # Leads enter through intake (API, forms, import), never typed into the admin.

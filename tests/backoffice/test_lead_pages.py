@@ -355,6 +355,14 @@ def test_the_admin_lead_pages_of_a_crossed_lead_keep_the_other_entitys_names_out
     assert "Soleil-ZR7 (Pleine)" in page and "commande MDL choisie : détail réservé à MDL" in page
     listing = client.get("/admin/leads/lead/").content.decode()
     assert "Partenaire-MDL" not in listing and "un client MDL" in listing
+    # Its Attributions block is empty for ZR7: the page says the lead went to the other entity.
+    assert "1 attribution (repli inter-entités) non affichée" in page
+
+
+def test_the_admin_lead_page_says_nothing_of_hidden_attributions_when_none_is_hidden(client, superuser, crossed_lead):
+    client.force_login(superuser)
+    page = client.get(f"/admin/leads/lead/{crossed_lead.pk}/change/").content.decode()
+    assert "non affichée" not in page
 
 
 @pytest.mark.parametrize("url", ["/leads/{pk}/", "/admin/leads/lead/{pk}/change/"])
