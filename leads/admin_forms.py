@@ -46,7 +46,7 @@ class LeadFormAdminForm(forms.ModelForm):
         label="Variantes A/B",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 30}),
-        help_text="Une variante par ligne : nom=poids (ex. A=50). Vide : pas de test A/B.",
+        help_text="Une variante par ligne : nom=poids (ex. A=50 ; B=0 met B en pause). Vide : pas de test A/B.",
     )
     new_crm_api_key = forms.CharField(
         label="Clé API CRM",

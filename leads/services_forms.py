@@ -95,9 +95,12 @@ def leadform_origins_clean(value) -> list[str]:
 
 
 def leadform_variants_clean(value) -> list[dict]:
-    """A/B variants as [{"name": "A", "weight": 50}, …]: unique names, weights 1–1000.
+    """A/B variants as [{"name": "A", "weight": 50}, …]: unique names, weights 0–1000.
 
-    Accepts a list of dicts or a text with one `nom=poids` per line.
+    Weight 0 pauses a variant: new visitors are no longer sent to it, while the visitors
+    who already got it keep it (sticky) and its figures stay in the stats. At least one
+    variant must still be drawn. Accepts a list of dicts or a text with one `nom=poids`
+    per line.
     """
     if isinstance(value, str):
         items = []
@@ -125,13 +128,15 @@ def leadform_variants_clean(value) -> list[dict]:
             weight = int(weight)
         except (TypeError, ValueError):
             weight = -1
-        if not 1 <= weight <= 1000:
-            errors.append(f"« {name} » : le poids doit être un entier entre 1 et 1000.")
+        if not 0 <= weight <= 1000:
+            errors.append(f"« {name} » : le poids doit être un entier entre 0 et 1000.")
             continue
         if any(v["name"] == name for v in cleaned):
             errors.append(f"« {name} » : variante en double.")
             continue
         cleaned.append({"name": name, "weight": weight})
+    if not errors and cleaned and not any(v["weight"] for v in cleaned):
+        errors.append("Au moins une variante doit avoir un poids supérieur à 0 (0 met une variante en pause).")
     if errors:
         raise LeadError({"variants": errors})
     return cleaned
@@ -185,7 +190,7 @@ def leadform_variant_names(form: LeadForm) -> list[str]:
 
 def leadform_variant_weights(form: LeadForm) -> list[dict]:
     """The variants the tracking script draws from, [{"name", "weight"}] with whole weights
-    ≥ 0. Saved forms hold 1–1000 (`leadform_variants_clean`); an import keeps what it
+    ≥ 0. Saved forms hold 0–1000, one at least above 0 (`leadform_variants_clean`); an import keeps what it
     found: no weight counts as 1, one that is not a number or negative as 0 (never drawn)."""
     out = []
     for v in form.variants or []:

@@ -233,12 +233,28 @@ def test_the_admin_refuses_invalid_origins_and_variants_in_french(client, form, 
     client.force_login(superuser)
     response = client.post(
         f"/admin/leads/leadform/{form.pk}/change/",
-        _admin_post_data(form, allowed_origins="pas une origine", variants="A=0"),
+        _admin_post_data(form, allowed_origins="pas une origine", variants="A=1001"),
     )
     assert response.status_code == 200
     content = response.content.decode()
     assert "n&#x27;est pas une origine valide" in content or "n'est pas une origine valide" in content
-    assert "le poids doit être un entier entre 1 et 1000" in content
+    assert "le poids doit être un entier entre 0 et 1000" in content
+
+
+def test_a_variant_can_be_paused_with_weight_zero_but_not_every_variant(client, form, superuser):
+    client.force_login(superuser)
+    url = f"/admin/leads/leadform/{form.pk}/change/"
+    refused = client.post(url, _admin_post_data(form, variants="A=0\nB=0"))
+    assert refused.status_code == 200
+    assert "Au moins une variante doit avoir un poids supérieur à 0" in refused.content.decode()
+
+    paused = client.post(url, _admin_post_data(form, variants="A=50\nB=0"))
+    assert paused.status_code == 302
+    form.refresh_from_db()
+    assert form.variants == [{"name": "A", "weight": 50}, {"name": "B", "weight": 0}]
+    # The script still knows B (its visitors keep it) but never draws it for a new one.
+    script = client.get(f"/t/{form.code}.js").content.decode()
+    assert '"name": "B", "weight": 0' in script
 
 
 def test_a_zr7_account_cannot_rotate_an_mdl_form_key(client, product, zr7_staff):
