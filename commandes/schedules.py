@@ -94,23 +94,35 @@ def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None) -> st
 
 
 def daily_jobs_catch_up(*, now: datetime.datetime | None = None) -> list[str]:
-    """Run today's recycling and mailing if their time has passed and no run was recorded
-    (a scheduled run lost with the broker, or beat down at that time). Returns the summaries."""
+    """Run today's recycling and mailing when their time has passed and no run was recorded
+    (a scheduled run lost with the broker, or beat down at that time). Returns the summaries.
+
+    Each job is caught up on its own: a recycling lost at 09:00 runs from 09:10, in time for
+    the 09:30 mailing, and still later in the day when the mailing went out without it."""
     now = paris_now(now)
     day = now.date()
     delivery_at = settings_get().daily_delivery_time
-    due = datetime.datetime.combine(day, delivery_at, tzinfo=PARIS) + CATCH_UP_GRACE
-    if now < due or daily_run_done(job=DELIVERY_JOB, day=day):
+    recycling_late = _past_due(day=day, at=backlog_time(delivery_at), now=now) and not daily_run_done(
+        job=BACKLOG_JOB, day=day
+    )
+    mailing_late = _past_due(day=day, at=delivery_at, now=now) and not daily_run_done(job=DELIVERY_JOB, day=day)
+    if not (recycling_late or mailing_late):
         return []
     guard = _CATCH_UP_GUARD.format(day=day.isoformat())
     if not cache.add(guard, 1, timeout=30 * 60):
         return []  # another catch-up is running (a long recycling)
     try:
         done = []
-        if not daily_run_done(job=BACKLOG_JOB, day=day):
+        if recycling_late:
             done.append(backlog_recycle_daily(now=now))
-        done.append(delivery_send_daily_scheduled(now=now))
+        if mailing_late:
+            done.append(delivery_send_daily_scheduled(now=now))
         logger.warning("daily jobs of %s caught up: %s", day, " ".join(done))
         return done
     finally:
         cache.delete(guard)
+
+
+def _past_due(*, day: datetime.date, at: datetime.time, now: datetime.datetime) -> bool:
+    """The job scheduled at `at` on `day` should have started by now (grace included)."""
+    return now >= datetime.datetime.combine(day, at, tzinfo=PARIS) + CATCH_UP_GRACE

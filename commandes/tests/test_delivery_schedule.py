@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from commandes.models import DeliveryBatch
+from commandes.models import Attribution, DeliveryBatch
 from commandes.schedules import (
     BACKLOG_TASK_NAME,
     DAILY_TASK_NAME,
@@ -17,7 +17,7 @@ from commandes.schedules import (
 from rdz.core.models import AuditLog, OutboxItem
 from rdz.core.services import settings_update
 from rdz.core.timeutils import paris_today
-from tests.factories import AttributionFactory
+from tests.factories import AttributionFactory, CommandeFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -81,12 +81,13 @@ def test_a_mailing_lost_with_the_broker_is_run_by_the_catch_up_once():
     minute, the day's CSV would wait a day. The catch-up runs it once the time has passed."""
     attribution = AttributionFactory(status="pending", channel="csv")
 
-    assert daily_jobs_catch_up(now=_at(9, 35)) == []  # the scheduled run may still be starting
-    assert not DeliveryBatch.objects.exists()
+    (recycled,) = daily_jobs_catch_up(now=_at(9, 35))  # the 09:00 recycling was lost too
+    assert "Lead Backlog" in recycled
+    assert not DeliveryBatch.objects.exists()  # the scheduled mailing may still be starting
 
-    done = daily_jobs_catch_up(now=_at(9, 45))
+    (done,) = daily_jobs_catch_up(now=_at(9, 45))
 
-    assert len(done) == 2 and "Lead Backlog" in done[0]
+    assert done.startswith("Livraison du")
     batch = DeliveryBatch.objects.get(client=attribution.client, date=paris_today())
     assert OutboxItem.objects.filter(kind="delivery_batch", ref=str(batch.pk)).count() == 1
     assert daily_jobs_catch_up(now=_at(9, 50)) == []
@@ -109,3 +110,34 @@ def test_the_catch_up_follows_the_delivery_time_of_the_settings(superuser):
 
     assert daily_jobs_catch_up(now=_at(11, 0)) == []
     assert len(daily_jobs_catch_up(now=_at(14, 15))) == 2
+
+
+def test_a_recycling_lost_with_the_broker_is_caught_up_in_time_for_the_mailing(product):
+    """With Redis down at 09:00 only, the recycling was lost while the 09:30 mailing went out:
+    the catch-up waited for a missing mailing and never ran the recycling on its own."""
+    commande = CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="no_order")
+
+    assert daily_jobs_catch_up(now=_at(9, 5)) == []  # the scheduled run may still be starting
+    (done,) = daily_jobs_catch_up(now=_at(9, 10))
+
+    assert "1 réattribué" in done
+    attribution = Attribution.objects.get(lead=lead, commande=commande)
+    assert daily_jobs_catch_up(now=_at(9, 20)) == []
+    delivery_send_daily_scheduled(now=_at(9, 30))
+    assert DeliveryBatch.objects.filter(client=commande.client, date=paris_today()).exists()
+    assert attribution.day <= paris_today()
+    assert daily_jobs_catch_up(now=_at(12, 0)) == []
+    assert AuditLog.objects.filter(action="daily_run", object_type="recyclage du backlog").count() == 1
+
+
+def test_a_recycling_lost_on_a_day_whose_mailing_went_out_still_runs_that_day(product):
+    commande = CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="no_order")
+    delivery_send_daily_scheduled(now=_at(9, 30))
+
+    (done,) = daily_jobs_catch_up(now=_at(11, 0))
+
+    assert "1 réattribué" in done
+    assert Attribution.objects.filter(lead=lead, commande=commande).count() == 1
+    assert daily_jobs_catch_up(now=_at(11, 5)) == []
