@@ -83,14 +83,20 @@ def backlog_recycle_daily(*, now: datetime.datetime | None = None) -> str:
 
 
 def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None) -> str:
-    """The scheduled daily CSV e-mail (§10): today's batches handed to the workers, recorded."""
+    """The scheduled daily CSV e-mail (§10): today's batches handed to the workers, recorded.
+
+    The day's recycling comes first when none was recorded: after an outage, beat (restarted)
+    sends the missed recycling and mailing at the same instant, or a worker (back) takes both
+    at once, and the mailing would leave before the leads recycled for it. A recycling running
+    meanwhile is harmless: each lead is recycled under its row lock, once."""
     from commandes.delivery import delivery_send_daily
 
     day = paris_now(now).date()
+    recycled = "" if daily_run_done(job=BACKLOG_JOB, day=day) else backlog_recycle_daily(now=now) + " "
     report = delivery_send_daily(day=day, send_now=False)
     summary = f"Livraison du {day:%d/%m/%Y} : {len(report.created)} lot(s) créé(s) et confié(s) aux workers."
     daily_run_record(job=DELIVERY_JOB, day=day, message=summary)
-    return summary
+    return recycled + summary
 
 
 def daily_jobs_catch_up(*, now: datetime.datetime | None = None) -> list[str]:

@@ -10,12 +10,13 @@ from commandes.models import Attribution, DeliveryBatch
 from commandes.schedules import (
     BACKLOG_TASK_NAME,
     DAILY_TASK_NAME,
+    DELIVERY_JOB,
     backlog_recycle_daily,
     daily_jobs_catch_up,
     delivery_send_daily_scheduled,
 )
 from rdz.core.models import AuditLog, OutboxItem
-from rdz.core.services import settings_update
+from rdz.core.services import daily_run_record, settings_update
 from rdz.core.timeutils import paris_today
 from tests.factories import AttributionFactory, CommandeFactory, LeadFactory
 
@@ -134,10 +135,28 @@ def test_a_recycling_lost_with_the_broker_is_caught_up_in_time_for_the_mailing(p
 def test_a_recycling_lost_on_a_day_whose_mailing_went_out_still_runs_that_day(product):
     commande = CommandeFactory(product=product, accepts_backlog=True)
     lead = LeadFactory(product=product, status="no_order")
-    delivery_send_daily_scheduled(now=_at(9, 30))
+    daily_run_record(job=DELIVERY_JOB, day=paris_today(), message="Livraison du jour")
 
     (done,) = daily_jobs_catch_up(now=_at(11, 0))
 
     assert "1 réattribué" in done
     assert Attribution.objects.filter(lead=lead, commande=commande).count() == 1
     assert daily_jobs_catch_up(now=_at(11, 5)) == []
+
+
+def test_a_mailing_that_runs_before_the_days_recycling_recycles_first(product):
+    """Beat restarted at 10:00 sends the missed 09:00 recycling and 09:30 mailing at the same
+    instant (and a worker back after an outage takes both at once): the mailing left before
+    the recycling, and the leads it recycled waited for the next day's e-mail."""
+    commande = CommandeFactory(product=product, accepts_backlog=True)
+    lead = LeadFactory(product=product, status="no_order")
+
+    summary = delivery_send_daily_scheduled(now=_at(10, 0))
+
+    assert "1 réattribué" in summary
+    attribution = Attribution.objects.get(lead=lead, commande=commande)
+    batch = DeliveryBatch.objects.get(client=commande.client, date=paris_today())
+    assert attribution.day <= batch.date
+    backlog_recycle_daily(now=_at(10, 0))  # the scheduled recycling, taken by another worker
+    assert Attribution.objects.filter(lead=lead).count() == 1
+    assert daily_jobs_catch_up(now=_at(12, 0)) == []
