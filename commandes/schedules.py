@@ -33,6 +33,9 @@ DELIVERY_JOB = "livraison quotidienne"
 BACKLOG_JOB = "recyclage du backlog"
 # A scheduled run may start a little late (busy workers): the catch-up waits this long.
 CATCH_UP_GRACE = datetime.timedelta(minutes=10)
+# Beat sends a run at its minute or later; a worker whose clock is a little behind may start it
+# just before: that run is still the one of its scheduled day.
+CLOCK_SKEW = datetime.timedelta(minutes=2)
 _CATCH_UP_GUARD = "commandes:daily-catch-up:{day}"
 
 
@@ -40,6 +43,17 @@ def backlog_time(delivery_time: datetime.time) -> datetime.time:
     """The backlog recycling runs BACKLOG_LEAD_MINUTES before the mailing (same day)."""
     minutes = max(0, delivery_time.hour * 60 + delivery_time.minute - BACKLOG_LEAD_MINUTES)
     return datetime.time(minutes // 60, minutes % 60)
+
+
+def scheduled_day(*, at: datetime.time, now: datetime.datetime | None = None) -> datetime.date:
+    """The Paris day whose run at `at` a run starting `now` is: the day of the latest `at` at or
+    before now. A run that starts after midnight (a 23:55 mailing taken late, workers down all
+    evening, beat restarted in the night firing the run it missed) is the previous day's: it
+    sends that day's batches, and the new day's run still comes at its time."""
+    now = paris_now(now)
+    if now + CLOCK_SKEW < datetime.datetime.combine(now.date(), at, tzinfo=PARIS):
+        return now.date() - datetime.timedelta(days=1)
+    return now.date()
 
 
 @transaction.atomic
@@ -76,14 +90,14 @@ def backlog_recycle_daily(*, now: datetime.datetime | None = None) -> str:
     mailing with it (and again at each catch-up). Leads it had no time for wait a day."""
     from routing.backlog import backlog_recycle
 
-    day = paris_now(now).date()
+    day = scheduled_day(at=backlog_time(settings_get().daily_delivery_time), now=now)
     summary = backlog_recycle(now=now, budget_seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2).summary()
     daily_run_record(job=BACKLOG_JOB, day=day, message=summary)
     return summary
 
 
-def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None) -> str:
-    """The scheduled daily CSV e-mail (§10): today's batches handed to the workers, recorded.
+def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None, day: datetime.date | None = None) -> str:
+    """The scheduled daily CSV e-mail (§10): the batches of its day handed to the workers, recorded.
 
     The day's recycling comes first when none was recorded: after an outage, beat (restarted)
     sends the missed recycling and mailing at the same instant, or a worker (back) takes both
@@ -91,8 +105,11 @@ def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None) -> st
     meanwhile is harmless: each lead is recycled under its row lock, once."""
     from commandes.delivery import delivery_send_daily
 
-    day = paris_now(now).date()
-    recycled = "" if daily_run_done(job=BACKLOG_JOB, day=day) else backlog_recycle_daily(now=now) + " "
+    today = paris_now(now).date()
+    day = day or scheduled_day(at=settings_get().daily_delivery_time, now=now)
+    # Leads recycled after midnight are the new day's: they would not join a previous day's batch.
+    recycling_missing = day == today and not daily_run_done(job=BACKLOG_JOB, day=day)
+    recycled = backlog_recycle_daily(now=now) + " " if recycling_missing else ""
     report = delivery_send_daily(day=day, send_now=False)
     summary = f"Livraison du {day:%d/%m/%Y} : {len(report.created)} lot(s) créé(s) et confié(s) aux workers."
     daily_run_record(job=DELIVERY_JOB, day=day, message=summary)
@@ -100,21 +117,23 @@ def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None) -> st
 
 
 def daily_jobs_catch_up(*, now: datetime.datetime | None = None) -> list[str]:
-    """Run today's recycling and mailing when their time has passed and no run was recorded
+    """Run the day's recycling and mailing when their time has passed and no run was recorded
     (a scheduled run lost with the broker, or beat down at that time). Returns the summaries.
 
     Each job is caught up on its own: a recycling lost at 09:00 runs from 09:10, in time for
-    the 09:30 mailing, and still later in the day when the mailing went out without it."""
+    the 09:30 mailing, and still later in the day when the mailing went out without it. A
+    mailing whose grace runs past midnight (23:55) is caught up the next day, as its own day's."""
     now = paris_now(now)
-    day = now.date()
+    today = now.date()
     delivery_at = settings_get().daily_delivery_time
-    recycling_late = _past_due(day=day, at=backlog_time(delivery_at), now=now) and not daily_run_done(
-        job=BACKLOG_JOB, day=day
+    recycling_late = _overdue_day(at=backlog_time(delivery_at), now=now) == today and not daily_run_done(
+        job=BACKLOG_JOB, day=today
     )
-    mailing_late = _past_due(day=day, at=delivery_at, now=now) and not daily_run_done(job=DELIVERY_JOB, day=day)
+    mailing_day = _overdue_day(at=delivery_at, now=now)
+    mailing_late = mailing_day is not None and not daily_run_done(job=DELIVERY_JOB, day=mailing_day)
     if not (recycling_late or mailing_late):
         return []
-    guard = _CATCH_UP_GUARD.format(day=day.isoformat())
+    guard = _CATCH_UP_GUARD.format(day=today.isoformat())
     if not cache.add(guard, 1, timeout=30 * 60):
         return []  # another catch-up is running (a long recycling)
     try:
@@ -122,13 +141,18 @@ def daily_jobs_catch_up(*, now: datetime.datetime | None = None) -> list[str]:
         if recycling_late:
             done.append(backlog_recycle_daily(now=now))
         if mailing_late:
-            done.append(delivery_send_daily_scheduled(now=now))
-        logger.warning("daily jobs of %s caught up: %s", day, " ".join(done))
+            done.append(delivery_send_daily_scheduled(now=now, day=mailing_day))
+        logger.warning("daily jobs caught up at %s: %s", now, " ".join(done))
         return done
     finally:
         cache.delete(guard)
 
 
-def _past_due(*, day: datetime.date, at: datetime.time, now: datetime.datetime) -> bool:
-    """The job scheduled at `at` on `day` should have started by now (grace included)."""
-    return now >= datetime.datetime.combine(day, at, tzinfo=PARIS) + CATCH_UP_GRACE
+def _overdue_day(*, at: datetime.time, now: datetime.datetime) -> datetime.date | None:
+    """The day whose run at `at` should have started by now (grace included) and whose grace
+    ended today: today's once its time is past, or yesterday's when its grace ran past midnight."""
+    for day in (now.date(), now.date() - datetime.timedelta(days=1)):
+        due = datetime.datetime.combine(day, at, tzinfo=PARIS) + CATCH_UP_GRACE
+        if due.date() == now.date():
+            return day if now >= due else None
+    return None

@@ -24,7 +24,7 @@ def delivery_batch_run(item_id: int) -> str:
 
 @shared_task(name="commandes.tasks.delivery_send_daily", acks_late=True)
 def delivery_send_daily_run() -> str:
-    """Beat, at the configured time (Paris): today's CSV e-mails, one per client."""
+    """Beat, at the configured time (Paris): the day's CSV e-mails, one per client."""
     from commandes.schedules import delivery_send_daily_scheduled
 
     summary = delivery_send_daily_scheduled()
@@ -44,7 +44,7 @@ def backlog_recycle_run() -> str:
 
 @shared_task(name="commandes.tasks.daily_jobs_catch_up", acks_late=True)
 def daily_jobs_catch_up_run() -> list[str]:
-    """Beat, every 5 minutes: today's recycling and mailing if their scheduled run was lost."""
+    """Beat, every 5 minutes: the day's recycling and mailing if their scheduled run was lost."""
     from commandes.schedules import daily_jobs_catch_up
 
     return daily_jobs_catch_up()

@@ -160,3 +160,40 @@ def test_a_mailing_that_runs_before_the_days_recycling_recycles_first(product):
     backlog_recycle_daily(now=_at(10, 0))  # the scheduled recycling, taken by another worker
     assert Attribution.objects.filter(lead=lead).count() == 1
     assert daily_jobs_catch_up(now=_at(12, 0)) == []
+
+
+def _next_day_at(hour: int, minute: int) -> datetime.datetime:
+    return _at(hour, minute) + datetime.timedelta(days=1)
+
+
+def test_a_mailing_at_2355_lost_with_the_broker_is_caught_up_after_midnight(superuser):
+    """Ten minutes after 23:55 is the next day: the catch-up looked only at the new day's
+    mailing, so a lost 23:55 mailing was never caught up and its leads waited a whole day."""
+    settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(23, 55)})
+    attribution = AttributionFactory(status="pending", channel="csv")
+
+    assert [s for s in daily_jobs_catch_up(now=_next_day_at(0, 2)) if s.startswith("Livraison")] == []
+    (done,) = [s for s in daily_jobs_catch_up(now=_next_day_at(0, 10)) if s.startswith("Livraison")]
+
+    assert done.startswith(f"Livraison du {paris_today():%d/%m/%Y}")
+    assert DeliveryBatch.objects.get(client=attribution.client).date == paris_today()
+    assert daily_jobs_catch_up(now=_next_day_at(0, 15)) == []
+    assert daily_jobs_catch_up(now=_next_day_at(23, 0)) == []
+    assert DeliveryBatch.objects.count() == 1
+
+
+def test_a_mailing_taken_after_midnight_is_the_previous_days_and_the_new_days_mailing_still_goes():
+    """A 09:30 mailing that runs after midnight (workers down all evening, or beat restarted
+    in the night fires the missed run) counted as the new day's: the new day's 09:30 mailing
+    then found its batches sent, and the leads of that morning waited another day."""
+    yesterday_lead = AttributionFactory(status="pending", channel="csv")
+    client = yesterday_lead.client
+
+    delivery_send_daily_scheduled(now=_next_day_at(0, 30))
+
+    assert DeliveryBatch.objects.get(client=client).date == paris_today()
+    tomorrow = paris_today() + datetime.timedelta(days=1)
+    AttributionFactory(status="pending", channel="csv", commande__client=client, day=tomorrow)
+    delivery_send_daily_scheduled(now=_next_day_at(9, 30))
+    assert DeliveryBatch.objects.filter(client=client, date=tomorrow).exists()
+    assert daily_jobs_catch_up(now=_next_day_at(12, 0)) == []

@@ -57,7 +57,9 @@ def test_a_worker_killed_mid_post_is_restarted_and_the_lead_is_delivered_exactly
     assert OutboxItem.objects.get(pk=item.pk).status == "done"
 
 
-def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it(celery_worker, smtp_server):
+def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it(celery_worker, smtp_server, superuser):
+    # A run before its time of day is the previous day's (taken late): this one is today's.
+    settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(0, 0)})
     celery_worker.stop()
     celery_worker.extra_env = {
         "ZR7_EMAIL_URL": f"smtp://{smtp_server.host}:{smtp_server.port}",
@@ -68,7 +70,7 @@ def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it
     lead = LeadFactory(status="routed")
     attribution = AttributionFactory(lead=lead, commande=commande)
 
-    delivery_send_daily_run()  # what beat triggers at 09:30 Paris
+    delivery_send_daily_run()  # what beat triggers at the delivery time (Paris)
 
     assert _wait_for(lambda: Attribution.objects.get(pk=attribution.pk).status == "delivered"), celery_worker.log()
     (message,) = smtp_server.messages
