@@ -134,7 +134,9 @@ def daily_jobs_catch_up(*, now: datetime.datetime | None = None) -> list[str]:
     if not (recycling_late or mailing_late):
         return []
     guard = _CATCH_UP_GUARD.format(day=today.isoformat())
-    if not cache.add(guard, 1, timeout=30 * 60):
+    # Held no longer than a task can run: one killed mid-run (out of memory, a deploy) would
+    # otherwise hold back the next catch-ups, its own redelivered message included.
+    if not cache.add(guard, 1, timeout=settings.CELERY_TASK_TIME_LIMIT + 60):
         return []  # another catch-up is running (a long recycling)
     try:
         done = []

@@ -1,9 +1,11 @@
 """The daily schedule (§10): 09:30 Europe/Paris all year, moved when the setting changes."""
 
 import datetime
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache
 from django_celery_beat.models import PeriodicTask
 
 from commandes.models import Attribution, DeliveryBatch
@@ -197,3 +199,15 @@ def test_a_mailing_taken_after_midnight_is_the_previous_days_and_the_new_days_ma
     delivery_send_daily_scheduled(now=_next_day_at(9, 30))
     assert DeliveryBatch.objects.filter(client=client, date=tomorrow).exists()
     assert daily_jobs_catch_up(now=_next_day_at(12, 0)) == []
+
+
+def test_a_catch_up_killed_mid_run_holds_the_next_ones_back_no_longer_than_a_task_can_run(settings):
+    """A catch-up killed mid-run (out of memory, a deploy) leaves its guard behind: for 30
+    minutes every later catch-up, its own redelivered message included, did nothing, and a
+    lost mailing waited that long. Past the hard time limit the holder is surely dead."""
+    AttributionFactory(status="pending", channel="csv")
+
+    with mock.patch("commandes.schedules.cache.add", wraps=cache.add) as guard:
+        assert daily_jobs_catch_up(now=_at(9, 45))
+
+    assert guard.call_args.kwargs["timeout"] <= settings.CELERY_TASK_TIME_LIMIT + 60
