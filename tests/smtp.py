@@ -7,8 +7,11 @@
 `smtp_server.refuse = True` makes it answer 451 to every message; an address put in
 `smtp_server.unknown` is refused at RCPT (550) while the others still get the message;
 `smtp_server.stop()` takes it down (connection refused) and `smtp_server.start()` brings it back.
+`smtp_server.stall_seconds = 10` holds the next recipient that many seconds before answering
+(a hung mail server: the sender is stuck before any message is taken); `stalled` is set then.
 """
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -38,11 +41,17 @@ class SmtpSink:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse = False
         self.unknown: set[str] = set()
+        self.stall_seconds = 0.0
+        self.stalled = threading.Event()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
     # aiosmtpd handler hooks
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.stall_seconds:
+            delay, self.stall_seconds = self.stall_seconds, 0.0
+            self.stalled.set()
+            await asyncio.sleep(delay)
         if address in self.unknown:
             return "550 5.1.1 Destinataire inconnu"
         envelope.rcpt_tos.append(address)

@@ -79,6 +79,41 @@ def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it
     assert DeliveryBatch.objects.get(client=commande.client).status == "sent"
 
 
+def test_a_worker_killed_mid_email_is_restarted_and_the_batch_is_emailed_exactly_once(
+    celery_worker, smtp_server, superuser
+):
+    settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(0, 0)})
+    celery_worker.stop()
+    celery_worker.extra_env = {
+        "ZR7_EMAIL_URL": f"smtp://{smtp_server.host}:{smtp_server.port}",
+        "ZR7_EMAIL_FROM": "livraison@zr7.test",
+    }
+    celery_worker.start()
+    smtp_server.stall_seconds = 5  # the first e-mail hangs: the worker dies during it
+    attribution = AttributionFactory(commande=CommandeFactory(client__entity="ZR7"), lead=LeadFactory(status="routed"))
+
+    delivery_send_daily_run()  # what beat triggers at the delivery time (Paris)
+
+    assert smtp_server.stalled.wait(30), celery_worker.log()
+    celery_worker.kill()
+    batch = DeliveryBatch.objects.get(client=attribution.client)
+    item = OutboxItem.objects.get(kind="delivery_batch", ref=str(batch.pk))
+    assert (batch.status, item.status) == ("sending", "running")
+    # The claim's lease would run out after its timeout; fast-forward instead of waiting.
+    OutboxItem.objects.filter(pk=item.pk).update(claimed_until=timezone.now() - datetime.timedelta(seconds=1))
+
+    celery_worker.start()
+    outbox_sweep()  # what beat runs every minute
+
+    assert _wait_for(lambda: Attribution.objects.get(pk=attribution.pk).status == "delivered"), celery_worker.log()
+    time.sleep(1)  # a second e-mail would have arrived by now
+    assert len(smtp_server.messages) == 1
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts, batch.count) == ("sent", 2, 1)
+    assert OutboxItem.objects.get(pk=item.pk).status == "done"
+    assert LeadEvent.objects.filter(lead=attribution.lead, kind=LeadEvent.Kind.DELIVERED).count() == 1
+
+
 def test_a_catch_up_whose_backlog_recycling_runs_long_still_hands_out_the_days_mailing(celery_worker, superuser):
     """The catch-up recycles the backlog, then hands out the mailing, in one task: a recycling
     cut by the time limit took the mailing with it, and so every 5 minutes, all day."""
