@@ -30,7 +30,7 @@ from commandes.models import (
     RejectionStatus,
 )
 from commandes.services import CommandeError
-from leads.models import LeadEvent, LeadStatus
+from leads.models import Lead, LeadEvent, LeadStatus
 from leads.services import lead_event_add, lead_status_set
 from rdz.core.services import audit_log, settings_get
 from rdz.core.timeutils import paris_now, week_start
@@ -140,6 +140,17 @@ def client_rejection_ceiling(*, client: Client) -> int:
 
 
 # --- Rejection -----------------------------------------------------------------------------
+def _lead_lock(*, lead_id) -> None:
+    """Lock the lead's row before any row of its rejections or attributions.
+
+    The backlog recycling locks the lead, then the new client, then moves the aged delivery
+    aside: a rejection that held the delivery (or its rejection) while waiting for the lead
+    deadlocked with it. Taking the lead first, then the client, then the rest, every writer
+    of a lead waits its turn instead.
+    """
+    list(Lead.objects.select_for_update().filter(pk=lead_id).values_list("pk", flat=True))
+
+
 def rejection_refusal(*, attribution: Attribution, by_client: bool, now: datetime.datetime | None = None) -> str | None:
     """Why this attribution cannot be rejected now (French), or None (§10).
 
@@ -188,7 +199,12 @@ def rejection_create(
     if reason not in RejectionReason.values:
         raise RejectionError("Motif de rejet inconnu.")
     with transaction.atomic():
-        attribution = Attribution.objects.select_for_update().select_related("client", "lead").get(pk=attribution.pk)
+        _lead_lock(lead_id=attribution.lead_id)
+        # The client's row serializes its rejections: two at once cannot both pass the ceiling.
+        list(Client.objects.select_for_update().filter(pk=attribution.client_id).values_list("pk", flat=True))
+        attribution = (
+            Attribution.objects.select_for_update(of=("self",)).select_related("client", "lead").get(pk=attribution.pk)
+        )
         if refusal := rejection_refusal(attribution=attribution, by_client=by_client, now=now):
             raise RejectionError(refusal)
         status = RejectionStatus.APPROVED
@@ -270,15 +286,28 @@ def _rejection_apply(*, rejection: Rejection, attribution: Attribution, now: dat
     )
 
 
+def _rejection_lock(*, rejection: Rejection) -> Rejection:
+    """The rejection, read again under its lock, its lead's locked first (see _lead_lock)."""
+    lead_id = Rejection.objects.filter(pk=rejection.pk).values_list("attribution__lead_id", flat=True).get()
+    _lead_lock(lead_id=lead_id)
+    return (
+        Rejection.objects.select_for_update(of=("self",))
+        .select_related("attribution__lead", "client")
+        .get(pk=rejection.pk)
+    )
+
+
 @transaction.atomic
 def rejection_approve(*, rejection: Rejection, actor, now: datetime.datetime | None = None) -> Rejection:
     """Staff approve a client's rejection held by the ceiling (§16)."""
     now = now or timezone.now()
-    rejection = Rejection.objects.select_for_update().select_related("attribution__lead", "client").get(pk=rejection.pk)
+    rejection = _rejection_lock(rejection=rejection)
     if rejection.status != RejectionStatus.PENDING:
         raise RejectionError("Ce rejet n'est pas en attente d'approbation.")
     attribution = (
-        Attribution.objects.select_for_update().select_related("lead", "client").get(pk=rejection.attribution_id)
+        Attribution.objects.select_for_update(of=("self",))
+        .select_related("lead", "client")
+        .get(pk=rejection.attribution_id)
     )
     Rejection.objects.filter(pk=rejection.pk).update(status=RejectionStatus.APPROVED, decided_by=actor, decided_at=now)
     rejection.status = RejectionStatus.APPROVED
@@ -291,7 +320,7 @@ def rejection_approve(*, rejection: Rejection, actor, now: datetime.datetime | N
 def rejection_refuse(*, rejection: Rejection, actor, now: datetime.datetime | None = None) -> Rejection:
     """Staff refuse a client's rejection: the lead stays delivered."""
     now = now or timezone.now()
-    rejection = Rejection.objects.select_for_update().select_related("attribution__lead").get(pk=rejection.pk)
+    rejection = _rejection_lock(rejection=rejection)
     if rejection.status != RejectionStatus.PENDING:
         raise RejectionError("Ce rejet n'est pas en attente d'approbation.")
     Rejection.objects.filter(pk=rejection.pk).update(status=RejectionStatus.REFUSED, decided_by=actor, decided_at=now)
