@@ -47,7 +47,7 @@ from rdz.core.backoffice import (
     posted_object_or_404,
 )
 from rdz.core.models import CircuitBreaker, CircuitState
-from rdz.core.scoping import can_change
+from rdz.core.scoping import can_change, user_entities
 from rdz.core.services import settings_get
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_leads, backlog_takers
@@ -295,6 +295,8 @@ class RejectionListView(StaffRequiredMixin, TemplateView):
             status=status,
             reason=reason,
             pending_count=self.scoped(Rejection.objects.filter(status=RejectionStatus.PENDING)).count(),
+            # A lead that crossed entities (§7.3) has its page in its own entity only (§2).
+            lead_entities=user_entities(self.request.user),
         )
         return context
 

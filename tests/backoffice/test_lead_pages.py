@@ -328,6 +328,26 @@ def crossed_lead(product, zr7_provider):
 MDL_NAMES = ("Partenaire-MDL", "Repli-MDL", "achats@partenaire-mdl.fr")
 
 
+def test_the_rejets_page_of_the_other_entity_links_a_crossed_lead_to_a_page_it_may_open(
+    client, mdl_staff, both_staff, crossed_lead
+):
+    """MDL handles its client's rejection of a ZR7 lead: the lead's page is ZR7's (§2), and
+    the phone on the Rejets page led MDL to « page introuvable »; it now opens the attribution."""
+    from commandes.rejections import rejection_create
+
+    attribution = crossed_lead.attributions.get()
+    rejection_create(attribution=attribution, reason="wrong_number", actor=mdl_staff)
+    client.force_login(mdl_staff)
+
+    page = client.get("/rejets/").content.decode()
+
+    assert f'<a href="/admin/commandes/attribution/{attribution.pk}/change/">+33612345678</a>' in page
+    assert f"/leads/{crossed_lead.pk}/" not in page
+    assert client.get(f"/admin/commandes/attribution/{attribution.pk}/change/").status_code == 200
+    client.force_login(both_staff)  # sees the lead: its page, as for any other lead
+    assert f'<a href="/leads/{crossed_lead.pk}/">+33612345678</a>' in client.get("/rejets/").content.decode()
+
+
 def test_the_lead_page_of_a_crossed_lead_keeps_the_other_entitys_names_out(client, zr7_staff, crossed_lead):
     client.force_login(zr7_staff)
     page = client.get(f"/leads/{crossed_lead.pk}/").content.decode()
