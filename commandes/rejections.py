@@ -33,6 +33,7 @@ from commandes.services import CommandeError
 from leads.models import Lead, LeadEvent, LeadStatus
 from leads.services import lead_event_add, lead_status_set
 from rdz.core.services import audit_log, settings_get
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_now, week_start
 
 LINK_SALT = "commandes.rejection-link"
@@ -175,7 +176,7 @@ def rejection_refusal(*, attribution: Attribution, by_client: bool, now: datetim
     window = settings_get().rejection_window_days
     if now - attribution.delivered_at > datetime.timedelta(days=window):
         return (
-            f"Le délai de rejet est dépassé : {window} jour(s) après la livraison "
+            f"Le délai de rejet est dépassé : {count_noun(window, 'jour')} après la livraison "
             f"(livré le {paris_now(attribution.delivered_at):%d/%m/%Y})."
         )
     if attribution.status != AttributionStatus.DELIVERED:

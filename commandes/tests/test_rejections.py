@@ -342,3 +342,33 @@ def test_approving_a_held_rejection_of_a_lead_recycled_since_does_not_tell_it_is
     event = lead.events.get(kind=LeadEvent.Kind.REJECTED)
     assert "Lead Backlog" not in event.message
     assert event.message.endswith("le lead reste au client qui l'a reçu depuis (attribution plus récente)")
+
+
+def test_a_client_whose_rejection_staff_refused_reads_that_the_lead_stays_delivered(client, product, zr7_staff):
+    """« Ce lead a déjà fait l'objet d'un rejet (Faux numéro, refusé) » read as if the lead
+    had been rejected: the client is told its request was refused and the lead stays delivered."""
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=0)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(hours=1))
+    held = rejection_create(attribution=attribution, reason="wrong_number", by_client=True)
+    rejection_refuse(rejection=held, actor=zr7_staff)
+
+    page = client.get(_link_path(attribution)).content.decode()
+
+    assert (
+        "Votre demande de rejet (Faux numéro) a été examinée et refusée par notre équipe : le lead reste livré." in page
+    )
+    assert "a déjà fait l'objet d'un rejet" not in page and "<form" not in page
+
+
+@pytest.mark.parametrize(("days", "text"), [(7, "7 jours"), (1, "1 jour")])
+def test_the_window_over_message_follows_the_french_plural(client, product, days, text):
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes={"rejection_window_days": days})
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(days=days, hours=1))
+
+    page = client.get(_link_path(attribution)).content.decode()
+
+    assert f"Le délai de rejet est dépassé : {text} après la livraison" in page
+    assert "jour(s)" not in page
