@@ -195,7 +195,12 @@ def rejection_create(
     now: datetime.datetime | None = None,
 ) -> Rejection:
     """Reject a delivered lead (§10). Staff rejections apply at once; a client's rejection
-    that would take the client above its ceiling waits for staff approval (§16)."""
+    that would take the client above its ceiling waits for staff approval (§16).
+
+    A client rejecting for « Autre » says why in the comment: staff judge its rejections by
+    their reasons (§16), and « Autre » alone says nothing. Staff, who answer for their own
+    rejections, may leave it empty.
+    """
     now = now or timezone.now()
     if reason not in RejectionReason.values:
         raise RejectionError("Motif de rejet inconnu.")
@@ -208,6 +213,8 @@ def rejection_create(
         )
         if refusal := rejection_refusal(attribution=attribution, by_client=by_client, now=now):
             raise RejectionError(refusal)
+        if by_client and reason == RejectionReason.OTHER and not comment.strip():
+            raise RejectionError("Motif « Autre » : précisez la raison du rejet dans le commentaire.")
         status = RejectionStatus.APPROVED
         if by_client:
             rate = client_rejection_rate(client=attribution.client, now=now)

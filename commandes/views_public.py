@@ -17,7 +17,9 @@ TEMPLATE = "commandes/public/rejection.html"
 
 class RejectionForm(forms.Form):
     reason = forms.ChoiceField(label="Motif du rejet", choices=RejectionReason.choices, widget=forms.RadioSelect)
-    comment = forms.CharField(label="Commentaire (facultatif)", required=False, max_length=1000, widget=forms.Textarea)
+    comment = forms.CharField(
+        label="Commentaire (obligatoire pour « Autre »)", required=False, max_length=1000, widget=forms.Textarea
+    )
 
 
 @never_cache

@@ -143,7 +143,7 @@ def test_a_client_rejection_of_a_lead_delivered_before_the_rate_period_still_mee
     commande = CommandeFactory(product=product, client__rejection_ceiling_percent=20)
     old = _delivered(commande, at=WEDNESDAY - datetime.timedelta(days=40))
 
-    rejection = rejection_create(attribution=old, reason="other", by_client=True, now=WEDNESDAY)
+    rejection = rejection_create(attribution=old, reason="other", comment="Hors cible", by_client=True, now=WEDNESDAY)
 
     assert rejection.status == "pending"  # 1/1 = 100 %
 
@@ -151,7 +151,7 @@ def test_a_client_rejection_of_a_lead_delivered_before_the_rate_period_still_mee
 def test_the_client_admin_writes_the_rejection_rate_with_a_decimal_comma(client, product, superuser):
     commande = CommandeFactory(product=product, client__name="Solaire Sud", client__rejection_ceiling_percent=100)
     attributions = [_delivered(commande, at=timezone.now() - datetime.timedelta(hours=1)) for _ in range(8)]
-    rejection_create(attribution=attributions[0], reason="other", by_client=True)
+    rejection_create(attribution=attributions[0], reason="other", comment="Hors cible", by_client=True)
     client.force_login(superuser)
 
     page = client.get("/admin/commandes/client/").content.decode()
@@ -372,3 +372,20 @@ def test_the_window_over_message_follows_the_french_plural(client, product, days
 
     assert f"Le délai de rejet est dépassé : {text} après la livraison" in page
     assert "jour(s)" not in page
+
+
+def test_a_client_rejecting_for_another_reason_is_asked_to_say_which(client, product):
+    """« Autre » with nothing said left staff nothing to judge the rejection by (§16)."""
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=100)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(hours=1))
+
+    page = client.get(_link_path(attribution)).content.decode()
+    bare = client.post(_link_path(attribution), {"reason": "other", "comment": "  "})
+
+    assert "Commentaire (obligatoire pour « Autre »)" in page
+    assert bare.status_code == 400
+    assert "Motif « Autre » : précisez la raison du rejet dans le commentaire." in bare.content.decode()
+    assert not Rejection.objects.exists()
+    said = client.post(_link_path(attribution), {"reason": "other", "comment": "Le prospect a déjà un devis signé"})
+    assert "Le lead est rejeté (Autre)" in said.content.decode()
+    assert Rejection.objects.get().comment == "Le prospect a déjà un devis signé"
