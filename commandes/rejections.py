@@ -273,21 +273,15 @@ def _rejection_apply(*, rejection: Rejection, attribution: Attribution, now: dat
     Rejection.objects.filter(pk=rejection.pk).update(quota_credited=same_week)
     rejection.quota_credited = same_week
     # The lead goes back to the backlog unless it has meanwhile been given to someone else.
-    latest = attribution.lead.attributions.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
-    if latest == attribution.pk:
+    if _rejection_is_latest(attribution=attribution):
         lead_status_set(lead_ids=[attribution.lead_id], status=LeadStatus.REJECTED)
-        outcome = "retour dans le Lead Backlog"
-    else:
-        # Not named: that later attribution may belong to the other entity (§2).
-        outcome = "le lead reste au client qui l'a reçu depuis (attribution plus récente)"
-    credit = "quota de la commande recrédité" if same_week else "quota non recrédité (semaine précédente)"
     lead_event_add(
         lead=attribution.lead,
         kind=LeadEvent.Kind.REJECTED,
         message=(
             f"Rejeté par {who} pour {attribution.client.name} : {rejection.get_reason_display()}"
             + (f" ({rejection.comment[:200]})" if rejection.comment else "")
-            + f" ; {credit} ; {outcome}"
+            + f" ; {rejection_outcome(rejection=rejection)}"
         ),
         data={"rejection": rejection.pk, "attribution": attribution.pk, "quota_credited": same_week},
         at=now,
@@ -303,6 +297,23 @@ def _rejection_lock(*, rejection: Rejection) -> Rejection:
         .select_related("attribution__lead", "client")
         .get(pk=rejection.pk)
     )
+
+
+def _rejection_is_latest(*, attribution: Attribution) -> bool:
+    latest = Attribution.objects.filter(lead_id=attribution.lead_id).order_by("-created_at", "-pk")
+    return latest.values_list("pk", flat=True).first() == attribution.pk
+
+
+def rejection_outcome(*, rejection: Rejection) -> str:
+    """What an applied rejection did, in French (timeline, and staff's message): whether the
+    commande's quota was credited back, and whether the lead went back to the Lead Backlog."""
+    credit = (
+        "quota de la commande recrédité" if rejection.quota_credited else "quota non recrédité (semaine précédente)"
+    )
+    if _rejection_is_latest(attribution=rejection.attribution):
+        return f"{credit} ; retour dans le Lead Backlog"
+    # Not named: that later attribution may belong to the other entity (§2).
+    return f"{credit} ; le lead reste au client qui l'a reçu depuis (attribution plus récente)"
 
 
 @transaction.atomic

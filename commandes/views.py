@@ -29,6 +29,7 @@ from commandes.rejections import (
     client_rejection_ceiling,
     client_rejection_rate,
     rejection_approve,
+    rejection_outcome,
     rejection_refuse,
 )
 from commandes.services import (
@@ -305,8 +306,8 @@ class RejectionListView(StaffRequiredMixin, TemplateView):
         decision = request.POST.get("decision")
         try:
             if decision == "approve":
-                rejection_approve(rejection=rejection, actor=request.user)
-                messages.success(request, "Rejet approuvé : le lead revient au backlog.")
+                rejection = rejection_approve(rejection=rejection, actor=request.user)
+                messages.success(request, f"Rejet approuvé : {rejection_outcome(rejection=rejection)}.")
             elif decision == "refuse":
                 rejection_refuse(rejection=rejection, actor=request.user)
                 messages.success(request, "Rejet refusé : le lead reste livré.")

@@ -15,7 +15,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from commandes.models import Rejection, RejectionReason
-from commandes.rejections import rejection_create
+from commandes.rejections import rejection_create, rejection_outcome
 from commandes.services import CommandeError
 from leads.forms import LeadFilterForm, PeriodForm, StaffRejectionForm
 from leads.models import CrmStatus, Lead, LeadForm, LeadStatus, Product, TrackingEvent
@@ -162,7 +162,7 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
             scope_queryset(lead.attributions.all(), request.user), pk=form.cleaned_data["attribution"]
         )
         try:
-            rejection_create(
+            rejection = rejection_create(
                 attribution=attribution,
                 reason=form.cleaned_data["reason"],
                 comment=form.cleaned_data["comment"],
@@ -171,7 +171,7 @@ class LeadDetailView(StaffRequiredMixin, TemplateView):
         except CommandeError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Lead rejeté : il revient au backlog et le quota est recrédité si besoin.")
+            messages.success(request, f"Lead rejeté : {rejection_outcome(rejection=rejection)}.")
         return redirect("backoffice-lead", pk=lead.pk)
 
     def get_context_data(self, **kwargs):

@@ -389,3 +389,46 @@ def test_a_client_rejecting_for_another_reason_is_asked_to_say_which(client, pro
     said = client.post(_link_path(attribution), {"reason": "other", "comment": "Le prospect a déjà un devis signé"})
     assert "Le lead est rejeté (Autre)" in said.content.decode()
     assert Rejection.objects.get().comment == "Le prospect a déjà un devis signé"
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_approving_on_the_rejets_page_says_where_the_lead_went_and_whether_the_quota_was_credited(
+    client, product, zr7_staff
+):
+    """« Rejet approuvé : le lead revient au backlog » was said also of a lead a recycling had
+    meanwhile given to another client, which keeps it."""
+    from routing.backlog import backlog_recycle
+
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=0)
+    delivered_at = timezone.now() - datetime.timedelta(days=40)
+    attribution = _delivered(commande, at=delivered_at)
+    held = rejection_create(
+        attribution=attribution, reason="unreachable", by_client=True, now=delivered_at + datetime.timedelta(days=1)
+    )
+    CommandeFactory(product=product, client__name="Repreneur", accepts_backlog=True)
+    assert backlog_recycle().recycled == 1
+    client.force_login(zr7_staff)
+
+    response = client.post("/rejets/", {"rejection": held.pk, "decision": "approve"}, follow=True)
+
+    assert _messages(response) == [
+        "Rejet approuvé : quota non recrédité (semaine précédente) ; "
+        "le lead reste au client qui l'a reçu depuis (attribution plus récente)."
+    ]
+
+
+def test_a_staff_rejection_on_the_lead_page_says_the_lead_is_back_in_the_backlog_and_the_quota_credited(
+    client, product, zr7_staff
+):
+    commande = CommandeFactory(product=product)
+    attribution = _delivered(commande, at=timezone.now() - datetime.timedelta(minutes=5))
+    client.force_login(zr7_staff)
+
+    response = client.post(
+        f"/leads/{attribution.lead_id}/", {"attribution": attribution.pk, "reason": "wrong_number"}, follow=True
+    )
+
+    assert _messages(response) == ["Lead rejeté : quota de la commande recrédité ; retour dans le Lead Backlog."]
