@@ -375,6 +375,10 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
         )
         added += int(created)
     pks = [lead.pk for lead in leads]
+    # The leads first, in one order: the other writers of a lead's attributions (rejections,
+    # backlog recycling) lock the lead before them, so the erasure waits its turn instead of
+    # deadlocking with them.
+    list(Lead.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", flat=True))
     pending = Attribution.objects.filter(lead_id__in=pks, status=AttributionStatus.PENDING)
     # Cancelling takes a pending attribution out of its batch, whose stored file may already
     # hold the person's line (a sending that failed): keep those files to redact them too.
