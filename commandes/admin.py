@@ -36,6 +36,7 @@ from leads.normalization import normalize_departement
 from leads.services import routing_explanation_visible
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, ReadOnlyInline
 from rdz.core.scoping import can_change, scope_queryset, user_entities
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_counts, backlog_leads
 
@@ -226,12 +227,16 @@ class CommandeAdmin(EntityScopedAdmin):
     @admin.action(description="Activer les commandes sélectionnées", permissions=["change"])
     def activate(self, request, queryset):
         n = commande_set_active(commandes=self._plain(queryset), active=True, actor=request.user)
-        self.message_user(request, f"{n} commande(s) activée(s).", level=messages.SUCCESS)
+        self.message_user(
+            request, f"{count_noun(n, 'commande activée', 'commandes activées')}.", level=messages.SUCCESS
+        )
 
     @admin.action(description="Désactiver les commandes sélectionnées", permissions=["change"])
     def deactivate(self, request, queryset):
         n = commande_set_active(commandes=self._plain(queryset), active=False, actor=request.user)
-        self.message_user(request, f"{n} commande(s) désactivée(s).", level=messages.SUCCESS)
+        self.message_user(
+            request, f"{count_noun(n, 'commande désactivée', 'commandes désactivées')}.", level=messages.SUCCESS
+        )
 
 
 def _reject_action(reason: str, label: str):
@@ -244,7 +249,9 @@ def _reject_action(reason: str, label: str):
             except RejectionError as exc:
                 refused.append(f"{attribution.lead_id} : {exc}")
         if done:
-            modeladmin.message_user(request, f"{done} lead(s) rejeté(s) ({label}).", messages.SUCCESS)
+            modeladmin.message_user(
+                request, f"{count_noun(done, 'lead rejeté', 'leads rejetés')} ({label}).", messages.SUCCESS
+            )
         for line in refused[:10]:
             modeladmin.message_user(request, line, messages.ERROR)
 
@@ -433,11 +440,11 @@ class RejectionAdmin(EntityScopedAdmin):
 
     @admin.action(description="Approuver les rejets en attente", permissions=["change"])
     def approve(self, request, queryset):
-        self._decide(request, queryset, rejection_approve, "approuvé(s)")
+        self._decide(request, queryset, rejection_approve, "approuvé")
 
     @admin.action(description="Refuser les rejets en attente", permissions=["change"])
     def refuse(self, request, queryset):
-        self._decide(request, queryset, rejection_refuse, "refusé(s)")
+        self._decide(request, queryset, rejection_refuse, "refusé")
 
     def _decide(self, request, queryset, service, label: str) -> None:
         done = 0
@@ -448,7 +455,7 @@ class RejectionAdmin(EntityScopedAdmin):
             except RejectionError as exc:
                 self.message_user(request, f"Rejet n° {rejection.pk} : {exc}", messages.ERROR)
         if done:
-            self.message_user(request, f"{done} rejet(s) {label}.", messages.SUCCESS)
+            self.message_user(request, f"{count_noun(done, f'rejet {label}', f'rejets {label}s')}.", messages.SUCCESS)
 
 
 @admin.register(BacklogLead)

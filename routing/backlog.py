@@ -21,6 +21,7 @@ from leads.models import Lead, LeadEvent, LeadStatus, OppositionEntry
 from leads.services import lead_event_add, lead_status_set
 from rdz.core.entities import Entity
 from rdz.core.services import settings_get
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_today
 from routing.services import lead_route
 
@@ -79,7 +80,10 @@ class RecycleReport:
     attributions: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"Lead Backlog : {self.examined} lead(s) examiné(s), {self.recycled} réattribué(s)"
+        text = (
+            f"Lead Backlog : {count_noun(self.examined, 'lead examiné', 'leads examinés')}, "
+            f"{self.recycled} réattribué{'s' if self.recycled > 1 else ''}"
+        )
         if self.failed:
             text += f", {self.failed} à reprendre au prochain passage (verrou ou conflit en base)"
         if self.out_of_time:

@@ -276,7 +276,7 @@ def test_a_lead_whose_recycling_hits_a_deadlock_waits_for_the_next_run_and_the_o
     report = backlog_recycle()
 
     assert (report.examined, report.recycled, report.failed) == (2, 1, 1)
-    assert "1 à reprendre au prochain passage" in report.summary()
+    assert report.summary().startswith("Lead Backlog : 2 leads examinés, 1 réattribué, 1 à reprendre")
     assert Attribution.objects.filter(lead=other).count() == 1
     assert not Attribution.objects.filter(lead=unlucky).exists()  # rolled back whole
     unlucky.refresh_from_db()

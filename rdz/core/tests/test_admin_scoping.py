@@ -200,7 +200,10 @@ def test_a_manager_activates_and_deactivates_commandes_with_an_audit_row(client,
     commande = rows["ZR7"]["commande"]
     mdl_commande = rows["MDL"]["commande"]
     url = reverse("admin:commandes_commande_changelist")
-    client.post(url, {"action": "deactivate", "_selected_action": [commande.pk, mdl_commande.pk]})
+    response = client.post(
+        url, {"action": "deactivate", "_selected_action": [commande.pk, mdl_commande.pk]}, follow=True
+    )
+    assert "1 commande désactivée." in response.content.decode()
     commande.refresh_from_db()
     mdl_commande.refresh_from_db()
     assert commande.active is False
