@@ -171,15 +171,21 @@ class DailyReport:
     skipped: list[int] = field(default_factory=list)  # already sent that day
     empty: list[int] = field(default_factory=list)  # nothing left to send: no e-mail
     in_progress: list[int] = field(default_factory=list)  # being sent by another run or a worker
+    http: list[int] = field(default_factory=list)  # clients without an e-mail address: their leads POSTed
 
     def summary(self) -> str:
+        http = (
+            f" {count_noun(len(self.http), 'client')} sans adresse e-mail : leads envoyés par HTTP POST."
+            if self.http
+            else ""
+        )
         if not (self.created or self.sent or self.failed or self.skipped or self.in_progress):
-            return f"Livraison du {self.day:%d/%m/%Y} : aucun lead en attente de livraison par e-mail."
+            return f"Livraison du {self.day:%d/%m/%Y} : aucun lead en attente de livraison par e-mail.{http}"
         empty = f", {len(self.empty)} sans lead à envoyer (aucun e-mail)" if self.empty else ""
         in_progress = f", {len(self.in_progress)} en cours d'envoi" if self.in_progress else ""
         return (
             f"Livraison du {self.day:%d/%m/%Y} : {len(self.sent)} lot(s) envoyé(s), {len(self.failed)} en échec "
-            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s){empty}{in_progress}."
+            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s){empty}{in_progress}.{http}"
         )
 
 
@@ -189,6 +195,8 @@ def delivery_send_daily(
     """§10 daily delivery: one batch per client with pending CSV attributions, sent once a day.
 
     Idempotent: the batch is unique per client and day; a batch already sent is skipped.
+    A client with an HTTP endpoint and no e-mail address gets no batch: its waiting leads
+    are POSTed (delivery_http.attributions_hand_to_http).
     Each batch is an outbox row; with `send_now` it is processed here at once (the
     command), otherwise handed to the workers (the beat task: clients are served in
     parallel and a slow mail server cannot hold the others). A failure is retried by the
@@ -204,6 +212,12 @@ def delivery_send_daily(
         clients = clients.filter(pk=client_id)
     batches: list[DeliveryBatch] = []
     for client in clients.order_by("pk"):
+        if client.api_url and not client.emails:
+            from commandes.delivery_http import attributions_hand_to_http
+
+            attributions_hand_to_http(client=client, day=day)
+            report.http.append(client.pk)
+            continue
         batch, created = _batch_get_or_create(client=client, day=day)
         if created:
             report.created.append(batch.pk)

@@ -23,18 +23,20 @@ from commandes.models import (
     HEADER_VALUE_CHARS,
     Attribution,
     AttributionStatus,
+    BatchStatus,
     Client,
     DeliveryChannel,
     HttpDeliveryAttempt,
     internal_address_message,
 )
 from commandes.rejections import rejection_link
-from commandes.services import OUTBOX_DELIVERY_POST
+from commandes.services import HTTP_MAX_ATTEMPTS, OUTBOX_DELIVERY_POST
 from leads.models import LeadEvent
-from leads.services import lead_event_add
+from leads.services import lead_event_add, lead_events_bulk_add
 from rdz.core.http import http_post_json, url_refused_address
+from rdz.core.locks import BATCH_CLAIM, advisory_xact_lock
 from rdz.core.models import CircuitBreaker, OutboxItem
-from rdz.core.outbox import outbox_bring_forward
+from rdz.core.outbox import outbox_bring_forward, outbox_dispatch_on_commit
 from rdz.core.services import (
     backoff_seconds,
     circuit_allows,
@@ -43,6 +45,7 @@ from rdz.core.services import (
     circuit_reset,
     outbox_claim,
     outbox_done,
+    outbox_enqueue,
     outbox_interrupted,
     outbox_postpone,
     outbox_retry_later,
@@ -232,17 +235,57 @@ def _http_post(*, attribution: Attribution, client: Client, unsendable: str = ""
 
 @transaction.atomic
 def _http_fallback(*, attribution: Attribution, reason: str) -> None:
-    """The lead goes into the next CSV batch instead (§10)."""
+    """The lead goes into the next CSV batch instead (§10); for a client without an e-mail
+    address, the next daily run posts it again (attributions_hand_to_http)."""
     updated = Attribution.objects.filter(
         pk=attribution.pk, status=AttributionStatus.PENDING, channel=DeliveryChannel.HTTP
     ).update(channel=DeliveryChannel.CSV)
     if updated:
+        client = attribution.client
+        then = (
+            "repli sur le CSV quotidien"
+            if client.emails or not client.api_url
+            else "client sans adresse e-mail : nouvel essai par HTTP à la prochaine livraison quotidienne"
+        )
         lead_event_add(
             lead=attribution.lead,
             kind=LeadEvent.Kind.DELIVERY_FAILED,
-            message=f"Livraison HTTP à {attribution.client.name} abandonnée : {reason} — repli sur le CSV quotidien",
+            message=f"Livraison HTTP à {client.name} abandonnée : {reason} — {then}",
             data={"attribution": attribution.pk},
         )
+
+
+def attributions_hand_to_http(*, client: Client, day: datetime.date) -> int:
+    """The leads of a client served by HTTP only, waiting for the daily CSV, are POSTed instead
+    (§10, §16 no lead lost). Returns how many.
+
+    Decision: a client with an endpoint and no e-mail address cannot receive a CSV batch. The
+    leads it still has waiting for one — attributed before it moved to HTTP delivery, or
+    fallen back after their POSTs failed — are handed back to HTTP at each daily run (a fresh
+    series of tries, the breaker's pause respected), instead of a batch that fails every
+    morning. A lead the endpoint keeps refusing thus gets one series of tries a day until the
+    endpoint takes it or staff give the client an address: it waits, it is never dropped.
+    """
+    with transaction.atomic():
+        # The claim of a batch of this client's CSV leads and this hand-over take turns.
+        advisory_xact_lock(BATCH_CLAIM, client.pk)
+        waiting = Attribution.objects.filter(
+            client=client, status=AttributionStatus.PENDING, channel=DeliveryChannel.CSV, day__lte=day
+        ).exclude(batch__status=BatchStatus.SENDING)
+        rows = list(waiting.values_list("pk", "lead_id"))
+        Attribution.objects.filter(pk__in=[pk for pk, _ in rows]).update(channel=DeliveryChannel.HTTP, batch=None)
+        for pk, _ in rows:
+            item = outbox_enqueue(
+                kind=OUTBOX_DELIVERY_POST, ref=str(pk), entity=client.entity, max_attempts=HTTP_MAX_ATTEMPTS
+            )
+            outbox_dispatch_on_commit(item)
+        message = (
+            f"Aucune adresse e-mail de livraison pour {client.name} : envoi par HTTP POST au lieu du CSV quotidien"
+        )
+        lead_events_bulk_add(
+            events=[(lead_id, LeadEvent.Kind.NOTE, message, {"attribution": pk}) for pk, lead_id in rows]
+        )
+    return len(rows)
 
 
 def client_breaker_release(name: str) -> int:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from commandes.delivery import delivery_send_daily
 from commandes.delivery_http import circuit_name, delivery_post_process, idempotency_key
-from commandes.models import Attribution, HttpDeliveryAttempt
+from commandes.models import Attribution, Client, DeliveryBatch, HttpDeliveryAttempt
 from commandes.services import HTTP_MAX_ATTEMPTS, attribution_create
 from leads.models import LeadEvent
 from rdz.core.models import Alert, AlertState, AppSettings, CircuitBreaker, OutboxItem
@@ -483,3 +483,76 @@ def test_an_auth_value_no_http_header_can_carry_is_recorded_and_the_lead_goes_to
     attribution.refresh_from_db()
     assert attribution.channel == "csv" and attribution.status == "pending"
     assert OutboxItem.objects.get(pk=item.pk).status == "failed"
+
+
+def test_a_client_moved_to_http_delivery_without_an_email_address_gets_its_waiting_csv_leads_posted(
+    http_endpoint, product
+):
+    # The leads were waiting for the next morning's CSV when the client's addresses were
+    # replaced by an endpoint: no e-mail can carry them any more.
+    commande = CommandeFactory(client__entity="ZR7", product=product)
+    lead = LeadFactory(entity="ZR7", product=product, status="routed")
+    with transaction.atomic():
+        attribution = attribution_create(lead=lead, commande=commande, now=timezone.now())
+    assert attribution.channel == "csv"
+    Client.objects.filter(pk=commande.client_id).update(emails=[], api_url=http_endpoint.url)
+
+    report = delivery_send_daily()
+
+    assert not DeliveryBatch.objects.exists()  # no e-mail that could only fail, morning after morning
+    assert report.http == [commande.client_id]
+    assert "par HTTP" in report.summary()
+    attribution.refresh_from_db()
+    assert (attribution.channel, attribution.status) == ("http", "pending")
+    assert lead.events.filter(kind=LeadEvent.Kind.NOTE, message__contains="envoi par HTTP POST").exists()
+    assert _run_due() == ["delivered"]
+    (request,) = http_endpoint.requests
+    assert request.json()["attribution_id"] == attribution.pk
+    assert Attribution.objects.get(pk=attribution.pk).status == "delivered"
+
+
+def test_an_http_only_clients_lead_whose_posts_failed_is_posted_again_at_the_next_daily_run(
+    http_endpoint, http_commande
+):
+    Client.objects.filter(pk=http_commande.client_id).update(emails=[])
+    http_endpoint.script = [422]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"
+    event = attribution.lead.events.get(kind=LeadEvent.Kind.DELIVERY_FAILED)
+    # Not « repli sur le CSV quotidien »: this client receives no CSV.
+    assert "sans adresse e-mail" in event.message and "prochaine livraison quotidienne" in event.message
+
+    delivery_send_daily()
+
+    assert not DeliveryBatch.objects.exists()
+    assert _run_due() == ["delivered"]
+    assert http_endpoint.unique_keys() == {idempotency_key(attribution.pk)}
+    assert Attribution.objects.get(pk=attribution.pk).status == "delivered"
+
+
+def test_a_client_with_an_email_address_keeps_its_fallen_back_leads_in_the_csv_batch(
+    http_endpoint, http_commande, entity_smtp
+):
+    http_endpoint.script = [422]
+    attribution, item = _attribute(http_commande)
+    assert delivery_post_process(item_id=item.pk) == "fallback"
+
+    report = delivery_send_daily()
+
+    assert report.http == [] and len(report.sent) == 1
+    assert len(http_endpoint.requests) == 1
+    assert Attribution.objects.get(pk=attribution.pk).status == "delivered"
+
+
+def test_the_clients_page_says_an_http_only_client_gets_no_csv(http_commande, zr7_staff, client):
+    CommandeFactory(
+        client__entity="ZR7", client__name="Par e-mail et HTTP", client__api_url=http_commande.client.api_url
+    )
+    Client.objects.filter(pk=http_commande.client_id).update(name="Par HTTP seulement", emails=[])
+    client.force_login(zr7_staff)
+
+    rows = {row.split("</td>")[0]: row for row in client.get("/clients/").content.decode().split("<tr><td>")[1:]}
+
+    assert "HTTP POST + CSV" in rows["Par e-mail et HTTP"]
+    assert "HTTP POST" in rows["Par HTTP seulement"] and "CSV" not in rows["Par HTTP seulement"]
