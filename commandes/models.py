@@ -12,7 +12,7 @@ from django.utils import timezone
 from leads.models import Lead
 from rdz.core.entities import Entity
 from rdz.core.http import url_refused_address
-from rdz.core.text import emails_invalid
+from rdz.core.text import count_noun, emails_invalid
 
 # What requests would refuse to send (InvalidHeader) — caught here, when staff type it.
 HEADER_NAME_VALIDATOR = RegexValidator(
@@ -89,8 +89,20 @@ class Client(models.Model):
                 "Un client actif reçoit ses leads par e-mail ou par HTTP : indiquez au moins une adresse de "
                 'livraison (ex. ["achats@client.fr"]) ou une URL de livraison HTTP, ou laissez-le inactif.'
             )
+        elif not self.emails and not self.api_url and (waiting := self.leads_to_deliver()):
+            # Decision (§16 no lead lost): leads attributed before a client is deactivated were sold
+            # and still go to it; with no address left they would wait for ever.
+            errors["emails"] = (
+                f"Ce client a {count_noun(waiting, 'lead')} à livrer : gardez au moins une adresse de livraison "
+                "ou une URL de livraison HTTP jusqu'à leur livraison, même s'il est inactif."
+            )
         if errors:
             raise ValidationError(errors)
+
+    def leads_to_deliver(self) -> int:
+        if self.pk is None:
+            return 0
+        return self.attributions.filter(status=AttributionStatus.PENDING).count()
 
 
 def delivery_emails_error(emails) -> str:

@@ -186,6 +186,48 @@ def test_an_active_client_with_neither_a_delivery_address_nor_an_endpoint_is_ref
     assert served.emails == ["achats@servi.example"]
 
 
+def test_a_deactivated_client_keeps_an_address_while_it_has_leads_to_deliver(client, superuser, product):
+    """Its leads were sold before it was deactivated and still go to it; with its last address
+    and its endpoint removed too, every morning's e-mail failed and they waited for ever."""
+    from django.db import transaction
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from commandes.models import Client
+    from commandes.services import attribution_create
+    from tests.factories import CommandeFactory, LeadFactory
+
+    commande = CommandeFactory(client__entity="ZR7", client__name="Soleil", product=product)
+    for _ in range(2):
+        with transaction.atomic():
+            attribution_create(
+                lead=LeadFactory(entity="ZR7", product=product, status="routed"), commande=commande, now=timezone.now()
+            )
+    client.force_login(superuser)
+    change = reverse("admin:commandes_client_change", args=[commande.client_id])
+    form = {
+        "name": "Soleil",
+        "emails": "[]",
+        "api_url": "",
+        "api_auth_header": "Authorization",
+        "api_timeout_seconds": "10",
+        "active": "",
+        "created_at_0": "24/11/2026",
+        "created_at_1": "10:00:00",
+    }
+
+    response = client.post(change, form)
+
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["emails"]
+    assert "2 leads à livrer" in message and "adresse de livraison" in message
+    saved = Client.objects.get(pk=commande.client_id)
+    assert saved.active and saved.emails
+    # Deactivated with its address kept: its leads still go out with the next CSV.
+    assert client.post(change, {**form, "emails": '["achats@soleil.example"]'}).status_code == 302
+    assert not Client.objects.get(pk=commande.client_id).active
+
+
 SECRET = "Bearer jeton-client-2026"
 
 
