@@ -50,6 +50,7 @@ from rdz.core.services import (
     outbox_postpone,
     outbox_retry_later,
 )
+from rdz.core.timeutils import PARIS
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,17 @@ def delivery_post_process(*, item_id: int) -> str:
     if not circuit_allows(name=name, entity=client.entity, probe_after_seconds=_probe_seconds()):
         breaker = CircuitBreaker.objects.get(name=name)
         until = breaker.next_probe_at or timezone.now() + datetime.timedelta(minutes=5)
-        outbox_postpone(item, until=until, reason="point d'accès en pause (disjoncteur ouvert)")
+        reason = "point d'accès en pause (disjoncteur ouvert)"
+        with transaction.atomic():
+            outbox_postpone(item, until=until, reason=reason)
+            if item.last_error != reason:  # once per wait, not at each probe time (§16 timeline)
+                lead_event_add(
+                    lead=attribution.lead,
+                    kind=LeadEvent.Kind.NOTE,
+                    message=f"Point d'accès HTTP de {client.name} en pause (disjoncteur ouvert) : livraison en "
+                    f"attente, prochain essai vers {until.astimezone(PARIS):%H:%M}",
+                    data={"attribution": attribution.pk},
+                )
         return "postponed"
     # A URL that resolves inside RDZ's network now, or an auth header that cannot be sent:
     # not called, and no retry can change that.

@@ -241,6 +241,26 @@ def test_the_circuit_opens_after_n_failures_pauses_the_endpoint_and_closes_after
     assert Attribution.objects.filter(status="delivered").count() == 4
 
 
+def test_a_lead_held_by_a_paused_endpoint_says_so_on_its_timeline_once(http_endpoint, http_commande):
+    # §16: staff can answer « why is this lead not delivered yet? » from its page.
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.default = 500
+    _attribute(http_commande)
+    _run_due()
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "postponed"
+    # Five minutes later the endpoint is still paused (another row's probe failed): still waiting.
+    OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=timezone.now())
+    assert delivery_post_process(item_id=item.pk) == "postponed"
+
+    (event,) = attribution.lead.events.exclude(kind=LeadEvent.Kind.ROUTED)
+    assert event.kind == LeadEvent.Kind.NOTE
+    assert event.message.startswith(f"Point d'accès HTTP de {http_commande.client.name} en pause (disjoncteur ouvert)")
+    assert "livraison en attente, prochain essai vers " in event.message
+    assert event.data == {"attribution": attribution.pk}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_at_the_probe_time_two_workers_do_not_both_probe_the_paused_endpoint(http_endpoint, http_commande):
     """Half-open lets one call through: the other paused deliveries wait for its answer."""
