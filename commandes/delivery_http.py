@@ -33,7 +33,7 @@ from commandes.rejections import rejection_link
 from commandes.services import HTTP_MAX_ATTEMPTS, OUTBOX_DELIVERY_POST
 from leads.models import LeadEvent
 from leads.services import lead_event_add, lead_events_bulk_add
-from rdz.core.http import http_post_json, url_refused_address
+from rdz.core.http import connection_error_text, http_post_json, url_refused_address
 from rdz.core.locks import BATCH_CLAIM, advisory_xact_lock
 from rdz.core.models import CircuitBreaker, OutboxItem
 from rdz.core.outbox import outbox_bring_forward, outbox_dispatch_on_commit
@@ -229,7 +229,7 @@ def _http_post(*, attribution: Attribution, client: Client, unsendable: str = ""
     except requests.Timeout:
         error = f"délai dépassé ({client.api_timeout_seconds} s)"
     except requests.RequestException as exc:
-        error = f"erreur de connexion : {type(exc).__name__}"
+        error = connection_error_text(exc, url=client.api_url)
     return HttpDeliveryAttempt.objects.create(
         attribution=attribution,
         client=client,

@@ -8,6 +8,7 @@
 An answer is an HTTP status (int), "ok" (200), ("slow", seconds[, status]),
 ("redirect", status, location), ("big", bytes): a 200 whose body never seems to end, or
 ("trickle", bytes, seconds): a 200 whose body comes one byte every `seconds`.
+`https_endpoint` is the same server behind TLS with a self-signed certificate.
 A GET (what a followed redirect would send) is recorded too, with method "GET".
 """
 
@@ -132,6 +133,32 @@ class Endpoint:
 @pytest.fixture
 def http_endpoint():
     endpoint = Endpoint()
+    endpoint.start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture
+def https_endpoint(tmp_path):
+    """The same server behind TLS, with a self-signed certificate (which no client trusts)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    subprocess.run(
+        [*make, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    endpoint = Endpoint()
+    endpoint.server.socket = context.wrap_socket(endpoint.server.socket, server_side=True)
+    endpoint.url = endpoint.url.replace("http://", "https://")
     endpoint.start()
     yield endpoint
     endpoint.stop()

@@ -183,6 +183,35 @@ def test_an_answer_trickled_a_byte_at_a_time_is_a_timeout_not_a_held_worker(http
     assert Attribution.objects.get(pk=attribution.pk).status == "pending"
 
 
+@pytest.mark.parametrize(
+    ("where", "told"),
+    [
+        # OpenSSL's own words in parentheses vary with its version.
+        ("self-signed", "erreur de connexion : certificat TLS du serveur refusé (self"),
+        ("no tls", "erreur de connexion : échec de la négociation TLS ("),
+        ("closed", "erreur de connexion : connexion refusée par le serveur"),
+        ("unknown host", "erreur de connexion : nom d'hôte introuvable (nom-inconnu.invalid)"),
+    ],
+)
+def test_why_an_endpoint_could_not_be_reached_is_told_in_french(request, http_endpoint, http_commande, where, told):
+    # Staff read it in the attempt log and the pause alert: a certificate to renew is not a URL to fix.
+    urls = {
+        "no tls": lambda: http_endpoint.url.replace("http://", "https://"),
+        "self-signed": lambda: request.getfixturevalue("https_endpoint").url,
+        "unknown host": lambda: "http://nom-inconnu.invalid/leads",
+    }
+    if where == "closed":
+        http_endpoint.stop()
+    else:
+        Client.objects.filter(pk=http_commande.client_id).update(api_url=urls[where]())
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "retry"
+
+    attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
+    assert not attempt.success and attempt.error.startswith(told)
+
+
 def test_a_claim_lasts_past_the_tasks_hard_time_limit(settings, http_commande):
     # Until the hard limit kills a stuck worker, it may still be posting: the sweeper must
     # not hand the row to a second worker, which would post the same lead at the same time.

@@ -2,6 +2,7 @@
 
 import ipaddress
 import socket
+import ssl
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -68,6 +69,43 @@ def _body_read(response: requests.Response, *, limit: int, timeout: float) -> by
         if time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout(f"réponse reçue trop lentement (plus de {timeout:g} s)")
     return raw
+
+
+def connection_error_text(exc: requests.RequestException, *, url: str) -> str:
+    """Why `url` could not be reached, in French for staff (the attempt log, the pause alert):
+    a certificate to renew, a TLS setup, a host name or a server down call for different
+    people. The library's own words stay in parentheses."""
+    causes = _causes(exc)
+    if cert := next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None):
+        detail = f"certificat TLS du serveur refusé ({cert.verify_message or cert.reason or cert})"
+    elif tls := next((c for c in causes if isinstance(c, ssl.SSLError)), None):
+        detail = f"échec de la négociation TLS ({tls.reason or tls})"
+    elif any(isinstance(c, socket.gaierror) for c in causes):
+        detail = f"nom d'hôte introuvable ({urllib.parse.urlsplit(url).hostname or url})"
+    elif any(isinstance(c, ConnectionRefusedError) for c in causes):
+        detail = "connexion refusée par le serveur"
+    elif any(isinstance(c, ConnectionResetError) for c in causes):
+        detail = "connexion coupée par le serveur"
+    else:
+        detail = type(exc).__name__
+    return f"erreur de connexion : {detail}"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and those behind it (requests wraps urllib3, which wraps the socket's)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen) and len(seen) < 10:
+        seen.append(current)
+        reason = getattr(current, "reason", None)
+        wrapped = next((a for a in current.args if isinstance(a, BaseException)), None)
+        current = (
+            current.__cause__
+            or wrapped
+            or (reason if isinstance(reason, BaseException) else None)
+            or current.__context__
+        )
+    return seen
 
 
 def url_refused_address(url: str) -> str:
