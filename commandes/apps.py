@@ -15,7 +15,7 @@ class CommandesConfig(AppConfig):
     verbose_name = "Distribution"
 
     def ready(self) -> None:
-        from commandes.delivery_http import CIRCUIT_PREFIX, client_breaker_release
+        from commandes.delivery_http import CIRCUIT_PREFIX, client_breaker_label, client_breaker_release
         from commandes.schedules import on_settings_changed
         from commandes.services import OUTBOX_DELIVERY_BATCH, OUTBOX_DELIVERY_POST
         from rdz.core.outbox import outbox_register
@@ -26,5 +26,5 @@ class CommandesConfig(AppConfig):
         post_migrate.connect(_install_db_triggers, sender=self, dispatch_uid="commandes_db_triggers")
         outbox_register(OUTBOX_DELIVERY_POST, "commandes.tasks.delivery_post_run")
         outbox_register(OUTBOX_DELIVERY_BATCH, "commandes.tasks.delivery_batch_run")
-        circuit_release_register(CIRCUIT_PREFIX, client_breaker_release)
+        circuit_release_register(CIRCUIT_PREFIX, client_breaker_release, label=client_breaker_label)
         settings_changed.connect(on_settings_changed, dispatch_uid="commandes.delivery_schedule_sync")

@@ -307,6 +307,12 @@ def client_breaker_release(name: str) -> int:
     return 0 if client is None else _client_waiting_bring_forward(client)
 
 
+def client_breaker_label(name: str) -> str:
+    client_id = name.removeprefix(CIRCUIT_PREFIX)
+    client = Client.objects.filter(pk=int(client_id)).first() if client_id.isdigit() else None
+    return name if client is None else f"Point d'accès HTTP du client « {client.name} »"
+
+
 def client_endpoint_resume(*, client: Client, actor) -> int:
     """Staff put the client's endpoint back in service: its breaker closes, and every HTTP
     delivery still waiting goes now, retries waiting on their backoff included. Returns how many."""

@@ -12,4 +12,6 @@ class RoutingConfig(AppConfig):
         from routing.crm import CIRCUIT_PREFIX, CRM_FORWARD_KIND, crm_breaker_release
 
         outbox_register(CRM_FORWARD_KIND, "routing.tasks.crm_forward_run")
-        circuit_release_register(CIRCUIT_PREFIX, crm_breaker_release)
+        circuit_release_register(
+            CIRCUIT_PREFIX, crm_breaker_release, label=lambda name: f"CRM {name.removeprefix(CIRCUIT_PREFIX)}"
+        )

@@ -1,6 +1,7 @@
 """HTTP POST delivery (§10) and the circuit breaker (§16), against a real local HTTP server."""
 
 import datetime
+import html
 import time
 
 import pytest
@@ -365,6 +366,24 @@ def test_the_breaker_admins_resume_action_sends_the_endpoints_paused_work_now(
     assert "2 envoi(s) en pause relancé(s)" in response.content.decode()
     assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
     assert sorted(_run_due()) == ["delivered", "delivered"]
+
+
+def test_the_breaker_pages_name_the_paused_client_and_say_why(http_endpoint, http_commande, zr7_staff, client):
+    # The pause alert sends staff to this list: « client-http:12 » did not say which client to call.
+    Client.objects.filter(pk=http_commande.client_id).update(name="Soleil & Fils")
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 1})
+    http_endpoint.script = [503]
+    _, item = _attribute(http_commande)
+    delivery_post_process(item_id=item.pk)
+    breaker = CircuitBreaker.objects.get(name=circuit_name(http_commande.client))
+    client.force_login(zr7_staff)
+
+    listing = html.unescape(client.get("/admin/core/circuitbreaker/").content.decode())
+    page = html.unescape(client.get(f"/admin/core/circuitbreaker/{breaker.pk}/change/").content.decode())
+
+    assert "Point d'accès HTTP du client « Soleil & Fils »" in listing
+    assert "HTTP 503" in listing  # the last error, without opening each breaker
+    assert "Point d'accès HTTP du client « Soleil & Fils »" in page
 
 
 def test_putting_a_paused_endpoint_back_in_service_counts_each_waiting_delivery_once(

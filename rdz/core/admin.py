@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.text import Truncator
 
 from rdz.core.accounts import staff_account_change_record, staff_account_state
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin, SafeChangelistMixin
@@ -18,7 +19,7 @@ from rdz.core.models import (
 )
 from rdz.core.scoping import can_change, is_account_admin, user_entities
 from rdz.core.selectors import settings_audits_visible
-from rdz.core.services import audit_log, circuit_reset, settings_get, settings_update
+from rdz.core.services import audit_log, circuit_label, circuit_reset, settings_get, settings_update
 
 User = get_user_model()
 
@@ -209,9 +210,28 @@ class AlertAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
 
 @admin.register(CircuitBreaker)
 class CircuitBreakerAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
-    list_display = ("name", "entity", "state", "consecutive_failures", "opened_at", "next_probe_at")
+    list_display = (
+        "endpoint",
+        "entity",
+        "state",
+        "consecutive_failures",
+        "opened_at",
+        "next_probe_at",
+        "last_error_short",
+    )
     list_filter = ("entity", "state")
     actions = ["resume"]
+
+    fields = ("endpoint", "name", "entity", "state", "consecutive_failures", "opened_at", "next_probe_at", "last_error")
+    readonly_fields = ("endpoint",)
+
+    @admin.display(description="point d'accès", ordering="name")
+    def endpoint(self, obj: CircuitBreaker) -> str:
+        return circuit_label(obj.name)
+
+    @admin.display(description="dernière erreur")
+    def last_error_short(self, obj: CircuitBreaker) -> str:
+        return Truncator(obj.last_error).chars(120) or "—"
 
     def has_resume_permission(self, request) -> bool:
         return can_change(request.user)

@@ -429,12 +429,26 @@ def circuit_record_failure(
 
 
 _RELEASE_HANDLERS: dict[str, Callable[[str], int]] = {}
+_LABELS: dict[str, Callable[[str], str]] = {}
 
 
-def circuit_release_register(prefix: str, handler: Callable[[str], int]) -> None:
+def circuit_release_register(
+    prefix: str, handler: Callable[[str], int], *, label: Callable[[str], str] | None = None
+) -> None:
     """The app owning breakers named `prefix…` says what an open breaker held: when it closes,
-    `handler(name)` makes that work due now and returns how many rows it brought forward."""
+    `handler(name)` makes that work due now and returns how many rows it brought forward.
+    `label(name)` names the endpoint for staff (« Point d'accès HTTP du client « … » »)."""
     _RELEASE_HANDLERS[prefix] = handler
+    if label is not None:
+        _LABELS[prefix] = label
+
+
+def circuit_label(name: str) -> str:
+    """The breaker's endpoint as staff know it; its internal name when no app names it."""
+    for prefix, label in _LABELS.items():
+        if name.startswith(prefix):
+            return label(name)
+    return name
 
 
 def circuit_reset(*, name: str, user=None) -> int:
