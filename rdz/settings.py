@@ -26,8 +26,22 @@ class StrictEnv(environ.Env):
     BOOLEAN_FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
 
     @staticmethod
-    def refuse(var: str, value: str, expected: str) -> ImproperlyConfigured:
-        return ImproperlyConfigured(f"{var} : valeur « {value} » refusée, {expected}.")
+    def refuse(var: str, value: str | None, expected: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"{var} : valeur « {StrictEnv.password_masked(value)} » refusée, {expected}.")
+
+    @staticmethod
+    def password_masked(value: str | None) -> str | None:
+        """`value` with the password of its URL masked: the message of a refused value ends in
+        the container's or the CI's log. Everything before the last « @ » is hidden when no
+        « scheme:// » says where the user name ends."""
+        if value is None or "@" not in value:
+            return value
+        head, _, host = value.rpartition("@")
+        scheme, sep, userinfo = head.partition("://")
+        if not sep:
+            return f"••••@{host}"
+        user, colon, _ = userinfo.partition(":")
+        return f"{scheme}://{user}{':••••' if colon else ''}@{host}"
 
     def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
         raw = self.ENVIRON.get(var)

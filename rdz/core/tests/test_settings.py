@@ -131,3 +131,26 @@ def test_the_documented_boolean_and_url_forms_are_accepted():
         CRM_TIMEOUT="7.5",
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        (
+            "ZR7_EMAIL_URL",
+            "smtp+tsl://rdz@zr7.fr:Mot2Passe@smtp.zr7.fr:587",
+            "smtp+tsl://rdz@zr7.fr:••••@smtp.zr7.fr:587",
+        ),
+        ("EMAIL_URL", "smtp//rdz:Mot2Passe@smtp.example.fr:587", "••••@smtp.example.fr:587"),
+        ("DATABASE_URL", "mysql://rdz:Mot2Passe@db:3306/rdz", "mysql://rdz:••••@db:3306/rdz"),
+        ("REDIS_URL", "redis//:Mot2Passe@redis:6379/0", "••••@redis:6379/0"),
+        ("CACHE_URL", "redis2://:Mot2Passe@cache:6379/0", "redis2://:••••@cache:6379/0"),
+        ("CELERY_BROKER_URL", "amqp://rdz:Mot2Passe@rabbit:5672//", "amqp://rdz:••••@rabbit:5672//"),
+    ],
+)
+def test_a_refused_url_never_prints_its_password(variable, value, shown):
+    result = _manage("check", **{variable: value})
+    assert result.returncode != 0
+    assert result.stderr.startswith("Configuration invalide"), result.stderr
+    assert "Mot2Passe" not in result.stderr + result.stdout
+    assert f"{variable} : valeur « {shown} » refusée" in result.stderr
