@@ -5,7 +5,7 @@ from rdz.core.throttling import FixedWindowThrottle
 
 
 class FixedWindowIpThrottle(FixedWindowThrottle):
-    """Counts per client address (DRF's `get_ident`)."""
+    """Counts per client address, an IPv6 one as its /64 network (`client_address_key`)."""
 
 
 class FormIpThrottle(FixedWindowIpThrottle):

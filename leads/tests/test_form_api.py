@@ -276,6 +276,34 @@ def test_submissions_and_tracking_are_throttled_per_ip(form, monkeypatch):
     assert codes == [204, 204, 204, 429]
 
 
+def test_the_addresses_of_one_ipv6_network_share_one_per_ip_budget(form, monkeypatch):
+    """An IPv6 visitor gets a whole /64 network (2^64 addresses): counted per address, a
+    robot would change address at each submission and never be slowed down."""
+    monkeypatch.setattr(FixedWindowIpThrottle, "THROTTLE_RATES", {"form_ip": "2/hour", "track_ip": "3/hour"})
+    client = APIClient()
+    codes = [
+        client.post(
+            SUBMIT,
+            {**BODY, "phone": f"06 12 34 56 7{i}", "visitor_id": f"visitor-{i:06d}"},
+            format="json",
+            HTTP_ORIGIN=ORIGIN,
+            REMOTE_ADDR=f"2001:db8:1:2::{i + 1:x}",
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [201, 201, 429]
+    other_network = client.post(
+        SUBMIT,
+        {**BODY, "phone": "06 12 34 56 79", "visitor_id": "visitor-000009"},
+        format="json",
+        HTTP_ORIGIN=ORIGIN,
+        REMOTE_ADDR="2001:db8:1:3::1",
+    )
+    assert other_network.status_code == 201
+    # The lead keeps the visitor's own address as consent proof.
+    assert Lead.objects.get(pk=other_network.json()["id"]).ip == "2001:db8:1:3::1"
+
+
 def test_track_records_visits_and_starts(api_client, form):
     for event in ("visit", "start"):
         response = post(

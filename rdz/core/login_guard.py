@@ -22,9 +22,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from rest_framework.throttling import BaseThrottle
 
-from rdz.core.throttling import CACHE_ERRORS, _window_count
+from rdz.core.throttling import CACHE_ERRORS, _window_count, client_address_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +31,9 @@ INVALID_LOGIN = "Identifiant ou mot de passe incorrect. Les deux champs tiennent
 
 
 def _keys(request, username: str) -> list[tuple[str, int]]:
-    # The address as the API throttles see it (NUM_PROXIES decides whether X-Forwarded-For counts).
-    address = (BaseThrottle().get_ident(request) if request is not None else None) or "-"
+    # The address as the API throttles see it (NUM_PROXIES decides whether X-Forwarded-For
+    # counts; an IPv6 address stands for its /64 network).
+    address = (client_address_key(request) if request is not None else None) or "-"
     account = hashlib.sha256((username or "").strip().lower().encode()).hexdigest()[:32]
     return [
         (f"login-fail:{account}:{address}", settings.LOGIN_FAILURE_LIMIT),

@@ -8,6 +8,7 @@ call) and loses counts when two requests of one client interleave. Other cache b
 whom a request counts for (`throttle_ident`). A cache that is down lets requests through.
 """
 
+import ipaddress
 import logging
 import time
 
@@ -25,6 +26,28 @@ logger = logging.getLogger(__name__)
 CACHE_ERRORS = (RedisError, OSError)
 
 _redis_clients: dict[int, object] = {}
+
+# An IPv6 connection comes with a whole /64 network (2^64 addresses to choose from, on any
+# home line or rented server), as an IPv4 connection comes with one address: counted per
+# address, a robot or a password guesser would take a new one at each request.
+IPV6_COUNTED_PREFIX = 64
+
+
+def client_address_key(request) -> str | None:
+    """Whom the per-address counters (landing form throttles, login guard) count a request for:
+    the client's address (DRF's `get_ident`: NUM_PROXIES decides whether X-Forwarded-For is
+    trusted), an IPv6 address standing for its /64 network; anything else as DRF gives it."""
+    ident = BaseThrottle().get_ident(request)
+    try:
+        address = ipaddress.ip_address((ident or "").strip())
+    except ValueError:
+        return ident
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network((int(address), IPV6_COUNTED_PREFIX), strict=False)
+        return str(network)
+    return str(address)
 
 
 def _window_count(key: str, seconds: int) -> int:
@@ -90,9 +113,9 @@ class FixedWindowThrottle(BaseThrottle):
         return False
 
     def throttle_ident(self, request) -> str | None:
-        """Whom the request counts for (None: not throttled). Default: the client address
-        (DRF's `get_ident`, NUM_PROXIES decides whether X-Forwarded-For is trusted)."""
-        return self.get_ident(request)
+        """Whom the request counts for (None: not throttled). Default: the client address,
+        an IPv6 one as its /64 network (`client_address_key`)."""
+        return client_address_key(request)
 
     def wait(self) -> float:
         return self._wait

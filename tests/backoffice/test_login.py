@@ -60,6 +60,28 @@ def test_http_basic_on_the_staff_api_cannot_be_used_to_guess_passwords(api_clien
     assert api_client.get("/api/v1/media/", **basic(PASSWORD)).status_code == 401
 
 
+def test_changing_address_within_one_ipv6_network_does_not_reset_the_count(client, settings, staff):
+    """An IPv6 connection comes with a whole /64 network: a new address for each guess must
+    not give each guess a fresh budget."""
+    for n in range(settings.LOGIN_FAILURE_LIMIT):
+        client.post(
+            "/connexion/", {"username": "zr7-staff", "password": f"devine-{n}"}, REMOTE_ADDR=f"2001:db8:7:7::{n + 1:x}"
+        )
+
+    response = client.post(
+        "/connexion/", {"username": "zr7-staff", "password": PASSWORD}, REMOTE_ADDR="2001:db8:7:7:ffff::1"
+    )
+    assert "Trop de tentatives de connexion échouées" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Staff in another network are not held by these failures.
+    assert (
+        client.post(
+            "/connexion/", {"username": "zr7-staff", "password": PASSWORD}, REMOTE_ADDR="2001:db8:7:8::1"
+        ).status_code
+        == 302
+    )
+
+
 def test_opening_the_logout_address_asks_for_the_button_and_logs_out_only_on_post(client, zr7_staff):
     client.force_login(zr7_staff)
 
