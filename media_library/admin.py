@@ -1,13 +1,19 @@
 """Admin of the media library: scoped (§2), uploads and deletions through the services."""
 
+from collections.abc import Callable
+from functools import wraps
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.csrf import csrf_exempt
 
 from media_library.forms import MediaUploadForm, media_entity_field
 from media_library.images import ImageRefused, image_prepare
@@ -20,6 +26,7 @@ from media_library.services import (
     media_change_refusal,
     tags_parse,
 )
+from media_library.uploads import upload_length_refusal
 from rdz.core.admin_mixins import EntityScopedAdmin
 from rdz.core.scoping import can_change
 
@@ -193,7 +200,27 @@ class MediaAssetAdmin(EntityScopedAdmin):
                 name="media_library_mediaasset_bulk_upload",
             )
         ]
-        return extra + super().get_urls()
+        add_name = f"{self.opts.app_label}_{self.opts.model_name}_add"
+        urls = [
+            path("add/", self._length_checked(url.callback), name=add_name) if url.name == add_name else url
+            for url in super().get_urls()
+        ]
+        return extra + urls
+
+    def _length_checked(self, view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        """The add form's POST judged on its announced length first, as on the back-office
+        upload page. Exempt from the CSRF middleware, which would read the whole body before
+        any view runs; `view` (wrapped by the admin site) still checks the token."""
+
+        @csrf_exempt
+        @wraps(view)
+        def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST" and (refusal := upload_length_refusal(request)):
+                messages.error(request, refusal[0])
+                return redirect(request.path)
+            return view(request, *args, **kwargs)
+
+        return checked
 
     def bulk_upload_view(self, request):
         """Several files at once with progress: the back-office upload form, in the admin."""

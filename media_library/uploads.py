@@ -1,7 +1,27 @@
-"""Upload handler that stops reading a file as soon as it passes the size limit."""
+"""Upload size limits: a request refused on its announced length before its body is read,
+and an upload handler that stops reading a file as soon as it passes the size limit."""
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+
+# Room for the multipart boundaries and the small text fields next to one file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def upload_length_refusal(request: HttpRequest, *, files: int = 1) -> tuple[str, int] | None:
+    """Why a POST carrying at most `files` files is refused on its Content-Length alone (a
+    French message and the HTTP status), or None. Asked before anything reads the body, the
+    CSRF check included: a body over the cap would otherwise be written to disk whole first."""
+    raw_length = request.META.get("CONTENT_LENGTH") or "0"
+    if not (raw_length.isascii() and raw_length.isdigit()):
+        return "Requête invalide : longueur du contenu incorrecte.", 400
+    limit = settings.MEDIA_MAX_UPLOAD_BYTES
+    cap = limit + MULTIPART_OVERHEAD if files == 1 else limit * files
+    if int(raw_length) > cap:
+        return f"Fichier trop volumineux : la limite est de {filesizeformat(limit)} par fichier.", 413
+    return None
 
 
 class SizeLimitUploadHandler(FileUploadHandler):

@@ -29,13 +29,11 @@ from media_library.services import (
     media_change_refusal,
     tags_parse,
 )
-from media_library.uploads import SizeLimitUploadHandler
+from media_library.uploads import SizeLimitUploadHandler, upload_length_refusal
 from rdz.core.backoffice import selected_entities
 from rdz.core.scoping import can_change, user_role
 
 PAGE_SIZE = 24
-# Room for the multipart boundaries and the small text fields next to one file.
-_MULTIPART_OVERHEAD = 64 * 1024
 # A form posted without JavaScript may carry several files at once.
 _MAX_FILES_PER_POST = 20
 # File names are random and never reused: caches may keep a file forever.
@@ -98,14 +96,9 @@ def media_upload(request: HttpRequest) -> HttpResponse:
     file passing the limit is cut off while streaming; CSRF is then checked normally."""
     _manager_required(request)
     if request.method == "POST":
-        raw_length = request.META.get("CONTENT_LENGTH") or "0"
-        limit = settings.MEDIA_MAX_UPLOAD_BYTES
-        cap = limit + _MULTIPART_OVERHEAD if _wants_json(request) else limit * _MAX_FILES_PER_POST
-        if not (raw_length.isascii() and raw_length.isdigit()):
-            return _upload_refused(request, "Requête invalide : longueur du contenu incorrecte.", status=400)
-        if int(raw_length) > cap:
-            message = f"Fichier trop volumineux : la limite est de {filesizeformat(limit)} par fichier."
-            return _upload_refused(request, message, status=413)
+        if refusal := upload_length_refusal(request, files=1 if _wants_json(request) else _MAX_FILES_PER_POST):
+            message, status = refusal
+            return _upload_refused(request, message, status=status)
         request.upload_handlers.insert(0, SizeLimitUploadHandler(request))
     return _media_upload(request)
 

@@ -381,6 +381,36 @@ def test_the_admin_add_form_uses_the_same_checks(client, zr7_staff, media_root):
     assert (asset.title, asset.entity, asset.format) == ("Bandeau", "ZR7", "GIF")
 
 
+def test_the_admin_add_form_refuses_a_file_over_the_limit_before_reading_it(client, zr7_staff, settings, media_root):
+    """As the back-office upload page: the announced length is judged before anything (the
+    CSRF check first) reads the body, so a huge file never fills the server's disk."""
+    settings.MEDIA_MAX_UPLOAD_BYTES = 1000
+    client.force_login(zr7_staff)
+    url = reverse("admin:media_library_mediaasset_add")
+    data = {"entity": "ZR7", "title": "", "alt_text": "", "upload": upload("big.png", image_bytes())}
+
+    # Announces far more than it sends: reading the body would fail the request.
+    response = client.post(url, data, CONTENT_LENGTH=str(50 * 1024 * 1024), follow=True)
+
+    assert response.redirect_chain == [(url, 302)]
+    texts = [str(m) for m in response.context["messages"]]
+    assert "Fichier trop volumineux : la limite est de 1000\xa0octets par fichier." in texts
+    assert not MediaAsset.objects.exists()
+
+
+def test_the_admin_add_form_still_checks_the_csrf_token(zr7_staff, media_root):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(zr7_staff)
+    url = reverse("admin:media_library_mediaasset_add")
+
+    response = client.post(url, {"entity": "ZR7", "title": "B", "upload": upload("b.gif", image_bytes("GIF"))})
+
+    assert response.status_code == 403
+    assert not MediaAsset.objects.exists()
+
+
 def test_the_admin_never_shows_an_mdl_image_to_zr7(client, zr7_staff, assets):
     client.force_login(zr7_staff)
 
