@@ -30,7 +30,7 @@ from leads.selectors import crm_failed_count, phone_is_opposed
 from leads.services_forms import lead_crm_forwardable, lead_crm_state_set
 from rdz.core.alerts import crm_failures_message
 from rdz.core.entities import other_entity
-from rdz.core.http import http_post_json
+from rdz.core.http import connection_error_text, http_post_json
 from rdz.core.models import CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.outbox import outbox_bring_forward, outbox_dispatch, outbox_dispatch_on_commit
 from rdz.core.services import (
@@ -166,9 +166,7 @@ def crm_post(*, connector: CrmConnector, lead: Lead, key: str, payload: dict) ->
             duration_ms=_ms(started),
         )
     except requests.RequestException as exc:
-        return CrmResult(
-            CrmOutcome.TRANSIENT, error=f"connexion impossible : {type(exc).__name__}", duration_ms=_ms(started)
-        )
+        return CrmResult(CrmOutcome.TRANSIENT, error=connection_error_text(exc, url=None), duration_ms=_ms(started))
     code = answer.status_code
     if 200 <= code < 300:
         outcome = CrmOutcome.SENT

@@ -71,17 +71,19 @@ def _body_read(response: requests.Response, *, limit: int, timeout: float) -> by
     return raw
 
 
-def connection_error_text(exc: requests.RequestException, *, url: str) -> str:
+def connection_error_text(exc: requests.RequestException, *, url: str | None) -> str:
     """Why `url` could not be reached, in French for staff (the attempt log, the pause alert):
     a certificate to renew, a TLS setup, a host name or a server down call for different
-    people. The library's own words stay in parentheses."""
+    people. The library's own words stay in parentheses. Without `url`, an unknown host is
+    not named (a CRM's error is read by the staff of both entities after a fallback)."""
     causes = _causes(exc)
     if cert := next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None):
         detail = f"certificat TLS du serveur refusé ({cert.verify_message or cert.reason or cert})"
     elif tls := next((c for c in causes if isinstance(c, ssl.SSLError)), None):
         detail = f"échec de la négociation TLS ({tls.reason or tls})"
     elif any(isinstance(c, socket.gaierror) for c in causes):
-        detail = f"nom d'hôte introuvable ({urllib.parse.urlsplit(url).hostname or url})"
+        host = urllib.parse.urlsplit(url).hostname or url if url else ""
+        detail = f"nom d'hôte introuvable ({host})" if host else "nom d'hôte introuvable"
     elif any(isinstance(c, ConnectionRefusedError) for c in causes):
         detail = "connexion refusée par le serveur"
     elif any(isinstance(c, ConnectionResetError) for c in causes):

@@ -22,6 +22,7 @@ from routing.fake_crm import FakeCrm
 from routing.models import CrmAttempt
 from routing.tasks import crm_retry_due
 from tests.factories import LeadFormFactory, OppositionEntryFactory
+from tests.smtp import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -158,6 +159,21 @@ def test_the_last_transient_failure_also_falls_back(crms, form):
     lead.refresh_from_db()
     assert lead.crm_status == CrmStatus.FALLBACK_SENT
     assert len(mdl.records) == 1
+
+
+def test_a_crm_that_refuses_the_connection_is_named_so_in_french_on_the_lead(crms, form, settings):
+    connectors = {
+        **settings.CRM_CONNECTORS,
+        "ZR7": {**settings.CRM_CONNECTORS["ZR7"], "url": f"http://127.0.0.1:{free_port()}/"},
+    }
+    settings.CRM_CONNECTORS = connectors
+    settings_update(user=None, changes={"cross_entity_zr7_to_mdl": False})
+    lead = submit(form)
+    run_outbox()
+    lead.refresh_from_db()
+    assert lead.crm_status == CrmStatus.FAILED
+    assert "erreur de connexion : connexion refusée par le serveur" in lead.crm_last_error
+    assert "ConnectionError" not in lead.crm_last_error
 
 
 def test_with_the_fallback_disabled_in_the_settings_the_lead_is_failed_and_staff_alerted(crms, form):
