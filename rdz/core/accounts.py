@@ -1,10 +1,15 @@
 """Staff accounts (§2): account admins create and edit sub-accounts within their own
 entities, with a role (admin / manager / viewer). Every change is audited."""
 
-from django.contrib.auth import get_user_model
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from rdz.core.models import EntityScope, StaffProfile
 from rdz.core.scoping import is_account_admin, user_entities
@@ -97,6 +102,8 @@ def staff_account_update(
         raise CoreError("Vous ne pouvez pas retirer vos propres droits d'administrateur ni désactiver votre compte.")
     before = f"{user.staff_profile.scope}/{user.staff_profile.role}/{'actif' if user.is_active else 'inactif'}"
     User.objects.filter(pk=user.pk).update(email=email, first_name=first_name, last_name=last_name, is_active=is_active)
+    if user.is_active and not is_active:
+        staff_sessions_end(user=user)
     StaffProfile.objects.filter(user=user).update(scope=scope, role=role)
     after = f"{scope}/{role}/{'actif' if is_active else 'inactif'}"
     for entity in sorted(scope_entities(scope) | user_entities(user)):
@@ -119,6 +126,31 @@ def staff_password_set(*, actor, user, password: str) -> None:
     user.save(update_fields=["password"])
     for entity in sorted(user_entities(user)):
         audit_log(action="account_password", actor=actor, entity=entity, obj=user, message="Mot de passe redéfini")
+
+
+def staff_sessions_end(*, user) -> int:
+    """Log a deactivated account out everywhere: its sessions and its API token are deleted.
+
+    Refused while the account is inactive, they would otherwise work again the moment it is
+    reactivated (a suspended account reopened on whatever browser or script still held them):
+    after a reactivation the account logs in afresh, and a superuser gives it a new token.
+    Sessions are found in the database (the configured engine); returns how many ended."""
+    Token.objects.filter(user_id=user.pk).delete()
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store_class, "get_model_class"):
+        return 0  # sessions kept outside the database: refused while inactive, as Django does
+    store = store_class()
+    keys = [
+        key
+        for key, data in store_class.get_model_class()
+        .objects.filter(expire_date__gt=timezone.now())
+        .values_list("session_key", "session_data")
+        .iterator()
+        if str(store.decode(data).get(SESSION_KEY)) == str(user.pk)
+    ]
+    for key in keys:
+        store_class(session_key=key).delete()
+    return len(keys)
 
 
 def staff_account_state(user) -> tuple[str, frozenset[str]]:

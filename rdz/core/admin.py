@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.text import Truncator
 
-from rdz.core.accounts import staff_account_change_record, staff_account_state
+from rdz.core.accounts import staff_account_change_record, staff_account_state, staff_sessions_end
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin, SafeChangelistMixin
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.forms import AppSettingsAdminForm, settings_fields_hidden
@@ -94,7 +94,10 @@ class UserAdmin(SafeChangelistMixin, BaseUserAdmin):
     # Every account change is audited, as on the Comptes page (rdz.core.accounts).
     def save_model(self, request, obj, form, change):
         if change:
-            request._account_before = staff_account_state(User.objects.get(pk=obj.pk))
+            stored = User.objects.get(pk=obj.pk)
+            request._account_before = staff_account_state(stored)
+            if stored.is_active and not obj.is_active:
+                staff_sessions_end(user=obj)
         else:
             # Every RDZ account is staff, as on the Comptes page (rdz.core.accounts): Django's
             # add form would otherwise make one that the admin refuses at login.

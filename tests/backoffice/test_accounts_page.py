@@ -119,3 +119,33 @@ def test_a_username_the_django_admin_would_refuse_is_refused_next_to_its_field(c
     [error] = response.context["form"].errors["username"]
     assert error.startswith("Saisissez un nom d’utilisateur valide. Il ne peut contenir que des lettres")
     assert not User.objects.filter(username=username).exists()
+
+
+def test_deactivating_an_account_ends_its_sessions_and_its_api_token(client, zr7_admin, zr7_staff):
+    """Refused while the account was inactive, its open sessions (and its API token) used to
+    come back to life when it was reactivated: a suspended account reopened on the browser
+    or the script that held it, without a new login."""
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    browser = Client()
+    browser.force_login(zr7_staff)
+    token = Token.objects.create(user=zr7_staff)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    other = StaffProfileFactory(user=UserFactory(username="zr7-other"), scope="ZR7", role="viewer").user
+    kept = Client()
+    kept.force_login(other)
+    assert browser.get("/").status_code == 200
+    client.force_login(zr7_admin)
+    data = {"username": "zr7-staff", "scope": "ZR7", "role": "manager", "email": "", "first_name": "", "last_name": ""}
+
+    assert client.post(f"/comptes/{zr7_staff.pk}/", data).status_code == 302
+    assert client.post(f"/comptes/{zr7_staff.pk}/", {**data, "is_active": "on"}).status_code == 302
+
+    assert browser.get("/").status_code == 302
+    assert api.get("/api/v1/stats/daily/").status_code == 401
+    assert not Token.objects.filter(user=zr7_staff).exists()
+    assert kept.get("/").status_code == 200
+    assert client.get("/comptes/").status_code == 200

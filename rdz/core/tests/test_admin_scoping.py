@@ -486,3 +486,23 @@ def test_account_changes_in_the_admin_are_audited_like_on_the_comptes_page(clien
     assert not User.objects.filter(pk=zr7_staff.pk).exists()
     deleted = AuditLog.objects.get(action="account_delete")
     assert deleted.entity == "ZR7" and "zr7-staff" in deleted.message
+
+
+def test_deactivating_an_account_in_the_admin_ends_its_sessions(client, zr7_account_admin, zr7_staff):
+    """As on the Comptes page: reactivated later, the account does not find its old sessions open."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(zr7_staff)
+    client.force_login(zr7_account_admin)
+    url = reverse("admin:auth_user_change", args=[zr7_staff.pk])
+    form = _account_form(zr7_staff, scope="ZR7", role="manager")
+    del form["is_active"]
+
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, _account_form(zr7_staff, scope="ZR7", role="manager")).status_code == 302
+
+    zr7_staff.refresh_from_db()
+    assert zr7_staff.is_active
+    assert browser.get("/").status_code == 302
+    assert client.get(reverse("admin:auth_user_changelist")).status_code == 200
