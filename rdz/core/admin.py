@@ -184,11 +184,15 @@ class AppSettingsAdmin(RoleAdminMixin, admin.ModelAdmin):
 
 @admin.register(SettingsAudit)
 class SettingsAuditAdmin(ReadOnlyAdminMixin, RoleAdminMixin, admin.ModelAdmin):
-    list_display = ("changed_at", "changed_by", "setting", "old_value", "new_value")
+    list_display = ("changed_at", "author", "setting", "old_value", "new_value")
     list_filter = ("field",)
 
     def get_queryset(self, request):
         return super().get_queryset(request) & settings_audits_visible(user=request.user)
+
+    @admin.display(description="par", ordering="changed_by_label")
+    def author(self, obj):
+        return obj.author
 
     @admin.display(description="paramètre", ordering="field")
     def setting(self, obj):

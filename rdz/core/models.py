@@ -149,6 +149,8 @@ class SettingsAudit(models.Model):
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, verbose_name="par"
     )
+    # The account's name when it changed the setting: the history keeps it once the account is deleted.
+    changed_by_label = models.CharField("par (compte)", max_length=150, blank=True)
     field = models.CharField("paramètre", max_length=64)
     old_value = models.TextField("ancienne valeur", blank=True)
     new_value = models.TextField("nouvelle valeur", blank=True)
@@ -160,6 +162,11 @@ class SettingsAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field_label} : {self.old_value} → {self.new_value}"
+
+    @property
+    def author(self) -> str:
+        """Who made the change: the account's name, « système » for a job or an import."""
+        return self.changed_by_label or (str(self.changed_by) if self.changed_by_id else "système")
 
     @property
     def field_label(self) -> str:

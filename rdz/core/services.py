@@ -85,6 +85,7 @@ def settings_update(*, user, changes: dict) -> list[SettingsAudit]:
         audits.append(
             SettingsAudit(
                 changed_by=user if getattr(user, "pk", None) else None,
+                changed_by_label=str(user) if getattr(user, "pk", None) else "",
                 field=field,
                 old_value="••••" if masked and old else _as_text(old),
                 new_value="••••" if masked and new else _as_text(new),

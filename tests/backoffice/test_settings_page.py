@@ -233,3 +233,19 @@ def test_the_settings_record_refuses_lists_that_routing_and_alerts_cannot_read_o
     assert message in str(refused.value)
     assert SettingsAudit.objects.count() == 0
     assert settings_get().blacklisted_sources == [] and settings_get().alert_recipients_zr7 == []
+
+
+def test_the_history_still_names_who_changed_a_setting_after_the_account_is_deleted(client, both_admin, superuser):
+    """The account's row went with it: the change read « système » on the page, as if no
+    one had made it, and the admin's history showed no author."""
+    client.force_login(both_admin)
+    assert client.post("/parametres/", _form_data(backlog_age_days="45")).status_code == 302
+    both_admin.delete()
+    client.force_login(superuser)
+
+    page = client.get("/parametres/").content.decode()
+    history = page.split("Historique des modifications")[1]
+    admin_list = client.get(reverse("admin:core_settingsaudit_changelist")).content.decode()
+
+    assert "<td>both-admin</td>" in history and "système" not in history
+    assert "both-admin" in admin_list
