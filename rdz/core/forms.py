@@ -82,6 +82,17 @@ def _model_bounds(model_field) -> dict:
     return {**({"min": max(lows)} if lows else {}), **({"max": min(highs)} if highs else {})}
 
 
+def values_as_read(form: forms.BaseForm, *, exclude: tuple[str, ...] = ()) -> None:
+    """The page carries each value as it was read (`initial-…` hidden inputs), so that saving
+    it changes only what this account changed there (`changed_data`), not what another admin
+    saved in the meantime. A form posted without them is compared with the stored record.
+    `exclude`: values never printed in the page (credentials)."""
+    for name, field in form.fields.items():
+        field.show_hidden_initial = name not in exclude and (
+            not form.is_bound or form.add_initial_prefix(name) in form.data
+        )
+
+
 class SettingsForm(forms.ModelForm):
     """The settings record as a French form. Entity-specific fields are editable by that
     entity's admins; global fields only by admins of both entities."""
@@ -149,6 +160,7 @@ class SettingsForm(forms.ModelForm):
             allowed = entity in editable_entities if entity else editable_entities >= ALL_ENTITIES
             if read_only or not allowed:
                 field.disabled = True
+        values_as_read(self, exclude=SECRET_FIELDS)
         for name in SECRET_FIELDS:
             if name not in self.fields:
                 continue
@@ -158,14 +170,19 @@ class SettingsForm(forms.ModelForm):
             )
 
     def changes(self, current: AppSettings) -> dict:
-        """Fields whose value differs from the stored record (editable fields only)."""
+        """Fields changed on the page (editable fields only) whose value differs from the
+        stored record. A field left as the page showed it keeps the stored value, even when
+        another admin changed it since the page was read (§8: each change is its author's)."""
         result = {}
+        changed = set(self.changed_data)
         for name, field in self.fields.items():
             if field.disabled:
                 continue
             value = self.cleaned_data.get(name)
             if name in SECRET_FIELDS and not value:
                 continue  # blank means "keep": a CRM key is never cleared from this form
+            if name not in SECRET_FIELDS and name not in changed:
+                continue
             if value != getattr(current, name):
                 result[name] = value
         return result
@@ -183,6 +200,10 @@ class AppSettingsAdminForm(forms.ModelForm):
         field_classes = dict.fromkeys(
             ("blacklisted_sources", "alert_recipients_zr7", "alert_recipients_mdl"), SafeJSONField
         )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        values_as_read(self)
 
     def _tidy(self, name: str, *, lower: bool = False):
         value = self.cleaned_data.get(name)

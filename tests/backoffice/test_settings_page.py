@@ -1,8 +1,10 @@
 """Paramètres (§8): a French form with validation, every change audited and shown."""
 
 import json
+from html.parser import HTMLParser
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from rdz.core.models import AppSettings, SettingsAudit
@@ -144,7 +146,7 @@ def test_an_account_of_both_entities_sees_the_settings_of_both(client, both_admi
     settings_update(user=None, changes={"alert_recipients_mdl": ["equipe@mdl.fr"]})
     client.force_login(both_admin)
     page = client.get("/parametres/").content.decode()
-    assert page.count("equipe@mdl.fr") == 2  # the field and its history
+    assert page.count("equipe@mdl.fr") == 3  # the field, its value as read and its history
     assert "Clé CRM MDL de repli" in page
 
 
@@ -249,3 +251,99 @@ def test_the_history_still_names_who_changed_a_setting_after_the_account_is_dele
 
     assert "<td>both-admin</td>" in history and "système" not in history
     assert "both-admin" in admin_list
+
+
+class _FormReader(HTMLParser):
+    """What a browser posts back from the page's form, unchanged."""
+
+    def __init__(self):
+        super().__init__()
+        self.data: dict[str, str] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("name") and "disabled" not in a:
+            if a.get("type") == "checkbox":
+                if "checked" in a:
+                    self.data[a["name"]] = a.get("value", "on")
+            elif a.get("type") != "submit":
+                self.data[a["name"]] = a.get("value") or ""
+        elif tag == "textarea" and "disabled" not in a:
+            self._textarea = a.get("name")
+            self.data[self._textarea] = ""
+        elif tag == "select" and "disabled" not in a:
+            self._select = a.get("name")
+        elif tag == "option" and self._select and "selected" in a:
+            self.data[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data.removeprefix("\n") if not self.data[self._textarea] else data
+
+
+def _page_form(client, url: str = "/parametres/") -> dict[str, str]:
+    reader = _FormReader()
+    reader.feed(client.get(url).content.decode())
+    return reader.data
+
+
+def test_saving_the_page_keeps_what_another_admin_changed_since_it_was_opened(client, both_admin, zr7_admin):
+    """The form sent back every setting as it was when the page was read: saving one change
+    put back the older value of every setting another admin had changed in between, and the
+    history said this account had changed them."""
+    client.force_login(both_admin)
+    opened = _page_form(client)
+    other = Client()
+    other.force_login(zr7_admin)
+    assert other.post("/parametres/", _form_data(alert_recipients_zr7="astreinte@zr7.fr")).status_code == 302
+
+    assert client.post("/parametres/", {**opened, "backlog_age_days": "45"}).status_code == 302
+
+    current = settings_get()
+    assert current.alert_recipients_zr7 == ["astreinte@zr7.fr"]
+    assert current.backlog_age_days == 45
+    assert list(SettingsAudit.objects.filter(changed_by=both_admin).values_list("field", flat=True)) == [
+        "backlog_age_days"
+    ]
+
+
+def test_the_page_as_read_saves_nothing_and_a_setting_changed_on_it_is_saved(client, both_admin):
+    settings_update(user=None, changes={"alert_recipients_zr7": ["a@zr7.fr", "b@zr7.fr"], "blacklisted_sources": ["x"]})
+    client.force_login(both_admin)
+
+    assert client.post("/parametres/", _page_form(client)).status_code == 302
+    assert not SettingsAudit.objects.filter(changed_by=both_admin).exists()
+
+    changed = {**_page_form(client), "alert_recipients_zr7": "a@zr7.fr", "cross_entity_enabled": ""}
+    assert client.post("/parametres/", {k: v for k, v in changed.items() if v != ""}).status_code == 302
+    current = settings_get()
+    assert current.alert_recipients_zr7 == ["a@zr7.fr"] and current.cross_entity_enabled is False
+    assert current.blacklisted_sources == ["x"]
+
+
+def test_saving_the_settings_admin_keeps_what_another_admin_changed_since_it_was_opened(client, superuser, both_admin):
+    url = reverse("admin:core_appsettings_change", args=[settings_get().pk])
+    client.force_login(superuser)
+    opened = _page_form(client, url)
+    other = Client()
+    other.force_login(both_admin)
+    changed = _form_data(rejection_window_days="10", cross_entity_zr7_to_mdl="", alert_recipients_zr7="a@zr7.fr")
+    assert other.post("/parametres/", changed).status_code == 302
+
+    assert client.post(url, {**opened, "backlog_age_days": "45"}).status_code == 302
+
+    current = settings_get()
+    assert current.rejection_window_days == 10 and current.cross_entity_zr7_to_mdl is False
+    assert current.alert_recipients_zr7 == ["a@zr7.fr"]
+    assert current.backlog_age_days == 45
+    assert list(SettingsAudit.objects.filter(changed_by=superuser).values_list("field", flat=True)) == [
+        "backlog_age_days"
+    ]
