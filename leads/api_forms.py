@@ -39,7 +39,7 @@ from leads.services_forms import (
     leadform_variant_names,
     tracking_event_record,
 )
-from leads.stats import MAX_PERIOD_DAYS
+from leads.stats import StatsPeriodError, stats_period
 from leads.throttles import FormIpThrottle, TrackIpThrottle
 from rdz.core.api import (
     NOT_AN_OBJECT,
@@ -322,13 +322,12 @@ class StatsQuerySerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        today = paris_today()
-        date_to = attrs.get("date_to") or today
-        date_from = attrs.get("date_from") or date_to - datetime.timedelta(days=29)
-        if date_from > date_to:
-            raise serializers.ValidationError({"from": ["La date de début doit précéder la date de fin."]})
-        if (date_to - date_from).days >= MAX_PERIOD_DAYS:
-            raise serializers.ValidationError({"from": [f"Période limitée à {MAX_PERIOD_DAYS} jours."]})
+        try:
+            date_from, date_to = stats_period(
+                start=attrs.get("date_from"), end=attrs.get("date_to"), today=paris_today()
+            )
+        except StatsPeriodError as exc:
+            raise serializers.ValidationError({"from": [str(exc)]}) from exc
         return {"date_from": date_from, "date_to": date_to}
 
 

@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from commandes.models import RejectionReason
 from leads.models import CrmStatus, Lead, LeadStatus, Product
 from leads.normalization import normalize_departement, normalize_phone
+from leads.stats import StatsPeriodError, stats_period
 from rdz.core.entities import ALL_ENTITIES, Entity
 from rdz.core.timeutils import DATE_INVALID, date_range_validators, paris_day_bounds
 
@@ -120,8 +121,9 @@ def search_condition(term: str) -> Q:
 
 
 class PeriodForm(forms.Form):
-    """The period of the Statistiques page, read from `from` / `to` (AAAA-MM-JJ). A date that
-    is refused says why next to its field; the page then shows its default period."""
+    """The period of the Statistiques page, read from `from` / `to` (AAAA-MM-JJ), under the
+    stats API's rule (`stats_period`). A date that is refused says why next to its field, a
+    period that is refused says why above the form; the page then shows its default period."""
 
     def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
@@ -134,9 +136,14 @@ class PeriodForm(forms.Form):
                 error_messages={"invalid": DATE_INVALID},
             )
 
-    def dates(self) -> tuple[datetime.date | None, datetime.date | None]:
+    def period(self, *, today: datetime.date) -> tuple[datetime.date, datetime.date]:
+        """The period to show: the one asked for, or the default one when it is refused."""
         self.is_valid()  # cleaned_data then holds the dates that were accepted
-        return self.cleaned_data.get("from"), self.cleaned_data.get("to")
+        try:
+            return stats_period(start=self.cleaned_data.get("from"), end=self.cleaned_data.get("to"), today=today)
+        except StatsPeriodError as exc:
+            self.add_error(None, str(exc))
+            return stats_period(start=None, end=None, today=today)
 
 
 class StaffRejectionForm(forms.Form):

@@ -27,6 +27,9 @@ ROLLUP_DIMENSIONS = ("entity", "product_id", "source", "provider_id", "form_id",
 TODAY_MAX_AGE = datetime.timedelta(seconds=60)
 # Longest period the stats APIs answer for, bounds included: a year, a leap one too.
 MAX_PERIOD_DAYS = 366
+DEFAULT_PERIOD_DAYS = 30
+PERIOD_REVERSED = "La date de début doit précéder la date de fin."
+PERIOD_TOO_LONG = f"Période limitée à {MAX_PERIOD_DAYS} jours."
 _FRESH_KEY = "leads:rollup:refreshed:{day}"
 
 # Statuses a lead reaches once it was given to a client (the "attribués" figure).
@@ -40,6 +43,25 @@ DASHBOARD_STATUSES = (
     LeadStatus.REJECTED,
     LeadStatus.OPPOSED,
 )
+
+
+class StatsPeriodError(ValueError):
+    """A stats period that is read as typed cannot be answered; the message says why, in French."""
+
+
+def stats_period(
+    *, start: datetime.date | None, end: datetime.date | None, today: datetime.date
+) -> tuple[datetime.date, datetime.date]:
+    """The period a stats read covers (§15), the same for the Statistiques page and the stats
+    APIs: the end defaults to today, the start to 30 days up to the end. A start after the end
+    or a period longer than `MAX_PERIOD_DAYS` is refused, never swapped nor cut."""
+    end = end or today
+    start = start or end - datetime.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if start > end:
+        raise StatsPeriodError(PERIOD_REVERSED)
+    if (end - start).days >= MAX_PERIOD_DAYS:
+        raise StatsPeriodError(PERIOD_TOO_LONG)
+    return start, end
 
 
 # --- Write side --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.models import LeadStatus
-from leads.stats import MAX_PERIOD_DAYS, daily_rows, rollup_ensure_today
+from leads.stats import StatsPeriodError, daily_rows, rollup_ensure_today, stats_period
 from rdz.core.api import STAFF_401, openapi_detail, openapi_field_errors
 from rdz.core.entities import Entity
 from rdz.core.scoping import user_entities
@@ -50,13 +50,10 @@ class DailyStatsQuerySerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs):
-        end = attrs.get("to") or paris_today()
-        start = attrs.get("from") or end - datetime.timedelta(days=29)
-        if start > end:
-            raise serializers.ValidationError({"from": ["La date de début doit précéder la date de fin."]})
-        if (end - start).days >= MAX_PERIOD_DAYS:
-            raise serializers.ValidationError({"from": [f"Période limitée à {MAX_PERIOD_DAYS} jours."]})
-        attrs["from"], attrs["to"] = start, end
+        try:
+            attrs["from"], attrs["to"] = stats_period(start=attrs.get("from"), end=attrs.get("to"), today=paris_today())
+        except StatsPeriodError as exc:
+            raise serializers.ValidationError({"from": [str(exc)]}) from exc
         return attrs
 
 

@@ -258,12 +258,7 @@ class StatisticsView(StaffRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         today = paris_today()
         period = PeriodForm(self.request.GET)
-        start, end = period.dates()
-        start = start or today - datetime.timedelta(days=29)
-        end = end or today
-        if end < start:
-            start, end = end, start
-        start = max(start, end - datetime.timedelta(days=365))
+        start, end = period.period(today=today)
         entities = sorted(entities_from_param(self.request, self.request.GET.get("entity")))
         if end >= today:
             rollup_ensure_today()

@@ -261,6 +261,44 @@ def test_a_wrong_date_on_the_statistics_page_is_said_in_french_and_the_default_p
     assert response.context["start"] == history - datetime.timedelta(days=29)
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-05-01&to=2026-01-01", "La date de début doit précéder la date de fin."),
+        ("from=2099-01-01", "La date de début doit précéder la date de fin."),
+        ("from=2020-01-01&to=2026-01-01", "Période limitée à 366 jours."),
+    ],
+)
+def test_a_reversed_or_too_long_period_on_the_statistics_page_is_refused_in_french_not_swapped_or_cut(
+    client, superuser, history, query, message
+):
+    """The page used to swap the dates or keep the last 366 days without a word, and then
+    linked to an API that refuses the same period."""
+    client.force_login(superuser)
+    response = client.get(f"/statistiques/?{query}")
+    assert response.status_code == 200
+    assert f"{message} Période par défaut affichée." in response.content.decode()
+    assert response.context["end"] == history
+    assert response.context["start"] == history - datetime.timedelta(days=29)
+    assert client.get(response.context["api_url"]).status_code == 200
+
+
+def test_a_period_of_366_days_on_the_statistics_page_is_shown_whole(client, superuser, history):
+    client.force_login(superuser)
+    response = client.get("/statistiques/?from=2025-01-01&to=2026-01-01")
+    assert (response.context["start"], response.context["end"]) == (
+        datetime.date(2025, 1, 1),
+        datetime.date(2026, 1, 1),
+    )
+    assert "Période par défaut" not in response.content.decode()
+    # Only an end: the period is the 30 days up to it, as in the API.
+    response = client.get("/statistiques/?to=2025-06-30")
+    assert (response.context["start"], response.context["end"]) == (
+        datetime.date(2025, 6, 1),
+        datetime.date(2025, 6, 30),
+    )
+
+
 def test_large_counts_are_written_the_french_way_on_the_dashboard_and_the_statistics(client, zr7_staff, product):
     from tests.factories import DailyRollupFactory
 
