@@ -20,15 +20,20 @@ DATE_PART_RANGES = {"__year": (1, 9998), "__month": (1, 12), "__day": (1, 31)}
 
 
 class SafeChangelistMixin:
-    """Out-of-range date parts in a list URL (`?created_at__year=0`) get Django's answer to
-    any wrong list parameter — the list again with « ?e=1 » — instead of a server error."""
+    """Out-of-range date parts in a list URL (`?created_at__year=0`), and ids no database
+    integer holds (`?product__exact=99999999999999999999`, which SQLite cannot even bind),
+    get Django's answer to any wrong list parameter — the list again with « ?e=1 » —
+    instead of a server error."""
 
     def get_changelist_instance(self, request):
         for key, value in request.GET.items():
             for suffix, (low, high) in DATE_PART_RANGES.items():
                 if key.endswith(suffix) and not (value.isascii() and value.isdigit() and low <= int(value) <= high):
                     raise IncorrectLookupParameters(f"{key}={value[:20]}")
-        return super().get_changelist_instance(request)
+        try:
+            return super().get_changelist_instance(request)
+        except OverflowError as exc:
+            raise IncorrectLookupParameters(str(exc)) from exc
 
 
 class RoleAdminMixin(SafeChangelistMixin):
