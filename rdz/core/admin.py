@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.text import Truncator
 
+from rdz.core import admin_beat  # noqa: F401 - registers the beat schedules' admin
 from rdz.core.accounts import staff_account_change_record, staff_account_state, staff_sessions_end
 from rdz.core.admin_mixins import EntityScopedAdmin, ReadOnlyAdminMixin, RoleAdminMixin, SafeChangelistMixin
 from rdz.core.entities import ALL_ENTITIES
