@@ -103,3 +103,67 @@ def test_a_valid_periodic_task_is_still_saved_from_the_admin(client, superuser):
         "{}",
     )
     assert "Essai" in DatabaseScheduler(app=app, lazy=True).all_as_schedule()
+
+
+ENGLISH = [
+    "At 09:30 AM",
+    "Human readable",
+    "Scheduler",
+    "Translation:",
+    "Periodic Tasks Using This Schedule",
+    "Task Name",
+]
+
+
+def test_the_beat_schedules_pages_read_in_french(client, superuser):
+    client.force_login(superuser)
+    daily = PeriodicTask.objects.get(task="commandes.tasks.delivery_send_daily")
+    sweep = PeriodicTask.objects.get(task="rdz.core.tasks.outbox_sweep")
+    pages = {
+        "tasks": reverse("admin:django_celery_beat_periodictask_changelist"),
+        "daily": reverse("admin:django_celery_beat_periodictask_change", args=[daily.pk]),
+        "sweep": reverse("admin:django_celery_beat_periodictask_change", args=[sweep.pk]),
+        "crontabs": reverse("admin:django_celery_beat_crontabschedule_changelist"),
+        "crontab": reverse("admin:django_celery_beat_crontabschedule_change", args=[daily.crontab_id]),
+        "interval": reverse("admin:django_celery_beat_intervalschedule_change", args=[sweep.interval_id]),
+    }
+    texts = {}
+    for name, url in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, name
+        texts[name] = response.content.decode()
+        assert [e for e in ENGLISH if e in texts[name]] == [], name
+    for name in ("tasks", "daily", "crontabs", "crontab"):
+        assert "À 09:30 (Europe/Paris)" in texts[name], name
+    assert "Tâches utilisant cette planification" in texts["interval"]
+
+
+def test_a_crontab_value_out_of_range_is_refused_in_french(client, superuser):
+    client.force_login(superuser)
+    form = {"minute": "99", "hour": "8", "day_of_month": "*", "month_of_year": "*", "day_of_week": "lundi"}
+    form |= {"timezone": "Europe/Paris", "periodictask_set-TOTAL_FORMS": "0", "periodictask_set-INITIAL_FORMS": "0"}
+
+    response = client.post(reverse("admin:django_celery_beat_crontabschedule_add"), form)
+
+    errors = _field_errors(response)
+    assert errors["minute"] == [
+        "Minutes invalides : de 0 à 59, « * », une liste (0,30), une plage (8-18) ou un pas (*/10)."
+    ]
+    assert errors["day_of_week"][0].startswith("Jours de la semaine invalides : de 0 à 6 (0 = dimanche)")
+
+
+def test_running_an_unknown_task_from_the_admin_says_so_in_french(client, superuser):
+    task = PeriodicTask.objects.create(
+        name="Inconnue", task="rdz.nulle_part", interval=IntervalSchedule.objects.order_by("pk").first()
+    )
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:django_celery_beat_periodictask_changelist"),
+        {"action": "run_tasks", "_selected_action": [task.pk]},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "Tâche « rdz.nulle_part » inconnue des workers : rien n'a été lancé."
+    ]
