@@ -20,6 +20,7 @@ from rdz.core.admin_mixins import RoleAdminMixin
 from rdz.core.entities import ALL_ENTITIES
 from rdz.core.forms import text_lines_check
 from rdz.core.scoping import can_change, user_entities, user_role
+from rdz.core.text import count_noun
 
 MAX_LIST_BYTES = 50 * 1024 * 1024
 
@@ -203,7 +204,10 @@ class OppositionEntryAdmin(RoleAdminMixin, admin.ModelAdmin):
             for lineno, text, reason in result.invalid[:20]:
                 messages.warning(request, f"Ligne {lineno} « {text} » : {reason}")
             if result.invalid_count > 20:
-                messages.warning(request, f"… et {result.invalid_count - 20} autre(s) ligne(s) invalide(s).")
+                messages.warning(
+                    request,
+                    f"… et {count_noun(result.invalid_count - 20, 'autre ligne invalide', 'autres lignes invalides')}.",
+                )
             return redirect(reverse("admin:leads_oppositionentry_changelist"))
         context = {
             **self.admin_site.each_context(request),

@@ -17,6 +17,7 @@ from django.db import transaction
 from leads.models import OppositionEntry
 from leads.normalization import normalize_phone
 from rdz.core.services import audit_log
+from rdz.core.text import count_noun
 
 PHONE_HEADERS = {"telephone", "téléphone", "tel", "tél", "phone", "numero", "numéro", "mobile", "portable", "number"}
 MAX_INVALID_LISTED = 1000
@@ -82,7 +83,11 @@ class OppositionImportResult:
     invalid_count: int = 0
 
     def summary(self) -> str:
-        return f"{self.added} numéro(s) ajouté(s), {self.already} déjà présent(s), {self.invalid_count} ligne(s) invalide(s)."
+        return (
+            f"{count_noun(self.added, 'numéro ajouté', 'numéros ajoutés')}, "
+            f"{count_noun(self.already, 'déjà présent', 'déjà présents')}, "
+            f"{count_noun(self.invalid_count, 'ligne invalide', 'lignes invalides')}."
+        )
 
 
 def _candidates(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:

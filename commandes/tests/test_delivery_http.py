@@ -363,7 +363,7 @@ def test_the_breaker_admins_resume_action_sends_the_endpoints_paused_work_now(
         "/admin/core/circuitbreaker/", {"action": "resume", "_selected_action": [breaker.pk]}, follow=True
     )
 
-    assert "2 envoi(s) en pause relancé(s)" in response.content.decode()
+    assert "2 envois en pause relancés" in response.content.decode()
     assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
     assert sorted(_run_due()) == ["delivered", "delivered"]
 

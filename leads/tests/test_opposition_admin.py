@@ -50,7 +50,7 @@ def test_a_manager_imports_a_list_from_the_admin(client, zr7_staff):
         f"{CHANGELIST}importer/", {"file": upload, "source": "Bloctel", "reason": "mars"}, follow=True
     )
     page = response.content.decode()
-    assert "2 numéro(s) ajouté(s)" in page
+    assert "2 numéros ajoutés" in page
     assert "Ligne 3" in page
     assert OppositionEntry.objects.filter(source="Bloctel").count() == 2
 

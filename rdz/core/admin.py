@@ -21,6 +21,7 @@ from rdz.core.models import (
 from rdz.core.scoping import can_change, is_account_admin, user_entities
 from rdz.core.selectors import settings_audits_visible
 from rdz.core.services import audit_log, circuit_label, circuit_reset, settings_get, settings_update
+from rdz.core.text import count_noun
 
 User = get_user_model()
 
@@ -249,7 +250,10 @@ class CircuitBreakerAdmin(ReadOnlyAdminMixin, EntityScopedAdmin):
         names = list(queryset.values_list("name", flat=True))  # already scoped to the account's entities
         total = sum(circuit_reset(name=name, user=request.user) for name in names)
         self.message_user(
-            request, f"{len(names)} disjoncteur(s) fermé(s) ; {total} envoi(s) en pause relancé(s).", messages.SUCCESS
+            request,
+            f"{count_noun(len(names), 'disjoncteur fermé', 'disjoncteurs fermés')} ; "
+            f"{count_noun(total, 'envoi en pause relancé', 'envois en pause relancés')}.",
+            messages.SUCCESS,
         )
 
 

@@ -26,6 +26,7 @@ from rdz.core.models import ALERT_KIND_LABELS, Alert, AlertState
 from rdz.core.scoping import is_account_admin, user_entities
 from rdz.core.selectors import dashboard_context, settings_audits_visible
 from rdz.core.services import CoreError, settings_get, settings_update
+from rdz.core.text import count_noun
 
 User = get_user_model()
 
@@ -136,7 +137,7 @@ class SettingsView(StaffRequiredMixin, TemplateView):
         changes = form.changes(settings_get())
         audits = settings_update(user=request.user, changes=changes)
         if audits:
-            messages.success(request, f"Paramètres enregistrés ({len(audits)} modification(s)).")
+            messages.success(request, f"Paramètres enregistrés ({count_noun(len(audits), 'modification')}).")
         else:
             messages.info(request, "Aucune modification.")
         return redirect("backoffice-settings")

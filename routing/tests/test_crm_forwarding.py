@@ -416,7 +416,7 @@ def test_closing_the_crm_breaker_by_hand_sends_the_postponed_forwardings_now(crm
         "/admin/core/circuitbreaker/", {"action": "resume", "_selected_action": [breaker.pk]}, follow=True
     )
 
-    assert "1 envoi(s) en pause relancé(s)" in response.content.decode()
+    assert "1 envoi en pause relancé" in response.content.decode()
     assert CircuitBreaker.objects.get(pk=breaker.pk).state == "closed"
     assert run_outbox() == ["sent"]
     lead.refresh_from_db()

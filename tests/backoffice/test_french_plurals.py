@@ -42,3 +42,27 @@ def test_one_alert_is_singular_and_two_are_plural(client, superuser):
     assert "1 alerte active" in _text(client.get("/"))
     AlertFactory(entity="MDL")
     assert "2 alertes actives" in _text(client.get("/"))
+
+
+def test_the_back_office_messages_and_admin_totals_count_in_french(client, superuser):
+    from leads.services_opposition import OppositionImportResult
+    from rdz.core.models import CircuitBreaker
+    from tests.backoffice.test_settings_page import _form_data
+
+    client.force_login(superuser)
+    response = client.post("/parametres/", _form_data(backlog_age_days=12), follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Paramètres enregistrés (1 modification)."]
+    response = client.post("/parametres/", _form_data(backlog_age_days=13, rejection_window_days=5), follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Paramètres enregistrés (2 modifications)."]
+
+    assert "Total : 0 lead" in _text(client.get("/admin/commandes/backloglead/"))
+    assert "lead(s)" not in _text(client.get("/admin/commandes/backloglead/"))
+
+    breaker = CircuitBreaker.objects.create(name="client:essai", entity="ZR7", state="open")
+    response = client.post(
+        "/admin/core/circuitbreaker/", {"action": "resume", "_selected_action": [breaker.pk]}, follow=True
+    )
+    assert [str(m) for m in response.context["messages"]] == ["1 disjoncteur fermé ; 0 envoi en pause relancé."]
+
+    summary = OppositionImportResult(added=1, already=0, invalid_count=2).summary()
+    assert summary == "1 numéro ajouté, 0 déjà présent, 2 lignes invalides."

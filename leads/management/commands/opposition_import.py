@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from leads.services_opposition import opposition_file_encoding, opposition_import
+from rdz.core.text import count_noun
 
 
 class Command(BaseCommand):
@@ -30,5 +31,6 @@ class Command(BaseCommand):
         for lineno, text, reason in result.invalid:
             self.stderr.write(f"ligne {lineno} « {text} » : {reason}")
         if result.invalid_count > len(result.invalid):
-            self.stderr.write(f"… et {result.invalid_count - len(result.invalid)} autre(s) ligne(s) invalide(s).")
+            others = result.invalid_count - len(result.invalid)
+            self.stderr.write(f"… et {count_noun(others, 'autre ligne invalide', 'autres lignes invalides')}.")
         self.stdout.write(result.summary())
