@@ -126,9 +126,9 @@ class ClientAdmin(EntityScopedAdmin):
         total = 0
         for client in queryset:
             total += client_endpoint_resume(client=client, actor=request.user)
-        self.message_user(
-            request, f"Point(s) d'accès remis en service ; {total} envoi(s) en attente relancé(s).", messages.SUCCESS
-        )
+        endpoints = count_noun(len(queryset), "point d'accès remis", "points d'accès remis")
+        waiting = count_noun(total, "envoi en attente relancé", "envois en attente relancés")
+        self.message_user(request, f"{endpoints} en service ; {waiting}.", messages.SUCCESS)
 
 
 class CommandeAdminForm(forms.ModelForm):

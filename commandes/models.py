@@ -12,7 +12,7 @@ from django.utils import timezone
 from leads.models import Lead
 from rdz.core.entities import Entity
 from rdz.core.http import url_refused_address
-from rdz.core.text import count_noun, emails_invalid
+from rdz.core.text import count_noun, emails_invalid, emails_invalid_message
 
 # What requests would refuse to send (InvalidHeader) — caught here, when staff type it.
 HEADER_NAME_VALIDATOR = RegexValidator(
@@ -111,7 +111,7 @@ def delivery_emails_error(emails) -> str:
     if not isinstance(emails, list) or not all(isinstance(email, str) for email in emails):
         return 'Une liste d\'adresses e-mail est attendue, ex. ["achats@client.fr"], ou [] pour aucune.'
     bad = emails_invalid(emails)
-    return f"Adresse(s) e-mail invalide(s) : {', '.join(bad)}." if bad else ""
+    return f"{emails_invalid_message(bad)}." if bad else ""
 
 
 def internal_address_message(address: str) -> str:

@@ -50,6 +50,7 @@ from rdz.core.backoffice import (
 from rdz.core.models import CircuitBreaker, CircuitState
 from rdz.core.scoping import can_change, user_entities
 from rdz.core.services import settings_get
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_today, week_start
 from routing.backlog import backlog_leads, backlog_takers
 
@@ -101,7 +102,11 @@ class ClientListView(StaffRequiredMixin, TemplateView):
         """Put a paused HTTP endpoint back in service (circuit breaker, §16)."""
         client = posted_object_or_404(self.scoped(Client.objects.all()), request, "client")
         count = client_endpoint_resume(client=client, actor=request.user)
-        messages.success(request, f"Point d'accès de {client.name} remis en service ({count} envoi(s) relancé(s)).")
+        messages.success(
+            request,
+            f"Point d'accès de {client.name} remis en service "
+            f"({count_noun(count, 'envoi relancé', 'envois relancés')}).",
+        )
         return redirect("backoffice-clients")
 
 

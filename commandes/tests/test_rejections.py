@@ -73,7 +73,7 @@ def test_a_rejection_after_the_window_is_refused(product, zr7_staff):
     commande = CommandeFactory(product=product)
     attribution = _delivered(commande, at=WEDNESDAY - datetime.timedelta(days=8))
 
-    with pytest.raises(RejectionError, match="délai de rejet est dépassé"):
+    with pytest.raises(RejectionError, match="délai de rejet est dépassé : 7 jours après la livraison"):
         rejection_create(attribution=attribution, reason="other", actor=zr7_staff, now=WEDNESDAY)
 
     attribution.refresh_from_db()

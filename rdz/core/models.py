@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from rdz.core.entities import Entity
-from rdz.core.text import emails_invalid
+from rdz.core.text import emails_invalid, emails_invalid_message
 
 
 class EntityScope(models.TextChoices):
@@ -67,7 +67,7 @@ def validate_text_list(value) -> None:
 def validate_email_list(value) -> None:
     validate_text_list(value)
     if bad := emails_invalid(value):
-        raise ValidationError("Adresse(s) e-mail invalide(s) : %(emails)s", params={"emails": ", ".join(bad)})
+        raise ValidationError(emails_invalid_message(bad))
 
 
 class AppSettings(models.Model):

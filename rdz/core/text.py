@@ -83,6 +83,12 @@ def emails_invalid(emails) -> list[str]:
     return bad
 
 
+def emails_invalid_message(bad: list[str]) -> str:
+    """« Adresse e-mail invalide : x », « Adresses e-mail invalides : x, y »."""
+    words = "Adresse e-mail invalide" if len(bad) < 2 else "Adresses e-mail invalides"
+    return f"{words} : {', '.join(bad)}"
+
+
 def count_noun(count: int, word: str, plural: str = "") -> str:
     """« 1 lead », « 0 jour », « 2 leads »: French takes the plural from 2 on, where
     « lead(s) » reads like a form letter to the client."""

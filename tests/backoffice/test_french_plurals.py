@@ -66,3 +66,18 @@ def test_the_back_office_messages_and_admin_totals_count_in_french(client, super
 
     summary = OppositionImportResult(added=1, already=0, invalid_count=2).summary()
     assert summary == "1 numéro ajouté, 0 déjà présent, 2 lignes invalides."
+
+
+def test_the_distribution_messages_count_in_french(client, superuser, product):
+    from tests.backoffice.test_settings_page import _form_data
+    from tests.factories import CommandeFactory
+
+    client.force_login(superuser)
+    response = client.post("/parametres/", _form_data(alert_recipients_zr7="ok@zr7.fr\nnon\nnon plus"))
+    assert "Adresses e-mail invalides : non, non plus" in response.content.decode()
+
+    commande = CommandeFactory(product=product, active=False)
+    response = client.post(
+        "/admin/commandes/commande/", {"action": "activate", "_selected_action": [commande.pk]}, follow=True
+    )
+    assert [str(m) for m in response.context["messages"]] == ["1 commande activée."]

@@ -79,7 +79,7 @@ def test_a_blank_crm_key_keeps_the_stored_one(client, both_admin):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("alert_recipients_mdl", "pas-un-email", "Adresse(s) e-mail invalide(s) : pas-un-email"),
+        ("alert_recipients_mdl", "pas-un-email", "Adresse e-mail invalide : pas-un-email"),
         ("daily_delivery_time", "25:99", "Saisissez une heure valide."),
         ("backlog_age_days", "0", "supérieure ou égale à 1"),
         ("rejection_ceiling_percent", "150", "inférieure ou égale à 100"),
@@ -188,7 +188,7 @@ def _admin_form_data(**changes) -> dict:
         ("blacklisted_sources", "NaN", "Une liste de textes est attendue"),
         ("blacklisted_sources", '["ok", 3]', "Une liste de textes est attendue"),
         ("alert_recipients_zr7", '"alertes@zr7.fr"', "Une liste de textes est attendue"),
-        ("alert_recipients_mdl", '["pas-un-email"]', "Adresse(s) e-mail invalide(s) : pas-un-email"),
+        ("alert_recipients_mdl", '["pas-un-email"]', "Adresse e-mail invalide : pas-un-email"),
         ("alert_recipients_mdl", '["\\u0000"]', "Caractère non autorisé (U+0000)."),
     ],
 )
@@ -224,7 +224,7 @@ def test_an_emptied_list_in_the_settings_admin_means_none(client, superuser):
     [
         ({"blacklisted_sources": ["ok", 3]}, "Une liste de textes est attendue"),
         ({"blacklisted_sources": "leadmax"}, "Une liste de textes est attendue"),
-        ({"alert_recipients_zr7": ["pas-un-email"]}, "Adresse(s) e-mail invalide(s) : pas-un-email"),
+        ({"alert_recipients_zr7": ["pas-un-email"]}, "Adresse e-mail invalide : pas-un-email"),
     ],
 )
 def test_the_settings_record_refuses_lists_that_routing_and_alerts_cannot_read_on_every_path(changes, message):
