@@ -3,7 +3,8 @@
 Each POST is an outbox row written with the attribution (commandes.services.attribution_create),
 claimed by a worker with a conditional UPDATE; the endpoint gets an `Idempotency-Key`, so a
 retry after a crash is recognised. Retries back off exponentially; after the last failure
-(or a refusal that retrying cannot fix) the lead falls back to the daily CSV batch.
+(or the endpoint's refusal of the lead itself, see `lead_refused`) the lead falls back to the
+daily CSV batch.
 """
 
 import datetime
@@ -87,10 +88,27 @@ def idempotency_key(attribution_id: int) -> str:
     return f"rdz-attribution-{attribution_id}"
 
 
-def _permanent(status_code: int | None) -> bool:
-    """A 4xx other than timeout/too-early/throttled, or a redirect (not followed: the URL is
-    wrong), will not get better by retrying."""
-    return status_code is not None and 300 <= status_code < 500 and status_code not in (408, 425, 429)
+# The answers by which an endpoint refuses one lead's data rather than failing as an endpoint.
+LEAD_REFUSAL_CODES = frozenset({400, 409, 413, 422})
+
+
+def lead_refused(status_code: int | None) -> bool:
+    """Whether the endpoint's answer refuses this lead, not the endpoint failing (§10, §16).
+
+    Decision: 400, 409, 413 and 422 blame the lead itself (a field the client's API rejects,
+    a lead it already has, a body too big for it): posting the same lead again gets the same
+    answer, and the next lead may well go through. Such a refusal is not retried — the lead
+    leaves for the CSV batch at once, as after the last failure — and it neither counts
+    towards the client's breaker nor resets it: a few bad leads in a row must not pause a
+    healthy endpoint and hold every other lead, and an answer that did not take the lead is
+    no proof that the endpoint is back.
+
+    Every other failure is the endpoint's: a 5xx, a timeout, a connection error, 401/403 (key
+    revoked), 404/405/410 (route gone, a deployment under way), 408/425/429 (busy), a redirect
+    (never followed). It is retried with backoff and counts towards the breaker, so an endpoint
+    down or misconfigured is paused after N failures in a row and its leads wait for it.
+    """
+    return status_code in LEAD_REFUSAL_CODES
 
 
 def delivery_post_process(*, item_id: int) -> str:
@@ -158,14 +176,16 @@ def delivery_post_process(*, item_id: int) -> str:
         outbox_done(item)
         return "delivered"
     error = attempt.error or f"HTTP {attempt.status_code}"
-    circuit_record_failure(
-        name=name,
-        entity=client.entity,
-        error=error,
-        probe_after_seconds=_probe_seconds(),
-        label=f"Le point d'accès HTTP du client « {client.name} »",
-    )
-    if _permanent(attempt.status_code) or unsendable:
+    refusal = lead_refused(attempt.status_code)
+    if not refusal:
+        circuit_record_failure(
+            name=name,
+            entity=client.entity,
+            error=error,
+            probe_after_seconds=_probe_seconds(),
+            label=f"Le point d'accès HTTP du client « {client.name} »",
+        )
+    if refusal or unsendable:
         item.attempts = item.max_attempts  # no retry: the outbox row ends as failed
     delay = backoff_seconds(item.attempts, base=backoff_base("DELIVERY_HTTP_BACKOFF_SECONDS", 30))
     # One transaction: a row marked failed while its lead still waits for HTTP would never be picked up again.
@@ -180,7 +200,8 @@ def delivery_post_process(*, item_id: int) -> str:
                 data={"attribution": attribution.pk, "http_attempt": attempt.pk},
             )
             return "retry"
-        _http_fallback(attribution=attribution, reason=f"échec définitif de l'envoi HTTP ({error[:200]})")
+        why = "lead refusé par le point d'accès" if refusal else "échec définitif de l'envoi HTTP"
+        _http_fallback(attribution=attribution, reason=f"{why} ({error[:200]})")
     return "fallback"
 
 

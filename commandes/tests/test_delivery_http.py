@@ -143,21 +143,75 @@ def test_a_permanent_refusal_falls_back_to_csv_without_retrying(http_endpoint, h
     assert OutboxItem.objects.get(pk=item.pk).status == "failed"
 
 
-def test_a_redirect_is_not_followed_and_the_lead_falls_back_to_the_csv_batch(http_endpoint, http_commande):
+def test_a_few_leads_refused_for_their_data_do_not_pause_a_healthy_endpoint(http_endpoint, http_commande):
+    """A 400/409/413/422 refuses one lead's data, not the endpoint: counted as failures, three
+    bad leads in a row paused the client and held every good lead behind them."""
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 3})
+    http_endpoint.script = [422, 400, 409, 413]
+    refused = [_attribute(http_commande) for _ in range(4)]
+
+    assert [delivery_post_process(item_id=item.pk) for _, item in refused] == ["fallback"] * 4
+    _, item = _attribute(http_commande)
+    assert delivery_post_process(item_id=item.pk) == "delivered"
+
+    assert len(http_endpoint.requests) == 5  # each refused lead posted once, not retried
+    breaker = CircuitBreaker.objects.get(name=circuit_name(http_commande.client))
+    assert breaker.state == "closed"
+    assert not Alert.objects.filter(kind="circuit_ouvert").exists()
+    for refused_attribution, _ in refused:
+        refused_attribution.refresh_from_db()
+        assert (refused_attribution.channel, refused_attribution.status) == ("csv", "pending")
+    event = refused[0][0].lead.events.get(kind=LeadEvent.Kind.DELIVERY_FAILED)
+    assert "lead refusé par le point d'accès (HTTP 422" in event.message
+
+
+def test_a_lead_refusal_between_two_outages_neither_resets_nor_feeds_the_breaker(http_endpoint, http_commande):
+    # The endpoint answered, but it did not take the lead: that is no proof it is healthy again.
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 3})
+    http_endpoint.script = [500, 422, 503]
+    pairs = [_attribute(http_commande) for _ in range(3)]
+
+    assert [delivery_post_process(item_id=item.pk) for _, item in pairs] == ["retry", "fallback", "retry"]
+
+    breaker = CircuitBreaker.objects.get(name=circuit_name(http_commande.client))
+    assert (breaker.state, breaker.consecutive_failures) == ("closed", 2)
+    assert "HTTP 503" in breaker.last_error
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 410, 408, 429])
+def test_an_answer_that_blames_the_endpoint_is_retried_and_counts_towards_its_pause(
+    http_endpoint, http_commande, status
+):
+    # A key revoked, a route missing during the client's deployment: every lead gets the same
+    # answer, so they wait for the endpoint (and its pause alert) instead of each leaving for the CSV.
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 2})
+    http_endpoint.script = [status]
+    attribution, item = _attribute(http_commande)
+
+    assert delivery_post_process(item_id=item.pk) == "retry"
+
+    assert CircuitBreaker.objects.get(name=circuit_name(http_commande.client)).consecutive_failures == 1
+    attribution.refresh_from_db()
+    assert (attribution.channel, attribution.status) == ("http", "pending")
+    assert _run_due() == ["delivered"]
+
+
+def test_a_redirect_is_not_followed_and_counts_as_an_endpoint_failure(http_endpoint, http_commande):
     """Followed, a 302 would come back as a GET whose 200 counted as a delivery, with the
-    client's key sent wherever the redirect points."""
+    client's key sent wherever the redirect points. It says nothing about the lead (a
+    maintenance page, a moved URL): the lead is posted again later, like after a 503."""
     elsewhere = http_endpoint.url.replace("/leads", "/ailleurs")
     http_endpoint.script = [("redirect", 302, elsewhere)]
     attribution, item = _attribute(http_commande)
 
-    assert delivery_post_process(item_id=item.pk) == "fallback"
+    assert delivery_post_process(item_id=item.pk) == "retry"
 
-    assert [(r.method, r.path) for r in http_endpoint.requests] == [("POST", "/leads")]
     attempt = HttpDeliveryAttempt.objects.get(attribution=attribution)
     assert not attempt.success and attempt.status_code == 302
     assert f"redirection vers « {elsewhere} » non suivie" in attempt.error
-    attribution.refresh_from_db()
-    assert (attribution.channel, attribution.status) == ("csv", "pending")
+    assert CircuitBreaker.objects.get(name=circuit_name(http_commande.client)).consecutive_failures == 1
+    assert _run_due() == ["delivered"]
+    assert [(r.method, r.path) for r in http_endpoint.requests] == [("POST", "/leads")] * 2
 
 
 def test_a_huge_answer_is_read_only_up_to_what_the_log_keeps(http_endpoint, http_commande):
