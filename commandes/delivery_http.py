@@ -36,9 +36,11 @@ from leads.models import LeadEvent
 from leads.services import lead_event_add, lead_events_bulk_add
 from rdz.core.http import connection_error_text, http_post_json, url_refused_address
 from rdz.core.locks import BATCH_CLAIM, advisory_xact_lock
-from rdz.core.models import CircuitBreaker, OutboxItem
+from rdz.core.models import Alert, AlertState, CircuitBreaker, CircuitState, OutboxItem
 from rdz.core.outbox import outbox_bring_forward, outbox_dispatch_on_commit
 from rdz.core.services import (
+    alert_raise,
+    alert_restate,
     backoff_seconds,
     circuit_allows,
     circuit_record_failure,
@@ -51,12 +53,13 @@ from rdz.core.services import (
     outbox_postpone,
     outbox_retry_later,
 )
-from rdz.core.timeutils import PARIS
+from rdz.core.timeutils import PARIS, paris_now
 
 logger = logging.getLogger(__name__)
 
 
 CIRCUIT_PREFIX = "client-http:"
+HTTP_GAVE_UP_ALERT_PREFIX = "http_repli:"
 
 
 def circuit_name(client: Client) -> str:
@@ -284,6 +287,44 @@ def _http_fallback(*, attribution: Attribution, reason: str) -> None:
             kind=LeadEvent.Kind.DELIVERY_FAILED,
             message=f"Livraison HTTP à {client.name} abandonnée : {reason} — {then}",
             data={"attribution": attribution.pk},
+        )
+        if client.api_url:
+            _http_gave_up_alert(client=client, reason=reason)
+
+
+def _http_gave_up_alert(*, client: Client, reason: str) -> None:
+    """Staff hear that a lead of this client left HTTP delivery (§14): refused by the endpoint,
+    out of tries, or unsendable as the client's record stands.
+
+    Decision: one alert per client, e-mailed to its entity's recipients when it opens and kept
+    open until staff close it on the Alertes page; while it is open, the next leads that give
+    up e-mail nobody again, its message only says since when and what came last. Nothing is
+    raised while the client's breaker is open: its pause alert already tells staff.
+    """
+    if CircuitBreaker.objects.filter(name=circuit_name(client), state=CircuitState.OPEN).exists():
+        return
+    key = f"{HTTP_GAVE_UP_ALERT_PREFIX}{client.pk}"
+    now = paris_now().strftime("%d/%m/%Y à %H:%M")
+    if client.emails:
+        then = "part avec le prochain CSV quotidien"
+        then_plural = "partent avec le prochain CSV quotidien"
+    else:
+        then = "repartira par HTTP à la prochaine livraison quotidienne (client sans adresse e-mail)"
+        then_plural = "repartiront par HTTP à la prochaine livraison quotidienne (client sans adresse e-mail)"
+    opened = alert_raise(
+        entity=client.entity,
+        kind="livraison_http_repli",
+        key=key,
+        message=f"Un lead du client « {client.name} » n'a pas pu être livré par HTTP POST le {now} et {then}. "
+        f"Motif : {reason}.",
+    )
+    if opened is None:
+        first = Alert.objects.filter(key=key, state=AlertState.OPEN).values_list("created_at", flat=True).first()
+        since = paris_now(first).strftime("%d/%m/%Y à %H:%M") if first else now
+        alert_restate(
+            key=key,
+            message=f"Des leads du client « {client.name} » n'ont pas pu être livrés par HTTP POST depuis le "
+            f"{since} et {then_plural}. Dernier le {now}, motif : {reason}.",
         )
 
 

@@ -678,3 +678,100 @@ def test_the_clients_page_says_an_http_only_client_gets_no_csv(http_commande, zr
 
     assert "HTTP POST + CSV" in rows["Par e-mail et HTTP"]
     assert "HTTP POST" in rows["Par HTTP seulement"] and "CSV" not in rows["Par HTTP seulement"]
+
+
+@pytest.fixture
+def alert_recipients(db):
+    from rdz.core.services import settings_update
+
+    settings_update(user=None, changes={"alert_recipients_zr7": ["alertes@zr7.test"]})
+
+
+def test_leads_that_give_up_on_http_alert_the_clients_entity_once_while_the_alert_is_open(
+    http_endpoint,
+    http_commande,
+    alert_recipients,
+    entity_smtp,
+    django_capture_on_commit_callbacks,
+    settings,
+    client,
+    zr7_staff,
+):
+    """Refused or out of tries without the endpoint being paused, a lead left HTTP for the CSV
+    and staff only saw it in the « À livrer » count or on the lead's timeline."""
+    settings.SITE_URL = "https://rdz.example"
+    Client.objects.filter(pk=http_commande.client_id).update(name="Soleil & Fils")
+    http_endpoint.script = [422, 400]
+    pairs = [_attribute(http_commande) for _ in range(2)]
+
+    for _, item in pairs:  # each in its worker's own transaction
+        with django_capture_on_commit_callbacks(execute=True):
+            assert delivery_post_process(item_id=item.pk) == "fallback"
+
+    (alert,) = Alert.objects.filter(state=AlertState.OPEN)
+    assert (alert.kind, alert.entity) == ("livraison_http_repli", "ZR7")
+    assert "« Soleil & Fils »" in alert.message and "HTTP 400" in alert.message  # says what came last
+    (mail,) = entity_smtp.messages  # the second lead did not e-mail again
+    assert mail["To"] == "alertes@zr7.test"
+    assert mail["Subject"] == "[RDZ ZR7] Alerte : Leads non livrés par HTTP"
+    body = mail.get_content()
+    assert "Soleil & Fils" in body and "HTTP 422" in body and "prochain CSV quotidien" in body
+    assert "À faire :" in body
+    log = f"https://rdz.example/admin/commandes/httpdeliveryattempt/?client__exact={http_commande.client_id}"
+    assert f"{log}&success__exact=0" in body
+    client.force_login(zr7_staff)
+    listing = client.get(f"{log.removeprefix('https://rdz.example')}&success__exact=0")
+    assert listing.status_code == 200 and len(listing.context["cl"].result_list) == 2
+
+    # Staff closed it: the next lead that gives up tells them again.
+    from rdz.core.services import alert_clear
+
+    alert_clear(key=alert.key)
+    http_endpoint.script = [409]
+    _, item = _attribute(http_commande)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery_post_process(item_id=item.pk) == "fallback"
+    assert Alert.objects.filter(kind="livraison_http_repli", state=AlertState.OPEN).count() == 1
+    assert len(entity_smtp.messages) == 2
+
+
+def test_a_lead_out_of_http_tries_alerts_staff_and_says_where_it_goes_for_a_client_without_email(
+    http_endpoint, http_commande, alert_recipients
+):
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 100})
+    Client.objects.filter(pk=http_commande.client_id).update(emails=[])
+    http_endpoint.default = 503
+    _, item = _attribute(http_commande)
+
+    results = [delivery_post_process(item_id=item.pk)]
+    while results[-1] == "retry":
+        results += _run_due()
+
+    assert results[-1] == "fallback"
+    (alert,) = Alert.objects.filter(state=AlertState.OPEN)
+    assert alert.kind == "livraison_http_repli" and "HTTP 503" in alert.message
+    assert "par HTTP à la prochaine livraison quotidienne" in alert.message
+
+
+def test_a_lead_giving_up_as_the_endpoint_is_paused_raises_only_the_pause_alert(
+    http_endpoint, http_commande, alert_recipients
+):
+    AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": HTTP_MAX_ATTEMPTS})
+    http_endpoint.default = 503
+    _, item = _attribute(http_commande)
+
+    results = [delivery_post_process(item_id=item.pk)]
+    while results[-1] == "retry":
+        results += _run_due()
+
+    assert results[-1] == "fallback"
+    assert list(Alert.objects.filter(state=AlertState.OPEN).values_list("kind", flat=True)) == ["circuit_ouvert"]
+
+
+def test_a_client_whose_endpoint_was_removed_raises_no_http_alert(http_endpoint, http_commande, alert_recipients):
+    _, item = _attribute(http_commande)
+    Client.objects.filter(pk=http_commande.client_id).update(api_url="")
+
+    assert delivery_post_process(item_id=item.pk) == "fallback"
+
+    assert not Alert.objects.exists()

@@ -255,6 +255,7 @@ ALERT_KIND_LABELS = {
     "silence_form": "Formulaire silencieux",
     "crm_echecs": "Échecs de transmission CRM",
     "resume_echec": "Résumé quotidien non envoyé",
+    "livraison_http_repli": "Leads non livrés par HTTP",
 }
 
 # What the recipient of each alert e-mail can do, and the page where to do it: its URL name
@@ -300,6 +301,14 @@ ALERT_KIND_ADVICE = {
         "vérifier le compte e-mail de l'entité ; le résumé repart de lui-même toutes les 10 minutes.",
         "",
         "",
+    ),
+    "livraison_http_repli": (
+        "lire dans les envois HTTP du client la réponse de son point d'accès et la lui transmettre (données "
+        "refusées, clé ou adresse à corriger) ; rien n'est perdu : ces leads partent avec le CSV quotidien (ou de nouveau par HTTP le lendemain pour "
+        "un client sans adresse e-mail). "
+        "Clore l'alerte une fois la cause traitée : le lead suivant qui échoue préviendra de nouveau.",
+        "admin:commandes_httpdeliveryattempt_changelist",
+        "Envois HTTP du client",
     ),
 }
 

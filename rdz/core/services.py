@@ -199,7 +199,13 @@ def alert_email_body(alert: Alert) -> str:
     if url_name:
         # The failures of the alert's 24 hours, not every failed lead ever.
         since = paris_now(alert.created_at - datetime.timedelta(hours=24)).date().isoformat()
-        query = f"?crm_status=failed&entity={alert.entity}&from={since}" if alert.kind == "crm_echecs" else ""
+        query = ""
+        if alert.kind == "crm_echecs":
+            query = f"?crm_status=failed&entity={alert.entity}&from={since}"
+        elif alert.kind == "livraison_http_repli":
+            # Its key ends with the client's id: the log opens on that client's failed POSTs.
+            client_id = alert.key.rpartition(":")[2]
+            query = f"?client__exact={client_id}&success__exact=0" if client_id.isdigit() else "?success__exact=0"
         # A bare address read away from RDZ does not say what it opens.
         lines += [f"{page} : {django_settings.SITE_URL}{reverse(url_name)}{query}"]
     lines += ["", f"Toutes les alertes : {django_settings.SITE_URL}{reverse('backoffice-alerts')}"]

@@ -381,6 +381,7 @@ def test_the_admin_lists_alert_types_in_french(client, superuser):
         "silence_form",
         "crm_echecs",
         "resume_echec",
+        "livraison_http_repli",
     ],
 )
 def test_an_alert_email_names_each_page_it_links_once_and_every_link_opens(client, superuser, settings, kind):
