@@ -31,6 +31,7 @@ from django.utils import timezone
 from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry, TrackingEvent
 from leads.services_opposition import OppositionError, opposition_add, opposition_phone_normalize
 from rdz.core.services import audit_log, settings_get
+from rdz.core.text import count_noun
 
 REDACTED = "[anonymisé]"
 RGPD_SOURCE = "demande RGPD"  # opposition-list source of the numbers of erased persons
@@ -316,7 +317,16 @@ class ErasureResult:
     leads: int = 0
     linked_rows: int = 0
     files: int = 0
+    opposition: int = 0  # the person's numbers on the opposition list
     opposition_added: int = 0
+
+    def summary(self) -> str:
+        """« 1 lead anonymisé, 3 lignes liées expurgées, 0 fichier expurgé »."""
+        return (
+            f"{count_noun(self.leads, 'lead anonymisé', 'leads anonymisés')}, "
+            f"{count_noun(self.linked_rows, 'ligne liée expurgée', 'lignes liées expurgées')}, "
+            f"{count_noun(self.files, 'fichier expurgé', 'fichiers expurgés')}"
+        )
 
 
 PERSONAL_LEAD_FIELDS = {
@@ -393,14 +403,15 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
         result.files += _redact_files(file_model, file_ids, person)
     result.files += _redact_import_reports(person)
     result.files += _redact_stored_mails(person)
+    result.opposition = len(person.phones)
     result.opposition_added = added
     audit_log(
         action="rgpd.erase",
         actor=actor,
         actor_label="" if actor else "commande rgpd_erase",
         message=(
-            f"Effacement RGPD : {result.leads} lead(s) anonymisé(s), {result.linked_rows} ligne(s) liée(s) expurgée(s), "
-            f"{result.files} fichier(s) expurgé(s), {len(person.phones)} numéro(s) sur la liste d'opposition."
+            f"Effacement RGPD : {result.summary()}, "
+            f"{count_noun(result.opposition, 'numéro')} sur la liste d'opposition."
         ),
     )
     return result
@@ -460,7 +471,8 @@ def lead_retention_anonymize(
         audit_log(
             action="rgpd.retention",
             actor_label="tâche de conservation",
-            message=f"Durée de conservation ({years} ans) : {total} lead(s) anonymisé(s).",
+            message=f"Durée de conservation ({count_noun(years, 'an')}) : "
+            f"{count_noun(total, 'lead anonymisé', 'leads anonymisés')}.",
         )
     return total
 
@@ -476,7 +488,7 @@ def _anonymize_one_for_retention(lead: Lead, person: Person, *, now, years: int)
     _anonymize(
         [lead],
         person,
-        reason=f"Données personnelles anonymisées (conservation de {years} ans dépassée)",
+        reason=f"Données personnelles anonymisées (conservation de {count_noun(years, 'an')} dépassée)",
         now=now,
         sweep_logs=False,  # a scan of the audit log per lead would not scale; it never quotes a lead
     )
@@ -544,10 +556,10 @@ def rgpd_export(*, phone: str | None = None, email: str | None = None, actor=Non
         actor=actor,
         actor_label="" if actor else "commande rgpd_export",
         message=(
-            f"Export RGPD (droit d'accès) : {len(exported)} lead(s), "
-            f"{len(opposition)} entrée(s) de la liste d'opposition, "
-            f"{sum(len(rows) for rows in logs.values())} ligne(s) de journal, "
-            f"{sum(len(lines) for lines in files.values())} ligne(s) de fichier."
+            f"Export RGPD (droit d'accès) : {count_noun(len(exported), 'lead')}, "
+            f"{count_noun(len(opposition), 'entrée', 'entrées')} de la liste d'opposition, "
+            f"{count_noun(sum(len(rows) for rows in logs.values()), 'ligne de journal', 'lignes de journal')}, "
+            f"{count_noun(sum(len(lines) for lines in files.values()), 'ligne de fichier', 'lignes de fichier')}."
         ),
     )
     return data

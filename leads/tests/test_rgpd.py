@@ -156,7 +156,7 @@ def test_erasure_leaves_no_trace_in_any_table_or_file_and_keeps_the_counts(perso
     assert "0698765432" in content or "+33698765432" in content
     assert "[anonymisé]" in content
     audit = AuditLog.objects.get(action="rgpd.erase")
-    assert "2 lead(s) anonymisé(s)" in audit.message
+    assert "2 leads anonymisés" in audit.message
 
 
 def test_erasure_redacts_the_legacy_import_reports_that_quote_the_person(person_everywhere, settings, tmp_path):
@@ -247,8 +247,43 @@ def test_an_export_is_audited_without_the_person_data(person_everywhere):
     call_command("rgpd_export", "--phone", "06 12 34 56 78", stdout=io.StringIO())
     entry = AuditLog.objects.get(action="rgpd.export")
     assert entry.actor_label == "commande rgpd_export"
-    assert "2 lead(s)" in entry.message
+    assert "2 leads, " in entry.message
     assert not [trace for trace in TRACES if trace.lower() in entry.message.lower()]
+
+
+def test_the_erasure_and_export_counts_read_in_french(product, tmp_path):
+    """« 1 lead(s) anonymisé(s) », « 1 numéro(s) sur la liste d'opposition (1 ajout(s)) »: a form letter."""
+    LeadFactory(phone=PHONE, email=EMAIL, product=product)
+
+    out = tmp_path / "export.json"
+    stderr = io.StringIO()
+    call_command("rgpd_export", "--phone", PHONE, "--output", str(out), stderr=stderr)
+    assert stderr.getvalue().startswith("1 lead exporté dans ")
+    export = AuditLog.objects.get(action="rgpd.export").message
+    assert export.startswith("Export RGPD (droit d'accès) : 1 lead, 0 entrée de la liste d'opposition, ")
+    assert "(s)" not in export
+
+    stdout = io.StringIO()
+    call_command("rgpd_erase", "--phone", PHONE, stdout=stdout)
+    printed = stdout.getvalue()
+    assert printed.startswith("1 lead anonymisé, ")
+    assert printed.rstrip().endswith("; 1 numéro sur la liste d'opposition (1 ajout).")
+    erase = AuditLog.objects.get(action="rgpd.erase").message
+    assert erase.startswith("Effacement RGPD : 1 lead anonymisé, ")
+    assert erase.endswith(", 1 numéro sur la liste d'opposition.")
+    assert "(s)" not in printed + erase
+
+
+def test_a_one_year_retention_reads_one_year(product):
+    now = timezone.now()
+    LeadFactory(created_at=now - datetime.timedelta(days=400), product=product)
+    settings_update(user=None, changes={"retention_years": 1})
+
+    assert lead_retention_anonymize(now=now) == 1
+
+    assert AuditLog.objects.get(action="rgpd.retention").message == "Durée de conservation (1 an) : 1 lead anonymisé."
+    lead = Lead.objects.get()
+    assert lead.events.filter(message__contains="conservation de 1 an dépassée").exists()
 
 
 def test_a_bad_request_is_refused_in_french():
@@ -291,7 +326,7 @@ def test_a_retention_run_out_of_time_stops_between_chunks_and_audits_what_it_ano
 
     assert Lead.objects.filter(anonymized_at__isnull=False).count() == 1
     (audit,) = AuditLog.objects.filter(action="rgpd.retention")
-    assert "1 lead(s) anonymisé(s)" in audit.message
+    assert "Durée de conservation (3 ans) : 1 lead anonymisé." in audit.message
     assert lead_retention_anonymize(now=now, chunk_size=1) == 2  # the next run carries on
 
 

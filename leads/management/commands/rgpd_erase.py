@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from leads.services_rgpd import RgpdError, rgpd_erase
+from rdz.core.text import count_noun
 
 
 class Command(BaseCommand):
@@ -24,7 +25,6 @@ class Command(BaseCommand):
         except RgpdError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"{result.leads} lead(s) anonymisé(s), {result.linked_rows} ligne(s) liée(s) expurgée(s), "
-            f"{result.files} fichier(s) expurgé(s) ; numéro(s) sur la liste d'opposition "
-            f"({result.opposition_added} ajout(s))."
+            f"{result.summary()} ; {count_noun(result.opposition, 'numéro')} sur la liste d'opposition "
+            f"({count_noun(result.opposition_added, 'ajout')})."
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from leads.services_rgpd import RgpdError, rgpd_export
+from rdz.core.text import count_noun
 
 
 class Command(BaseCommand):
@@ -47,6 +48,6 @@ class Command(BaseCommand):
         if out:
             with out:
                 out.write(text + "\n")
-            self.stderr.write(f"{len(data['leads'])} lead(s) exporté(s) dans {output}")
+            self.stderr.write(f"{count_noun(len(data['leads']), 'lead exporté', 'leads exportés')} dans {output}")
         else:
             self.stdout.write(text)
