@@ -184,8 +184,9 @@ class DailyReport:
         empty = f", {len(self.empty)} sans lead à envoyer (aucun e-mail)" if self.empty else ""
         in_progress = f", {len(self.in_progress)} en cours d'envoi" if self.in_progress else ""
         return (
-            f"Livraison du {self.day:%d/%m/%Y} : {len(self.sent)} lot(s) envoyé(s), {len(self.failed)} en échec "
-            f"(nouvel essai prévu), {len(self.skipped)} déjà envoyé(s){empty}{in_progress}.{http}"
+            f"Livraison du {self.day:%d/%m/%Y} : {count_noun(len(self.sent), 'lot envoyé', 'lots envoyés')}, "
+            f"{len(self.failed)} en échec (nouvel essai prévu), "
+            f"{count_noun(len(self.skipped), 'déjà envoyé', 'déjà envoyés')}{empty}{in_progress}.{http}"
         )
 
 
@@ -324,7 +325,8 @@ def _refusal(refused: dict) -> str:
     if not refused:
         return ""
     addresses = ", ".join(f"{to} ({code} {_smtp_text(text)})" for to, (code, text) in refused.items())
-    return f"adresse(s) refusée(s) par le serveur d'e-mail : {addresses}"
+    words = "adresse refusée" if len(refused) < 2 else "adresses refusées"
+    return f"{words} par le serveur d'e-mail : {addresses}"
 
 
 def _addresses_received(emails: list[str], refused: dict) -> list[str]:
@@ -614,7 +616,11 @@ def delivery_batch_resend(*, batch: DeliveryBatch, actor=None) -> str:
         attachments=[(_file_name(batch), content, "text/csv")],
     )
     DeliveryBatch.objects.filter(pk=batch.pk).update(resent_count=F("resent_count") + 1, last_resent_at=timezone.now())
-    left_out = f" ; {withheld} lead(s) retiré(s) (liste d'opposition, effacement RGPD ou rejet)" if withheld else ""
+    left_out = (
+        f" ; {count_noun(withheld, 'lead retiré', 'leads retirés')} (liste d'opposition, effacement RGPD ou rejet)"
+        if withheld
+        else ""
+    )
     refusal = _refusal(refused)
     received = ", ".join(_addresses_received(client.emails, refused))
     audit_log(

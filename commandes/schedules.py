@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from rdz.core.services import daily_run_done, daily_run_record, settings_get
+from rdz.core.text import count_noun
 from rdz.core.timeutils import PARIS, paris_now
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ def delivery_send_daily_scheduled(*, now: datetime.datetime | None = None, day: 
     recycling_missing = day == today and not daily_run_done(job=BACKLOG_JOB, day=day)
     recycled = backlog_recycle_daily(now=now) + " " if recycling_missing else ""
     report = delivery_send_daily(day=day, send_now=False)
-    summary = f"Livraison du {day:%d/%m/%Y} : {len(report.created)} lot(s) créé(s) et confié(s) aux workers."
+    batches = count_noun(len(report.created), "lot créé et confié", "lots créés et confiés")
+    summary = f"Livraison du {day:%d/%m/%Y} : {batches} aux workers."
     daily_run_record(job=DELIVERY_JOB, day=day, message=summary)
     return recycled + summary
 

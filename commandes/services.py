@@ -11,6 +11,7 @@ from commandes.models import Attribution, Commande, CommandeFill, DeliveryChanne
 from rdz.core.fastsql import rows_insert
 from rdz.core.outbox import outbox_dispatch_on_commit
 from rdz.core.services import outbox_enqueue
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_now, week_start
 
 # Outbox kinds owned by this app (registered in CommandesConfig.ready()).
@@ -234,7 +235,7 @@ def commande_quota_alerts(*, now: datetime.datetime | None = None) -> list[int]:
             key=key,
             message=(
                 f"La commande #{commande.pk} de {commande.client.name} ({commande.product.code}) a atteint son quota "
-                f"hebdomadaire : {row['week']}/{row['commande__weekly_quota']} lead(s) pour la semaine du "
+                f"hebdomadaire : {row['week']}/{count_noun(row['commande__weekly_quota'], 'lead')} pour la semaine du "
                 f"{monday:%d/%m/%Y}."
             ),
         )

@@ -104,3 +104,21 @@ def test_the_rebuild_command_finds_and_repairs_counters_that_drifted():
     assert kept() != counted()
     call_command("commande_fill_rebuild")
     assert kept() == counted() == {(commande.pk, MONDAY): 2}
+
+
+def test_the_rebuild_command_counts_in_french():
+    """« 1 compteur(s) corrigé(s) », « 1 attributions »: a form letter."""
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    commande = CommandeFactory()
+    attribution(commande, MONDAY)
+    CommandeFill.objects.filter(commande=commande).update(used=7)
+    with pytest.raises(CommandError, match=r"^1 compteur faux : lancez"):
+        call_command("commande_fill_rebuild", "--check", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("commande_fill_rebuild", stdout=out)
+    assert out.getvalue() == (
+        f"commande #{commande.pk} {MONDAY:%d/%m/%Y} : 1 attribution, compteur 7\n1 compteur corrigé.\n"
+    )

@@ -302,7 +302,7 @@ def test_the_livraisons_page_keeps_batch_statuses_short_and_tells_a_partial_refu
         client__entity="ZR7", client__name="Client épuisé", status="failed", attempts=BATCH_MAX_ATTEMPTS
     )
     DeliveryBatchFactory(client__entity="ZR7", client__name="Client en reprise", status="failed", attempts=1)
-    refusal = "adresse(s) refusée(s) par le serveur d'e-mail : nope@client.example (550 5.1.1 mailbox unavailable)"
+    refusal = "adresse refusée par le serveur d'e-mail : nope@client.example (550 5.1.1 mailbox unavailable)"
     partly = DeliveryBatchFactory(
         client__entity="ZR7", client__name="Client refusé", status="sent", sent_at=timezone.now(), error=refusal
     )

@@ -213,7 +213,7 @@ def test_a_batch_left_with_no_lead_to_send_does_not_read_as_sent(entity_smtp, pr
     report = delivery_send_daily()
 
     assert entity_smtp.messages == []
-    assert not report.sent and "0 lot(s) envoyé(s)" in report.summary()
+    assert not report.sent and "0 lot envoyé" in report.summary()
     assert "1 sans lead à envoyer" in report.summary()
     batch = DeliveryBatch.objects.get()
     assert batch.status == BatchStatus.EMPTY and batch.get_status_display().startswith("Rien à envoyer")
@@ -465,7 +465,7 @@ def test_the_management_command_sends_for_one_client_and_date(entity_smtp, produ
 
     call_command("delivery_send_daily", "--client", str(one.client_id), "--date", paris_today().isoformat(), stdout=out)
 
-    assert "1 lot(s) envoyé(s)" in out.getvalue()
+    assert "1 lot envoyé" in out.getvalue()
     assert len(entity_smtp.messages) == 1 and one.client.emails[0] in entity_smtp.messages[0]["To"]
 
 
@@ -540,7 +540,7 @@ def test_a_resent_batch_leaves_out_numbers_opposed_or_erased_since_the_first_sen
     assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
     assert entity_smtp.messages[1]["Subject"].endswith("— 1 lead")
     log = AuditLog.objects.get(action="delivery_batch_resend")
-    assert "2 lead(s) retiré(s)" in log.message
+    assert "; 2 leads retirés (" in log.message
 
     # Nothing left to deliver: refused, in French, and nothing sent.
     OppositionEntryFactory(phone=kept.lead.phone)
@@ -568,7 +568,7 @@ def test_a_resent_batch_leaves_out_the_leads_the_client_rejected_since(entity_sm
 
     _, rows = _csv_rows(entity_smtp.messages[1])
     assert [row[0] for row in rows[1:]] == [str(kept.lead_id)]
-    assert "1 lead(s) retiré(s) (liste d'opposition, effacement RGPD ou rejet)" in (
+    assert "; 1 lead retiré (liste d'opposition, effacement RGPD ou rejet)" in (
         AuditLog.objects.get(action="delivery_batch_resend").message
     )
 
@@ -894,3 +894,26 @@ def test_a_batch_that_cannot_be_resent_says_what_becomes_of_its_leads(status, at
     with pytest.raises(CommandeError) as refused:
         delivery_batch_resend(batch=batch)
     assert said in str(refused.value)
+
+
+def test_the_daily_run_summary_and_a_refusal_count_in_french():
+    """« 1 lot(s) envoyé(s) … 2 déjà envoyé(s) », « adresse(s) refusée(s) » for one address."""
+    import datetime
+
+    from commandes.delivery import DailyReport, _refusal
+
+    report = DailyReport(day=datetime.date(2026, 11, 24), sent=[1], skipped=[2, 3])
+    assert report.summary() == (
+        "Livraison du 24/11/2026 : 1 lot envoyé, 0 en échec (nouvel essai prévu), 2 déjà envoyés."
+    )
+    report = DailyReport(day=datetime.date(2026, 11, 24), sent=[1, 2], failed=[3], skipped=[4])
+    assert report.summary().startswith(
+        "Livraison du 24/11/2026 : 2 lots envoyés, 1 en échec (nouvel essai prévu), 1 déjà envoyé."
+    )
+
+    assert _refusal({"a@client.example": (550, b"no")}) == (
+        "adresse refusée par le serveur d'e-mail : a@client.example (550 no)"
+    )
+    assert _refusal({"a@client.example": (550, b"no"), "b@client.example": (551, "gone")}).startswith(
+        "adresses refusées par le serveur d'e-mail : a@client.example (550 no), b@client.example"
+    )

@@ -211,3 +211,13 @@ def test_a_catch_up_killed_mid_run_holds_the_next_ones_back_no_longer_than_a_tas
         assert daily_jobs_catch_up(now=_at(9, 45))
 
     assert guard.call_args.kwargs["timeout"] <= settings.CELERY_TASK_TIME_LIMIT + 60
+
+
+def test_the_scheduled_mailing_summary_counts_in_french(product):
+    """« 1 lot(s) créé(s) et confié(s) aux workers » in the daily run record."""
+    commande = CommandeFactory(product=product)
+    AttributionFactory(commande=commande)
+
+    summary = delivery_send_daily_scheduled(now=_at(9, 30))
+
+    assert summary.endswith(f"Livraison du {paris_today():%d/%m/%Y} : 1 lot créé et confié aux workers.")

@@ -88,3 +88,20 @@ def test_a_full_commande_of_an_inactive_client_raises_no_alert_and_its_open_one_
     other = CommandeFactory(product=product, weekly_quota=1, client__active=False)
     AttributionFactory(commande=other)
     assert commande_quota_alerts() == []
+
+
+def test_a_quota_of_one_lead_reads_in_the_singular(product):
+    """« 1/1 lead(s) pour la semaine » read like a form letter."""
+    commande = CommandeFactory(product=product, weekly_quota=1)
+    AttributionFactory(commande=commande)
+
+    commande_quota_alerts()
+
+    message = Alert.objects.get(kind="quota_atteint").message
+    assert "a atteint son quota hebdomadaire : 1/1 lead pour la semaine du " in message
+    commande = CommandeFactory(product=product, weekly_quota=2)
+    AttributionFactory(commande=commande)
+    AttributionFactory(commande=commande)
+    commande_quota_alerts()
+    second = Alert.objects.get(key__startswith=f"commande_quota:{commande.pk}:")
+    assert "2/2 leads pour la semaine" in second.message

@@ -25,6 +25,7 @@ from rdz.core.models import (
     OutboxStatus,
     SettingsAudit,
 )
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_now
 
 logger = logging.getLogger(__name__)
@@ -429,7 +430,8 @@ def circuit_record_failure(
             entity=entity,
             kind="circuit_ouvert",
             key=f"circuit:{name}",
-            message=f"{who} est en pause après {breaker.consecutive_failures} échecs consécutifs. "
+            message=f"{who} est en pause après "
+            f"{count_noun(breaker.consecutive_failures, 'échec consécutif', 'échecs consécutifs')}. "
             f"Dernière erreur : {error[:300]}",
         )
     return breaker.state == CircuitState.OPEN

@@ -81,3 +81,15 @@ def test_the_distribution_messages_count_in_french(client, superuser, product):
         "/admin/commandes/commande/", {"action": "activate", "_selected_action": [commande.pk]}, follow=True
     )
     assert [str(m) for m in response.context["messages"]] == ["1 commande activée."]
+
+
+def test_an_endpoint_paused_after_one_failure_reads_in_the_singular():
+    from rdz.core.models import Alert
+    from rdz.core.services import circuit_record_failure, settings_update
+
+    settings_update(user=None, changes={"circuit_failure_threshold": 1})
+
+    assert circuit_record_failure(name="client:essai", entity="ZR7", error="HTTP 500", label="Le client Essai")
+
+    message = Alert.objects.get(kind="circuit_ouvert").message
+    assert message.startswith("Le client Essai est en pause après 1 échec consécutif. Dernière erreur : HTTP 500")

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from commandes.services import commande_fill_rebuild
+from rdz.core.text import count_noun
 
 
 class Command(BaseCommand):
@@ -15,10 +16,14 @@ class Command(BaseCommand):
     def handle(self, *args, check: bool, **options):
         differences = commande_fill_rebuild(check_only=check)
         for commande_id, day, counted, kept in differences[:50]:
-            self.stdout.write(f"commande #{commande_id} {day:%d/%m/%Y} : {counted} attributions, compteur {kept}")
+            self.stdout.write(
+                f"commande #{commande_id} {day:%d/%m/%Y} : {count_noun(counted, 'attribution')}, compteur {kept}"
+            )
         if not differences:
             self.stdout.write("Compteurs de remplissage exacts.")
         elif check:
-            raise CommandError(f"{len(differences)} compteur(s) faux : lancez commande_fill_rebuild sans --check.")
+            raise CommandError(
+                f"{count_noun(len(differences), 'compteur faux', 'compteurs faux')} : lancez commande_fill_rebuild sans --check."
+            )
         else:
-            self.stdout.write(f"{len(differences)} compteur(s) corrigé(s).")
+            self.stdout.write(f"{count_noun(len(differences), 'compteur corrigé', 'compteurs corrigés')}.")
