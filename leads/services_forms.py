@@ -28,6 +28,7 @@ from leads.models import (
 from leads.services import LeadError, LeadInput, lead_create, lead_event_add, lead_intake_reads
 from rdz.core.fastsql import ModelReader, hot_cursor, hot_pipeline, hot_statements_prepared
 from rdz.core.services import audit_log
+from rdz.core.text import count_noun
 
 # Same form + visitor + phone within this window is one lead (double-click, reload, §16).
 FORM_DEDUPE_WINDOW = datetime.timedelta(minutes=5)
@@ -283,7 +284,7 @@ def leadform_target_changed(*, form: LeadForm, old_target: str, user=None) -> in
         entity=form.entity,
         obj=form,
         message=f"Formulaire {form.code} : CRM cible {old_target} → {new_target}, "
-        f"{len(waiting)} lead(s) en attente redirigé(s)",
+        f"{count_noun(len(waiting), 'lead en attente redirigé', 'leads en attente redirigés')}",
     )
     return len(waiting)
 

@@ -64,7 +64,8 @@ def _field_map_errors(entity: str, field_map, defaults: dict[str, str]) -> list[
     if unknown:
         errors.append(
             Error(
-                f"{name} : champ(s) RDZ inconnu(s) : {', '.join(unknown)} (connus : {', '.join(defaults)}).",
+                f"{name} : {'champ RDZ inconnu' if len(unknown) < 2 else 'champs RDZ inconnus'} : "
+                f"{', '.join(unknown)} (connus : {', '.join(defaults)}).",
                 id="rdz.E004",
             )
         )

@@ -1,6 +1,7 @@
 """CRM forwarding of form leads (§11) against real local HTTP servers playing each CRM."""
 
 import datetime
+import io
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -14,7 +15,7 @@ from leads.services import LeadInput
 from leads.services_forms import form_lead_submit
 from leads.services_rgpd import rgpd_erase
 from rdz.core.alerts import alerts_check_crm_failures
-from rdz.core.models import Alert, CircuitBreaker, OutboxItem, OutboxStatus
+from rdz.core.models import Alert, AuditLog, CircuitBreaker, OutboxItem, OutboxStatus
 from rdz.core.services import settings_update
 from routing import crm
 from routing.crm import CRM_FORWARD_KIND, crm_forward_replay, crm_forward_run
@@ -310,7 +311,13 @@ def test_failed_forwardings_are_replayed_by_the_beat_job_and_the_command(crms, f
     other.refresh_from_db()
     assert other.crm_status == CrmStatus.FAILED
     today = timezone.localdate()
-    call_command("crm_replay", "--from", (today - datetime.timedelta(days=1)).isoformat(), "--to", today.isoformat())
+    yesterday = today - datetime.timedelta(days=1)
+    out = io.StringIO()
+    call_command("crm_replay", "--from", yesterday.isoformat(), "--to", today.isoformat(), "--dry-run", stdout=out)
+    assert out.getvalue() == f"1 transmission CRM serait relancée du {yesterday:%d/%m/%Y} au {today:%d/%m/%Y}.\n"
+    out = io.StringIO()
+    call_command("crm_replay", "--from", yesterday.isoformat(), "--to", today.isoformat(), stdout=out)
+    assert out.getvalue() == f"1 transmission CRM relancée du {yesterday:%d/%m/%Y} au {today:%d/%m/%Y}.\n"
     assert run_outbox() == ["sent"]
     with pytest.raises(CommandError, match="Date hors limites"):
         call_command("crm_replay", "--from", "0001-01-01", "--to", "9999-12-31")
@@ -465,6 +472,8 @@ def test_a_form_pointed_at_the_other_crm_sends_its_waiting_leads_there_as_primar
     assert mdl.calls[0]["headers"]["x-api-key"] == "mdl-form-key"
     assert len(zr7.calls) == 1
     assert lead.events.filter(message__contains="CRM cible du formulaire changé (ZR7 → MDL)").exists()
+    audit = AuditLog.objects.filter(action="leadform_update").latest("pk")
+    assert audit.message == "Formulaire pv-sud : CRM cible ZR7 → MDL, 1 lead en attente redirigé"
 
 
 def test_the_admin_switching_a_forms_crm_redirects_its_waiting_leads_only(client, crms, form, superuser):

@@ -5,6 +5,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from leads.models import CrmStatus
+from rdz.core.text import count_noun
 from rdz.core.timeutils import DATE_OUT_OF_RANGE, date_in_range, paris_day_bounds
 from routing.crm import crm_forward_replay
 
@@ -45,5 +46,8 @@ class Command(BaseCommand):
             dry_run=dry_run,
             reason="relance manuelle (crm_replay)",
         )
-        verb = "seraient relancées" if dry_run else "relancées"
-        self.stdout.write(f"{count} transmission(s) CRM {verb} du {first} au {last}.")
+        if dry_run:
+            done = count_noun(count, "transmission CRM serait relancée", "transmissions CRM seraient relancées")
+        else:
+            done = count_noun(count, "transmission CRM relancée", "transmissions CRM relancées")
+        self.stdout.write(f"{done} du {first:%d/%m/%Y} au {last:%d/%m/%Y}.")
