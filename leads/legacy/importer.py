@@ -40,6 +40,7 @@ from leads.services_forms import leadform_target_changed
 from leads.services_rgpd import PERSONAL_LEAD_FIELDS, RGPD_SOURCE
 from providers.models import Provider
 from rdz.core.services import audit_log, settings_update
+from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_now
 
 ORDER = tuple(COLLECTIONS)
@@ -155,9 +156,10 @@ class LegacyImporter:
                 action="legacy_import",
                 actor_label=IMPORT_ACTOR,
                 message=(
-                    f"Import {self.source.label} ({', '.join(self.only)}) : {totals['created']} créés, "
-                    f"{totals['updated']} mis à jour, {totals['unchanged']} inchangés, "
-                    f"{totals['skipped']} ignorés, {self.report.invalid_count} invalides."
+                    f"Import {self.source.label} ({', '.join(self.only)}) : "
+                    f"{count_noun(totals['created'], 'créé')}, {totals['updated']} mis à jour, "
+                    f"{count_noun(totals['unchanged'], 'inchangé')}, {count_noun(totals['skipped'], 'ignoré')}, "
+                    f"{count_noun(self.report.invalid_count, 'invalide')}."
                 ),
             )
 
@@ -348,7 +350,8 @@ class LegacyImporter:
         rep.updated = changed
         rep.unchanged = len(changes) - changed - refused
         if changed:
-            rep.notes.append(f"{changed} paramètre(s) modifié(s), visibles dans l'historique des paramètres")
+            done = count_noun(changed, "paramètre modifié, visible", "paramètres modifiés, visibles")
+            rep.notes.append(f"{done} dans l'historique des paramètres")
 
     def _import_media(self, rep: CollectionReport, items: Iterator[Item]) -> None:
         """Old media: metadata from the collection, files from the media folder, each one
@@ -434,9 +437,8 @@ class LegacyImporter:
             days = sorted(self._days)[-MAX_ROLLUP_DAYS:]  # a stray year must not cost centuries
             for day in days:
                 rollup_refresh_day(day=day)
-            rep.notes.append(
-                f"statistiques quotidiennes recalculées pour {len(days)} jour(s), du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y}"
-            )
+            when = f"le {days[0]:%d/%m/%Y}" if len(days) == 1 else f"du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y}"
+            rep.notes.append(f"statistiques quotidiennes recalculées pour {count_noun(len(days), 'jour')}, {when}")
 
     @staticmethod
     def _can_pipeline() -> bool:
@@ -542,10 +544,9 @@ class LegacyImporter:
                 kept = [name for name in changed if name in LEAD_OWNED_BY_ROUTING]
                 if kept:
                     # A rerun must not put a sold lead back in the backlog (sold twice) nor move it.
+                    values = "valeur de RDZ conservée" if len(kept) < 2 else "valeurs de RDZ conservées"
                     mapped.warnings.append(
-                        "lead attribué par RDZ depuis l'import : "
-                        + ", ".join(_label(n) for n in kept)
-                        + " de RDZ conservé(s)"
+                        f"lead attribué par RDZ depuis l'import : {values} ({', '.join(_label(n) for n in kept)})"
                     )
                     changed = [name for name in changed if name not in kept]
             if not changed:

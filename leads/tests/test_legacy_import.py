@@ -430,8 +430,10 @@ def test_the_command_prints_and_writes_the_report(tmp_path, pv):
 def test_the_command_refuses_an_unknown_collection(tmp_path):
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError, match="inconnue"):
+    with pytest.raises(CommandError, match=r"^Collection inconnue : chats\. Possibles : "):
         call_command("import_legacy", "--dir", str(tmp_path), "--only", "leads,chats")
+    with pytest.raises(CommandError, match=r"^Collections inconnues : chats, chiens\. Possibles : "):
+        call_command("import_legacy", "--dir", str(tmp_path), "--only", "chiens,leads,chats")
 
 
 @pytest.mark.parametrize(
@@ -552,6 +554,7 @@ def test_a_refused_setting_is_reported_and_the_others_applied(tmp_path):
     assert (settings.updated, settings.unchanged) == (1, 0)
     assert AppSettings.objects.get().backlog_age_days == 45
     assert "n'est pas une heure" in " ".join(settings.warning_counts)
+    assert settings.notes == ["1 paramètre modifié, visible dans l'historique des paramètres"]
 
 
 def test_a_client_url_on_an_internal_address_is_not_taken_over_in_production(tmp_path, pv, settings):
@@ -575,7 +578,13 @@ def test_a_rerun_never_puts_a_lead_routed_by_rdz_back_in_the_backlog(tmp_path, p
     from tests.factories import ClientFactory, CommandeFactory
 
     write_jsonl(tmp_path, {"leads": legacy_collections()["leads"][1:2]})  # "nouveau", MDL, 2A
-    run(DirectorySource(tmp_path))
+    first = run(DirectorySource(tmp_path))
+    assert (
+        f"statistiques quotidiennes recalculées pour 1 jour, le {CREATED:%d/%m/%Y}" in first.collections["leads"].notes
+    )
+    assert AuditLog.objects.get(action="legacy_import").message.endswith(
+        " : 1 créé, 0 mis à jour, 0 inchangé, 0 ignoré, 0 invalide."
+    )
     for name in ("Premier", "Second"):
         CommandeFactory(client=ClientFactory(entity="MDL", name=name), product=pv, accepts_backlog=True)
     assert backlog_recycle().recycled == 1
@@ -596,7 +605,9 @@ def test_a_rerun_never_puts_a_lead_routed_by_rdz_back_in_the_backlog(tmp_path, p
     lead.refresh_from_db()
     assert (lead.status, lead.entity, lead.last_name) == ("routed", "MDL", "Martin")
     assert third.collections["leads"].updated == 1
-    assert "lead attribué par RDZ depuis l'import" in " ".join(third.collections["leads"].warning_counts)
+    assert "lead attribué par RDZ depuis l'import : valeurs de RDZ conservées (entité, statut)" in (
+        third.collections["leads"].warning_counts
+    )
     assert backlog_recycle().recycled == 0
     assert Attribution.objects.filter(lead=lead).count() == 1
 

@@ -46,7 +46,8 @@ class Command(BaseCommand):
             only = [name.strip() for name in options["only"].split(",") if name.strip()]
             unknown = sorted(set(only) - set(ORDER))
             if unknown:
-                raise CommandError(f"Collection(s) inconnue(s) : {', '.join(unknown)}. Possibles : {', '.join(ORDER)}.")
+                words = "Collection inconnue" if len(unknown) < 2 else "Collections inconnues"
+                raise CommandError(f"{words} : {', '.join(unknown)}. Possibles : {', '.join(ORDER)}.")
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size doit être positif.")
         try:
