@@ -70,6 +70,12 @@ def validate_email_list(value) -> None:
         raise ValidationError(emails_invalid_message(bad))
 
 
+def validate_whole_minute(value: datetime.time) -> None:
+    """The daily e-mail's crontab runs at a minute: seconds would be stored, shown and ignored."""
+    if value.second or value.microsecond:
+        raise ValidationError("L'envoi se règle à la minute près : saisissez l'heure sans secondes (HH:MM).")
+
+
 class AppSettings(models.Model):
     """The single settings record (§8), read at each use so changes apply without a restart."""
 
@@ -81,7 +87,9 @@ class AppSettings(models.Model):
     blacklisted_sources = models.JSONField(
         "sources blacklistées", default=list, blank=True, validators=[validate_text_list]
     )
-    daily_delivery_time = models.TimeField("heure d'envoi quotidien", default=_default_delivery_time)
+    daily_delivery_time = models.TimeField(
+        "heure d'envoi quotidien", default=_default_delivery_time, validators=[validate_whole_minute]
+    )
     backlog_age_days = models.PositiveIntegerField(
         "âge du backlog (jours)", default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )

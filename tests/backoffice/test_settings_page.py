@@ -1,5 +1,6 @@
 """Paramètres (§8): a French form with validation, every change audited and shown."""
 
+import datetime
 import json
 from html.parser import HTMLParser
 
@@ -81,6 +82,7 @@ def test_a_blank_crm_key_keeps_the_stored_one(client, both_admin):
     [
         ("alert_recipients_mdl", "pas-un-email", "Adresse e-mail invalide : pas-un-email"),
         ("daily_delivery_time", "25:99", "Saisissez une heure valide."),
+        ("daily_delivery_time", "09:30:59", "se règle à la minute près : saisissez"),
         ("backlog_age_days", "0", "supérieure ou égale à 1"),
         ("rejection_ceiling_percent", "150", "inférieure ou égale à 100"),
         ("alert_silence_hours", "2147483647", "inférieure ou égale à 8760"),
@@ -101,6 +103,24 @@ def test_invalid_settings_are_refused_with_a_french_message_and_nothing_saved(
     assert message in response.content.decode()
     assert SettingsAudit.objects.count() == 0
     assert settings_get().backlog_age_days == before.backlog_age_days
+
+
+def test_a_delivery_time_typed_with_zero_seconds_is_the_minute(client, both_admin):
+    client.force_login(both_admin)
+    assert client.post("/parametres/", _form_data(daily_delivery_time="10:15:00")).status_code == 302
+    assert settings_get().daily_delivery_time == datetime.time(10, 15)
+
+
+def test_no_path_stores_a_delivery_time_with_seconds_that_the_schedule_would_ignore():
+    """The crontab runs at the minute: « 09:30:59 » was stored and shown, the e-mail left at 09:30."""
+    from django.core.exceptions import ValidationError
+
+    from rdz.core.services import settings_update
+
+    with pytest.raises(ValidationError) as refused:
+        settings_update(user=None, changes={"daily_delivery_time": datetime.time(9, 30, 59)})
+    assert "daily_delivery_time" in refused.value.message_dict
+    assert settings_get().daily_delivery_time == datetime.time(9, 30)
 
 
 def test_a_manager_reads_the_settings_but_cannot_change_them(client, zr7_staff):
