@@ -146,6 +146,37 @@ class PeriodForm(forms.Form):
             return stats_period(start=None, end=None, today=today)
 
 
+class FormPeriodForm(forms.Form):
+    """The period of the Formulaires page: `jours` days up to today, 1 to 365. A value that is
+    refused says why above the table; the page then shows the default period."""
+
+    DEFAULT_DAYS = 30
+    MAX_DAYS = 365
+    OFFERED_DAYS = (7, 30, 90)
+
+    jours = forms.CharField(required=False)
+
+    def clean_jours(self) -> int | None:
+        raw = self.cleaned_data["jours"]
+        if raw == "":
+            return None
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= self.MAX_DAYS):
+            shown = raw if len(raw) <= 20 else raw[:20] + "…"
+            raise forms.ValidationError(
+                f"Période invalide : « {shown} » (un nombre de jours de 1 à {self.MAX_DAYS} est attendu)."
+            )
+        return int(raw)
+
+    def days(self) -> int:
+        """The number of days to show: the one asked for, or the default when it is refused."""
+        self.is_valid()
+        return self.cleaned_data.get("jours") or self.DEFAULT_DAYS
+
+    def choices(self) -> list[int]:
+        """The periods the page offers, the one shown among them."""
+        return sorted({*self.OFFERED_DAYS, self.days()})
+
+
 class StaffRejectionForm(forms.Form):
     """The rejection form of the lead page (§10): one of the lead's attributions, a reason."""
 

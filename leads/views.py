@@ -17,7 +17,7 @@ from django.views.generic import TemplateView
 from commandes.models import Rejection, RejectionReason
 from commandes.rejections import rejection_create, rejection_outcome
 from commandes.services import CommandeError
-from leads.forms import LeadFilterForm, PeriodForm, StaffRejectionForm
+from leads.forms import FormPeriodForm, LeadFilterForm, PeriodForm, StaffRejectionForm
 from leads.models import CrmStatus, Lead, LeadForm, LeadStatus, Product, TrackingEvent
 from leads.selectors import form_stats
 from leads.services import ROUTING_EVENT_KINDS, lead_timeline_visible
@@ -208,12 +208,13 @@ class FormListView(StaffRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        days = _int(self.request.GET.get("jours"), 30, 1, 365)
+        period = FormPeriodForm(self.request.GET)
+        days = period.days()
         today = paris_today()
         start = today - datetime.timedelta(days=days - 1)
         forms = self.scoped(LeadForm.objects.select_related("product")).order_by("entity", "code")
         rows = [{"form": f, "stats": form_stats(form=f, date_from=start, date_to=today)} for f in forms]
-        context.update(rows=rows, days=days, start=start, end=today)
+        context.update(rows=rows, days=days, start=start, end=today, period=period)
         return context
 
 
@@ -318,10 +319,3 @@ def _stats_api_url(*, start: datetime.date, end: datetime.date, entities: list[s
     if len(entities) == 1:
         query["entity"] = entities[0]
     return "/api/v1/stats/daily/?" + urlencode(query)
-
-
-def _int(value, default: int, low: int, high: int) -> int:
-    try:
-        return max(low, min(high, int(value)))
-    except (TypeError, ValueError):
-        return default

@@ -1,6 +1,7 @@
 """Lead list (filters, search, pagination), CSV export and the lead page (§13, §16)."""
 
 import datetime
+import html
 
 import pytest
 from django.http import StreamingHttpResponse
@@ -143,6 +144,31 @@ def test_the_forms_page_termine_link_lists_the_leads_of_the_period_shown(client,
     listed = client.get(link.replace("&amp;", "&")).content.decode()
     assert shown == "1"
     assert "Recent" in listed and "Ancien" not in listed
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "366", "-7", "99999999999999999999"])
+def test_a_bad_period_on_the_forms_page_is_told_in_french_not_replaced_quietly(client, zr7_staff, value):
+    """« ?jours=abc » showed 30 days and « ?jours=500 » 365, the select reading « 7 jours »."""
+    client.force_login(zr7_staff)
+    response = client.get("/formulaires/", {"jours": value})
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert f"Période invalide : « {value} » (un nombre de jours de 1 à 365 est attendu). " in page
+    assert "Période par défaut affichée (30 jours)." in page
+    assert response.context["days"] == 30
+    assert '<option value="30" selected>30 jours</option>' in page
+
+
+def test_a_period_of_the_forms_page_outside_the_list_is_shown_as_asked(client, zr7_staff):
+    client.force_login(zr7_staff)
+    response = client.get("/formulaires/", {"jours": "45"})
+    page = response.content.decode()
+    assert response.context["days"] == 45
+    assert '<option value="45" selected>45 jours</option>' in page
+    assert "Période invalide" not in page
+    response = client.get("/formulaires/", {"jours": "1"})
+    assert '<option value="1" selected>1 jour</option>' in response.content.decode()
+    assert "Période invalide" not in client.get("/formulaires/").content.decode()
 
 
 def test_the_backlog_page_counts_backlog_leads_by_product_and_departement(client, zr7_staff, product):
