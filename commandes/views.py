@@ -2,12 +2,14 @@
 and Rejets. The client-facing signed rejection page lives in commandes/views_public.py."""
 
 import datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
@@ -320,4 +322,10 @@ class RejectionListView(StaffRequiredMixin, TemplateView):
                 messages.error(request, "Décision inconnue.")
         except CommandeError as exc:
             messages.error(request, str(exc))
-        return redirect("backoffice-rejections")
+        # Back to the list as it was filtered (« À approuver »…): the form posts to the page's URL.
+        kept = {
+            key: value
+            for key in ("statut", "motif", "page")
+            if (value := request.GET.get(key, "")) and (key != "page" or value.isdigit())
+        }
+        return redirect(reverse("backoffice-rejections") + (f"?{urlencode(kept)}" if kept else ""))

@@ -432,3 +432,19 @@ def test_a_staff_rejection_on_the_lead_page_says_the_lead_is_back_in_the_backlog
     )
 
     assert _messages(response) == ["Lead rejeté : quota de la commande recrédité ; retour dans le Lead Backlog."]
+
+
+def test_deciding_a_rejection_on_the_rejets_page_keeps_its_filters(client, product, zr7_staff):
+    commande = CommandeFactory(product=product, client__rejection_ceiling_percent=0)
+    delivered_at = timezone.now() - datetime.timedelta(hours=2)
+    attribution = _delivered(commande, at=delivered_at)
+    held = rejection_create(attribution=attribution, reason="unreachable", by_client=True, now=delivered_at)
+    client.force_login(zr7_staff)
+
+    response = client.post(
+        "/rejets/?statut=pending&motif=unreachable&page=abc&next=https://ailleurs.example/",
+        {"rejection": held.pk, "decision": "refuse"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/rejets/?statut=pending&motif=unreachable"
