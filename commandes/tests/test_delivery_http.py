@@ -49,6 +49,14 @@ def _run_due() -> list[str]:
     return [delivery_post_process(item_id=item.pk) for item in outbox_due(kinds=["delivery_post"])]
 
 
+def _run_until_given_up(item: OutboxItem) -> list[str]:
+    """Process the delivery, then every retry as it falls due, until it stops retrying."""
+    results = [delivery_post_process(item_id=item.pk)]
+    while results[-1] == "retry":
+        results += _run_due()
+    return results
+
+
 def test_an_attribution_to_a_client_with_an_endpoint_is_posted_once_with_its_auth_header(http_endpoint, http_commande):
     attribution, item = _attribute(http_commande)
 
@@ -117,9 +125,7 @@ def test_after_the_last_failure_the_lead_falls_back_to_the_csv_batch(http_endpoi
     AppSettings.objects.update_or_create(pk=1, defaults={"circuit_failure_threshold": 100})
     attribution, item = _attribute(http_commande)
 
-    results = [delivery_post_process(item_id=item.pk)]
-    while results[-1] == "retry":
-        results += _run_due()
+    results = _run_until_given_up(item)
 
     assert results == ["retry"] * (HTTP_MAX_ATTEMPTS - 1) + ["fallback"]
     attribution.refresh_from_db()
@@ -743,9 +749,7 @@ def test_a_lead_out_of_http_tries_alerts_staff_and_says_where_it_goes_for_a_clie
     http_endpoint.default = 503
     _, item = _attribute(http_commande)
 
-    results = [delivery_post_process(item_id=item.pk)]
-    while results[-1] == "retry":
-        results += _run_due()
+    results = _run_until_given_up(item)
 
     assert results[-1] == "fallback"
     (alert,) = Alert.objects.filter(state=AlertState.OPEN)
@@ -760,9 +764,7 @@ def test_a_lead_giving_up_as_the_endpoint_is_paused_raises_only_the_pause_alert(
     http_endpoint.default = 503
     _, item = _attribute(http_commande)
 
-    results = [delivery_post_process(item_id=item.pk)]
-    while results[-1] == "retry":
-        results += _run_due()
+    results = _run_until_given_up(item)
 
     assert results[-1] == "fallback"
     assert list(Alert.objects.filter(state=AlertState.OPEN).values_list("kind", flat=True)) == ["circuit_ouvert"]

@@ -22,6 +22,16 @@ from tests.factories import AttributionFactory, CommandeFactory, LeadFactory, Pr
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+def _restart_mailing_to(celery_worker, smtp_server) -> None:
+    """Restart the worker so that ZR7's e-mails go to the local SMTP server."""
+    celery_worker.stop()
+    celery_worker.extra_env = {
+        "ZR7_EMAIL_URL": f"smtp://{smtp_server.host}:{smtp_server.port}",
+        "ZR7_EMAIL_FROM": "livraison@zr7.test",
+    }
+    celery_worker.start()
+
+
 def _wait_for(predicate, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,12 +70,7 @@ def test_a_worker_killed_mid_post_is_restarted_and_the_lead_is_delivered_exactly
 def test_the_scheduled_daily_task_hands_each_batch_to_the_worker_which_emails_it(celery_worker, smtp_server, superuser):
     # A run before its time of day is the previous day's (taken late): this one is today's.
     settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(0, 0)})
-    celery_worker.stop()
-    celery_worker.extra_env = {
-        "ZR7_EMAIL_URL": f"smtp://{smtp_server.host}:{smtp_server.port}",
-        "ZR7_EMAIL_FROM": "livraison@zr7.test",
-    }
-    celery_worker.start()
+    _restart_mailing_to(celery_worker, smtp_server)
     commande = CommandeFactory(client__entity="ZR7", product=ProductFactory(code="PV"))
     lead = LeadFactory(status="routed")
     attribution = AttributionFactory(lead=lead, commande=commande)
@@ -83,12 +88,7 @@ def test_a_worker_killed_mid_email_is_restarted_and_the_batch_is_emailed_exactly
     celery_worker, smtp_server, superuser
 ):
     settings_update(user=superuser, changes={"daily_delivery_time": datetime.time(0, 0)})
-    celery_worker.stop()
-    celery_worker.extra_env = {
-        "ZR7_EMAIL_URL": f"smtp://{smtp_server.host}:{smtp_server.port}",
-        "ZR7_EMAIL_FROM": "livraison@zr7.test",
-    }
-    celery_worker.start()
+    _restart_mailing_to(celery_worker, smtp_server)
     smtp_server.stall_seconds = 5  # the first e-mail hangs: the worker dies during it
     attribution = AttributionFactory(commande=CommandeFactory(client__entity="ZR7"), lead=LeadFactory(status="routed"))
 

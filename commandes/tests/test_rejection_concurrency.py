@@ -10,26 +10,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from commandes.models import Attribution
 from commandes.rejections import rejection_approve, rejection_create
+from commandes.tests.test_rejections import _delivered
 from leads.models import Lead, LeadEvent
-from rdz.core.timeutils import week_start
-from tests.factories import AttributionFactory, CommandeFactory, LeadFactory
+from tests.factories import CommandeFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _delivered(commande, *, at: datetime.datetime) -> Attribution:
-    lead = LeadFactory(entity=commande.entity, product=commande.product, status="delivered")
-    return AttributionFactory(
-        lead=lead,
-        commande=commande,
-        created_at=at,
-        day=at.date(),
-        week_start=week_start(at.date()),
-        status="delivered",
-        delivered_at=at,
-    )
 
 
 def _until_another_transaction_waits_for_a_lock(timeout: float = 10) -> None:
