@@ -30,8 +30,8 @@ from commandes.models import (
     RejectionStatus,
 )
 from commandes.services import CommandeError
-from leads.models import Lead, LeadEvent, LeadStatus
-from leads.services import lead_event_add, lead_status_set
+from leads.models import LeadEvent, LeadStatus
+from leads.services import lead_event_add, lead_status_set, leads_lock
 from rdz.core.services import audit_log, settings_get
 from rdz.core.text import count_noun
 from rdz.core.timeutils import paris_now, week_start
@@ -141,17 +141,6 @@ def client_rejection_ceiling(*, client: Client) -> int:
 
 
 # --- Rejection -----------------------------------------------------------------------------
-def _lead_lock(*, lead_id) -> None:
-    """Lock the lead's row before any row of its rejections or attributions.
-
-    The backlog recycling locks the lead, then the new client, then moves the aged delivery
-    aside: a rejection that held the delivery (or its rejection) while waiting for the lead
-    deadlocked with it. Taking the lead first, then the client, then the rest, every writer
-    of a lead waits its turn instead.
-    """
-    list(Lead.objects.select_for_update().filter(pk=lead_id).values_list("pk", flat=True))
-
-
 def rejection_refusal(*, attribution: Attribution, by_client: bool, now: datetime.datetime | None = None) -> str | None:
     """Why this attribution cannot be rejected now (French), or None (§10).
 
@@ -205,7 +194,7 @@ def rejection_create(
     if reason not in RejectionReason.values:
         raise RejectionError("Motif de rejet inconnu.")
     with transaction.atomic():
-        _lead_lock(lead_id=attribution.lead_id)
+        leads_lock(lead_ids=[attribution.lead_id])
         # The client's row serializes its rejections: two at once cannot both pass the ceiling.
         list(Client.objects.select_for_update().filter(pk=attribution.client_id).values_list("pk", flat=True))
         attribution = (
@@ -289,9 +278,9 @@ def _rejection_apply(*, rejection: Rejection, attribution: Attribution, now: dat
 
 
 def _rejection_lock(*, rejection: Rejection) -> Rejection:
-    """The rejection, read again under its lock, its lead's locked first (see _lead_lock)."""
+    """The rejection, read again under its lock, its lead's locked first (leads_lock)."""
     lead_id = Rejection.objects.filter(pk=rejection.pk).values_list("attribution__lead_id", flat=True).get()
-    _lead_lock(lead_id=lead_id)
+    leads_lock(lead_ids=[lead_id])
     return (
         Rejection.objects.select_for_update(of=("self",))
         .select_related("attribution__lead", "client")

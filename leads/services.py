@@ -468,6 +468,17 @@ def lead_events_bulk_add(*, events: list[tuple]) -> int:
 
 
 # --- Status changes made by delivery, rejection and backlog recycling (§10) -----------
+def leads_lock(*, lead_ids) -> None:
+    """Lock the leads' rows, in one order, before any row of their attributions or rejections.
+
+    The one lock order of every writer of a lead's later rows: the backlog recycling locks the
+    lead, then the new client, then moves the aged delivery aside; a rejection or an erasure
+    that held an attribution while waiting for the lead deadlocked with it. Taking the leads
+    first, each writer waits its turn instead. Call inside a transaction.
+    """
+    list(Lead.objects.select_for_update().filter(pk__in=list(lead_ids)).order_by("pk").values_list("pk", flat=True))
+
+
 def lead_status_set(*, lead_ids, status: str, only_from: list[str] | None = None) -> int:
     """Set the status of these leads (optionally only those currently in `only_from`).
 

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leads.models import CrmStatus, Lead, LeadEvent, OppositionEntry, TrackingEvent
+from leads.services import leads_lock
 from leads.services_opposition import OppositionError, opposition_add, opposition_phone_normalize
 from rdz.core.services import audit_log, settings_get
 from rdz.core.text import count_noun
@@ -385,10 +386,7 @@ def rgpd_erase(*, phone: str | None = None, email: str | None = None, actor=None
         )
         added += int(created)
     pks = [lead.pk for lead in leads]
-    # The leads first, in one order: the other writers of a lead's attributions (rejections,
-    # backlog recycling) lock the lead before them, so the erasure waits its turn instead of
-    # deadlocking with them.
-    list(Lead.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", flat=True))
+    leads_lock(lead_ids=pks)  # before their attributions, as every writer of a lead does
     pending = Attribution.objects.filter(lead_id__in=pks, status=AttributionStatus.PENDING)
     # Cancelling takes a pending attribution out of its batch, whose stored file may already
     # hold the person's line (a sending that failed): keep those files to redact them too.
